@@ -1,0 +1,124 @@
+/**
+ * Types shared along the data flow: dataset → prompt → model → SQL → execution → comparison → run log.
+ * The run-log shapes here are the contract in ARCHITECTURE.md ("Run directory", "summary.json").
+ *
+ * @module
+ */
+
+/** One question of a BIRD-format dataset, normalised. */
+export interface Example {
+  /** Position in the dataset array: the key of the official predictions file. */
+  index: number;
+  question_id: number | null;
+  db_id: string;
+  question: string;
+  /** External knowledge; empty string when absent. */
+  evidence: string;
+  /** Gold SQL (`SQL` or `query` in the file). */
+  sql: string;
+  /** `simple|moderate|challenging`, or `unknown` when the file has none (TRAIN). */
+  difficulty: string;
+}
+
+/** The six verdicts a question can get. */
+export const STATUSES = ["correct", "wrong", "pred_error", "gold_error", "timeout", "generation_error"] as const;
+/** A question's verdict. */
+export type Status = typeof STATUSES[number];
+
+/** A JSON-safe value from a result row: integers beyond 2^53 become decimal strings, BLOBs `{"blob": hex}`. */
+export type DisplayValue = number | string | null | { blob: string };
+
+/** The shape and a capped sample of one query's result, as stored in the run log. */
+export interface ResultShape {
+  /** Column names, in order. */
+  columns: string[];
+  /** Number of rows returned (all of them, not the sample). */
+  rows: number;
+  /** Number of distinct rows (what set comparison sees). */
+  distinct_rows: number;
+  /** The first rows, for display only. */
+  sample: DisplayValue[][];
+}
+
+/** One line of `results.jsonl`. */
+export interface ResultRecord {
+  index: number;
+  question_id: number | null;
+  db_id: string;
+  difficulty: string;
+  question: string;
+  evidence: string;
+  prompt_hash: string | null;
+  /** The raw model answer (first sample), or null when scoring a predictions file. */
+  completion: string | null;
+  /** All samples when `--n` > 1. */
+  completions?: string[];
+  /** The SQL that was executed (extracted from the completion, or from the predictions file). */
+  sql: string | null;
+  gold_sql: string;
+  status: Status;
+  /** Reason for a non-correct verdict (error message), null when correct or plainly wrong. */
+  error: string | null;
+  pred: ResultShape | null;
+  gold: ResultShape | null;
+  /** Soft-F1 in [0, 1] as BIRD mini-dev computes it; 0 on any error. */
+  soft_f1: number;
+  /** R-VES reward for this question when `--ves` was given (0 when not correct), else null. */
+  ves_reward: number | null;
+  timings: { generation_ms: number | null; pred_ms: number | null; gold_ms: number | null };
+  tokens: { prompt: number; completion: number } | null;
+  /** Cost of this question's generation in USD when a price is known. */
+  cost_usd?: number | null;
+}
+
+/** Accuracy of one difficulty bucket in `summary.json`. */
+export interface BucketSummary {
+  total: number;
+  correct: number;
+  /** Percent, two decimals; null when total is 0. */
+  accuracy: number | null;
+  /** Percent, two decimals; null when total is 0. */
+  soft_f1: number | null;
+}
+
+/** `summary.json`, exactly as the contract gives it. */
+export interface Summary {
+  evaluator: "bird-ex-set";
+  total: number;
+  correct: number;
+  accuracy: number | null;
+  by_difficulty: Record<string, BucketSummary>;
+  statuses: Record<Status, number>;
+  soft_f1: number | null;
+  r_ves: number | null;
+  tokens: { prompt: number; completion: number };
+  cost_usd: number | null;
+}
+
+/** `run.json`: what produced a run. Never holds a secret. */
+export interface RunInfo {
+  dataset: { path: string; sha256: string; count: number };
+  selection: { db: string[]; limit: number | null; indices: number[] };
+  db_root: string;
+  predictions: string | null;
+  model: string | null;
+  provider: string | null;
+  base_url: string | null;
+  /** The model's identity as the server reports it (`/v1/models`), when known. */
+  model_identity?: string | null;
+  prompt: { version: string; hash: string | null; options: Record<string, unknown> };
+  sampling: { temperature: number; max_tokens: number | null; n: number };
+  evaluator: "bird-ex-set";
+  timeout_s: number;
+  ves: number | null;
+  sqlite_version: string;
+  code_version: string;
+  started_at: string;
+  finished_at: string | null;
+}
+
+/** A chat message in the OpenAI format. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
