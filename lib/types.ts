@@ -21,7 +21,14 @@ export interface Example {
 }
 
 /** The six verdicts a question can get. */
-export const STATUSES = ["correct", "wrong", "pred_error", "gold_error", "timeout", "generation_error"] as const;
+export const STATUSES = [
+  "correct",
+  "wrong",
+  "pred_error",
+  "gold_error",
+  "timeout",
+  "generation_error",
+] as const;
 /** A question's verdict. */
 export type Status = typeof STATUSES[number];
 
@@ -101,6 +108,8 @@ export interface RunInfo {
   selection: { db: string[]; limit: number | null; indices: number[] };
   db_root: string;
   predictions: string | null;
+  /** sha256 of the predictions file, so a resumed run cannot silently mix two files. */
+  predictions_sha256?: string | null;
   model: string | null;
   provider: string | null;
   base_url: string | null;

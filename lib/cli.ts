@@ -1,0 +1,207 @@
+/**
+ * `deno task <command>` entry point: `eval`, `download`, `sft`, `cot`, `train`, `serve`, `report`,
+ * `notebook:html`, `bench`. Each command lives in its own module, loaded only when asked for, so `eval`
+ * never pays for Polars or Plot.
+ *
+ * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** An error in the command line itself; printed with the command's usage hint. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Parse a numeric flag, naming it in the error. */
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  options: { integer?: boolean; min?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (
+    !Number.isFinite(n) || (options.integer && !Number.isInteger(n)) ||
+    (options.min !== undefined && n < options.min)
+  ) {
+    throw new UsageError(
+      `--${name} expects ${options.integer ? "an integer" : "a number"}${
+        options.min !== undefined ? ` ≥ ${options.min}` : ""
+      }, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
+         (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
+         [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--temperature T] [--max-tokens N] [--n N]
+         [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
+         [--prices FILE] [--out DIR] [--quiet]
+With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
+API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
+
+/** `deno task eval`: parse flags, run, print the official table. Returns the exit code. */
+export async function evalCommand(argv: string[]): Promise<number> {
+  if (argv.some((a) => /^--?(api[-_]?key|key|token)(=|$)/i.test(a))) {
+    throw new UsageError(
+      "API keys are read from the environment only (LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY)",
+    );
+  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      dataset: { type: "string" },
+      "db-root": { type: "string" },
+      db: { type: "string", multiple: true },
+      limit: { type: "string" },
+      predictions: { type: "string" },
+      model: { type: "string" },
+      provider: { type: "string" },
+      "base-url": { type: "string" },
+      concurrency: { type: "string" },
+      "request-timeout": { type: "string" },
+      timeout: { type: "string" },
+      workers: { type: "string" },
+      temperature: { type: "string" },
+      "max-tokens": { type: "string" },
+      n: { type: "string" },
+      "no-evidence": { type: "boolean" },
+      "sample-rows": { type: "string" },
+      descriptions: { type: "boolean" },
+      reasoning: { type: "boolean" },
+      ves: { type: "string" },
+      "no-cache": { type: "boolean" },
+      "retry-failed": { type: "boolean" },
+      prices: { type: "string" },
+      out: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(EVAL_USAGE);
+    return 0;
+  }
+  const { runEvaluation, formatSummaryTable } = await import("./evaluate.ts");
+  const { PROVIDERS } = await import("./models.ts");
+  if (values.predictions && values.model) {
+    throw new UsageError("give either --predictions or --model, not both");
+  }
+  const provider = values.provider as (typeof PROVIDERS)[number] | undefined;
+  if (provider && !PROVIDERS.includes(provider)) {
+    throw new UsageError(
+      `--provider must be one of ${PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  if ((provider || values["base-url"]) && !values.model) {
+    throw new UsageError("--provider/--base-url need --model");
+  }
+  let prices: { prompt_per_mtok: number; completion_per_mtok: number } | undefined;
+  if (values.prices) prices = await readPrices(values.prices, values.model);
+  const result = await runEvaluation({
+    dataset: values.dataset,
+    dbRoot: values["db-root"],
+    db: values.db,
+    limit: numberFlag("limit", values.limit, { integer: true, min: 0 }),
+    predictions: values.predictions,
+    model: values.model,
+    provider,
+    baseUrl: values["base-url"],
+    concurrency: numberFlag("concurrency", values.concurrency, { integer: true, min: 1 }),
+    requestTimeoutS: numberFlag("request-timeout", values["request-timeout"], { min: 0.001 }),
+    timeoutS: numberFlag("timeout", values.timeout, { min: 0.001 }),
+    workers: numberFlag("workers", values.workers, { integer: true, min: 1 }),
+    temperature: numberFlag("temperature", values.temperature, { min: 0 }),
+    maxTokens: numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1 }),
+    n: numberFlag("n", values.n, { integer: true, min: 1 }),
+    prompt: {
+      evidence: !values["no-evidence"],
+      sampleRows: numberFlag("sample-rows", values["sample-rows"], { integer: true, min: 0 }) ?? 0,
+      descriptions: values.descriptions ?? false,
+      reasoning: values.reasoning ?? false,
+    },
+    ves: numberFlag("ves", values.ves, { integer: true, min: 1 }) ?? null,
+    cache: !values["no-cache"],
+    retryFailed: values["retry-failed"] ?? false,
+    prices,
+    out: values.out,
+    quiet: values.quiet ?? false,
+  });
+  if (result.usedDefaults) {
+    console.log(
+      "No model or predictions given: scored the bundled official BIRD baseline predictions (gpt-3.5-turbo with " +
+        "external knowledge, made for the 2023 dev release) on the bundled superhero sample of dev 2024-06-27.",
+    );
+  }
+  console.log(formatSummaryTable(result.summary));
+  console.log(`run: ${result.dir}`);
+  return 0;
+}
+
+async function readPrices(path: string, model: string | undefined) {
+  let table: Record<string, { prompt_per_mtok: number; completion_per_mtok: number }>;
+  try {
+    table = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read price table (${(e as Error).message})`);
+  }
+  const entry = model ? table[model] : undefined;
+  if (!entry) return undefined;
+  if (typeof entry.prompt_per_mtok !== "number" || typeof entry.completion_per_mtok !== "number") {
+    throw new UsageError(`${path}: entry ${model} needs numeric prompt_per_mtok and completion_per_mtok`);
+  }
+  return entry;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  eval: evalCommand,
+  download: async (a) => (await import("./download.ts")).downloadCommand(a),
+  sft: async (a) => (await import("./sft.ts")).sftCommand(a),
+  cot: async (a) => (await import("./cot.ts")).cotCommand(a),
+  train: async (a) => (await import("./trainer.ts")).trainCommand(a),
+  serve: async (a) => (await import("./trainer.ts")).serveCommand(a),
+  report: async (a) => (await import("./report.ts")).reportCommand(a),
+  "notebook:html": async (a) => (await import("./notebook_html.ts")).notebookHtmlCommand(a),
+  bench: async (a) => (await import("./bench.ts")).benchCommand(a),
+};
+
+/** Run a command by name; returns the exit code. Known errors become one line on stderr. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  const run = command ? COMMANDS[command] : undefined;
+  if (!run) {
+    console.error(`usage: deno task <${Object.keys(COMMANDS).join("|")}> [flags]   (--help on each)`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (e) {
+    const err = e as Error;
+    const known = [
+      "UsageError",
+      "DatasetError",
+      "RunMismatchError",
+      "StartupError",
+      "SchemaError",
+      "ConfigError",
+    ];
+    // parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION.
+    const code = (e as { code?: string }).code ?? "";
+    if (
+      known.includes(err.name) || code.startsWith("ERR_PARSE_ARGS") ||
+      err.name.endsWith("Error") && err.message
+    ) {
+      console.error(`error: ${err.message.split("\n")[0]}`);
+      if (Deno.env.get("TEXT2SQL_DEBUG")) console.error(err.stack);
+      return err.name === "UsageError" || code.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

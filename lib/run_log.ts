@@ -1,0 +1,210 @@
+/**
+ * The run directory (contract: ARCHITECTURE.md "Run directory"): `run.json`, the append-only
+ * `results.jsonl`, `predict_dev.json` and `summary.json`; summarising records the official way; and the
+ * per-difficulty table printed as the official script prints it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { formatPrediction } from "./dataset.ts";
+import { EVALUATOR, rVes } from "./compare.ts";
+import {
+  type BucketSummary,
+  type ResultRecord,
+  type RunInfo,
+  type Status,
+  STATUSES,
+  type Summary,
+} from "./types.ts";
+
+/** File names inside a run directory. */
+export const RUN_FILES = {
+  info: "run.json",
+  results: "results.jsonl",
+  predictions: "predict_dev.json",
+  summary: "summary.json",
+} as const;
+
+/** The difficulties the official table always shows, in its order. */
+export const DIFFICULTIES = ["simple", "moderate", "challenging"] as const;
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * Read `results.jsonl`. A torn last line (a run killed mid-write) is ignored; a later record for the same
+ * index replaces an earlier one (`--retry-failed` appends). Returns records by index and the byte length of
+ * the intact prefix, so an appender can cut the torn tail before writing.
+ */
+export async function readResults(
+  dir: string,
+): Promise<{ records: Map<number, ResultRecord>; intactBytes: number }> {
+  const records = new Map<number, ResultRecord>();
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(join(dir, RUN_FILES.results));
+  } catch {
+    return { records, intactBytes: 0 };
+  }
+  const text = new TextDecoder().decode(bytes);
+  let offset = 0;
+  let intact = 0;
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const isLast = i === lines.length - 1;
+    const lineBytes = new TextEncoder().encode(line).length + (isLast ? 0 : 1);
+    if (line.trim()) {
+      try {
+        if (isLast) throw new Error("no newline: torn");
+        const rec = JSON.parse(line) as ResultRecord;
+        records.set(rec.index, rec);
+      } catch (e) {
+        if (!isLast) {
+          throw new Error(
+            `${join(dir, RUN_FILES.results)}: line ${i + 1} is corrupt (${(e as Error).message})`,
+          );
+        }
+        break;
+      }
+    }
+    offset += lineBytes;
+    intact = offset;
+  }
+  return { records, intactBytes: intact };
+}
+
+/** An append-only writer of `results.jsonl`: each record is one `write` of one full line. */
+export class ResultsWriter {
+  private constructor(private readonly file: Deno.FsFile) {}
+
+  /** Open for appending, first cutting a torn last line left by a killed run. */
+  static async open(dir: string, intactBytes: number): Promise<ResultsWriter> {
+    const path = join(dir, RUN_FILES.results);
+    const file = await Deno.open(path, { create: true, write: true, read: true });
+    await file.truncate(intactBytes);
+    await file.seek(0, Deno.SeekMode.End);
+    return new ResultsWriter(file);
+  }
+
+  /** Append one record as one line. */
+  async append(record: ResultRecord): Promise<void> {
+    const data = new TextEncoder().encode(JSON.stringify(record) + "\n");
+    let off = 0;
+    while (off < data.length) off += await this.file.write(data.subarray(off));
+  }
+
+  /** Flush to disk and close. */
+  async close(): Promise<void> {
+    await this.file.syncData().catch(() => {});
+    this.file.close();
+  }
+}
+
+/** Write a JSON file atomically (temp file + rename): a kill never leaves half a `summary.json`. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await Deno.rename(tmp, path);
+}
+
+/** Read `run.json`, or null when the folder holds no run. */
+export async function readRunInfo(dir: string): Promise<RunInfo | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dir, RUN_FILES.info))) as RunInfo;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${join(dir, RUN_FILES.info)}: unreadable (${(e as Error).message})`);
+  }
+}
+
+/** Summarise records as `summary.json` (percentages 0–100, two decimals). */
+export function summarize(
+  records: ResultRecord[],
+  options: { ves?: boolean; costUsd?: number | null } = {},
+): Summary {
+  const pct = (num: number, den: number): number | null => (den ? round2((num / den) * 100) : null);
+  const present = new Set(records.map((r) => r.difficulty));
+  const buckets = [
+    ...DIFFICULTIES,
+    ...[...present].filter((d) => !(DIFFICULTIES as readonly string[]).includes(d)).sort(),
+  ];
+  const by_difficulty: Record<string, BucketSummary> = {};
+  for (const d of buckets) {
+    const rs = records.filter((r) => r.difficulty === d);
+    const correct = rs.filter((r) => r.status === "correct").length;
+    by_difficulty[d] = {
+      total: rs.length,
+      correct,
+      accuracy: pct(correct, rs.length),
+      soft_f1: rs.length ? round2((rs.reduce((a, r) => a + r.soft_f1, 0) / rs.length) * 100) : null,
+    };
+  }
+  const statuses = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  for (const r of records) statuses[r.status]++;
+  const correct = statuses.correct;
+  const tokens = { prompt: 0, completion: 0 };
+  for (const r of records) {
+    tokens.prompt += r.tokens?.prompt ?? 0;
+    tokens.completion += r.tokens?.completion ?? 0;
+  }
+  const ves = options.ves ? rVes(records.map((r) => r.ves_reward ?? 0)) : null;
+  return {
+    evaluator: EVALUATOR,
+    total: records.length,
+    correct,
+    accuracy: pct(correct, records.length),
+    by_difficulty,
+    statuses,
+    soft_f1: records.length
+      ? round2((records.reduce((a, r) => a + r.soft_f1, 0) / records.length) * 100)
+      : null,
+    r_ves: ves === null ? null : round2(ves),
+    tokens,
+    cost_usd: options.costUsd ?? null,
+  };
+}
+
+/** The official per-difficulty table (`print_data` of BIRD's evaluation.py), plus Soft-F1 and R-VES lines. */
+export function formatSummaryTable(summary: Summary): string {
+  const levels = [...DIFFICULTIES, "total"];
+  const col = (s: string) => s.padEnd(20);
+  const num = (x: number | null) => col(x === null ? "-" : x.toFixed(2));
+  const bucket = (l: string): BucketSummary =>
+    l === "total"
+      ? {
+        total: summary.total,
+        correct: summary.correct,
+        accuracy: summary.accuracy,
+        soft_f1: summary.soft_f1,
+      }
+      : summary.by_difficulty[l] ?? { total: 0, correct: 0, accuracy: null, soft_f1: null };
+  const lines = [
+    `${col("")} ${levels.map(col).join(" ")}`,
+    `${col("count")} ${levels.map((l) => col(String(bucket(l).total))).join(" ")}`,
+    "======================================    ACCURACY    =====================================",
+    `${col("accuracy")} ${levels.map((l) => num(bucket(l).accuracy)).join(" ")}`,
+    `${col("soft-f1")} ${levels.map((l) => num(bucket(l).soft_f1)).join(" ")}`,
+  ];
+  if (summary.by_difficulty.unknown?.total) {
+    lines.push(`(${summary.by_difficulty.unknown.total} questions without a difficulty count only in total)`);
+  }
+  if (summary.r_ves !== null) lines.push(`${col("r-ves")} ${" ".repeat(63)}${num(summary.r_ves)}`);
+  const st = Object.entries(summary.statuses).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(
+    ", ",
+  );
+  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator})`);
+  if (summary.tokens.prompt || summary.tokens.completion) {
+    const cost = summary.cost_usd === null ? "" : `, cost $${summary.cost_usd.toFixed(4)}`;
+    lines.push(`tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion${cost}`);
+  }
+  return lines.join("\n");
+}
+
+/** The run's own `predict_dev.json`, keyed by original dataset index, in the official format. */
+export function predictionsFile(records: ResultRecord[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of [...records].sort((a, b) => a.index - b.index)) {
+    out[String(r.index)] = formatPrediction(r.sql ?? "", r.db_id);
+  }
+  return out;
+}
