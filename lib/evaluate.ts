@@ -17,7 +17,13 @@ import {
   sha256Hex,
 } from "./dataset.ts";
 import { GoldCache } from "./gold_cache.ts";
-import { GenerationError, ModelClient, type ModelConfig, type Provider } from "./models.ts";
+import {
+  GenerationError,
+  ModelClient,
+  type ModelClientOptions,
+  type ModelConfig,
+  type Provider,
+} from "./models.ts";
 import { createProgress } from "./progress.ts";
 import {
   buildMessages,
@@ -92,10 +98,15 @@ export interface EvalOptions {
   goldCacheDir?: string;
   retryFailed?: boolean;
   out?: string;
+  /** Progress as occasional lines (CI logs) instead of a terminal bar. */
   quiet?: boolean;
+  /** No progress output at all (tests; notebooks that draw their own with `onProgress`). */
+  silent?: boolean;
   /** USD per million tokens, for the cost line. */
   prices?: { prompt_per_mtok: number; completion_per_mtok: number };
   onProgress?: (p: EvalProgress) => void;
+  /** Retry/backoff knobs of the model client (tests shorten the backoff). */
+  clientOptions?: ModelClientOptions;
 }
 
 /** What a finished run returns. */
@@ -105,6 +116,8 @@ export interface EvalResult {
   records: ResultRecord[];
   /** True when the bundled baseline predictions were scored because nothing else was asked for. */
   usedDefaults: boolean;
+  /** Gold queries served from the cache vs executed in this call. */
+  gold: { hits: number; misses: number };
 }
 
 /** A run folder holding a different configuration; the message lists the differences. */
@@ -220,7 +233,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       prices: options.prices,
     };
     // Fails fast on a wrong key, model or URL, before anything is written.
-    client = await ModelClient.create(config);
+    client = await ModelClient.create(config, options.clientOptions);
   }
 
   const pool = new SqlitePool({ workers: options.workers, timeoutS });
@@ -272,6 +285,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     const progress = createProgress(todo.length, {
       label: options.model ?? "predictions",
       quiet: options.quiet ?? false,
+      silent: options.silent ?? false,
     });
     const state: EvalProgress = { done: 0, total: todo.length, correct: 0, errors: 0 };
     const ctx: Ctx = {
@@ -323,7 +337,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await writeJsonAtomic(join(dir, RUN_FILES.predictions), predictionsFile(selected));
     await writeJsonAtomic(join(dir, RUN_FILES.summary), summary);
     await writeJsonAtomic(join(dir, RUN_FILES.info), { ...info, finished_at: new Date().toISOString() });
-    return { dir, summary, records: selected, usedDefaults };
+    return { dir, summary, records: selected, usedDefaults, gold: { hits: gold.hits, misses: gold.misses } };
   } finally {
     await pool.close();
   }

@@ -187,6 +187,8 @@ class WorkerProcess {
 
   kill(): void {
     if (this.dead) return;
+    // Dead from now on: the exit status arrives later, and the pool must not hand this worker out meanwhile.
+    this.dead = true;
     try {
       this.child.kill("SIGKILL");
     } catch {

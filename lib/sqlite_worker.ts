@@ -56,6 +56,9 @@ const READ_PRAGMAS = new Set([
   "encoding",
 ]);
 
+/** The first keyword of a statement that can only read (after comments: `splitFirstStatement` strips leading ones). */
+const READ_STATEMENT = /^(SELECT|WITH|VALUES|EXPLAIN|PRAGMA)\b/i;
+
 const ALLOWED_ACTIONS = new Set<number>([SQLITE.SELECT, SQLITE.READ, SQLITE.RECURSIVE]);
 
 function authorize(action: number, a1: string | null, a2: string | null): number {
@@ -127,6 +130,14 @@ function run(req: Request): Record<string, unknown> {
   const { statement, multiple } = splitFirstStatement(req.sql);
   if (multiple) return { ok: false, kind: "error", error: MULTIPLE_STATEMENTS_ERROR };
   const db = open(req.db);
+  if (statement !== null && !READ_STATEMENT.test(statement)) {
+    // VACUUM and REINDEX never reach the authorizer; a query statement is all BIRD ever asks for.
+    return {
+      ok: false,
+      kind: "error",
+      error: "not authorized: only SELECT, WITH, VALUES, EXPLAIN and read-only PRAGMA",
+    };
+  }
   if (statement === null) {
     // Python's sqlite3 returns no rows for an empty statement; node:sqlite would throw.
     return { ok: true, columns: [], rows: [], rowCount: 0, sample: [], execMs: performance.now() - t0 };

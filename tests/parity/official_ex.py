@@ -4,8 +4,8 @@ Mirrors AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py: for each predict
 execute the predicted SQL then the gold SQL, fetchall, correct iff set(pred) == set(gold); any exception
 (or the time limit) scores 0. Written from the published semantics, not copied.
 
-usage: python3 official_ex.py DATASET PREDICTIONS DB_ROOT [--db ID] [--timeout S] [--ids-out FILE]
-prints {"<index>": 0|1, ...} as JSON on stdout.
+usage: python3 official_ex.py DATASET PREDICTIONS DB_ROOT [--db ID] [--timeout S]
+prints {"<index>": [ex 0|1, soft_f1], ...} as JSON on stdout (Soft-F1 as mini-dev evaluation_f1.py).
 """
 import argparse
 import json
@@ -30,9 +30,31 @@ def execute_pair(pred_sql, gold_sql, db_file, timeout_s):
         pred = cur.fetchall()
         cur.execute(gold_sql)
         gold = cur.fetchall()
-        return 1 if set(pred) == set(gold) else 0
+        return (1 if set(pred) == set(gold) else 0), soft_f1(pred, gold)
     finally:
         conn.close()
+
+
+def soft_f1(predicted, ground_truth):
+    """mini-dev evaluation_f1.py semantics: dedupe keeping order, pair rows by position."""
+    if not predicted and not ground_truth:
+        return 1.0
+    predicted = list(dict.fromkeys(predicted))
+    ground_truth = list(dict.fromkeys(ground_truth))
+    tp = fp = fn = 0.0
+    for i, gt_row in enumerate(ground_truth):
+        if i >= len(predicted):
+            fn += 1
+            continue
+        pred_row = predicted[i]
+        width = len(gt_row)
+        tp += sum(1 for v in pred_row if v in gt_row) / width
+        fp += sum(1 for v in pred_row if v not in gt_row) / width
+        fn += sum(1 for v in gt_row if v not in pred_row) / width
+    fp += max(0, len(predicted) - len(ground_truth))
+    precision = tp / (tp + fp) if tp + fp > 0 else 0
+    recall = tp / (tp + fn) if tp + fn > 0 else 0
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0
 
 
 def main():
@@ -51,14 +73,14 @@ def main():
             continue
         raw = preds.get(str(index))
         if not isinstance(raw, str):
-            verdicts[str(index)] = 0
+            verdicts[str(index)] = [0, 0.0]
             continue
         sql, db_name = raw.split(SEP)
         db_file = f"{args.db_root}/{db_name}/{db_name}.sqlite"
         try:
-            verdicts[str(index)] = execute_pair(sql, q["SQL"], db_file, args.timeout)
+            verdicts[str(index)] = list(execute_pair(sql, q["SQL"], db_file, args.timeout))
         except Exception:
-            verdicts[str(index)] = 0
+            verdicts[str(index)] = [0, 0.0]
     print(json.dumps(verdicts))
 
 

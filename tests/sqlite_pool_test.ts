@@ -1,0 +1,146 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { sha256Hex } from "../lib/dataset.ts";
+import { SqlitePool } from "../lib/sqlite_pool.ts";
+
+const SAMPLE_DB = "data/sample/dev_databases/superhero/superhero.sqlite";
+
+/** A private copy, so a sandbox escape could not damage the bundled sample. */
+async function copyDb(): Promise<{ dir: string; db: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "t2s-pool-" });
+  const db = `${dir}/superhero.sqlite`;
+  await Deno.copyFile(SAMPLE_DB, db);
+  await Deno.chmod(db, 0o644);
+  return { dir, db };
+}
+
+const HOSTILE = [
+  "DROP TABLE superhero",
+  "DELETE FROM superhero",
+  "UPDATE superhero SET full_name = 'x'",
+  "INSERT INTO colour (id, colour) VALUES (999, 'x')",
+  "CREATE TABLE pwn (x)",
+  "ATTACH DATABASE '{dir}/new.db' AS pwn",
+  "VACUUM INTO '{dir}/copy.db'",
+  "VACUUM",
+  "PRAGMA writable_schema = ON",
+  "PRAGMA journal_mode = DELETE",
+  "SELECT load_extension('/tmp/evil.so')",
+  "BEGIN IMMEDIATE",
+  "REINDEX",
+  "ANALYZE",
+];
+
+Deno.test("hostile SQL fails, leaves the database byte-identical, and the pool keeps working", async () => {
+  const { dir, db } = await copyDb();
+  const before = sha256Hex(await Deno.readFile(db));
+  const pool = new SqlitePool({ workers: 2, timeoutS: 1 });
+  try {
+    for (const sql of HOSTILE) {
+      const r = await pool.execute(db, sql.replace("{dir}", dir));
+      assert(!r.ok, `${sql} must fail`);
+    }
+    // An endless recursive CTE hits the time limit; its worker is killed and replaced.
+    const endless = await pool.execute(
+      db,
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
+    assertEquals(endless.ok ? "ok" : endless.kind, "timeout");
+    // A huge cross join (750^3 rows) is stopped, never allowed to exhaust memory.
+    const cross = await pool.execute(
+      db,
+      "SELECT a.id, b.id, c.id FROM superhero a, superhero b, superhero c",
+    );
+    assert(
+      !cross.ok && (cross.kind === "timeout" || cross.kind === "too_large"),
+      JSON.stringify(cross).slice(0, 200),
+    );
+    const fine = await pool.execute(db, "SELECT COUNT(*) FROM superhero");
+    assert(fine.ok);
+    assertEquals(fine.rows, [["n750"]]);
+    assertEquals(sha256Hex(await Deno.readFile(db)), before);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(files, ["superhero.sqlite"], "no file was created beside the database");
+  } finally {
+    await pool.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a result over the cap is an error with the reason, never a silent truncation", async () => {
+  const pool = new SqlitePool({ workers: 1, maxRows: 100 });
+  try {
+    const r = await pool.execute(SAMPLE_DB, "SELECT id FROM superhero");
+    assert(!r.ok && r.kind === "too_large" && /100 distinct rows/.test(r.error));
+    // Duplicates do not count against the cap: comparison only needs the set.
+    const dup = await pool.execute(SAMPLE_DB, "SELECT 1 FROM superhero");
+    assert(dup.ok && dup.rows.length === 1 && dup.rowCount === 750);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("values survive the trip from the worker: REAL vs INTEGER, NULL, BLOB, 64-bit integers", async () => {
+  const pool = new SqlitePool({ workers: 1 });
+  try {
+    const r = await pool.execute(
+      SAMPLE_DB,
+      "SELECT 1, 1.5, NULL, x'00ff', 9223372036854775807, -9223372036854775808, 'é'",
+    );
+    assert(r.ok);
+    assertEquals(r.rows, [[
+      "n1",
+      "n1.5",
+      "z",
+      "b00ff",
+      "n9223372036854775807",
+      "n-9223372036854775808",
+      "sé",
+    ]]);
+    assertEquals(r.sample, [[
+      1,
+      1.5,
+      null,
+      { blob: "00ff" },
+      "9223372036854775807",
+      "-9223372036854775808",
+      "é",
+    ]]);
+    assertEquals(r.columns.length, 7);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("workers only read: a worker cannot write files even if SQL could reach the filesystem", async () => {
+  // The worker command line carries no write/net/env/run permission.
+  const src = await Deno.readTextFile("lib/sqlite_pool.ts");
+  const args = src.slice(src.indexOf("const args = ["), src.indexOf("];", src.indexOf("const args = [")));
+  assert(args.includes("--allow-read="));
+  for (
+    const p of [
+      "--allow-write",
+      "--allow-net",
+      "--allow-env",
+      "--allow-run",
+      "--allow-ffi",
+      "-A",
+      "--allow-all",
+    ]
+  ) {
+    assert(!args.includes(`"${p}`), `worker must not get ${p}`);
+  }
+});
+
+Deno.test("statement rules follow Python: a second statement is an error, an empty one returns no rows", async () => {
+  const pool = new SqlitePool({ workers: 1 });
+  try {
+    const two = await pool.execute(SAMPLE_DB, "SELECT 1; SELECT 2");
+    assert(!two.ok && two.error === "You can only execute one statement at a time.");
+    const empty = await pool.execute(SAMPLE_DB, "  -- nothing\n");
+    assert(empty.ok && empty.rows.length === 0);
+    const trailing = await pool.execute(SAMPLE_DB, "SELECT 1; -- done");
+    assert(trailing.ok);
+  } finally {
+    await pool.close();
+  }
+});
