@@ -84,23 +84,36 @@ export class GoldCache {
     return join(this.dir, key.slice(0, 2), `${key}.json`);
   }
 
+  private async lookup(key: string): Promise<ExecResult | null> {
+    const mem = this.memory.get(key);
+    if (mem) return mem;
+    if (this.memoryOnly) return null;
+    try {
+      const stored = JSON.parse(await Deno.readTextFile(this.entryPath(key))) as ExecResult;
+      this.memory.set(key, stored);
+      return stored;
+    } catch {
+      // Miss, or an unreadable entry: recompute.
+      return null;
+    }
+  }
+
+  private async keyOf(dbPath: string, sql: string): Promise<string> {
+    return createHash("sha256").update(`${await this.dbHash(dbPath)}\0${sql}`).digest("hex");
+  }
+
+  /** The cached gold result, or null, without executing anything. */
+  async peek(dbPath: string, sql: string): Promise<ExecResult | null> {
+    return await this.lookup(await this.keyOf(dbPath, sql));
+  }
+
   /** The gold result of `sql` on `dbPath`, from the cache or executed (and then cached) in `pool`. */
   async get(pool: SqlitePool, dbPath: string, sql: string): Promise<ExecResult> {
-    const key = createHash("sha256").update(`${await this.dbHash(dbPath)}\0${sql}`).digest("hex");
-    const mem = this.memory.get(key);
-    if (mem) {
+    const key = await this.keyOf(dbPath, sql);
+    const found = await this.lookup(key);
+    if (found) {
       this.hits++;
-      return mem;
-    }
-    if (!this.memoryOnly) {
-      try {
-        const stored = JSON.parse(await Deno.readTextFile(this.entryPath(key))) as ExecResult;
-        this.memory.set(key, stored);
-        this.hits++;
-        return stored;
-      } catch {
-        // Miss, or an unreadable entry: recompute.
-      }
+      return found;
     }
     this.misses++;
     const result = await pool.execute(dbPath, sql);

@@ -4,11 +4,15 @@ Mirrors AlibabaResearch/DAMO-ConvAI bird/llm/src/evaluation.py: for each predict
 execute the predicted SQL then the gold SQL, fetchall, correct iff set(pred) == set(gold); any exception
 (or the time limit) scores 0. Written from the published semantics, not copied.
 
-usage: python3 official_ex.py DATASET PREDICTIONS DB_ROOT [--db ID] [--timeout S]
+Also the baseline of `deno task bench`: `--processes N` runs the pairs in a multiprocessing pool as the
+official script does, and `--time` prints only the wall time in seconds.
+
+usage: python3 official_ex.py DATASET PREDICTIONS DB_ROOT [--db ID] [--timeout S] [--processes N] [--time]
 prints {"<index>": [ex 0|1, soft_f1], ...} as JSON on stdout (Soft-F1 as mini-dev evaluation_f1.py).
 """
 import argparse
 import json
+import multiprocessing
 import sqlite3
 import time
 
@@ -57,6 +61,16 @@ def soft_f1(predicted, ground_truth):
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0
 
 
+def score(job):
+    index, sql, gold_sql, db_file, timeout_s = job
+    if sql is None:
+        return index, [0, 0.0]
+    try:
+        return index, list(execute_pair(sql, gold_sql, db_file, timeout_s))
+    except Exception:
+        return index, [0, 0.0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset")
@@ -64,23 +78,32 @@ def main():
     ap.add_argument("db_root")
     ap.add_argument("--db", action="append", default=[])
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--time", action="store_true")
     args = ap.parse_args()
     questions = json.load(open(args.dataset))
     preds = json.load(open(args.predictions))
-    verdicts = {}
+    jobs = []
     for index, q in enumerate(questions):
         if args.db and q["db_id"] not in args.db:
             continue
         raw = preds.get(str(index))
         if not isinstance(raw, str):
-            verdicts[str(index)] = [0, 0.0]
+            jobs.append((str(index), None, None, None, args.timeout))
             continue
         sql, db_name = raw.split(SEP)
         db_file = f"{args.db_root}/{db_name}/{db_name}.sqlite"
-        try:
-            verdicts[str(index)] = list(execute_pair(sql, q["SQL"], db_file, args.timeout))
-        except Exception:
-            verdicts[str(index)] = [0, 0.0]
+        jobs.append((str(index), sql, q["SQL"], db_file, args.timeout))
+    started = time.perf_counter()
+    if args.processes > 1:
+        with multiprocessing.Pool(args.processes) as pool:
+            verdicts = dict(pool.imap_unordered(score, jobs, chunksize=1))
+    else:
+        verdicts = dict(map(score, jobs))
+    elapsed = time.perf_counter() - started
+    if args.time:
+        print(f"{elapsed:.4f}")
+        return
     print(json.dumps(verdicts))
 
 
