@@ -1,0 +1,197 @@
+/**
+ * On-disk, content-addressed cache of chat completions: rerunning an evaluation or a notebook cell makes no API
+ * call.
+ *
+ * Key (the contract in ARCHITECTURE.md): sha256 of the canonical JSON of the base URL, the model name, the
+ * model's identity as the server reports it, the messages and every sampling parameter. Concurrency, timeouts
+ * and retries are deliberately not part of it: they change how an answer is fetched, not which answer.
+ *
+ * Layout: `<dir>/<first two hex digits>/<sha256>.json`, where `<dir>` defaults to
+ * `$XDG_CACHE_HOME/text2sql/completions` (or `~/.cache/text2sql/completions`). Only the hash forms a path, so no
+ * model name can escape the folder. Writes go to a temp file renamed into place, so a killed process never
+ * leaves a torn entry. Entries hold the texts and token usage only: never an API key or a header.
+ *
+ * @module
+ */
+
+import type { ChatMessage } from "./types.ts";
+
+/** What makes two requests "the same" for the cache. */
+export interface CacheKeyParts {
+  /** The provider's base URL, normalised by the caller (credentials in it are stripped here). */
+  baseUrl: string;
+  model: string;
+  /** The model's identity from `/v1/models` (id, root, created, owned_by…), or null when the server lists none. */
+  identity: Record<string, unknown> | null;
+  messages: ChatMessage[];
+  /** Every sampling parameter sent (temperature, max_tokens, n, top_p, seed…); absent ones as null. */
+  params: Record<string, unknown>;
+}
+
+/** One cached completion. */
+export interface CacheEntry {
+  /** Format version of the entry. */
+  version: 1;
+  /** The key this entry is stored under (sha256 hex). */
+  key: string;
+  /** The model name, for humans browsing the folder (never used to form a path). */
+  model: string;
+  /** The n sampled texts, in choice order. */
+  texts: string[];
+  /** Token usage reported when the completion was fetched. */
+  usage: { prompt: number; completion: number };
+  /** ISO time the completion was fetched. */
+  created_at: string;
+}
+
+const KEY_PATTERN = /^[0-9a-f]{64}$/;
+
+/**
+ * JSON with object keys sorted at every level, so equal values always serialise (and hash) identically.
+ * `undefined` members are dropped as `JSON.stringify` does; non-finite numbers become null.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : sortKeys(v)));
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value as Record<string, unknown>).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** The base URL without credentials or a trailing slash, so `…/v1` and `…/v1/` share entries. */
+export function normaliseBaseUrl(baseUrl: string): string {
+  try {
+    const url = new URL(baseUrl);
+    url.username = "";
+    url.password = "";
+    return url.toString().replace(/\/+$/, "");
+  } catch {
+    return baseUrl.replace(/\/+$/, "");
+  }
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The cache key (sha256 hex) of a request. */
+export function cacheKey(parts: CacheKeyParts): Promise<string> {
+  return sha256Hex(canonicalJson({
+    v: 1,
+    base_url: normaliseBaseUrl(parts.baseUrl),
+    model: parts.model,
+    identity: parts.identity,
+    messages: parts.messages.map((m) => ({ role: m.role, content: m.content })),
+    params: parts.params,
+  }));
+}
+
+/** `$XDG_CACHE_HOME/text2sql/completions`, else `~/.cache/text2sql/completions` (HOME, or USERPROFILE). */
+export function defaultCacheDir(): string {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return joinPath(xdg, "text2sql", "completions");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (!home) {
+    throw new Error("cannot locate a cache folder: set XDG_CACHE_HOME or HOME, or disable the cache");
+  }
+  return joinPath(home, ".cache", "text2sql", "completions");
+}
+
+function joinPath(...parts: string[]): string {
+  return parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p.replace(/^\/+|\/+$/g, ""))).join("/");
+}
+
+/** Options for {@linkcode CompletionCache}. */
+export interface CompletionCacheOptions {
+  /** Folder holding the entries (default {@linkcode defaultCacheDir}). */
+  dir?: string;
+}
+
+/** The completion cache on disk. */
+export class CompletionCache {
+  /** The folder holding the entries. */
+  readonly dir: string;
+  /** Shard folders known to exist: saves a mkdir per write on a busy run. */
+  readonly #made = new Set<string>();
+
+  /** Opens (lazily creating) the cache folder. */
+  constructor(options: CompletionCacheOptions = {}) {
+    this.dir = (options.dir ?? defaultCacheDir()).replace(/\/+$/, "");
+  }
+
+  /**
+   * The file path of an entry. Only a 64-hex-digit key is accepted, so nothing outside `dir` can be named.
+   *
+   * @throws {Error} when `key` is not a sha256 hex digest.
+   */
+  pathOf(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new Error("cache key must be a sha256 hex digest");
+    return `${this.dir}/${key.slice(0, 2)}/${key}.json`;
+  }
+
+  /** The entry stored under `key`, or null when absent or unreadable (a damaged entry counts as a miss). */
+  async get(key: string): Promise<CacheEntry | null> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.pathOf(key));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+    try {
+      const entry = JSON.parse(text) as CacheEntry;
+      if (
+        entry?.key !== key || !Array.isArray(entry.texts) || entry.texts.some((t) => typeof t !== "string")
+      ) {
+        return null;
+      }
+      return entry;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Stores an entry atomically (temp file in the same folder, then rename). */
+  async put(key: string, entry: Omit<CacheEntry, "key" | "version" | "created_at">): Promise<void> {
+    const path = this.pathOf(key);
+    const folder = path.slice(0, path.lastIndexOf("/"));
+    if (!this.#made.has(folder)) {
+      await Deno.mkdir(folder, { recursive: true });
+      this.#made.add(folder);
+    }
+    // Whitelisting the fields guards against a caller passing a richer object (say, with request headers).
+    const full: CacheEntry = {
+      version: 1,
+      key,
+      model: String(entry.model),
+      texts: entry.texts.map(String),
+      usage: { prompt: Number(entry.usage.prompt) || 0, completion: Number(entry.usage.completion) || 0 },
+      created_at: new Date().toISOString(),
+    };
+    const tmp = `${folder}/.${key}.${crypto.randomUUID()}.tmp`;
+    try {
+      try {
+        await Deno.writeTextFile(tmp, JSON.stringify(full) + "\n");
+      } catch (e) {
+        // The folder was removed under us (a user clearing the cache mid-run): recreate it once.
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        await Deno.mkdir(folder, { recursive: true });
+        await Deno.writeTextFile(tmp, JSON.stringify(full) + "\n");
+      }
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+  }
+}
