@@ -325,6 +325,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     } finally {
       progress.done();
       await writer.close();
+      await gold.flush();
     }
     if (failure !== null) throw failure;
 

@@ -43,6 +43,7 @@ export class GoldCache {
   private readonly memoryOnly: boolean;
   private readonly memory = new Map<string, ExecResult>();
   private readonly dbHashes = new Map<string, Promise<string>>();
+  private readonly writes = new Set<Promise<void>>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -102,6 +103,12 @@ export class GoldCache {
     return createHash("sha256").update(`${await this.dbHash(dbPath)}\0${sql}`).digest("hex");
   }
 
+  /** Wait until every entry written so far is on disk. */
+  async flush(): Promise<void> {
+    await Promise.all(this.writes);
+    this.writes.clear();
+  }
+
   /** The cached gold result, or null, without executing anything. */
   async peek(dbPath: string, sql: string): Promise<ExecResult | null> {
     return await this.lookup(await this.keyOf(dbPath, sql));
@@ -121,9 +128,12 @@ export class GoldCache {
     if (cacheable) {
       this.memory.set(key, result);
       if (!this.memoryOnly) {
-        await writeAtomic(this.entryPath(key), JSON.stringify(result)).catch(() => {
-          // A read-only cache folder only costs speed.
-        });
+        // Written off the scoring path; `flush()` waits for the writes before a run ends.
+        this.writes.add(
+          writeAtomic(this.entryPath(key), JSON.stringify(result)).catch(() => {
+            // A read-only cache folder only costs speed.
+          }),
+        );
       }
     }
     return result;
