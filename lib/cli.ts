@@ -8,32 +8,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { numberFlag, UsageError } from "./args.ts";
 
-/** An error in the command line itself; printed with the command's usage hint. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
-/** Parse a numeric flag, naming it in the error. */
-export function numberFlag(
-  name: string,
-  value: string | undefined,
-  options: { integer?: boolean; min?: number } = {},
-): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (
-    !Number.isFinite(n) || (options.integer && !Number.isInteger(n)) ||
-    (options.min !== undefined && n < options.min)
-  ) {
-    throw new UsageError(
-      `--${name} expects ${options.integer ? "an integer" : "a number"}${
-        options.min !== undefined ? ` ≥ ${options.min}` : ""
-      }, got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
+export { numberFlag, UsageError };
 
 const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])

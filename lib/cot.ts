@@ -1,0 +1,476 @@
+/**
+ * `deno task cot`: an execution-verified chain-of-thought dataset. A teacher model is asked for step-by-step
+ * reasoning toward each question's KNOWN gold SQL (the original tool's teacher prompt, fixed to use the
+ * evaluation prompt renderer); the SQL at the end of the reasoning is extracted exactly as evaluation would
+ * extract it from a student's answer, executed, and the example is KEPT only when its result equals the gold
+ * result under BIRD's set semantics (the original demanded string equality, discarding correct reasoning that
+ * writes the SQL differently).
+ *
+ * Output: `train.jsonl` / `test.jsonl` (same split as `sft`), each line `{"messages":[system, user, assistant]}`
+ * with the reasoning system prompt of evaluation's `--reasoning` variant, the evaluation user prompt, and the
+ * reasoning ending in a fenced ```sql block; `dataset.json` with counts, kept/rejected with reasons, options and
+ * token statistics; `progress.jsonl`, one line per finished question, which makes a rerun with the same `--out`
+ * skip finished questions (generation errors are retried).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join, resolve } from "node:path";
+import { exMatch } from "./compare.ts";
+import { dbPath } from "./dataset.ts";
+import { GenerationError, ModelClient, type ModelClientOptions, type Provider, PROVIDERS } from "./models.ts";
+import { createProgress } from "./progress.ts";
+import {
+  buildMessages,
+  buildTeacherMessages,
+  canonicalJson,
+  PROMPT_VERSION,
+  promptHash,
+  type PromptOptions,
+  resolvePromptOptions,
+  sha256Hex,
+  systemPromptFor,
+  teacherTemplateHash,
+  templateHash,
+} from "./prompts.ts";
+import {
+  type BuildResult,
+  checkSplit,
+  COMMON_FLAGS,
+  type CommonDatasetOptions,
+  commonOptionsFrom,
+  type Conversation,
+  conversationTokens,
+  DEFAULT_SPLIT,
+  defaultWorkers,
+  displayPath,
+  prettyJson,
+  printSummary,
+  schemasFor,
+  selectForBuild,
+  splitDoc,
+  splitOf,
+  summarise,
+  verifyGold,
+  writeAtomic,
+  writeSplits,
+} from "./sft.ts";
+import { numberFlag, UsageError } from "./args.ts";
+import {
+  chooseBlock,
+  cleanSql,
+  extractSql,
+  findFences,
+  looksLikeQuery,
+  normaliseCompletion,
+} from "./sql_extract.ts";
+import { SqlitePool } from "./sqlite_pool.ts";
+import type { ChatMessage, Example } from "./types.ts";
+
+/** Why a teacher answer was not kept. */
+export type RejectReason = "generation_error" | "no_sql" | "no_reasoning" | "sql_error" | "different_result";
+
+/** The assistant turn made from a teacher answer, or why none can be. */
+export type TeacherAnswer =
+  | { ok: true; sql: string; answer: string }
+  | { ok: false; reason: "no_sql" | "no_reasoning"; error: string };
+
+/** Reasoning shorter than this (characters before the final fence) is not reasoning. */
+const MIN_REASONING_CHARS = 20;
+
+/**
+ * Turn a teacher's completion into the assistant turn: `<think>` blocks and chat tokens removed, the reasoning
+ * up to the final SQL block, then that SQL in a canonical ```sql fence (trailing prose after it dropped, so
+ * every answer ENDS with the SQL). The block is the one `extractSql` picks, and the result is checked to extract
+ * back to the same SQL, so what the student learns to write is what evaluation will read.
+ *
+ * @param completion the teacher's raw answer
+ * @returns the SQL and the assistant text, or the reject reason
+ */
+export function teacherAnswer(completion: string): TeacherAnswer {
+  const text = normaliseCompletion(completion);
+  const block = chooseBlock(text, findFences(text));
+  if (!block || !looksLikeQuery(block.content)) {
+    return { ok: false, reason: "no_sql", error: "no fenced SQL query in the answer" };
+  }
+  const sql = cleanSql(block.content);
+  const reasoning = text.slice(0, block.start).trimEnd();
+  if (reasoning.replace(/\s+/g, " ").length < MIN_REASONING_CHARS) {
+    return { ok: false, reason: "no_reasoning", error: "no reasoning before the SQL" };
+  }
+  const answer = reasoning + "\n```sql\n" + sql + "\n```";
+  if (extractSql(answer) !== sql) {
+    return { ok: false, reason: "no_sql", error: "the final SQL is not the one extraction would pick" };
+  }
+  return { ok: true, sql, answer };
+}
+
+/** One line of `progress.jsonl`: a finished (or failed) question. */
+export interface ProgressRecord {
+  /** Identity of the request: teacher messages + model + sampling (see {@link requestKey}). */
+  key: string;
+  index: number;
+  question_id: number | null;
+  db_id: string;
+  question: string;
+  status: "kept" | "rejected";
+  reason: RejectReason | null;
+  error: string | null;
+  /** The teacher's raw answer (null on a generation error). */
+  completion: string | null;
+  /** The extracted SQL, or null. */
+  sql: string | null;
+  /** The assistant turn when kept. */
+  answer: string | null;
+}
+
+/**
+ * The resume key of one question: the teacher messages and everything that changes the teacher's answer.
+ *
+ * @param teacher the teacher messages
+ * @param model model, provider, base URL and sampling
+ * @returns sha256 hex
+ */
+export function requestKey(teacher: readonly ChatMessage[], model: Record<string, unknown>): string {
+  return sha256Hex(canonicalJson({ prompt: promptHash(teacher), model }));
+}
+
+/**
+ * Read `progress.jsonl`: the last record per key. A torn last line (a killed run) and foreign lines are skipped.
+ *
+ * @param path the file
+ * @returns key → record
+ */
+export async function readProgress(path: string): Promise<Map<string, ProgressRecord>> {
+  const out = new Map<string, ProgressRecord>();
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return out;
+    throw e;
+  }
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as ProgressRecord;
+      if (typeof r.key === "string" && typeof r.index === "number") out.set(r.key, r);
+    } catch {
+      // A torn line from a killed run: that question is simply redone.
+    }
+  }
+  return out;
+}
+
+/** Options of {@link buildCotDataset}. */
+export interface CotOptions extends CommonDatasetOptions {
+  /** Teacher model name. */
+  model: string;
+  /** Provider (`openai-compatible` implied by `baseUrl`). */
+  provider?: Provider;
+  /** OpenAI-compatible base URL. */
+  baseUrl?: string;
+  /** Requests in flight (default 8). */
+  concurrency?: number;
+  /** Seconds per API call (default: the client's). */
+  requestTimeoutS?: number;
+  /** Retries after the first attempt (default: the client's). */
+  maxRetries?: number;
+  /** Teacher temperature (default 0). */
+  temperature?: number;
+  /** Teacher `max_tokens` (default: the server's). */
+  maxTokens?: number | null;
+  /** Use the completion cache (default true). */
+  cache?: boolean;
+  /** Cache folder (default: the client's). */
+  cacheDir?: string;
+  /** Client knobs for tests (backoff, env, fetch). */
+  clientOptions?: ModelClientOptions;
+}
+
+/** What {@link buildCotDataset} returns: the SFT result plus the rejected teacher answers. */
+export interface CotResult extends BuildResult {
+  /** Questions whose teacher answer was not kept, with the reason, sorted by index. */
+  rejected: Omit<ProgressRecord, "key" | "answer" | "completion">[];
+  /** API requests made by this run (0 when everything came from the cache or progress). */
+  requests: number;
+}
+
+/**
+ * Build the CoT dataset (see the module doc).
+ *
+ * @param options dataset, output folder, teacher model and client options, selection, prompt and split
+ * @returns folder, statistics, dropped and rejected questions, per-conversation lengths
+ * @throws {DatasetError} malformed dataset or missing databases; {@link StartupError} for a wrong model/key/URL
+ */
+export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
+  const prompt: PromptOptions = resolvePromptOptions({ ...options.prompt, reasoning: true });
+  const split = { ...DEFAULT_SPLIT, ...options.split };
+  checkSplit(split);
+  const selected = await selectForBuild(options);
+  const selectedCount = selected.examples.length + selected.dropped.length;
+  const schemas = schemasFor(selected, prompt);
+  const dir = resolve(options.out);
+  await Deno.mkdir(dir, { recursive: true });
+  const progressPath = join(dir, "progress.jsonl");
+  const pool = new SqlitePool({
+    workers: options.workers ?? defaultWorkers(),
+    timeoutS: options.timeoutS ?? 30,
+  });
+  let requests = 0;
+  let records: Map<number, ProgressRecord>;
+  let client: ModelClient | null = null;
+  try {
+    const gold = selected.examples.length > 0
+      ? await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent })
+      : new Map();
+    client = await ModelClient.create({
+      provider: options.provider,
+      baseUrl: options.baseUrl,
+      model: options.model,
+      temperature: options.temperature ?? 0,
+      maxTokens: options.maxTokens ?? null,
+      n: 1,
+      concurrency: options.concurrency ?? 8,
+      requestTimeoutS: options.requestTimeoutS,
+      maxRetries: options.maxRetries,
+      cache: options.cache ?? true,
+      cacheDir: options.cacheDir,
+    }, options.clientOptions);
+    const modelId = {
+      model: client.model,
+      provider: client.provider.provider,
+      base_url: client.provider.baseUrl,
+      sampling: client.sampling,
+    };
+    const previous = await readProgress(progressPath);
+    records = new Map();
+    const todo: { e: Example; key: string; teacher: ChatMessage[] }[] = [];
+    for (const e of selected.examples) {
+      const teacher = buildTeacherMessages(e, schemas.get(e.db_id)!, prompt);
+      const key = requestKey(teacher, modelId);
+      const done = previous.get(key);
+      if (done && done.reason !== "generation_error") records.set(e.index, { ...done, index: e.index });
+      else todo.push({ e, key, teacher });
+    }
+    const progress = createProgress(todo.length, {
+      label: "teacher",
+      quiet: options.quiet,
+      silent: options.silent,
+    });
+    const log = await Deno.open(progressPath, { append: true, create: true });
+    const encoder = new TextEncoder();
+    // Lines are appended as each question finishes (a kill loses at most the line in flight), one at a time so
+    // concurrent finishes never interleave bytes.
+    let writes: Promise<void> = Promise.resolve();
+    const append = (line: string) => {
+      writes = writes.then(async () => {
+        const bytes = encoder.encode(line);
+        for (let off = 0; off < bytes.length;) off += await log.write(bytes.subarray(off));
+      });
+      return writes;
+    };
+    try {
+      await Promise.all(todo.map(async ({ e, key, teacher }) => {
+        const rec = await judge(e, key, teacher, client!, pool, gold.get(e.index)!, selected.dataset.dbRoot);
+        records.set(e.index, rec);
+        await append(JSON.stringify(rec) + "\n");
+        progress.tick({ error: rec.status !== "kept" });
+      }));
+    } finally {
+      await writes.catch(() => {});
+      log.close();
+      progress.done();
+    }
+    requests = client.totals.requests;
+    // Compact the log: one record per question, in index order, so a finished run's folder is deterministic.
+    const all = new Map(previous);
+    for (const r of records.values()) all.set(r.key, r);
+    const compact = [...all.values()].sort((a, b) => a.index - b.index || (a.key < b.key ? -1 : 1));
+    await writeAtomic(progressPath, compact.map((r) => JSON.stringify(r) + "\n").join(""));
+  } finally {
+    await pool.close();
+  }
+
+  const conversations: Conversation[] = [];
+  const rejected: CotResult["rejected"] = [];
+  for (const e of selected.examples) {
+    const r = records.get(e.index)!;
+    if (r.status === "kept") {
+      const messages: ChatMessage[] = [
+        ...buildMessages(e, schemas.get(e.db_id)!, prompt),
+        { role: "assistant", content: r.answer! },
+      ];
+      conversations.push({ example: e, split: splitOf(e, split), messages, ...conversationTokens(messages) });
+    } else {
+      const { key: _k, answer: _a, completion: _c, ...rest } = r;
+      rejected.push(rest);
+    }
+  }
+  rejected.sort((a, b) => a.index - b.index);
+  const files = await writeSplits(dir, conversations, split.seed);
+  const result = summarise(selected, selectedCount, conversations);
+  const reasons: Record<string, number> = {};
+  for (const r of rejected) reasons[r.reason!] = (reasons[r.reason!] ?? 0) + 1;
+  const doc = {
+    kind: "cot",
+    format: "messages",
+    dataset: {
+      path: displayPath(selected.dataset.path),
+      sha256: selected.dataset.sha256,
+      count: selected.dataset.examples.length,
+    },
+    db_root: displayPath(selected.dataset.dbRoot),
+    selection: selected.selection,
+    teacher: {
+      model: client!.model,
+      provider: client!.provider.provider,
+      base_url: client!.provider.baseUrl,
+      model_identity: client!.identityLabel,
+      sampling: client!.sampling,
+      template_hash: teacherTemplateHash(prompt),
+    },
+    prompt: {
+      version: PROMPT_VERSION,
+      template_hash: templateHash(prompt),
+      options: prompt,
+      system: systemPromptFor(prompt),
+    },
+    assistant:
+      "teacher reasoning ending in a ```sql block, kept when its SQL's result equals the gold result",
+    evaluator: "bird-ex-set",
+    split: splitDoc(split),
+    counts: { ...result.stats.counts, rejected: rejected.length },
+    rejected_by_reason: Object.fromEntries(Object.entries(reasons).sort()),
+    tokens: result.stats.tokens,
+    files,
+    dropped: result.dropped,
+    rejected,
+  };
+  await writeAtomic(join(dir, "dataset.json"), prettyJson(doc));
+  return { dir, ...result, rejected, requests };
+}
+
+/** Ask the teacher, extract, execute and compare one question. Never throws for a question's own failure. */
+async function judge(
+  e: Example,
+  key: string,
+  teacher: ChatMessage[],
+  client: ModelClient,
+  pool: SqlitePool,
+  gold: { rows: string[][] },
+  dbRoot: string,
+): Promise<ProgressRecord> {
+  const base = { key, index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question };
+  const reject = (
+    reason: RejectReason,
+    error: string | null,
+    completion: string | null,
+    sql: string | null,
+  ) => ({
+    ...base,
+    status: "rejected" as const,
+    reason,
+    error,
+    completion,
+    sql,
+    answer: null,
+  });
+  let completion: string;
+  try {
+    completion = (await client.complete(teacher)).texts[0] ?? "";
+  } catch (err) {
+    if (err instanceof GenerationError) return reject("generation_error", err.reason, null, null);
+    throw err;
+  }
+  const answer = teacherAnswer(completion);
+  if (!answer.ok) return reject(answer.reason, answer.error, completion, null);
+  const r = await pool.execute(dbPath(dbRoot, e.db_id), answer.sql);
+  if (!r.ok) return reject("sql_error", `${r.kind}: ${r.error}`, completion, answer.sql);
+  if (!exMatch(r, gold)) {
+    return reject(
+      "different_result",
+      `${r.rows.length} distinct row(s), gold has ${gold.rows.length}`,
+      completion,
+      answer.sql,
+    );
+  }
+  return {
+    ...base,
+    status: "kept",
+    reason: null,
+    error: null,
+    completion,
+    sql: answer.sql,
+    answer: answer.answer,
+  };
+}
+
+const COT_USAGE =
+  `usage: deno task cot --dataset FILE|DIR --model NAME --out DIR [--provider llama-api|together|openai|openai-compatible]
+         [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
+         [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
+         [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
+Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of
+the reasoning returns the gold result (BIRD set semantics). Writes DIR/train.jsonl, DIR/test.jsonl, DIR/dataset.json
+and DIR/progress.jsonl (a rerun with the same --out skips finished questions).
+API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
+
+/**
+ * `deno task cot`: parse flags, build, print a summary.
+ *
+ * @param argv flags after `cot`
+ * @returns exit code (0 ok)
+ */
+export async function cotCommand(argv: string[]): Promise<number> {
+  if (argv.some((a) => /^--?(api[-_]?key|key|token)(=|$)/i.test(a))) {
+    throw new UsageError(
+      "API keys are read from the environment only (LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY)",
+    );
+  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...COMMON_FLAGS,
+      model: { type: "string" },
+      provider: { type: "string" },
+      "base-url": { type: "string" },
+      concurrency: { type: "string" },
+      "request-timeout": { type: "string" },
+      temperature: { type: "string" },
+      "max-tokens": { type: "string" },
+      "no-cache": { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    console.log(COT_USAGE);
+    return 0;
+  }
+  if (!values.model) throw new UsageError(`--model is required\n${COT_USAGE}`);
+  const provider = values.provider as Provider | undefined;
+  if (provider && !PROVIDERS.includes(provider)) {
+    throw new UsageError(
+      `--provider must be one of ${PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  const common = commonOptionsFrom(values, COT_USAGE);
+  const result = await buildCotDataset({
+    ...common,
+    model: values.model,
+    provider,
+    baseUrl: values["base-url"],
+    concurrency: numberFlag("concurrency", values.concurrency, { integer: true, min: 1 }),
+    requestTimeoutS: numberFlag("request-timeout", values["request-timeout"], { min: 0.001 }),
+    temperature: numberFlag("temperature", values.temperature, { min: 0 }),
+    maxTokens: numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1 }) ?? null,
+    cache: !values["no-cache"],
+  });
+  printSummary("cot", result);
+  const reasons = new Map<string, number>();
+  for (const r of result.rejected) reasons.set(r.reason!, (reasons.get(r.reason!) ?? 0) + 1);
+  if (reasons.size > 0) console.log(`rejected: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
+  return 0;
+}

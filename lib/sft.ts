@@ -1,0 +1,657 @@
+/**
+ * `deno task sft`: a supervised fine-tuning dataset in the chat "messages" JSONL format that TRL/transformers
+ * read, one conversation per question: system prompt, the user prompt from the SAME renderer evaluation uses
+ * (same options), and the gold SQL as the assistant turn.
+ *
+ * Output folder: `train.jsonl`, `test.jsonl` and `dataset.json` (counts, options, prompt template hash, token
+ * statistics, dropped questions with their reason). Byte-identical for identical input: no timestamps, lines in
+ * a fixed order that depends only on each example's content (so reordering the input changes nothing), and a
+ * split decided per example by a hash of (seed, db_id, question) — or (seed, db_id) with `--group-by-db` — so
+ * adding or reordering questions never moves another.
+ *
+ * The helpers for the split, selection and writing are shared with `cot.ts`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import {
+  type Dataset,
+  DatasetError,
+  dbPath,
+  loadDataset,
+  missingDatabases,
+  selectExamples,
+} from "./dataset.ts";
+import {
+  buildMessages,
+  canonicalJson,
+  PROMPT_VERSION,
+  type PromptOptions,
+  resolvePromptOptions,
+  schemaOptionsOf,
+  sha256Hex,
+  systemPromptFor,
+  templateHash,
+} from "./prompts.ts";
+import { renderSchema, SchemaError } from "./schema.ts";
+import { SqlitePool } from "./sqlite_pool.ts";
+import { numberFlag, UsageError } from "./args.ts";
+import { createProgress } from "./progress.ts";
+import { chatTokens, type LengthStats, lengthStats, TOKENIZER } from "./tokens.ts";
+import type { ChatMessage, Example } from "./types.ts";
+
+/** Conversations longer than this many tokens are counted in dataset.json: the trainer's default max length. */
+export const MAX_TRAIN_TOKENS = 4096;
+
+/** How examples are split between train and test. */
+export interface SplitOptions {
+  /** Fraction of examples (or databases, with `groupByDb`) sent to test, in [0, 1]. Default 0.3. */
+  testRatio: number;
+  /** Seed of the split hash. Default 42. */
+  seed: number;
+  /** Split by database instead of by question: a database's questions all land on one side. */
+  groupByDb: boolean;
+}
+
+/** Default split: the original tool's 70/30, seeded. */
+export const DEFAULT_SPLIT: Readonly<SplitOptions> = Object.freeze({
+  testRatio: 0.3,
+  seed: 42,
+  groupByDb: false,
+});
+
+/**
+ * The side of one example: `test` when the hash of (seed, db_id, question) — or (seed, db_id) when grouping by
+ * database — mapped to [0, 1) falls below `testRatio`. Depends on nothing else, so the split is stable under
+ * reordering and additions; identical questions of one database always share a side (no train/test leak).
+ *
+ * @param example the example (`db_id` and `question` are read)
+ * @param options split options
+ * @returns `"train"` or `"test"`
+ */
+export function splitOf(
+  example: Pick<Example, "db_id" | "question">,
+  options: Partial<SplitOptions> = {},
+): "train" | "test" {
+  const o = { ...DEFAULT_SPLIT, ...options };
+  const key = o.groupByDb ? [o.seed, example.db_id] : [o.seed, example.db_id, example.question];
+  // 52 bits of the hash: exactly representable, uniform in [0, 1).
+  const u = parseInt(sha256Hex(canonicalJson(key)).slice(0, 13), 16) / 2 ** 52;
+  return u < o.testRatio ? "test" : "train";
+}
+
+/**
+ * Sort key of an output line: a hash of the example's content, so line order is a deterministic shuffle
+ * (databases mixed, as training wants) that does not depend on the input order.
+ *
+ * @param example the example
+ * @param seed split seed
+ * @returns hex key
+ */
+export function orderKey(
+  example: Pick<Example, "db_id" | "question" | "evidence" | "sql">,
+  seed: number,
+): string {
+  return sha256Hex(canonicalJson([seed, example.db_id, example.question, example.evidence, example.sql]));
+}
+
+/** A question left out of the dataset, and why. */
+export interface Dropped {
+  index: number;
+  question_id: number | null;
+  db_id: string;
+  question: string;
+  /** `missing_database`, `schema_error`, `gold_error` (SQL error, timeout or result too large); CoT adds its own. */
+  reason: string;
+  /** Details (the error message), or null. */
+  error: string | null;
+}
+
+/** One kept conversation with what the statistics need. */
+export interface Conversation {
+  example: Example;
+  split: "train" | "test";
+  messages: ChatMessage[];
+  /** Tokens of system + user under the Llama 3 chat template. */
+  promptTokens: number;
+  /** Tokens of the assistant turn (content + end of turn). */
+  answerTokens: number;
+  /** Tokens of the whole conversation. */
+  totalTokens: number;
+}
+
+/**
+ * One JSONL line: `{"messages":[{"role":…,"content":…},…]}` with keys in that fixed order.
+ *
+ * @param messages the conversation
+ * @returns the line, without newline
+ */
+export function jsonlLine(messages: readonly ChatMessage[]): string {
+  return JSON.stringify({ messages: messages.map((m) => ({ role: m.role, content: m.content })) });
+}
+
+/**
+ * The token lengths of a conversation (prompt = system + user, answer = assistant, total = all).
+ *
+ * @param messages `[system, user, assistant]`
+ * @returns token counts
+ */
+export function conversationTokens(
+  messages: readonly ChatMessage[],
+): { promptTokens: number; answerTokens: number; totalTokens: number } {
+  const promptTokens = chatTokens(messages.filter((m) => m.role !== "assistant"));
+  const totalTokens = chatTokens(messages);
+  return { promptTokens, answerTokens: totalTokens - promptTokens, totalTokens };
+}
+
+/** Token statistics as written in dataset.json. */
+export interface TokenSummary {
+  tokenizer: { name: string; description: string; exact: boolean };
+  prompt: LengthStats;
+  answer: LengthStats;
+  total: LengthStats;
+  train_total: LengthStats;
+  test_total: LengthStats;
+  /** Conversations longer than {@link MAX_TRAIN_TOKENS} tokens (truncated by the trainer). */
+  over_max_length: { max_length: number; count: number };
+}
+
+/**
+ * Token statistics over kept conversations.
+ *
+ * @param conversations kept conversations
+ * @returns the summary
+ */
+export function tokenSummary(conversations: readonly Conversation[]): TokenSummary {
+  const total = conversations.map((c) => c.totalTokens);
+  return {
+    tokenizer: { ...TOKENIZER },
+    prompt: lengthStats(conversations.map((c) => c.promptTokens)),
+    answer: lengthStats(conversations.map((c) => c.answerTokens)),
+    total: lengthStats(total),
+    train_total: lengthStats(conversations.filter((c) => c.split === "train").map((c) => c.totalTokens)),
+    test_total: lengthStats(conversations.filter((c) => c.split === "test").map((c) => c.totalTokens)),
+    over_max_length: {
+      max_length: MAX_TRAIN_TOKENS,
+      count: total.filter((n) => n > MAX_TRAIN_TOKENS).length,
+    },
+  };
+}
+
+/** A path for dataset.json: relative to the working directory when under it, so files do not leak home dirs. */
+export function displayPath(path: string): string {
+  const rel = relative(Deno.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/** Options shared by the SFT and CoT builders: which questions, which prompt, which split, where. */
+export interface CommonDatasetOptions {
+  /** A dataset JSON file or a BIRD-layout folder. */
+  dataset: string;
+  /** Folder of `<db_id>/<db_id>.sqlite` (default: the `*_databases/` folder beside the dataset). */
+  dbRoot?: string;
+  /** Output folder (created). */
+  out: string;
+  /** Only these databases (`--db`, repeatable). */
+  db?: string[];
+  /** The first N questions after `--db` filtering. */
+  limit?: number;
+  /** Prompt options (evidence, sample rows, descriptions); `reasoning` is decided by the builder. */
+  prompt?: Partial<PromptOptions>;
+  /** Split options. */
+  split?: Partial<SplitOptions>;
+  /** Drop (and record) questions whose database is missing instead of failing. */
+  skipMissing?: boolean;
+  /** Seconds per gold query (default 30). */
+  timeoutS?: number;
+  /** SQLite worker processes (default: CPU count, at most 8). */
+  workers?: number;
+  /** Line-mode progress (CI logs). */
+  quiet?: boolean;
+  /** No progress output at all (notebooks, tests). */
+  silent?: boolean;
+}
+
+/** What both builders start from: the loaded dataset, the selected questions, and the dropped ones. */
+export interface Selected {
+  dataset: Dataset;
+  examples: Example[];
+  dropped: Dropped[];
+  selection: { db: string[]; limit: number | null };
+}
+
+function dropped(e: Example, reason: string, error: string | null): Dropped {
+  return { index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question, reason, error };
+}
+
+/**
+ * Load the dataset, apply `--db`/`--limit`, and deal with missing databases: an error listing them (naming the
+ * dataset file and the database root), or with `skipMissing` their questions dropped as `missing_database`.
+ *
+ * @param options common options
+ * @returns the selection
+ * @throws {DatasetError} for a malformed dataset or missing databases
+ */
+export async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> {
+  const dataset = await loadDataset(options.dataset, { dbRoot: options.dbRoot });
+  const selection = { db: [...(options.db ?? [])].sort(), limit: options.limit ?? null };
+  let examples = selectExamples(dataset, selection);
+  const drops: Dropped[] = [];
+  const missing = await missingDatabases(dataset, examples);
+  if (missing.length > 0) {
+    if (!options.skipMissing) {
+      throw new DatasetError(
+        `${dataset.path}: ${missing.length} database(s) missing under ${dataset.dbRoot}: ${
+          missing.slice(0, 20).join(", ")
+        }${
+          missing.length > 20 ? ", …" : ""
+        } (leave them out with --db, or drop their questions with --skip-missing)`,
+      );
+    }
+    const gone = new Set(missing);
+    for (const e of examples) {
+      if (gone.has(e.db_id)) {
+        drops.push(dropped(e, "missing_database", `${dbPath(dataset.dbRoot, e.db_id)} not found`));
+      }
+    }
+    examples = examples.filter((e) => !gone.has(e.db_id));
+  }
+  return { dataset, examples, dropped: drops, selection };
+}
+
+/**
+ * The schema of each database used, rendered once; a database that cannot be read drops its questions
+ * (`schema_error`) rather than failing the whole build.
+ *
+ * @param selected the selection (its `dropped` list grows)
+ * @param prompt prompt options
+ * @returns db_id → schema text, for the databases that rendered
+ */
+export function schemasFor(selected: Selected, prompt: PromptOptions): Map<string, string> {
+  const schemas = new Map<string, string>();
+  const failed = new Map<string, string>();
+  for (const id of [...new Set(selected.examples.map((e) => e.db_id))].sort()) {
+    try {
+      schemas.set(id, renderSchema(dbPath(selected.dataset.dbRoot, id), schemaOptionsOf(prompt)));
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      failed.set(id, e.message);
+    }
+  }
+  if (failed.size > 0) {
+    for (const e of selected.examples) {
+      if (failed.has(e.db_id)) selected.dropped.push(dropped(e, "schema_error", failed.get(e.db_id)!));
+    }
+    selected.examples = selected.examples.filter((e) => !failed.has(e.db_id));
+  }
+  return schemas;
+}
+
+/**
+ * Run every selected gold query; questions whose gold SQL fails (error, timeout, too large) are dropped as
+ * `gold_error`. Returns the successful results by example index (CoT compares against them).
+ *
+ * @param selected the selection (examples filtered, `dropped` grows)
+ * @param pool the SQLite pool
+ * @param options progress options
+ * @returns index → gold result rows
+ */
+export async function verifyGold(
+  selected: Selected,
+  pool: SqlitePool,
+  options: { quiet?: boolean; silent?: boolean; label?: string } = {},
+): Promise<Map<number, { rows: string[][] }>> {
+  const progress = createProgress(selected.examples.length, {
+    label: options.label ?? "gold SQL",
+    quiet: options.quiet,
+    silent: options.silent,
+  });
+  const results = new Map<number, { rows: string[][] }>();
+  const failures = new Map<number, string>();
+  await Promise.all(selected.examples.map(async (e) => {
+    const r = await pool.execute(dbPath(selected.dataset.dbRoot, e.db_id), e.sql);
+    if (r.ok) results.set(e.index, { rows: r.rows });
+    else failures.set(e.index, `${r.kind}: ${r.error}`);
+    progress.tick({ error: !r.ok });
+  }));
+  progress.done();
+  for (const e of selected.examples) {
+    if (failures.has(e.index)) selected.dropped.push(dropped(e, "gold_error", failures.get(e.index)!));
+  }
+  selected.examples = selected.examples.filter((e) => !failures.has(e.index));
+  return results;
+}
+
+/**
+ * Write `train.jsonl` and `test.jsonl` (each line `{"messages":[…]}`, sorted by {@link orderKey}) into `dir`,
+ * atomically (temp file then rename), and return their line counts and sha256.
+ *
+ * @param dir output folder (created)
+ * @param conversations kept conversations
+ * @param seed split seed (for the order)
+ * @returns per file: lines and sha256
+ */
+export async function writeSplits(
+  dir: string,
+  conversations: readonly Conversation[],
+  seed: number,
+): Promise<Record<string, { lines: number; sha256: string }>> {
+  await Deno.mkdir(dir, { recursive: true });
+  const keyed = conversations.map((c) => ({ c, key: orderKey(c.example, seed) }));
+  keyed.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : a.c.example.index - b.c.example.index);
+  const files: Record<string, { lines: number; sha256: string }> = {};
+  for (const side of ["train", "test"] as const) {
+    const lines = keyed.filter((k) => k.c.split === side).map((k) => jsonlLine(k.c.messages) + "\n");
+    const text = lines.join("");
+    const name = `${side}.jsonl`;
+    await writeAtomic(join(dir, name), text);
+    files[name] = { lines: lines.length, sha256: sha256Hex(text) };
+  }
+  return files;
+}
+
+/**
+ * Write a text file atomically: a temp file in the same folder, then rename.
+ *
+ * @param path destination
+ * @param text content
+ */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, text);
+  await Deno.rename(tmp, path);
+}
+
+/**
+ * `JSON.stringify` with 2-space indent and a final newline (dataset.json).
+ *
+ * @param value the document
+ * @returns text
+ */
+export function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** Options of {@link buildSftDataset}. */
+export interface SftOptions extends CommonDatasetOptions {
+  /** Execute each gold query and drop the ones that fail (default true). */
+  verify?: boolean;
+}
+
+/** Per-conversation lengths, for a notebook's table and chart. */
+export interface ConversationLength {
+  index: number;
+  db_id: string;
+  split: "train" | "test";
+  prompt_tokens: number;
+  answer_tokens: number;
+  total_tokens: number;
+}
+
+/** Counts and token statistics of a built dataset (as in dataset.json). */
+export interface DatasetStats {
+  counts: { selected: number; kept: number; dropped: number; train: number; test: number };
+  tokens: TokenSummary;
+}
+
+/** What {@link buildSftDataset} returns. */
+export interface BuildResult {
+  /** The output folder. */
+  dir: string;
+  stats: DatasetStats;
+  dropped: Dropped[];
+  /** Per kept conversation, in output order (train then test). */
+  lengths: ConversationLength[];
+}
+
+/**
+ * Build the SFT dataset: select, verify gold SQL, render prompts, split, write the three files.
+ *
+ * @param options dataset, output folder, selection, prompt, split and execution options
+ * @returns folder, statistics, dropped questions and per-conversation lengths
+ * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`)
+ */
+export async function buildSftDataset(options: SftOptions): Promise<BuildResult> {
+  const prompt = resolvePromptOptions({ ...options.prompt, reasoning: false });
+  const split = { ...DEFAULT_SPLIT, ...options.split };
+  checkSplit(split);
+  const selected = await selectForBuild(options);
+  const selectedCount = selected.examples.length + selected.dropped.length;
+  const schemas = schemasFor(selected, prompt);
+  const verify = options.verify ?? true;
+  if (verify && selected.examples.length > 0) {
+    const pool = new SqlitePool({
+      workers: options.workers ?? defaultWorkers(),
+      timeoutS: options.timeoutS ?? 30,
+    });
+    try {
+      await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent });
+    } finally {
+      await pool.close();
+    }
+  }
+  const conversations: Conversation[] = selected.examples.map((e) => {
+    const messages: ChatMessage[] = [
+      ...buildMessages(e, schemas.get(e.db_id)!, prompt),
+      { role: "assistant", content: e.sql.trim() },
+    ];
+    return { example: e, split: splitOf(e, split), messages, ...conversationTokens(messages) };
+  });
+  const dir = resolve(options.out);
+  const files = await writeSplits(dir, conversations, split.seed);
+  const result = summarise(selected, selectedCount, conversations);
+  const doc = {
+    kind: "sft",
+    format: "messages",
+    dataset: {
+      path: displayPath(selected.dataset.path),
+      sha256: selected.dataset.sha256,
+      count: selected.dataset.examples.length,
+    },
+    db_root: displayPath(selected.dataset.dbRoot),
+    selection: selected.selection,
+    prompt: {
+      version: PROMPT_VERSION,
+      template_hash: templateHash(prompt),
+      options: prompt,
+      system: systemPromptFor(prompt),
+    },
+    assistant: "gold SQL (trimmed)",
+    split: splitDoc(split),
+    gold_verified: verify,
+    counts: result.stats.counts,
+    tokens: result.stats.tokens,
+    files,
+    dropped: result.dropped,
+  };
+  await writeAtomic(join(dir, "dataset.json"), prettyJson(doc));
+  return { dir, ...result };
+}
+
+/**
+ * The split description recorded in dataset.json.
+ *
+ * @param split split options
+ * @returns the record
+ */
+export function splitDoc(split: SplitOptions): Record<string, unknown> {
+  return {
+    method: split.groupByDb
+      ? "sha256(seed, db_id) < test_ratio"
+      : "sha256(seed, db_id, question) < test_ratio",
+    seed: split.seed,
+    test_ratio: split.testRatio,
+    group_by_db: split.groupByDb,
+  };
+}
+
+/**
+ * Counts, token statistics, dropped list (sorted by index) and lengths of kept conversations.
+ *
+ * @param selected the selection after all drops
+ * @param selectedCount questions selected before any drop
+ * @param conversations kept conversations
+ * @returns stats, dropped and lengths
+ */
+export function summarise(
+  selected: Selected,
+  selectedCount: number,
+  conversations: readonly Conversation[],
+): Omit<BuildResult, "dir"> {
+  const drops = [...selected.dropped].sort((a, b) => a.index - b.index);
+  const train = conversations.filter((c) => c.split === "train").length;
+  const lengths = ["train", "test"].flatMap((side) =>
+    conversations.filter((c) => c.split === side).map((c) => ({
+      index: c.example.index,
+      db_id: c.example.db_id,
+      split: c.split,
+      prompt_tokens: c.promptTokens,
+      answer_tokens: c.answerTokens,
+      total_tokens: c.totalTokens,
+    })).sort((a, b) => a.index - b.index)
+  );
+  return {
+    stats: {
+      counts: {
+        selected: selectedCount,
+        kept: conversations.length,
+        dropped: drops.length,
+        train,
+        test: conversations.length - train,
+      },
+      tokens: tokenSummary(conversations),
+    },
+    dropped: drops,
+    lengths,
+  };
+}
+
+/**
+ * Reject split options out of range.
+ *
+ * @param split split options
+ * @throws {UsageError} when the ratio is outside [0, 1] or the seed is not an integer
+ */
+export function checkSplit(split: SplitOptions): void {
+  if (!(split.testRatio >= 0 && split.testRatio <= 1)) {
+    throw new UsageError(`--test-ratio must be between 0 and 1, got ${split.testRatio}`);
+  }
+  if (!Number.isInteger(split.seed)) throw new UsageError(`--seed must be an integer, got ${split.seed}`);
+}
+
+/** Workers for gold verification: the CPU count, at most 8 (each is a process). */
+export function defaultWorkers(): number {
+  return Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2));
+}
+
+/** The flags both `sft` and `cot` accept (parseArgs spec). */
+export const COMMON_FLAGS = {
+  dataset: { type: "string" },
+  "db-root": { type: "string" },
+  out: { type: "string" },
+  db: { type: "string", multiple: true },
+  limit: { type: "string" },
+  "test-ratio": { type: "string" },
+  seed: { type: "string" },
+  "group-by-db": { type: "boolean" },
+  "no-evidence": { type: "boolean" },
+  "sample-rows": { type: "string" },
+  descriptions: { type: "boolean" },
+  "skip-missing": { type: "boolean" },
+  timeout: { type: "string" },
+  workers: { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * The common options from parsed flags (`--dataset` and `--out` required).
+ *
+ * @param values parseArgs values
+ * @param usage the command's usage text (for the error)
+ * @returns common options
+ * @throws {UsageError} on a missing or bad flag
+ */
+export function commonOptionsFrom(values: Record<string, unknown>, usage: string): CommonDatasetOptions {
+  const str = (k: string) => values[k] as string | undefined;
+  if (!str("dataset")) throw new UsageError(`--dataset is required\n${usage}`);
+  if (!str("out")) throw new UsageError(`--out is required\n${usage}`);
+  return {
+    dataset: str("dataset")!,
+    dbRoot: str("db-root"),
+    out: str("out")!,
+    db: values.db as string[] | undefined,
+    limit: numberFlag("limit", str("limit"), { integer: true, min: 0 }),
+    prompt: {
+      evidence: !values["no-evidence"],
+      sampleRows: numberFlag("sample-rows", str("sample-rows"), { integer: true, min: 0 }) ?? 0,
+      descriptions: Boolean(values.descriptions),
+    },
+    split: {
+      testRatio: numberFlag("test-ratio", str("test-ratio"), { min: 0, max: 1 }) ?? DEFAULT_SPLIT.testRatio,
+      seed: numberFlag("seed", str("seed"), { integer: true }) ?? DEFAULT_SPLIT.seed,
+      groupByDb: Boolean(values["group-by-db"]),
+    },
+    skipMissing: Boolean(values["skip-missing"]),
+    timeoutS: numberFlag("timeout", str("timeout"), { min: 0.001 }),
+    workers: numberFlag("workers", str("workers"), { integer: true, min: 1 }),
+    quiet: Boolean(values.quiet),
+  };
+}
+
+const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
+         [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
+         [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--quiet]
+Writes DIR/train.jsonl, DIR/test.jsonl ({"messages":[system, user, assistant = gold SQL]}) and DIR/dataset.json.
+Gold SQL that fails to execute is dropped and recorded (--no-verify skips execution). A missing database is an
+error unless --db leaves it out or --skip-missing drops (and records) its questions.`;
+
+/**
+ * `deno task sft`: parse flags, build, print a one-paragraph summary.
+ *
+ * @param argv flags after `sft`
+ * @returns exit code (0 ok, 2 usage)
+ */
+export async function sftCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: { ...COMMON_FLAGS, "no-verify": { type: "boolean" } },
+  });
+  if (values.help) {
+    console.log(SFT_USAGE);
+    return 0;
+  }
+  const common = commonOptionsFrom(values, SFT_USAGE);
+  const result = await buildSftDataset({ ...common, verify: !values["no-verify"] });
+  printSummary("sft", result);
+  return 0;
+}
+
+/**
+ * Print the summary of a build to stdout.
+ *
+ * @param kind `sft` or `cot`
+ * @param result the build result
+ */
+export function printSummary(kind: string, result: BuildResult): void {
+  const c = result.stats.counts;
+  const t = result.stats.tokens.total;
+  console.log(
+    `${kind}: ${c.kept} kept (${c.train} train / ${c.test} test), ${c.dropped} dropped of ${c.selected} selected`,
+  );
+  if (t.count > 0) {
+    console.log(
+      `tokens per conversation (${result.stats.tokens.tokenizer.name}): min ${t.min}, mean ${t.mean}, p50 ${t.p50}, p95 ${t.p95}, max ${t.max}`,
+    );
+  }
+  const reasons = new Map<string, number>();
+  for (const d of result.dropped) reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
+  if (reasons.size > 0) {
+    console.log(`dropped: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
+  }
+  console.log(`wrote ${join(result.dir, "train.jsonl")}, test.jsonl, dataset.json`);
+}

@@ -1,0 +1,97 @@
+/**
+ * `deno task test`: the whole suite — Deno tests (including headless notebooks and the real-browser checks) and the
+ * trainer's Python unit tests — ending with the totals alone on a line: `N passed, N failed`.
+ *
+ * The notebook and browser tests need Jupyter (Debian's nbconvert) and Chromium. Where they are missing the suite
+ * FAILS at once with the one command that installs them; it never skips them silently.
+ *
+ * @module
+ */
+
+const INSTALL =
+  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert chromium python3";
+
+async function has(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** What is missing for the suite to run, by name. */
+export async function missingPrerequisites(): Promise<string[]> {
+  const missing: string[] = [];
+  if (!(await has("python3", ["--version"]))) missing.push("python3");
+  if (!(await has("jupyter-nbconvert", ["--version"])) && !(await has("jupyter", ["nbconvert", "--version"]))) {
+    missing.push("jupyter nbconvert");
+  }
+  if (!(await exists("/usr/bin/chromium"))) missing.push("chromium (/usr/bin/chromium)");
+  return missing;
+}
+
+/** Run a command, echo its output, and return it for counting. */
+async function runEcho(cmd: string, args: string[]): Promise<{ code: number; text: string }> {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const chunks: string[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      chunks.push(decoder.decode(chunk, { stream: true }));
+      await sink.write(chunk);
+    }
+  };
+  await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+  const status = await child.status;
+  return { code: status.code, text: chunks.join("") };
+}
+
+// deno-lint-ignore no-control-regex
+const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+/** Totals from Deno's closing line: `ok | 12 passed (3 steps) | 0 failed`. */
+export function denoTotals(output: string): { passed: number; failed: number } | null {
+  const line = stripAnsi(output).split("\n").reverse().find((l) => /\d+ passed.*\| \d+ failed/.test(l));
+  if (!line) return null;
+  return {
+    passed: Number(/(\d+) passed/.exec(line)![1]),
+    failed: Number(/(\d+) failed/.exec(line)![1]),
+  };
+}
+
+/** Totals from unittest's closing lines: `Ran 12 tests` then `OK` or `FAILED (failures=1, errors=2)`. */
+export function unittestTotals(output: string): { passed: number; failed: number } | null {
+  const ran = /Ran (\d+) tests?/.exec(output);
+  if (!ran) return null;
+  const total = Number(ran[1]);
+  const failures = Number(/failures=(\d+)/.exec(output)?.[1] ?? 0);
+  const errors = Number(/errors=(\d+)/.exec(output)?.[1] ?? 0);
+  return { passed: total - failures - errors, failed: failures + errors };
+}
+
+if (import.meta.main) {
+  const missing = await missingPrerequisites();
+  if (missing.length) {
+    console.error(`missing ${missing.join(", ")}: install with: ${INSTALL}`);
+    Deno.exit(1);
+  }
+  // The kernelspec stores deno's absolute path, so it is (re)installed for this machine; no network involved.
+  await runEcho(Deno.execPath(), ["jupyter", "--install", "--force"]);
+  const filter = Deno.args;
+  const deno = await runEcho(Deno.execPath(), ["test", "-A", "--no-prompt", ...(filter.length ? filter : ["tests/"])]);
+  const py = filter.length
+    ? { code: 0, text: "Ran 0 tests\n" }
+    : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-t", "trainer", "-v"]);
+  const d = denoTotals(deno.text) ?? { passed: 0, failed: deno.code === 0 ? 0 : 1 };
+  const p = unittestTotals(py.text) ?? { passed: 0, failed: py.code === 0 ? 0 : 1 };
+  const passed = d.passed + p.passed;
+  const failed = d.failed + p.failed + (deno.code !== 0 && d.failed === 0 ? 1 : 0) + (py.code !== 0 && p.failed === 0 ? 1 : 0);
+  console.log(`deno: ${d.passed} passed, ${d.failed} failed; python unittest: ${p.passed} passed, ${p.failed} failed`);
+  console.log(`${passed} passed, ${failed} failed`);
+  Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
+}
