@@ -12,6 +12,7 @@
  * @module
  */
 
+import { mulberry32 } from "./hash.ts";
 import pl from "nodejs-polars";
 import { basename, dirname, join } from "node:path";
 import type { ResultRecord, RunInfo, Summary } from "./types.ts";
@@ -517,17 +518,7 @@ export function mcnemarExact(b: number, c: number): number {
   return shift > 1000 ? q * 2 ** -1000 * 2 ** -(shift - 1000) : q * 2 ** -shift;
 }
 
-/** Deterministic 32-bit PRNG (mulberry32), so a bootstrap CI is the same on every run and machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Linear-interpolated quantile (type 7) of sorted values. */
 function quantile(sorted: Float64Array, q: number): number {

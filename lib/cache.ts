@@ -14,6 +14,7 @@
  * @module
  */
 
+import { canonicalJson } from "./hash.ts";
 import type { ChatMessage } from "./types.ts";
 
 /** What makes two requests "the same" for the cache. */
@@ -44,28 +45,9 @@ export interface CacheEntry {
   created_at: string;
 }
 
+export { canonicalJson };
+
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
-
-/**
- * JSON with object keys sorted at every level, so equal values always serialise (and hash) identically.
- * `undefined` members are dropped as `JSON.stringify` does; non-finite numbers become null.
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : sortKeys(v)));
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value as Record<string, unknown>).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
-}
 
 /** The base URL without credentials or a trailing slash, so `…/v1` and `…/v1/` share entries. */
 export function normaliseBaseUrl(baseUrl: string): string {

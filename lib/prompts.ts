@@ -15,8 +15,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { canonicalJson, sha256Hex } from "./hash.ts";
 import type { ChatMessage, Example } from "./types.ts";
+
+export { canonicalJson, sha256Hex };
 
 /**
  * Version of the prompt templates. Bump it whenever any template text below changes; it is recorded per run
@@ -174,39 +176,6 @@ export function buildTeacherMessages(
   const content = TEACHER_INSTRUCTION + "\n\n" + renderUserPrompt(example, schema, options) +
     "\n\n-- Gold SQL: " + example.sql.trim() + "\n\n" + TEACHER_RESPONSE_FORMAT;
   return [{ role: "user", content }];
-}
-
-/**
- * JSON with object keys sorted recursively and no whitespace: the same value always gives the same text.
- *
- * @param value any JSON-serialisable value
- * @returns canonical JSON text
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
-}
-
-/**
- * sha256 hex of a string (synchronous).
- *
- * @param text input
- * @returns 64 hex digits
- */
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 /**

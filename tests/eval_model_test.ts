@@ -17,7 +17,11 @@ import {
 const DEV = join(SAMPLE_DIR, "dev.json");
 const FAST = { backoffBaseMs: 5, backoffMaxMs: 20, retryAfterCapMs: 50 };
 
-async function withServer(script: Script, fn: (s: FakeServer) => Promise<void>, latencyMs = 0): Promise<void> {
+async function withServer(
+  script: Script,
+  fn: (s: FakeServer) => Promise<void>,
+  latencyMs = 0,
+): Promise<void> {
   const server = await startFakeOpenAI({ script, latencyMs });
   try {
     await fn(server);
@@ -55,7 +59,11 @@ Deno.test("a server answering gold SQL in every style scores 100%, under the con
     const res = await runEvaluation(opts);
     assertEquals(res.summary.total, 40);
     // Questions whose text appears twice in dev with different gold SQL are the only allowed misses.
-    assertEquals(res.summary.correct, 40, JSON.stringify(res.records.filter((r) => r.status !== "correct")[0]));
+    assertEquals(
+      res.summary.correct,
+      40,
+      JSON.stringify(res.records.filter((r) => r.status !== "correct")[0]),
+    );
     assert(server.maxInFlight <= 4 && server.maxInFlight >= 2, `max in flight ${server.maxInFlight}`);
     assertEquals(chats(server), 40);
     const run = JSON.parse(await Deno.readTextFile(join(d.out, "run.json")));
@@ -86,7 +94,9 @@ Deno.test("30% of requests failing with 429/500 still finishes with every questi
     });
     assertEquals(res.summary.total, 129);
     assertEquals(res.summary.statuses.generation_error, 0);
-    const failed = server.requests.filter((r) => r.path.endsWith("/chat/completions") && r.status !== 200).length;
+    const failed = server.requests.filter((r) =>
+      r.path.endsWith("/chat/completions") && r.status !== 200
+    ).length;
     assert(failed > 10, `the server really failed requests (${failed})`);
     const wrongByServer = res.records.filter((r) => r.status !== "correct");
     // Duplicated question texts with different gold SQL are answered with the first one's SQL.
@@ -177,7 +187,8 @@ Deno.test("a run killed with SIGKILL resumes with --out, redoing nothing finishe
     }).length;
     assert(kept >= 20 && kept < 129, `killed mid-run with ${kept} done`);
     server.reset();
-    const out = await new Deno.Command(Deno.execPath(), { args, env, stdout: "piped", stderr: "piped" }).output();
+    const out = await new Deno.Command(Deno.execPath(), { args, env, stdout: "piped", stderr: "piped" })
+      .output();
     assert(out.success, new TextDecoder().decode(out.stderr));
     assertEquals(chats(server), 129 - kept, "finished questions are not asked again");
     const summary = JSON.parse(await Deno.readTextFile(join(d.out, "summary.json")));
@@ -211,7 +222,14 @@ Deno.test("the API key never lands in run files, caches or messages; a wrong key
     Deno.env.set("OPENAI_API_KEY", "sk-wrong-key-123456");
     let message = "";
     try {
-      await runEvaluation({ ...(await dirs()), db: ["superhero"], limit: 1, model: "fake-model", baseUrl: server.url, silent: true });
+      await runEvaluation({
+        ...(await dirs()),
+        db: ["superhero"],
+        limit: 1,
+        model: "fake-model",
+        baseUrl: server.url,
+        silent: true,
+      });
     } catch (e) {
       message = (e as Error).message;
     }

@@ -18,6 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { fnv1a, mulberry32 } from "../lib/hash.ts";
 import type { ChatMessage } from "../lib/types.ts";
 
 /** One model listed by `GET /v1/models`, shaped as vLLM reports it. */
@@ -448,27 +449,7 @@ export function withFailures(
   };
 }
 
-/** 32-bit FNV-1a hash of a string. */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** A small seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { fnv1a, mulberry32 };
 
 /** Reads a BIRD-format dataset file into question → gold SQL (`SQL` or `query`); the first wins on duplicates. */
 export async function answersFromDataset(path: string): Promise<Map<string, string>> {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { mulberry32 } from "../lib/hash.ts";
 import { DatabaseSync } from "node:sqlite";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -96,18 +97,6 @@ interface DatasetQuestion {
   evidence?: string;
   SQL: string;
   difficulty?: string;
-}
-
-/** Deterministic 32-bit PRNG (mulberry32): the fixtures must be identical on every machine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffled<T>(items: T[], seed: number): T[] {

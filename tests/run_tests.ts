@@ -28,7 +28,9 @@ async function exists(path: string): Promise<boolean> {
 export async function missingPrerequisites(): Promise<string[]> {
   const missing: string[] = [];
   if (!(await has("python3", ["--version"]))) missing.push("python3");
-  if (!(await has("jupyter-nbconvert", ["--version"])) && !(await has("jupyter", ["nbconvert", "--version"]))) {
+  if (
+    !(await has("jupyter-nbconvert", ["--version"])) && !(await has("jupyter", ["nbconvert", "--version"]))
+  ) {
     missing.push("jupyter nbconvert");
   }
   if (!(await exists("/usr/bin/chromium"))) missing.push("chromium (/usr/bin/chromium)");
@@ -83,15 +85,23 @@ if (import.meta.main) {
   // The kernelspec stores deno's absolute path, so it is (re)installed for this machine; no network involved.
   await runEcho(Deno.execPath(), ["jupyter", "--install", "--force"]);
   const filter = Deno.args;
-  const deno = await runEcho(Deno.execPath(), ["test", "-A", "--no-prompt", ...(filter.length ? filter : ["tests/"])]);
+  const deno = await runEcho(Deno.execPath(), [
+    "test",
+    "-A",
+    "--no-prompt",
+    ...(filter.length ? filter : ["tests/"]),
+  ]);
   const py = filter.length
     ? { code: 0, text: "Ran 0 tests\n" }
     : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-t", "trainer", "-v"]);
   const d = denoTotals(deno.text) ?? { passed: 0, failed: deno.code === 0 ? 0 : 1 };
   const p = unittestTotals(py.text) ?? { passed: 0, failed: py.code === 0 ? 0 : 1 };
   const passed = d.passed + p.passed;
-  const failed = d.failed + p.failed + (deno.code !== 0 && d.failed === 0 ? 1 : 0) + (py.code !== 0 && p.failed === 0 ? 1 : 0);
-  console.log(`deno: ${d.passed} passed, ${d.failed} failed; python unittest: ${p.passed} passed, ${p.failed} failed`);
+  const failed = d.failed + p.failed + (deno.code !== 0 && d.failed === 0 ? 1 : 0) +
+    (py.code !== 0 && p.failed === 0 ? 1 : 0);
+  console.log(
+    `deno: ${d.passed} passed, ${d.failed} failed; python unittest: ${p.passed} passed, ${p.failed} failed`,
+  );
   console.log(`${passed} passed, ${failed} failed`);
   Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
 }
