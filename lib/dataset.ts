@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
+import { sha256Hex } from "./hash.ts";
 import type { Example } from "./types.ts";
+
+export { sha256Hex };
 
 /** A loaded dataset: its file, content hash, database root and normalised questions. */
 export interface Dataset {
@@ -117,11 +119,6 @@ export function parseDataset(data: unknown, file: string): Example[] {
       difficulty: (q.difficulty as string | undefined) ?? "unknown",
     };
   });
-}
-
-/** sha256 hex of bytes. */
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /**
