@@ -17,13 +17,8 @@ import {
   sha256Hex,
 } from "./dataset.ts";
 import { GoldCache } from "./gold_cache.ts";
-import {
-  GenerationError,
-  ModelClient,
-  type ModelClientOptions,
-  type ModelConfig,
-  type Provider,
-} from "./models.ts";
+// Types only: the OpenAI client is loaded when a model is asked for, so scoring a predictions file starts fast.
+import type { ModelClient, ModelClientOptions, ModelConfig, Provider } from "./models.ts";
 import { createProgress } from "./progress.ts";
 import {
   buildMessages,
@@ -233,10 +228,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       prices: options.prices,
     };
     // Fails fast on a wrong key, model or URL, before anything is written.
-    client = await ModelClient.create(config, options.clientOptions);
+    const models = await import("./models.ts");
+    client = await models.ModelClient.create(config, options.clientOptions);
   }
 
   const pool = new SqlitePool({ workers: options.workers, timeoutS });
+  pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
   try {
     const info: RunInfo = {
       dataset: { path: dataset.path, sha256: dataset.sha256, count: dataset.examples.length },
@@ -419,9 +416,10 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
       rec.cost_usd = ctx.client.costUsd(c.usage);
       rec.sql = extractSql(rec.completion);
     } catch (e) {
-      if (!(e instanceof GenerationError)) throw e;
+      // A failure after all retries (models.ts GenerationError); anything else is a bug and propagates.
+      if ((e as Error).name !== "GenerationError") throw e;
       rec.timings.generation_ms = Math.round(performance.now() - t0);
-      return finish("generation_error", e.message);
+      return finish("generation_error", (e as Error).message);
     }
   } else {
     const p = ctx.preds?.get(ex.index);

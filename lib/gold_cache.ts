@@ -3,7 +3,8 @@
  * predictions file (or model) on the same questions does not rerun the gold queries. Timeouts and worker
  * deaths are never cached: they depend on load, not on the query. R-VES timing never reads this cache.
  *
- * Entries live in memory and on disk under `<cache root>/gold/`, written atomically.
+ * Entries live in memory and on disk in one append-only JSONL file per database content hash,
+ * `<cache root>/gold/<sha256>.jsonl`, loaded once per run and appended in batches.
  *
  * @module
  */
@@ -41,7 +42,8 @@ export interface GoldCacheOptions {
 export class GoldCache {
   readonly dir: string;
   private readonly memoryOnly: boolean;
-  private readonly memory = new Map<string, ExecResult>();
+  private readonly shards = new Map<string, Promise<Map<string, ExecResult>>>();
+  private readonly pending = new Map<string, string[]>();
   private readonly dbHashes = new Map<string, Promise<string>>();
   private readonly writes = new Set<Promise<void>>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
@@ -81,43 +83,51 @@ export class GoldCache {
     return hash;
   }
 
-  private entryPath(key: string): string {
-    return join(this.dir, key.slice(0, 2), `${key}.json`);
-  }
-
-  private async lookup(key: string): Promise<ExecResult | null> {
-    const mem = this.memory.get(key);
-    if (mem) return mem;
-    if (this.memoryOnly) return null;
-    try {
-      const stored = JSON.parse(await Deno.readTextFile(this.entryPath(key))) as ExecResult;
-      this.memory.set(key, stored);
-      return stored;
-    } catch {
-      // Miss, or an unreadable entry: recompute.
-      return null;
+  /** Entries of one database, loaded once from its JSONL file (a torn last line is ignored). */
+  private shard(dbHash: string): Promise<Map<string, ExecResult>> {
+    let p = this.shards.get(dbHash);
+    if (!p) {
+      p = this.loadShard(dbHash);
+      this.shards.set(dbHash, p);
     }
+    return p;
   }
 
-  private async keyOf(dbPath: string, sql: string): Promise<string> {
-    return createHash("sha256").update(`${await this.dbHash(dbPath)}\0${sql}`).digest("hex");
+  private async loadShard(dbHash: string): Promise<Map<string, ExecResult>> {
+    const entries = new Map<string, ExecResult>();
+    if (this.memoryOnly) return entries;
+    let text = "";
+    try {
+      text = await Deno.readTextFile(this.shardPath(dbHash));
+    } catch {
+      return entries;
+    }
+    for (const line of text.split("\n")) {
+      if (!line) continue;
+      try {
+        const { sql, result } = JSON.parse(line) as { sql: string; result: ExecResult };
+        entries.set(sql, result);
+      } catch {
+        // A line torn by a killed run: that entry is simply recomputed.
+      }
+    }
+    return entries;
   }
 
-  /** Wait until every entry written so far is on disk. */
-  async flush(): Promise<void> {
-    await Promise.all(this.writes);
-    this.writes.clear();
+  private shardPath(dbHash: string): string {
+    return join(this.dir, `${dbHash}.jsonl`);
   }
 
   /** The cached gold result, or null, without executing anything. */
   async peek(dbPath: string, sql: string): Promise<ExecResult | null> {
-    return await this.lookup(await this.keyOf(dbPath, sql));
+    return (await this.shard(await this.dbHash(dbPath))).get(sql) ?? null;
   }
 
   /** The gold result of `sql` on `dbPath`, from the cache or executed (and then cached) in `pool`. */
   async get(pool: SqlitePool, dbPath: string, sql: string): Promise<ExecResult> {
-    const key = await this.keyOf(dbPath, sql);
-    const found = await this.lookup(key);
+    const dbHash = await this.dbHash(dbPath);
+    const entries = await this.shard(dbHash);
+    const found = entries.get(sql);
     if (found) {
       this.hits++;
       return found;
@@ -125,18 +135,36 @@ export class GoldCache {
     this.misses++;
     const result = await pool.execute(dbPath, sql);
     const cacheable = result.ok || (result.kind !== "timeout" && !result.error.startsWith("SQLite worker"));
-    if (cacheable) {
-      this.memory.set(key, result);
+    if (cacheable && !entries.has(sql)) {
+      entries.set(sql, result);
       if (!this.memoryOnly) {
-        // Written off the scoring path; `flush()` waits for the writes before a run ends.
-        this.writes.add(
-          writeAtomic(this.entryPath(key), JSON.stringify(result)).catch(() => {
-            // A read-only cache folder only costs speed.
-          }),
-        );
+        const lines = this.pending.get(dbHash) ?? [];
+        lines.push(JSON.stringify({ sql, result }) + "\n");
+        this.pending.set(dbHash, lines);
+        if (lines.length >= 256) this.writes.add(this.writeShard(dbHash));
       }
     }
     return result;
+  }
+
+  /** Append the pending entries of one database in a single write (O_APPEND: concurrent runs do not clobber). */
+  private async writeShard(dbHash: string): Promise<void> {
+    const lines = this.pending.get(dbHash);
+    if (!lines?.length) return;
+    this.pending.delete(dbHash);
+    try {
+      await Deno.mkdir(this.dir, { recursive: true });
+      await Deno.writeTextFile(this.shardPath(dbHash), lines.join(""), { append: true });
+    } catch {
+      // A read-only cache folder only costs speed.
+    }
+  }
+
+  /** Write every pending entry to disk; a run calls it before it ends. */
+  async flush(): Promise<void> {
+    for (const dbHash of [...this.pending.keys()]) this.writes.add(this.writeShard(dbHash));
+    await Promise.all(this.writes);
+    this.writes.clear();
   }
 }
 

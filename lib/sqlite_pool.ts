@@ -83,7 +83,7 @@ class WorkerProcess {
       "--no-lock",
       "--no-prompt",
       "--quiet",
-      `--allow-read=${readDirs.join(",")}`,
+      ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
       WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
     ];
     this.child = new Deno.Command(Deno.execPath(), {
@@ -231,14 +231,7 @@ export class SqlitePool {
   async execute(dbPath: string, sql: string, options: { timeoutS?: number } = {}): Promise<ExecResult> {
     if (this.closed) throw new Error("SqlitePool is closed");
     const db = resolve(dbPath);
-    const dir = dirname(db);
-    if (!this.readDirs.has(dir)) {
-      // Workers get read access only to folders they need; a new folder means fresh workers.
-      this.readDirs.add(dir);
-      this.generation++;
-      for (const p of this.idle) p.kill();
-      this.idle = [];
-    }
+    this.allow([db]);
     const proc = await this.acquire();
     try {
       try {
@@ -255,15 +248,28 @@ export class SqlitePool {
     }
   }
 
+  /**
+   * Grant the workers read access to these databases' folders. Workers get read access only to the folders they
+   * need; a new folder means fresh workers, so callers that know their databases up front say so here.
+   */
+  allow(dbPaths: string[]): void {
+    const dirs = dbPaths.map((p) => dirname(resolve(p))).filter((d) => !this.readDirs.has(d));
+    if (!dirs.length) return;
+    for (const d of dirs) this.readDirs.add(d);
+    this.generation++;
+    for (const p of this.idle) p.kill();
+    this.idle = [];
+  }
+
   /** The SQLite version the workers link (for `run.json`). */
   async sqliteVersion(): Promise<string> {
     if (this.version) return this.version;
-    const proc = new WorkerProcess([Deno.cwd()], -1);
+    // Ask a pooled worker (spawned now, used afterwards) rather than a throwaway process.
+    const proc = await this.acquire();
     try {
       this.version = await proc.ready;
     } finally {
-      proc.kill();
-      await proc.child.status;
+      this.release(proc);
     }
     return this.version;
   }
