@@ -1,0 +1,759 @@
+/**
+ * Notebook parameters, and the few helpers the notebooks in `notebooks/` call beyond the rest of `lib/`. Jupyter
+ * passes no arguments to a notebook, so they read theirs from environment variables (set them before
+ * `jupyter lab`, or let the headless test set them to its local servers). The logic lives here, under
+ * `deno check`, because notebooks are not type-checked: each notebook cell is a few calls.
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | `TEXT2SQL_DOWNLOAD` | `dev`, `train` or `mini-dev`: the set `01` downloads (official URL unless overridden) | unset: `01` uses the bundled sample and says so |
+ * | `TEXT2SQL_BIRD_URL_DEV` (`_TRAIN`, `_MINI_DEV`) | a mirror or local server for that set (read by `lib/download.ts`); setting the dev one alone also selects `dev` | the official URL |
+ * | `TEXT2SQL_DATA_DIR` | where `01` puts downloads | `<repo>/data` |
+ * | `TEXT2SQL_DATASET` | the dataset `02`–`04` use (file or folder) | `<repo>/data/sample/dev.json` |
+ * | `TEXT2SQL_DB_ROOT` | databases folder | the `*_databases/` beside the dataset |
+ * | `TEXT2SQL_DB` | comma list of `db_id`s to select | `superhero` (the bundled database) |
+ * | `TEXT2SQL_LIMIT` | first N questions after `TEXT2SQL_DB` | all |
+ * | `TEXT2SQL_MODELS` | comma list of models `02` evaluates | none: only the bundled baseline predictions |
+ * | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
+ * | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
+ * | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `TEXT2SQL_MODELS` |
+ * | `TEXT2SQL_RUNS_DIR` | where runs and built datasets go | `<repo>/runs` |
+ * | `TEXT2SQL_REPORTS_DIR` | where `06` writes its report | `<repo>/reports` |
+ * | `TEXT2SQL_TRAIN` | `run` makes `05` really launch the trainer; anything else is a dry run | dry run |
+ * | `TEXT2SQL_TRAIN_CONFIG` | trainer config file for `05` | the trainer's default |
+ * | `TEXT2SQL_METRICS` | a recorded metrics stream `05` charts when not training | `<repo>/trainer/fixtures/metrics_sample.jsonl` |
+ *
+ * API keys are never parameters here: the model client reads `LLAMA_API_KEY`, `TOGETHER_API_KEY` and
+ * `OPENAI_API_KEY` from the environment itself.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { isAbsolute, join, resolve } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { createHash } from "node:crypto";
+import {
+  type DatasetName,
+  datasetSpec,
+  downloadDataset,
+  type DownloadProgress,
+  type DownloadResult,
+  type VerificationSummary,
+} from "./download.ts";
+import type { EvalOptions, EvalProgress } from "./evaluate.ts";
+import { type Provider, PROVIDERS } from "./models.ts";
+import * as Plot from "@observablehq/plot";
+import { parseHTML } from "linkedom";
+import type { MetricRecord } from "./analysis.ts";
+import { lossCurveChart } from "./charts.ts";
+import {
+  buildTrainCommand,
+  DEFAULT_TRAIN_CONFIG,
+  detectRuntime,
+  loadTrainConfig,
+  type MetricLine,
+  preflight,
+  readMetrics as readTrainerMetrics,
+  runTraining,
+  systemProbe,
+  type TrainConfig,
+  TrainerError,
+  type TrainPlan,
+  validateDataset,
+} from "./trainer.ts";
+
+/** The repository root (the folder above `lib/`), so defaults do not depend on the kernel's working folder. */
+export const REPO_ROOT: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+
+/** Every parameter a notebook may take, parsed and with defaults applied. */
+export interface NotebookParams {
+  /** Which BIRD set `01` downloads, or null to use the bundled sample. */
+  download: DatasetName | null;
+  /** The archive URL that replaces the official one for `download` (from its environment variable), if any. */
+  downloadUrl: string | null;
+  /** Download destination (absolute). */
+  dataDir: string;
+  /** Dataset file or folder for `02`–`04` (absolute). */
+  dataset: string;
+  /** Databases folder, when set explicitly (absolute). */
+  dbRoot: string | undefined;
+  /** `db_id`s to select; empty selects all. */
+  db: string[];
+  /** First N questions after `db` filtering. */
+  limit: number | undefined;
+  /** Models to evaluate; empty means the bundled baseline only. */
+  models: string[];
+  /** OpenAI-compatible base URL. */
+  baseUrl: string | undefined;
+  /** Provider name. */
+  provider: string | undefined;
+  /** Teacher model for chain-of-thought data. */
+  teacherModel: string | undefined;
+  /** Folder for runs and built datasets (absolute). */
+  runsDir: string;
+  /** Folder for reports (absolute). */
+  reportsDir: string;
+  /** True when `05` must launch real training rather than a dry run. */
+  trainRun: boolean;
+  /** Trainer config file (absolute), when set. */
+  trainConfig: string | undefined;
+  /** Recorded metrics stream (absolute). */
+  metrics: string;
+  /** The bundled sample's dataset file (absolute). */
+  sampleDataset: string;
+  /** The bundled baseline predictions (absolute). */
+  samplePredictions: string;
+}
+
+/** A parameter with a value that cannot be used; the message names the variable. */
+export class NotebookParamError extends Error {
+  override name = "NotebookParamError";
+}
+
+function path(value: string | undefined, fallback: string): string {
+  const v = value?.trim();
+  if (!v) return fallback;
+  // Relative values are taken from the repository root: the kernel runs in notebooks/, users think from the root.
+  return isAbsolute(v) ? v : resolve(REPO_ROOT, v);
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function optional(value: string | undefined): string | undefined {
+  const v = value?.trim();
+  return v ? v : undefined;
+}
+
+/**
+ * Reads the notebook parameters from an environment.
+ *
+ * @param env Variables to read (default: this process's environment).
+ * @returns The parameters with defaults applied; paths absolute.
+ * @throws {NotebookParamError} When a value is malformed (e.g. a non-numeric `TEXT2SQL_LIMIT`).
+ */
+export function notebookParams(env: Record<string, string> = Deno.env.toObject()): NotebookParams {
+  // A dev mirror URL alone means "download dev from there": the CI archive server sets only that.
+  const downloadName = optional(env.TEXT2SQL_DOWNLOAD) ??
+    (optional(env.TEXT2SQL_BIRD_URL_DEV) ? "dev" : undefined);
+  let download: DatasetName | null = null;
+  if (downloadName !== undefined) {
+    try {
+      download = datasetSpec(downloadName).name;
+    } catch {
+      throw new NotebookParamError(`TEXT2SQL_DOWNLOAD must be dev, train or mini-dev, got ${downloadName}`);
+    }
+  }
+  const downloadUrl = download === null ? null : optional(env[datasetSpec(download).envVar]) ?? null;
+  if (downloadUrl !== null && !/^https?:\/\//.test(downloadUrl)) {
+    throw new NotebookParamError(
+      `${datasetSpec(download!).envVar} must be an http(s) URL, got ${downloadUrl}`,
+    );
+  }
+  const limitText = optional(env.TEXT2SQL_LIMIT);
+  const limit = limitText === undefined ? undefined : Number(limitText);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    throw new NotebookParamError(`TEXT2SQL_LIMIT must be a positive integer, got ${limitText}`);
+  }
+  const baseUrl = optional(env.TEXT2SQL_BASE_URL);
+  if (baseUrl !== undefined && !/^https?:\/\//.test(baseUrl)) {
+    throw new NotebookParamError(`TEXT2SQL_BASE_URL must be an http(s) URL, got ${baseUrl}`);
+  }
+  const models = list(env.TEXT2SQL_MODELS);
+  const sampleDataset = join(REPO_ROOT, "data", "sample", "dev.json");
+  return {
+    download,
+    downloadUrl,
+    dataDir: path(env.TEXT2SQL_DATA_DIR, join(REPO_ROOT, "data")),
+    dataset: path(env.TEXT2SQL_DATASET, sampleDataset),
+    dbRoot: env.TEXT2SQL_DB_ROOT?.trim() ? path(env.TEXT2SQL_DB_ROOT, "") : undefined,
+    db: env.TEXT2SQL_DB === undefined ? ["superhero"] : list(env.TEXT2SQL_DB),
+    limit,
+    models,
+    baseUrl,
+    provider: optional(env.TEXT2SQL_PROVIDER),
+    teacherModel: optional(env.TEXT2SQL_TEACHER_MODEL) ?? models[0],
+    runsDir: path(env.TEXT2SQL_RUNS_DIR, join(REPO_ROOT, "runs")),
+    reportsDir: path(env.TEXT2SQL_REPORTS_DIR, join(REPO_ROOT, "reports")),
+    trainRun: env.TEXT2SQL_TRAIN?.trim() === "run",
+    trainConfig: env.TEXT2SQL_TRAIN_CONFIG?.trim() ? path(env.TEXT2SQL_TRAIN_CONFIG, "") : undefined,
+    metrics: path(env.TEXT2SQL_METRICS, join(REPO_ROOT, "trainer", "fixtures", "metrics_sample.jsonl")),
+    sampleDataset,
+    samplePredictions: join(
+      REPO_ROOT,
+      "data",
+      "sample",
+      "predictions",
+      "gpt-3.5-turbo-evidence",
+      "predict_dev.json",
+    ),
+  };
+}
+
+/**
+ * A folder-safe name for a run label (a model id such as `meta-llama/Llama-3.3-70B-Instruct`).
+ *
+ * Fixed names, not timestamps: rerunning a notebook cell resumes the same run instead of starting a new one.
+ *
+ * @param label Model or predictions name.
+ * @returns Lowercase letters, digits, `.`, `_` and `-` only.
+ */
+export function runSlug(label: string): string {
+  const slug = label.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[-.]+|-+$/g, "");
+  return slug || "run";
+}
+
+/** One evaluation `02` performs: a display label and its fixed output folder. */
+export interface EvalTarget {
+  /** `baseline` for the bundled predictions, else the model name. */
+  label: string;
+  /** The model, or undefined for the bundled predictions. */
+  model: string | undefined;
+  /** The bundled predictions file, when `model` is undefined. */
+  predictions: string | undefined;
+  /** Output folder: `<runsDir>/nb-<slug>`; also how `06` finds the notebook's runs. */
+  out: string;
+}
+
+/** The prefix of the run folders the notebooks create, so `06` can find them among other runs. */
+export const NOTEBOOK_RUN_PREFIX = "nb-";
+
+/** The label (and, after {@linkcode NOTEBOOK_RUN_PREFIX}, the folder name) of the bundled baseline's run. */
+export const BASELINE_LABEL = "baseline-gpt-3.5-turbo";
+
+/** Whether two files have the same bytes (false when either cannot be read). */
+function sameContent(a: string, b: string): boolean {
+  try {
+    const hash = (file: string) => createHash("sha256").update(Deno.readFileSync(file)).digest("hex");
+    return hash(a) === hash(b);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The evaluations `02` performs: the bundled official baseline (a reference that needs no API), then each model.
+ *
+ * The baseline predictions are keyed by position in BIRD dev (2024-06-27), so they are scored only when the
+ * dataset is that very file: the bundled sample, or an official download with the same bytes.
+ *
+ * @param params Notebook parameters.
+ * @returns Targets in order.
+ */
+export function evalTargets(params: NotebookParams): EvalTarget[] {
+  const targets: EvalTarget[] = [];
+  const file = params.dataset.endsWith(".json") ? params.dataset : join(params.dataset, "dev.json");
+  if (file === params.sampleDataset || sameContent(file, params.sampleDataset)) {
+    targets.push({
+      label: BASELINE_LABEL,
+      model: undefined,
+      predictions: params.samplePredictions,
+      out: join(params.runsDir, `${NOTEBOOK_RUN_PREFIX}${BASELINE_LABEL}`),
+    });
+  }
+  for (const model of params.models) {
+    targets.push({
+      label: model,
+      model,
+      predictions: undefined,
+      out: join(params.runsDir, `${NOTEBOOK_RUN_PREFIX}${runSlug(model)}`),
+    });
+  }
+  return targets;
+}
+
+/**
+ * The `runEvaluation` options for one of `02`'s targets: the dataset selection and endpoint from the parameters, a
+ * fixed `out` folder (so rerunning resumes), and no terminal output (the notebook shows its own progress).
+ *
+ * @param params Notebook parameters.
+ * @param target One of {@linkcode evalTargets}.
+ * @param onProgress Progress callback, e.g. a notebook progress display.
+ * @returns Options for `runEvaluation`.
+ * @throws {NotebookParamError} For an unknown `TEXT2SQL_PROVIDER`.
+ */
+export function evalOptionsFor(
+  params: NotebookParams,
+  target: EvalTarget,
+  onProgress?: (p: EvalProgress) => void,
+): EvalOptions {
+  const provider = params.provider;
+  if (provider !== undefined && !(PROVIDERS as readonly string[]).includes(provider)) {
+    throw new NotebookParamError(`TEXT2SQL_PROVIDER must be one of ${PROVIDERS.join(", ")}, got ${provider}`);
+  }
+  const options: EvalOptions = {
+    dataset: params.dataset,
+    dbRoot: params.dbRoot,
+    db: params.db,
+    limit: params.limit,
+    out: target.out,
+    quiet: true,
+    onProgress,
+  };
+  if (target.model !== undefined) {
+    return {
+      ...options,
+      model: target.model,
+      baseUrl: params.baseUrl,
+      provider: provider as Provider | undefined,
+    };
+  }
+  return { ...options, predictions: target.predictions };
+}
+
+/**
+ * The notebook's run folders under `runsDir` that hold a finished summary: the baseline first (the reference the
+ * others are compared with), then by name.
+ *
+ * @param runsDir Folder to scan.
+ * @returns Absolute run folders whose name starts with {@linkcode NOTEBOOK_RUN_PREFIX} and that hold `summary.json`.
+ */
+export async function notebookRuns(runsDir: string): Promise<string[]> {
+  const found: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(runsDir)) {
+      if (!entry.isDirectory || !entry.name.startsWith(NOTEBOOK_RUN_PREFIX)) continue;
+      try {
+        await Deno.stat(join(runsDir, entry.name, "summary.json"));
+        found.push(join(runsDir, entry.name));
+      } catch {
+        // An interrupted run without a summary is not comparable yet.
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const baseline = join(runsDir, `${NOTEBOOK_RUN_PREFIX}${BASELINE_LABEL}`);
+  return found.sort((a, b) => Number(b === baseline) - Number(a === baseline) || a.localeCompare(b));
+}
+
+/**
+ * A two-column table of the parameters a notebook uses, for its first output: what it will do, and from where.
+ *
+ * @param params Notebook parameters.
+ * @param keys Which parameters to show.
+ * @returns Rows `{parameter, value}` (render with `console.table` or a DataFrame).
+ */
+export function paramRows(
+  params: NotebookParams,
+  keys: (keyof NotebookParams)[],
+): { parameter: string; value: string }[] {
+  return keys.map((key) => {
+    const value = params[key];
+    const text = Array.isArray(value)
+      ? (value.length ? value.join(", ") : "(none)")
+      : value === undefined || value === null
+      ? "(default)"
+      : String(value);
+    return { parameter: key, value: text };
+  });
+}
+
+/** The data `01` made ready: a verified download, or the bundled sample. */
+export interface PreparedData {
+  source: "download" | "sample";
+  /** One sentence for the notebook: where the data came from and what later notebooks will use. */
+  note: string;
+  /** The questions file. */
+  datasetFile: string;
+  /** The databases folder. */
+  dbRoot: string;
+  /** Questions per difficulty and per database (of the databases present). */
+  summary: VerificationSummary;
+  /** The download's own report, when `source` is `download`. */
+  download?: DownloadResult;
+}
+
+/**
+ * What `01` does: download and verify the set named by the parameters (a second call finds it verified and makes
+ * no request), or, when none is named, check the bundled sample.
+ *
+ * @param params Notebook parameters (`download`, `downloadUrl`, `dataDir`).
+ * @param options Progress callback for the download.
+ * @returns Where the data is, and its summary.
+ */
+export async function prepareData(
+  params: NotebookParams,
+  options: { onProgress?: (progress: DownloadProgress) => void } = {},
+): Promise<PreparedData> {
+  if (params.download !== null) {
+    const result = await downloadDataset(params.download, {
+      dest: params.dataDir,
+      url: params.downloadUrl ?? undefined,
+      onProgress: options.onProgress,
+    });
+    return {
+      source: "download",
+      note:
+        `${
+          result.fetched ? "Downloaded" : "Found (already verified, nothing fetched)"
+        } BIRD ${result.dataset} ` +
+        `from ${result.url} into ${result.folder}.`,
+      datasetFile: result.questionsPath,
+      dbRoot: result.dbRoot,
+      summary: result.verification,
+      download: result,
+    };
+  }
+  return await sampleData(params.sampleDataset);
+}
+
+/**
+ * The bundled sample's summary: its questions whose database ships here (only `superhero`; BIRD's other dev
+ * databases come with `deno task download dev`), each database checked with `PRAGMA quick_check`.
+ *
+ * @param datasetFile The sample's `dev.json`.
+ */
+export async function sampleData(datasetFile: string): Promise<PreparedData> {
+  const dbRoot = join(datasetFile, "..", "dev_databases");
+  const questions = JSON.parse(await Deno.readTextFile(datasetFile)) as {
+    db_id: string;
+    difficulty?: string;
+  }[];
+  const present = new Map<string, number>();
+  const byDifficulty: Record<string, number> = {};
+  let count = 0;
+  for (const q of questions) {
+    const file = join(dbRoot, q.db_id, `${q.db_id}.sqlite`);
+    if (!present.has(file)) {
+      present.set(file, await Deno.stat(file).then((s) => s.size, () => -1));
+    }
+    if (present.get(file)! < 0) continue;
+    count++;
+    const bucket = q.difficulty || "unknown";
+    byDifficulty[bucket] = (byDifficulty[bucket] ?? 0) + 1;
+  }
+  const perDatabase = [];
+  for (const [file, bytes] of present) {
+    if (bytes < 0) continue;
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      const check = db.prepare("PRAGMA quick_check").all().map((row) => String(Object.values(row)[0])).join(
+        "; ",
+      );
+      if (check !== "ok") throw new Error(`${file}: PRAGMA quick_check failed: ${check}`);
+    } finally {
+      db.close();
+    }
+    const dbId = file.split("/").at(-2)!;
+    perDatabase.push({ db_id: dbId, questions: questions.filter((q) => q.db_id === dbId).length, bytes });
+  }
+  return {
+    source: "sample",
+    note:
+      `No download requested (TEXT2SQL_DOWNLOAD and TEXT2SQL_BIRD_URL_DEV unset): using the bundled sample ` +
+      `${datasetFile}, whose only database is ${perDatabase.map((d) => d.db_id).join(", ")} ` +
+      `(${count} of its ${questions.length} questions).`,
+    datasetFile,
+    dbRoot,
+    summary: { questions: count, databases: perDatabase.length, byDifficulty, perDatabase, quickCheck: "ok" },
+  };
+}
+
+/**
+ * A verification summary as rows for two small tables (render with `pl.DataFrame(rows)`).
+ *
+ * @param summary From {@linkcode prepareData}.
+ * @returns Questions per difficulty (plus `total`), and per database with its size in MB.
+ */
+export function summaryRows(summary: VerificationSummary): {
+  difficulty: { difficulty: string; questions: number }[];
+  databases: { db_id: string; questions: number; size_mb: number }[];
+} {
+  const order = ["simple", "moderate", "challenging"];
+  const rank = (d: string) => (order.indexOf(d) + order.length + 1) % (order.length + 1);
+  const buckets = Object.keys(summary.byDifficulty).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return {
+    difficulty: [
+      ...buckets.map((difficulty) => ({ difficulty, questions: summary.byDifficulty[difficulty] })),
+      { difficulty: "total", questions: summary.questions },
+    ],
+    databases: summary.perDatabase.map((d) => ({
+      db_id: d.db_id,
+      questions: d.questions,
+      size_mb: Math.round(d.bytes / 1e4) / 100,
+    })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 03 / 04: training datasets
+
+/**
+ * Where `03` and `04` write their datasets: fixed folders under `runsDir`, so rerunning rewrites the same files
+ * (byte-identical for the same input) and `04` resumes its teacher calls from `progress.jsonl`.
+ *
+ * @param params Notebook parameters.
+ * @param kind `sft` or `cot`.
+ */
+export function datasetDir(params: NotebookParams, kind: "sft" | "cot"): string {
+  return join(params.runsDir, "datasets", kind);
+}
+
+/** The lengths a dataset builder reports per kept conversation (`BuildResult.lengths` of `lib/sft.ts`). */
+export interface LengthRow {
+  split: string;
+  prompt_tokens: number;
+  answer_tokens: number;
+  total_tokens: number;
+}
+
+/**
+ * A histogram of prompt lengths in tokens (system + user turns, what the model reads), train and test stacked, as
+ * an HTML `<figure>` (Plot on linkedom, like `lib/charts.ts`) tagged `data-chart="prompt-lengths"`.
+ *
+ * @param rows Per-conversation lengths.
+ * @param title Chart title.
+ * @returns The figure's HTML, or a figure saying there is nothing to draw.
+ */
+export function promptLengthChart(
+  rows: LengthRow[],
+  title = "Prompt lengths (tokens, system + user)",
+): string {
+  if (rows.length === 0) {
+    return `<figure class="t2s-chart t2s-empty" data-chart="prompt-lengths"><h2>${title}</h2>` +
+      `<p>No conversation kept.</p></figure>`;
+  }
+  const data = rows.map((r) => ({ split: r.split, tokens: r.prompt_tokens }));
+  const { document } = parseHTML("<!doctype html><html><head></head><body></body></html>") as unknown as {
+    document: NonNullable<Plot.PlotOptions["document"]>;
+  };
+  const figure = Plot.plot({
+    title,
+    width: 720,
+    height: 260,
+    // linkedom cannot measure text, so Plot cannot size margins from the tick labels.
+    marginLeft: 48,
+    marginBottom: 36,
+    x: { label: "prompt tokens", grid: true },
+    y: { label: "conversations", grid: true },
+    color: { legend: true, domain: ["train", "test"], range: ["#4269d0", "#efb118"] },
+    marks: [
+      Plot.rectY(
+        data,
+        Plot.binX({ y: "count" }, { x: "tokens", fill: "split", thresholds: 30 } as Plot.BinXInputs<
+          Plot.RectYOptions
+        >),
+      ),
+      Plot.ruleY([0]),
+    ],
+    figure: true,
+    document,
+  }) as unknown as { outerHTML: string; setAttribute(name: string, value: string): void };
+  figure.setAttribute("class", "t2s-chart");
+  figure.setAttribute("data-chart", "prompt-lengths");
+  return figure.outerHTML;
+}
+
+/**
+ * Summary statistics of the lengths per split and part, for a small table.
+ *
+ * @param rows Per-conversation lengths.
+ * @returns One row per split (train, test, all) with count, mean, p50, p95 and max of prompt and total tokens.
+ */
+export function lengthSummaryRows(rows: LengthRow[]): Record<string, string | number>[] {
+  const stats = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q: number) =>
+      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : 0;
+    const mean = sorted.length ? sorted.reduce((s, v) => s + v, 0) / sorted.length : 0;
+    return { mean: Math.round(mean), p50: at(0.5), p95: at(0.95), max: sorted.at(-1) ?? 0 };
+  };
+  return ["train", "test", "all"].map((split) => {
+    const sel = split === "all" ? rows : rows.filter((r) => r.split === split);
+    const p = stats(sel.map((r) => r.prompt_tokens));
+    const t = stats(sel.map((r) => r.total_tokens));
+    return {
+      split,
+      conversations: sel.length,
+      prompt_mean: p.mean,
+      prompt_p95: p.p95,
+      prompt_max: p.max,
+      total_mean: t.mean,
+      total_p95: t.p95,
+      total_max: t.max,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 05: the trainer
+
+/** What `05` will train: the config, the dataset and the resolved command. */
+export interface NotebookTrainPlan {
+  configPath: string;
+  config: TrainConfig;
+  datasetDir: string;
+  counts: { train: number; test: number };
+  plan: TrainPlan;
+}
+
+/**
+ * Validates the trainer config and the dataset and builds the training command, as `deno task train --dry-run`
+ * does (no engine, GPU or token is checked). The dataset is `03`'s output when it exists, else the trainer's
+ * bundled sample; the run folder is `<runsDir>/train/<config name>` (fixed, so a rerun resumes its checkpoints).
+ *
+ * @param params Notebook parameters (`trainConfig`, `runsDir`).
+ * @returns The plan.
+ * @throws {TrainerError} For an invalid config or dataset.
+ */
+export async function notebookTrainPlan(params: NotebookParams): Promise<NotebookTrainPlan> {
+  const configPath = params.trainConfig ?? DEFAULT_TRAIN_CONFIG;
+  const config = await loadTrainConfig(configPath);
+  const sft = datasetDir(params, "sft");
+  const fromSft = await Deno.stat(join(sft, "train.jsonl")).then(() => true, () => false);
+  const dir = fromSft ? sft : config.dataset_dir ?? sft;
+  const counts = await validateDataset(dir);
+  const runtime = params.trainRun ? await detectRuntime() ?? "docker" : "docker";
+  const plan = buildTrainCommand(config, {
+    runtime,
+    configPath,
+    datasetDir: dir,
+    outDir: join(params.runsDir, "train", runSlug(config.name)),
+  });
+  return { configPath, config, datasetDir: dir, counts, plan };
+}
+
+/**
+ * A config flattened to `{setting, value}` rows (`lora.r`, `training.learning_rate`, …) for a table.
+ *
+ * @param config A validated config.
+ */
+export function configRows(config: TrainConfig): { setting: string; value: string }[] {
+  const rows: { setting: string; value: string }[] = [];
+  const walk = (prefix: string, value: unknown) => {
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
+    } else rows.push({ setting: prefix, value: Array.isArray(value) ? value.join(", ") : String(value) });
+  };
+  walk("", config);
+  return rows;
+}
+
+/**
+ * Runs the training for real: checks the engine, GPU and token (`preflight`), builds the image when missing,
+ * then streams metrics to `onMetric` as they come.
+ *
+ * @param p The plan from {@linkcode notebookTrainPlan}.
+ * @param onMetric Called per metric line (the live chart).
+ * @returns The metric lines; throws when the trainer fails.
+ */
+export async function trainInNotebook(
+  p: NotebookTrainPlan,
+  onMetric: (m: MetricLine) => void,
+): Promise<MetricLine[]> {
+  await preflight(p.config, p.plan.runtime);
+  await Deno.mkdir(p.plan.outDir, { recursive: true });
+  await Deno.mkdir(p.plan.hfCache, { recursive: true });
+  if (
+    p.plan.build && p.plan.image &&
+    !(await systemProbe(p.plan.runtime, ["image", "inspect", p.plan.image])).ok
+  ) {
+    const built = await new Deno.Command(p.plan.build[0], { args: p.plan.build.slice(1) }).spawn().status;
+    if (!built.success) throw new TrainerError(`image build failed (exit ${built.code})`, 1);
+  }
+  const result = await runTraining(p.plan, { onMetric });
+  if (result.code !== 0) {
+    throw new TrainerError(`the trainer exited with code ${result.code} (see ${result.logPath})`, 1);
+  }
+  return result.metrics;
+}
+
+/**
+ * Feeds a recorded metrics stream through the same callback a live run uses, so the live chart is exercised
+ * without a GPU (the CI path of `05`).
+ *
+ * @param file A metrics JSONL file (e.g. `trainer/fixtures/metrics_sample.jsonl`).
+ * @param onMetric Called per metric line, in order.
+ * @returns The metric lines.
+ */
+export async function replayMetrics(file: string, onMetric: (m: MetricLine) => void): Promise<MetricLine[]> {
+  const metrics = await readTrainerMetrics(file);
+  for (const m of metrics) onMetric(m);
+  return metrics;
+}
+
+interface JupyterDisplay {
+  display(obj: unknown, options?: { raw?: boolean; update?: boolean; display_id?: string }): Promise<void>;
+}
+
+/** `Deno.jupyter`, or null outside a kernel (where reading it throws). */
+function jupyter(): JupyterDisplay | null {
+  try {
+    const api = (Deno as unknown as { jupyter?: JupyterDisplay }).jupyter;
+    return api && typeof api.display === "function" ? api : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A loss chart that redraws in place as metrics arrive; see {@linkcode liveLossChart}. */
+export interface LiveLossChart {
+  /** Adds a metric line; redraws at most about once a second. */
+  onMetric(m: MetricLine): void;
+  /** Draws the final chart and waits for pending redraws. */
+  finish(): Promise<void>;
+  /** The metric lines so far. */
+  readonly metrics: MetricLine[];
+}
+
+/**
+ * A training-loss chart (`lossCurveChart` of `lib/charts.ts`) shown once and updated in place through a Jupyter
+ * `display_id`, so a long run shows one chart that grows rather than hundreds. Outside a notebook nothing is drawn.
+ *
+ * @param title Chart title.
+ * @param options `intervalMs` between redraws (default 1000).
+ */
+export function liveLossChart(title = "Training loss", options: { intervalMs?: number } = {}): LiveLossChart {
+  const api = jupyter();
+  const displayId = `t2s-loss-${crypto.randomUUID()}`;
+  const metrics: MetricLine[] = [];
+  const interval = options.intervalMs ?? 1000;
+  let shown = false;
+  let last = -Infinity;
+  let chain = Promise.resolve();
+  const draw = () => {
+    last = performance.now();
+    // The trainer's lines and analysis' MetricRecord share the fields the chart reads (type, step, loss, eval_loss).
+    const html = lossCurveChart(metrics as unknown as MetricRecord[], { title });
+    const update = shown;
+    shown = true;
+    const text = `[chart: ${title}, ${metrics.filter((m) => m.type === "train").length} steps]`;
+    chain = chain.then(() =>
+      api?.display({ "text/html": html, "text/plain": text }, { raw: true, display_id: displayId, update })
+    ).catch(() => {});
+  };
+  return {
+    metrics,
+    onMetric(m) {
+      metrics.push(m);
+      if (api && performance.now() - last >= interval) draw();
+    },
+    async finish() {
+      if (api) draw();
+      await chain;
+    },
+  };
+}
+
+/**
+ * Metric lines of one type as table rows with the columns that matter for it.
+ *
+ * @param metrics Lines from a run or a replay.
+ * @param type `eval` (step, epoch, eval_loss) or `train` (step, epoch, loss, lr, grad_norm, tokens_per_s, gpu_mem_gb).
+ * @param last Keep only the last N rows.
+ */
+export function metricRows(
+  metrics: MetricLine[],
+  type: "train" | "eval",
+  last?: number,
+): Record<string, unknown>[] {
+  const columns = type === "eval"
+    ? ["step", "epoch", "eval_loss"]
+    : ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"];
+  const rows = metrics.filter((m) => m.type === type).map((m) =>
+    Object.fromEntries(columns.map((c) => [c, m[c] ?? null]))
+  );
+  return last === undefined ? rows : rows.slice(-last);
+}
