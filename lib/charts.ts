@@ -315,3 +315,37 @@ export function tokenUsageChart(df: pl.DataFrame, options: ChartOptions = {}): s
     ],
   });
 }
+
+/** Token lengths of one training conversation (from `sft.ts`/`cot.ts` results). */
+export interface PromptLengthRow {
+  split: string;
+  prompt_tokens: number;
+}
+
+/** Histogram of prompt lengths (system + user tokens) per split of an SFT or CoT dataset. */
+export function promptLengthChart(rows: PromptLengthRow[], options: ChartOptions = {}): string {
+  const title = options.title ?? "Prompt lengths (tokens, system + user)";
+  if (rows.length === 0) return emptyFigure("prompt-lengths", title, "No conversation kept.");
+  const data = rows.map((r) => ({ split: r.split, tokens: r.prompt_tokens }));
+  return render("prompt-lengths", {
+    title,
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 260,
+    marginLeft: 48,
+    marginBottom: 36,
+    x: { label: "prompt tokens", grid: true },
+    y: { label: "conversations", grid: true },
+    color: { legend: true, domain: ["train", "test"], range: ["#4269d0", "#efb118"] },
+    marks: [
+      Plot.rectY(
+        data,
+        Plot.binX(
+          { y: "count" },
+          { x: "tokens", fill: "split", thresholds: 30 } as Plot.BinXInputs<Plot.RectYOptions>,
+        ),
+      ),
+      Plot.ruleY([0]),
+    ],
+  });
+}

@@ -42,8 +42,6 @@ import {
 } from "./download.ts";
 import type { EvalOptions, EvalProgress } from "./evaluate.ts";
 import { type Provider, PROVIDERS } from "./models.ts";
-import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
 import type { MetricRecord } from "./analysis.ts";
 import { lossCurveChart } from "./charts.ts";
 import {
@@ -497,53 +495,6 @@ export interface LengthRow {
   prompt_tokens: number;
   answer_tokens: number;
   total_tokens: number;
-}
-
-/**
- * A histogram of prompt lengths in tokens (system + user turns, what the model reads), train and test stacked, as
- * an HTML `<figure>` (Plot on linkedom, like `lib/charts.ts`) tagged `data-chart="prompt-lengths"`.
- *
- * @param rows Per-conversation lengths.
- * @param title Chart title.
- * @returns The figure's HTML, or a figure saying there is nothing to draw.
- */
-export function promptLengthChart(
-  rows: LengthRow[],
-  title = "Prompt lengths (tokens, system + user)",
-): string {
-  if (rows.length === 0) {
-    return `<figure class="t2s-chart t2s-empty" data-chart="prompt-lengths"><h2>${title}</h2>` +
-      `<p>No conversation kept.</p></figure>`;
-  }
-  const data = rows.map((r) => ({ split: r.split, tokens: r.prompt_tokens }));
-  const { document } = parseHTML("<!doctype html><html><head></head><body></body></html>") as unknown as {
-    document: NonNullable<Plot.PlotOptions["document"]>;
-  };
-  const figure = Plot.plot({
-    title,
-    width: 720,
-    height: 260,
-    // linkedom cannot measure text, so Plot cannot size margins from the tick labels.
-    marginLeft: 48,
-    marginBottom: 36,
-    x: { label: "prompt tokens", grid: true },
-    y: { label: "conversations", grid: true },
-    color: { legend: true, domain: ["train", "test"], range: ["#4269d0", "#efb118"] },
-    marks: [
-      Plot.rectY(
-        data,
-        Plot.binX({ y: "count" }, { x: "tokens", fill: "split", thresholds: 30 } as Plot.BinXInputs<
-          Plot.RectYOptions
-        >),
-      ),
-      Plot.ruleY([0]),
-    ],
-    figure: true,
-    document,
-  }) as unknown as { outerHTML: string; setAttribute(name: string, value: string): void };
-  figure.setAttribute("class", "t2s-chart");
-  figure.setAttribute("data-chart", "prompt-lengths");
-  return figure.outerHTML;
 }
 
 /**

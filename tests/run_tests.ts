@@ -93,7 +93,7 @@ if (import.meta.main) {
   ]);
   const py = filter.length
     ? { code: 0, text: "Ran 0 tests\n" }
-    : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-t", "trainer", "-v"]);
+    : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-v"]);
   const d = denoTotals(deno.text) ?? { passed: 0, failed: deno.code === 0 ? 0 : 1 };
   const p = unittestTotals(py.text) ?? { passed: 0, failed: py.code === 0 ? 0 : 1 };
   const passed = d.passed + p.passed;
