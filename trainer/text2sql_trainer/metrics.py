@@ -1,0 +1,83 @@
+"""Metric lines: the one JSON object per logging step that `train.py` prints on stdout (pure Python).
+
+`lib/trainer.ts` reads these lines from the trainer's stdout, appends them to `<run>/metrics.jsonl` and hands
+them to the notebook's live loss chart. Shapes (more fields may be added, these stay):
+
+    {"type": "train", "step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"}
+    {"type": "eval", "step", "epoch", "eval_loss"}
+
+Any other stdout line is a log line; readers skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None (NaN/inf are not JSON, and a tensor-like becomes its float)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def metric_from_logs(
+    logs: dict[str, Any],
+    step: int,
+    epoch: float | None,
+    tokens_per_s: float | None = None,
+    gpu_mem_gb: float | None = None,
+) -> dict[str, Any] | None:
+    """Turn a `Trainer` log dict into a metric object, or None for logs that are neither train nor eval steps.
+
+    Train logs carry `loss` (and `learning_rate`, `grad_norm`); eval logs carry `eval_loss`; the end-of-training
+    summary carries `train_loss`/`train_runtime` and becomes a `"summary"` object.
+    """
+    ep = _num(epoch if epoch is not None else logs.get("epoch"))
+    if "eval_loss" in logs:
+        out: dict[str, Any] = {"type": "eval", "step": step, "epoch": ep, "eval_loss": _num(logs["eval_loss"])}
+        for key in ("eval_runtime", "eval_samples_per_second"):
+            if key in logs:
+                out[key] = _num(logs[key])
+        return out
+    if "loss" in logs:
+        return {
+            "type": "train",
+            "step": step,
+            "epoch": ep,
+            "loss": _num(logs["loss"]),
+            "lr": _num(logs.get("learning_rate")),
+            "grad_norm": _num(logs.get("grad_norm")),
+            "tokens_per_s": _num(tokens_per_s),
+            "gpu_mem_gb": _num(gpu_mem_gb),
+        }
+    if "train_runtime" in logs:
+        return {
+            "type": "summary",
+            "step": step,
+            "epoch": ep,
+            "train_loss": _num(logs.get("train_loss")),
+            "train_runtime": _num(logs.get("train_runtime")),
+        }
+    return None
+
+
+def format_metric(obj: dict[str, Any]) -> str:
+    """One compact JSON line (no NaN: json.dumps would write the non-JSON token `NaN`)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def parse_metric_line(line: str) -> dict[str, Any] | None:
+    """The metric object on a stdout line, or None for a log line (anything not a JSON object with a type)."""
+    s = line.strip()
+    if not s.startswith("{"):
+        return None
+    try:
+        obj = json.loads(s)
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
