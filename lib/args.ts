@@ -43,3 +43,60 @@ export function numberFlag(
   }
   return n;
 }
+
+/** Refuse any flag that looks like it carries a secret: keys come from the environment only. */
+export function refuseKeyFlags(argv: string[]): void {
+  if (argv.some((a) => /^--?(api[-_]?key|key|token)(=|$)/i.test(a))) {
+    throw new UsageError(
+      "API keys are read from the environment only (LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY)",
+    );
+  }
+}
+
+/** The model flags shared by `eval` and `cot`, in `node:util` `parseArgs` form. */
+export const MODEL_FLAGS = {
+  model: { type: "string" },
+  provider: { type: "string" },
+  "base-url": { type: "string" },
+  concurrency: { type: "string" },
+  "request-timeout": { type: "string" },
+  temperature: { type: "string" },
+  "max-tokens": { type: "string" },
+  "no-cache": { type: "boolean" },
+} as const;
+
+/** Parsed and checked values of {@linkcode MODEL_FLAGS}. */
+export interface ModelFlagValues<P extends string> {
+  model?: string;
+  provider?: P;
+  baseUrl?: string;
+  concurrency?: number;
+  requestTimeoutS?: number;
+  temperature?: number;
+  maxTokens: number | null;
+  cache: boolean;
+}
+
+/** Check the model flags; `providers` is the list of known provider names. */
+export function modelFlagValues<P extends string>(
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>,
+  providers: readonly P[],
+): ModelFlagValues<P> {
+  const str = (k: string) => (typeof values[k] === "string" ? values[k] as string : undefined);
+  const provider = str("provider");
+  if (provider !== undefined && !providers.includes(provider as P)) {
+    throw new UsageError(
+      `--provider must be one of ${providers.join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  return {
+    model: str("model"),
+    provider: provider as P | undefined,
+    baseUrl: str("base-url"),
+    concurrency: numberFlag("concurrency", str("concurrency"), { integer: true, min: 1 }),
+    requestTimeoutS: numberFlag("request-timeout", str("request-timeout"), { min: 0.001 }),
+    temperature: numberFlag("temperature", str("temperature"), { min: 0 }),
+    maxTokens: numberFlag("max-tokens", str("max-tokens"), { integer: true, min: 1 }) ?? null,
+    cache: !values["no-cache"],
+  };
+}

@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { numberFlag, UsageError } from "./args.ts";
+import { MODEL_FLAGS, modelFlagValues, numberFlag, refuseKeyFlags, UsageError } from "./args.ts";
 
 export { numberFlag, UsageError };
 
@@ -22,11 +22,7 @@ API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI
 
 /** `deno task eval`: parse flags, run, print the official table. Returns the exit code. */
 export async function evalCommand(argv: string[]): Promise<number> {
-  if (argv.some((a) => /^--?(api[-_]?key|key|token)(=|$)/i.test(a))) {
-    throw new UsageError(
-      "API keys are read from the environment only (LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY)",
-    );
-  }
+  refuseKeyFlags(argv);
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -37,22 +33,15 @@ export async function evalCommand(argv: string[]): Promise<number> {
       db: { type: "string", multiple: true },
       limit: { type: "string" },
       predictions: { type: "string" },
-      model: { type: "string" },
-      provider: { type: "string" },
-      "base-url": { type: "string" },
-      concurrency: { type: "string" },
-      "request-timeout": { type: "string" },
+      ...MODEL_FLAGS,
       timeout: { type: "string" },
       workers: { type: "string" },
-      temperature: { type: "string" },
-      "max-tokens": { type: "string" },
       n: { type: "string" },
       "no-evidence": { type: "boolean" },
       "sample-rows": { type: "string" },
       descriptions: { type: "boolean" },
       reasoning: { type: "boolean" },
       ves: { type: "string" },
-      "no-cache": { type: "boolean" },
       "retry-failed": { type: "boolean" },
       prices: { type: "string" },
       out: { type: "string" },
@@ -65,19 +54,15 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const { runEvaluation, formatSummaryTable } = await import("./evaluate.ts");
-  const { PROVIDERS } = await import("./models.ts");
   if (values.predictions && values.model) {
     throw new UsageError("give either --predictions or --model, not both");
   }
-  const provider = values.provider as (typeof PROVIDERS)[number] | undefined;
-  if (provider && !PROVIDERS.includes(provider)) {
-    throw new UsageError(
-      `--provider must be one of ${PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
-    );
-  }
-  if ((provider || values["base-url"]) && !values.model) {
+  if ((values.provider || values["base-url"]) && !values.model) {
     throw new UsageError("--provider/--base-url need --model");
   }
+  // The OpenAI client module loads only when a model is asked for: scoring predictions starts fast.
+  const providers = values.model ? (await import("./models.ts")).PROVIDERS : [];
+  const model = modelFlagValues(values, providers);
   let prices: { prompt_per_mtok: number; completion_per_mtok: number } | undefined;
   if (values.prices) prices = await readPrices(values.prices, values.model);
   const result = await runEvaluation({
@@ -86,15 +71,15 @@ export async function evalCommand(argv: string[]): Promise<number> {
     db: values.db,
     limit: numberFlag("limit", values.limit, { integer: true, min: 0 }),
     predictions: values.predictions,
-    model: values.model,
-    provider,
-    baseUrl: values["base-url"],
-    concurrency: numberFlag("concurrency", values.concurrency, { integer: true, min: 1 }),
-    requestTimeoutS: numberFlag("request-timeout", values["request-timeout"], { min: 0.001 }),
+    model: model.model,
+    provider: model.provider,
+    baseUrl: model.baseUrl,
+    concurrency: model.concurrency,
+    requestTimeoutS: model.requestTimeoutS,
     timeoutS: numberFlag("timeout", values.timeout, { min: 0.001 }),
     workers: numberFlag("workers", values.workers, { integer: true, min: 1 }),
-    temperature: numberFlag("temperature", values.temperature, { min: 0 }),
-    maxTokens: numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1 }),
+    temperature: model.temperature,
+    maxTokens: model.maxTokens,
     n: numberFlag("n", values.n, { integer: true, min: 1 }),
     prompt: {
       evidence: !values["no-evidence"],
@@ -103,7 +88,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       reasoning: values.reasoning ?? false,
     },
     ves: numberFlag("ves", values.ves, { integer: true, min: 1 }) ?? null,
-    cache: !values["no-cache"],
+    cache: model.cache,
     retryFailed: values["retry-failed"] ?? false,
     prices,
     out: values.out,

@@ -56,7 +56,7 @@ import {
   writeAtomic,
   writeSplits,
 } from "./sft.ts";
-import { numberFlag, UsageError } from "./args.ts";
+import { MODEL_FLAGS, modelFlagValues, refuseKeyFlags, UsageError } from "./args.ts";
 import {
   chooseBlock,
   cleanSql,
@@ -424,50 +424,24 @@ API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI
  * @returns exit code (0 ok)
  */
 export async function cotCommand(argv: string[]): Promise<number> {
-  if (argv.some((a) => /^--?(api[-_]?key|key|token)(=|$)/i.test(a))) {
-    throw new UsageError(
-      "API keys are read from the environment only (LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY)",
-    );
-  }
+  refuseKeyFlags(argv);
   const { values } = parseArgs({
     args: argv,
     strict: true,
     allowPositionals: false,
     options: {
       ...COMMON_FLAGS,
-      model: { type: "string" },
-      provider: { type: "string" },
-      "base-url": { type: "string" },
-      concurrency: { type: "string" },
-      "request-timeout": { type: "string" },
-      temperature: { type: "string" },
-      "max-tokens": { type: "string" },
-      "no-cache": { type: "boolean" },
+      ...MODEL_FLAGS,
     },
   });
   if (values.help) {
     console.log(COT_USAGE);
     return 0;
   }
-  if (!values.model) throw new UsageError(`--model is required\n${COT_USAGE}`);
-  const provider = values.provider as Provider | undefined;
-  if (provider && !PROVIDERS.includes(provider)) {
-    throw new UsageError(
-      `--provider must be one of ${PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
-    );
-  }
+  const model = modelFlagValues(values, PROVIDERS);
+  if (!model.model) throw new UsageError(`--model is required\n${COT_USAGE}`);
   const common = commonOptionsFrom(values, COT_USAGE);
-  const result = await buildCotDataset({
-    ...common,
-    model: values.model,
-    provider,
-    baseUrl: values["base-url"],
-    concurrency: numberFlag("concurrency", values.concurrency, { integer: true, min: 1 }),
-    requestTimeoutS: numberFlag("request-timeout", values["request-timeout"], { min: 0.001 }),
-    temperature: numberFlag("temperature", values.temperature, { min: 0 }),
-    maxTokens: numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1 }) ?? null,
-    cache: !values["no-cache"],
-  });
+  const result = await buildCotDataset({ ...common, ...model, model: model.model });
   printSummary("cot", result);
   const reasons = new Map<string, number>();
   for (const r of result.rejected) reasons.set(r.reason!, (reasons.get(r.reason!) ?? 0) + 1);
