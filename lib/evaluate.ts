@@ -179,17 +179,18 @@ async function codeVersion(): Promise<string> {
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   let usedDefaults = false;
   let { dataset: datasetArg, predictions, db } = options;
+  const onSample = !datasetArg || resolve(datasetArg) === join(SAMPLE_DIR, "dev.json") ||
+    resolve(datasetArg) === SAMPLE_DIR;
+  // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
+  if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   if (!options.model && !predictions) {
-    if (
-      datasetArg && resolve(datasetArg) !== join(SAMPLE_DIR, "dev.json") && resolve(datasetArg) !== SAMPLE_DIR
-    ) {
+    if (!onSample) {
       throw new DatasetError(
         `${datasetArg}: nothing to score: give --model (with a provider or --base-url) or --predictions`,
       );
     }
     usedDefaults = true;
     predictions = SAMPLE_PREDICTIONS;
-    db = db?.length ? db : ["superhero"];
   }
   datasetArg ??= join(SAMPLE_DIR, "dev.json");
   const dataset = await loadDataset(datasetArg, { dbRoot: options.dbRoot });

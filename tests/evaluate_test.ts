@@ -173,8 +173,18 @@ Deno.test("bad input: malformed predictions or dataset, missing database, predic
     }),
     (e: Error) => e.message.includes(badDataset) && /entry 1/.test(e.message) && /db_id/.test(e.message),
   );
+  // The full dev set with only superhero's database present (the sample alone defaults to --db superhero).
+  const fullDev = join(dir, "full", "dev.json");
+  await Deno.mkdir(join(dir, "full"));
+  await Deno.copyFile(DEV, fullDev);
   await rejects(
-    runEvaluation({ out: join(dir, "r3"), silent: true, dataset: DEV, predictions: SAMPLE_PREDICTIONS }),
+    runEvaluation({
+      out: join(dir, "r3"),
+      silent: true,
+      dataset: fullDev,
+      dbRoot: DB_ROOT,
+      predictions: SAMPLE_PREDICTIONS,
+    }),
     (e: Error) =>
       /missing databases/.test(e.message) && /california_schools/.test(e.message) && /--db/.test(e.message),
   );
