@@ -42,6 +42,7 @@ import {
   commonOptionsFrom,
   type Conversation,
   conversationTokens,
+  datasetHeader,
   DEFAULT_SPLIT,
   defaultWorkers,
   displayPath,
@@ -314,15 +315,7 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
   const reasons: Record<string, number> = {};
   for (const r of rejected) reasons[r.reason!] = (reasons[r.reason!] ?? 0) + 1;
   const doc = {
-    kind: "cot",
-    format: "messages",
-    dataset: {
-      path: displayPath(selected.dataset.path),
-      sha256: selected.dataset.sha256,
-      count: selected.dataset.examples.length,
-    },
-    db_root: displayPath(selected.dataset.dbRoot),
-    selection: selected.selection,
+    ...datasetHeader("cot", selected),
     teacher: {
       model: client!.model,
       provider: client!.provider.provider,

@@ -226,6 +226,21 @@ function dropped(e: Example, reason: string, error: string | null): Dropped {
   return { index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question, reason, error };
 }
 
+/** The first fields of a dataset.json: what kind of data, in which format, from which questions. */
+export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<string, unknown> {
+  return {
+    kind,
+    format: "messages",
+    dataset: {
+      path: displayPath(selected.dataset.path),
+      sha256: selected.dataset.sha256,
+      count: selected.dataset.examples.length,
+    },
+    db_root: displayPath(selected.dataset.dbRoot),
+    selection: selected.selection,
+  };
+}
+
 /**
  * Load the dataset, apply `--db`/`--limit`, and deal with missing databases: an error listing them (naming the
  * dataset file and the database root), or with `skipMissing` their questions dropped as `missing_database`.
@@ -443,15 +458,7 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const files = await writeSplits(dir, conversations, split.seed);
   const result = summarise(selected, selectedCount, conversations);
   const doc = {
-    kind: "sft",
-    format: "messages",
-    dataset: {
-      path: displayPath(selected.dataset.path),
-      sha256: selected.dataset.sha256,
-      count: selected.dataset.examples.length,
-    },
-    db_root: displayPath(selected.dataset.dbRoot),
-    selection: selected.selection,
+    ...datasetHeader("sft", selected),
     prompt: {
       version: PROMPT_VERSION,
       template_hash: templateHash(prompt),
