@@ -18,7 +18,6 @@ import {
   DIFFICULTIES,
   ERROR_KINDS,
   errorTable,
-  type MetricRecord,
   tokenUsage,
 } from "./analysis.ts";
 
@@ -222,15 +221,26 @@ export function errorTaxonomyChart(df: pl.DataFrame, options: ChartOptions = {})
 }
 
 /**
+ * What the loss chart reads of a metric line: both `analysis.ts`'s `MetricRecord` and the trainer's `MetricLine`
+ * (live, as the trainer prints them) fit, so a notebook can chart either without conversion. Other types are ignored.
+ */
+export interface LossPoint {
+  type: string;
+  step?: unknown;
+  loss?: unknown;
+  eval_loss?: unknown;
+}
+
+/**
  * Training curves: train loss per step (line) and eval loss (line with dots) from a trainer's metrics stream
  * (`readMetrics` / `parseMetrics`). With no record yet it returns a figure saying so.
  */
-export function lossCurveChart(metrics: MetricRecord[], options: ChartOptions = {}): string {
+export function lossCurveChart(metrics: readonly LossPoint[], options: ChartOptions = {}): string {
   const title = options.title ?? "Training loss";
-  const data = metrics.map((m) =>
+  const data = metrics.filter((m) => m.type === "train" || m.type === "eval").map((m) =>
     m.type === "train"
-      ? { step: m.step, loss: m.loss, series: "train loss" }
-      : { step: m.step, loss: m.eval_loss, series: "eval loss" }
+      ? { step: Number(m.step), loss: Number(m.loss ?? NaN), series: "train loss" }
+      : { step: Number(m.step), loss: Number(m.eval_loss ?? NaN), series: "eval loss" }
   ).filter((d) => Number.isFinite(d.step) && Number.isFinite(d.loss));
   if (data.length === 0) return emptyFigure("loss-curve", title, "No metrics recorded yet.");
   const series = ["train loss", "eval loss"].filter((s) => data.some((d) => d.series === s));

@@ -42,7 +42,6 @@ import {
 } from "./download.ts";
 import type { EvalOptions, EvalProgress } from "./evaluate.ts";
 import { type Provider, PROVIDERS } from "./models.ts";
-import type { MetricRecord } from "./analysis.ts";
 import { lossCurveChart } from "./charts.ts";
 import {
   buildTrainCommand,
@@ -666,8 +665,7 @@ export function liveLossChart(title = "Training loss", options: { intervalMs?: n
   let chain = Promise.resolve();
   const draw = () => {
     last = performance.now();
-    // The trainer's lines and analysis' MetricRecord share the fields the chart reads (type, step, loss, eval_loss).
-    const html = lossCurveChart(metrics as unknown as MetricRecord[], { title });
+    const html = lossCurveChart(metrics, { title });
     const update = shown;
     shown = true;
     const text = `[chart: ${title}, ${metrics.filter((m) => m.type === "train").length} steps]`;
