@@ -6,9 +6,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
+import { join } from "node:path";
 import {
   downloadCommand,
   downloadDataset,
@@ -19,69 +17,18 @@ import {
 } from "../lib/download.ts";
 import { ArchiveError, entryTarget, extractZip } from "../lib/zip_stream.ts";
 import { startArchiveServer } from "./archive_server.ts";
-
-const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), "..", "data", "sample");
-const encoder = new TextEncoder();
-
-interface Question {
-  db_id: string;
-  question: string;
-  difficulty?: string;
-}
-
-const allQuestions: Question[] = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev.json")));
-const superhero = allQuestions.filter((q) => q.db_id === "superhero");
-const tables = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev_tables.json")))
-  .filter((t: { db_id: string }) => t.db_id === "superhero");
-const sqlite = await Deno.readFile(join(SAMPLE, "dev_databases/superhero/superhero.sqlite"));
-const descriptions: [string, Uint8Array][] = [];
-for await (const entry of Deno.readDir(join(SAMPLE, "dev_databases/superhero/database_description"))) {
-  descriptions.push([
-    entry.name,
-    await Deno.readFile(join(SAMPLE, "dev_databases/superhero/database_description", entry.name)),
-  ]);
-}
-descriptions.sort(([a], [b]) => a.localeCompare(b));
-
-type Entries = [name: string, data: Uint8Array | null][];
-
-/** A zip made by zip.js; `null` data makes a directory entry. Level 0 stores, so bytes can be found and flipped. */
-async function zip(entries: Entries, level = 6, zip64 = false): Promise<Uint8Array> {
-  const writer = new ZipWriter(new Uint8ArrayWriter(), { level, zip64, useWebWorkers: false });
-  for (const [name, data] of entries) {
-    if (data === null) await writer.add(name, undefined, { directory: true });
-    else await writer.add(name, new Uint8ArrayReader(data));
-  }
-  return await writer.close();
-}
-
-const json = (value: unknown) => encoder.encode(JSON.stringify(value, null, 2));
-
-/** The databases zip as BIRD ships it: `dev_databases/<db>/…` plus Finder litter. */
-function databaseEntries(root: string): Entries {
-  return [
-    [`${root}/`, null],
-    [`${root}/superhero/superhero.sqlite`, sqlite],
-    ...descriptions.map(([name, data]): [string, Uint8Array] => [
-      `${root}/superhero/database_description/${name}`,
-      data,
-    ]),
-    [`${root}/.DS_Store`, encoder.encode("finder")],
-    [`__MACOSX/${root}/superhero/._superhero.sqlite`, encoder.encode("resource fork")],
-  ];
-}
-
-/** `dev.zip` in the official layout, with the nested `dev_databases.zip`. */
-async function devArchive(options: { questions?: unknown[]; level?: number; nested?: Uint8Array } = {}) {
-  const nested = options.nested ?? await zip(databaseEntries("dev_databases"), options.level ?? 0);
-  return await zip([
-    ["dev_20240627/", null],
-    ["dev_20240627/dev.json", json(options.questions ?? superhero)],
-    ["dev_20240627/dev_tables.json", json(tables)],
-    ["dev_20240627/dev_databases.zip", nested],
-    ["__MACOSX/dev_20240627/._dev.json", encoder.encode("resource fork")],
-  ], options.level ?? 6);
-}
+import {
+  databaseEntries,
+  descriptions,
+  devArchive,
+  encoder,
+  json,
+  type Question,
+  sqlite,
+  superhero,
+  tables,
+  zip,
+} from "./sample_archives.ts";
 
 // --- a hand-made zip writer, for what zip.js refuses to write: hostile names, symlinks, overlapping entries ---
 

@@ -16,9 +16,9 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { checkNbconvert, checkNotebookSetup, type NotebookSetup } from "./notebook_setup.ts";
 import { startArchiveServer } from "./archive_server.ts";
+import { devArchive } from "./sample_archives.ts";
 import {
   answersFromDataset,
   fnv1a,
@@ -46,7 +46,6 @@ const SAMPLE = join(REPO_ROOT, "data", "sample");
 const SAMPLE_DATASET = join(SAMPLE, "dev.json");
 /** Questions `02` evaluates per model: enough for every difficulty bucket, small enough to be quick. */
 const LIMIT = 30;
-const encoder = new TextEncoder();
 const SCREENSHOT_DIR = join(REPO_ROOT, "tests", ".tmp");
 
 // ---------------------------------------------------------------------------------------------------------
@@ -235,45 +234,6 @@ interface Question {
   SQL: string;
 }
 
-async function zip(entries: [string, Uint8Array | null][]): Promise<Uint8Array> {
-  const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
-  for (const [name, data] of entries) {
-    if (data === null) await writer.add(name, undefined, { directory: true });
-    else await writer.add(name, new Uint8ArrayReader(data));
-  }
-  return await writer.close();
-}
-
-/**
- * `dev.zip` in the official layout from the bundled sample: `dev_20240627/{dev.json, dev_tables.json,
- * dev_databases.zip}`, the nested zip holding `dev_databases/superhero/…`. Only the superhero questions go in, since
- * a download is verified to have every database its questions name.
- */
-async function sampleDevArchive(questions: Question[]): Promise<Uint8Array> {
-  const db = join(SAMPLE, "dev_databases", "superhero");
-  const entries: [string, Uint8Array | null][] = [
-    ["dev_databases/", null],
-    ["dev_databases/superhero/superhero.sqlite", await Deno.readFile(join(db, "superhero.sqlite"))],
-  ];
-  for await (const f of Deno.readDir(join(db, "database_description"))) {
-    entries.push([
-      `dev_databases/superhero/database_description/${f.name}`,
-      await Deno.readFile(join(db, "database_description", f.name)),
-    ]);
-  }
-  const tables = (JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev_tables.json"))) as { db_id: string }[])
-    .filter((t) => t.db_id === "superhero");
-  return await zip([
-    ["dev_20240627/", null],
-    [
-      "dev_20240627/dev.json",
-      encoder.encode(JSON.stringify(questions.filter((q) => q.db_id === "superhero"))),
-    ],
-    ["dev_20240627/dev_tables.json", encoder.encode(JSON.stringify(tables))],
-    ["dev_20240627/dev_databases.zip", await zip(entries)],
-  ]);
-}
-
 /**
  * The test model server's models: `gold-model` answers the gold SQL (must score 100.00), `mixed-model` the
  * server's fixed mix (20% wrong by a hash of the question), `teacher-model` writes chain-of-thought ending in the
@@ -328,7 +288,9 @@ Deno.test({
     const before = await snapshot(NOTEBOOKS_DIR);
     const tmp = await Deno.makeTempDir({ prefix: "text2sql-notebooks-" });
     const questions = JSON.parse(await Deno.readTextFile(SAMPLE_DATASET)) as Question[];
-    const archive = startArchiveServer({ "/dev.zip": await sampleDevArchive(questions) });
+    const archive = startArchiveServer({
+      "/dev.zip": await devArchive({ questions: questions.filter((q) => q.db_id === "superhero") }),
+    });
     const models = await startFakeOpenAI({
       models: ["gold-model", "mixed-model", "teacher-model"].map((id) => ({ id, max_model_len: 8192 })),
       script: modelScript(await answersFromDataset(SAMPLE_DATASET)),
