@@ -132,19 +132,24 @@ export class GoldCache {
       this.hits++;
       return found;
     }
-    this.misses++;
     const result = await pool.execute(dbPath, sql);
-    const cacheable = result.ok || (result.kind !== "timeout" && !result.error.startsWith("SQLite worker"));
-    if (cacheable && !entries.has(sql)) {
-      entries.set(sql, result);
-      if (!this.memoryOnly) {
-        const lines = this.pending.get(dbHash) ?? [];
-        lines.push(JSON.stringify({ sql, result }) + "\n");
-        this.pending.set(dbHash, lines);
-        if (lines.length >= 256) this.writes.add(this.writeShard(dbHash));
-      }
-    }
+    await this.record(dbPath, sql, result);
     return result;
+  }
+
+  /** Count a gold query executed by the caller (a miss) and keep its result unless it depends on load. */
+  async record(dbPath: string, sql: string, result: ExecResult): Promise<void> {
+    this.misses++;
+    const dbHash = await this.dbHash(dbPath);
+    const entries = await this.shard(dbHash);
+    const cacheable = result.ok || (result.kind !== "timeout" && !result.error.startsWith("SQLite worker"));
+    if (!cacheable || entries.has(sql)) return;
+    entries.set(sql, result);
+    if (this.memoryOnly) return;
+    const lines = this.pending.get(dbHash) ?? [];
+    lines.push(JSON.stringify({ sql, result }) + "\n");
+    this.pending.set(dbHash, lines);
+    if (lines.length >= 256) this.writes.add(this.writeShard(dbHash));
   }
 
   /** Append the pending entries of one database in a single write (O_APPEND: concurrent runs do not clobber). */

@@ -52,9 +52,16 @@ export interface PoolOptions {
 }
 
 interface Pending {
-  resolve: (r: ExecResult) => void;
+  resolve: (r: ExecResult[]) => void;
+  /** Results so far, one per statement, in order. */
+  results: ExecResult[];
+  /** Statements in the request. */
+  expected: number;
+  /** When the current statement started (each statement has its own time limit). */
   started: number;
   timer: ReturnType<typeof setTimeout>;
+  timeoutS: number;
+  id: number;
 }
 
 const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
@@ -104,12 +111,13 @@ class WorkerProcess {
       if (p) {
         this.pending = null;
         clearTimeout(p.timer);
-        p.resolve({
+        p.results.push({
           ok: false,
           kind: "error",
           error: `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""})`,
           ms: performance.now() - p.started,
         });
+        p.resolve(p.results);
       }
       this.onExit();
     });
@@ -140,37 +148,60 @@ class WorkerProcess {
       return;
     }
     const p = this.pending;
-    if (!p || msg.id !== this.nextId - 1) return;
-    this.pending = null;
+    if (!p || msg.id !== p.id) return;
     clearTimeout(p.timer);
     const ms = performance.now() - p.started;
     delete msg.id;
-    p.resolve(msg.ok ? { ...msg, ms } : { ok: false, kind: msg.kind, error: msg.error, ms });
+    const result: ExecResult = msg.ok ? { ...msg, ms } : { ok: false, kind: msg.kind, error: msg.error, ms };
+    p.results.push(result);
+    if (!result.ok || p.results.length === p.expected) {
+      this.pending = null;
+      p.resolve(p.results);
+      return;
+    }
+    // The next statement of the same request starts now, with a time limit of its own.
+    p.started = performance.now();
+    p.timer = this.arm(p);
+  }
+
+  private arm(p: Pending): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      if (this.pending !== p || p.timer !== timer) return;
+      this.pending = null;
+      this.kill();
+      p.results.push({
+        ok: false,
+        kind: "timeout",
+        error: `query timed out after ${p.timeoutS} s`,
+        ms: performance.now() - p.started,
+      });
+      p.resolve(p.results);
+    }, p.timeoutS * 1000);
+    return timer;
   }
 
   get busy(): boolean {
     return this.pending !== null;
   }
 
+  /** Run statements in order, stopping at the first that fails; each has `timeoutS`. */
   run(
-    req: { db: string; sql: string; maxRows: number; maxBytes: number; sampleRows: number },
+    req: { db: string; sqls: string[]; maxRows: number; maxBytes: number; sampleRows: number },
     timeoutS: number,
-  ): Promise<ExecResult> {
-    return new Promise((resolveResult) => {
+  ): Promise<ExecResult[]> {
+    return new Promise((resolveResults) => {
       const id = this.nextId++;
-      const started = performance.now();
-      const timer = setTimeout(() => {
-        if (this.pending?.timer !== timer) return;
-        this.pending = null;
-        this.kill();
-        resolveResult({
-          ok: false,
-          kind: "timeout",
-          error: `query timed out after ${timeoutS} s`,
-          ms: performance.now() - started,
-        });
-      }, timeoutS * 1000);
-      this.pending = { resolve: resolveResult, started, timer };
+      const p: Pending = {
+        resolve: resolveResults,
+        results: [],
+        expected: req.sqls.length,
+        started: performance.now(),
+        timer: 0 as unknown as ReturnType<typeof setTimeout>,
+        timeoutS,
+        id,
+      };
+      p.timer = this.arm(p);
+      this.pending = p;
       const line = new TextEncoder().encode(JSON.stringify({ id, ...req }) + "\n");
       this.writer.write(line).catch(() => {/* death is reported by status */});
     });
@@ -229,6 +260,19 @@ export class SqlitePool {
 
   /** Execute one statement on a database opened read-only. Never throws for bad SQL: see {@linkcode ExecErr}. */
   async execute(dbPath: string, sql: string, options: { timeoutS?: number } = {}): Promise<ExecResult> {
+    return (await this.executeEach(dbPath, [sql], options))[0];
+  }
+
+  /**
+   * Execute statements in order on one worker, stopping at the first that fails: the official evaluator's
+   * "prediction, then gold" in one round trip. Each statement has its own time limit. Returns one result per
+   * statement that ran (the failed one included).
+   */
+  async executeEach(
+    dbPath: string,
+    sqls: string[],
+    options: { timeoutS?: number } = {},
+  ): Promise<ExecResult[]> {
     if (this.closed) throw new Error("SqlitePool is closed");
     const db = resolve(dbPath);
     this.allow([db]);
@@ -237,10 +281,10 @@ export class SqlitePool {
       try {
         await proc.ready;
       } catch (e) {
-        return { ok: false, kind: "error", error: (e as Error).message, ms: 0 };
+        return [{ ok: false, kind: "error", error: (e as Error).message, ms: 0 }];
       }
       return await proc.run(
-        { db, sql, maxRows: this.maxRows, maxBytes: this.maxBytes, sampleRows: this.sampleRows },
+        { db, sqls, maxRows: this.maxRows, maxBytes: this.maxBytes, sampleRows: this.sampleRows },
         options.timeoutS ?? this.timeoutS,
       );
     } finally {

@@ -13,11 +13,11 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { MULTIPLE_STATEMENTS_ERROR, splitFirstStatement } from "./sql_statement.ts";
 
-/** A request from the pool. */
+/** A request from the pool: statements run in order, stopping at the first that fails. */
 interface Request {
   id: number;
   db: string;
-  sql: string;
+  sqls: string[];
   maxRows: number;
   maxBytes: number;
   sampleRows: number;
@@ -125,9 +125,9 @@ function display(v: unknown): Display {
   return String(v);
 }
 
-function run(req: Request): Record<string, unknown> {
+function run(req: Request, sql: string): Record<string, unknown> {
   const t0 = performance.now();
-  const { statement, multiple } = splitFirstStatement(req.sql);
+  const { statement, multiple } = splitFirstStatement(sql);
   if (multiple) return { ok: false, kind: "error", error: MULTIPLE_STATEMENTS_ERROR };
   const db = open(req.db);
   if (statement !== null && !READ_STATEMENT.test(statement)) {
@@ -194,13 +194,17 @@ for await (const chunk of Deno.stdin.readable) {
     buffer = buffer.slice(nl + 1);
     if (!line.trim()) continue;
     const req = JSON.parse(line) as Request;
-    let out: Record<string, unknown>;
-    try {
-      out = run(req);
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      out = { ok: false, kind: "error", error: msg };
+    for (const sql of req.sqls) {
+      let out: Record<string, unknown>;
+      try {
+        out = run(req, sql);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        out = { ok: false, kind: "error", error: msg };
+      }
+      // One line per statement, sent at once: the parent restarts the time limit for the next one.
+      reply({ id: req.id, ...out });
+      if (!out.ok) break;
     }
-    reply({ id: req.id, ...out });
   }
 }

@@ -144,3 +144,27 @@ Deno.test("statement rules follow Python: a second statement is an error, an emp
     await pool.close();
   }
 });
+
+Deno.test("executeEach runs statements in order, stops at the first failure, and times each on its own", async () => {
+  const pool = new SqlitePool({ workers: 1, timeoutS: 1 });
+  try {
+    const both = await pool.executeEach(SAMPLE_DB, ["SELECT 1", "SELECT 2"]);
+    assertEquals(both.map((r) => r.ok && r.rows), [[["n1"]], [["n2"]]]);
+    const stopped = await pool.executeEach(SAMPLE_DB, ["SELECT nope FROM superhero", "SELECT 2"]);
+    assertEquals(stopped.length, 1, "the gold query is not run after a failed prediction");
+    assert(!stopped[0].ok && /no such column/.test(stopped[0].error));
+    // A slow first statement (~0.6 s) followed by an endless one: the second gets its own full second.
+    const slow =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1500000) SELECT count(*) FROM c";
+    const endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    const timed = await pool.executeEach(SAMPLE_DB, [slow, endless]);
+    assertEquals(timed.length, 2);
+    assert(timed[0].ok && timed[0].ms > 300, "the first statement takes a good part of the limit");
+    assert(!timed[1].ok && timed[1].kind === "timeout" && timed[1].ms >= 900, JSON.stringify(timed[1]));
+    // The pool recovers from the killed worker.
+    const after = await pool.execute(SAMPLE_DB, "SELECT 3");
+    assert(after.ok);
+  } finally {
+    await pool.close();
+  }
+});
