@@ -414,7 +414,11 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
       rec.completion = c.texts[0] ?? "";
       if (c.texts.length > 1) rec.completions = c.texts;
       rec.tokens = { prompt: c.usage.prompt, completion: c.usage.completion };
-      rec.cost_usd = ctx.client.costUsd(c.usage);
+      rec.cached = c.cached;
+      // Cost is money this run spent: an answer served from the cache cost nothing this time.
+      rec.cost_usd = c.cached
+        ? (ctx.client.costUsd(c.usage) === null ? null : 0)
+        : ctx.client.costUsd(c.usage);
       rec.sql = extractSql(rec.completion);
     } catch (e) {
       // A failure after all retries (models.ts GenerationError); anything else is a bug and propagates.

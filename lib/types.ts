@@ -74,8 +74,10 @@ export interface ResultRecord {
   ves_reward: number | null;
   timings: { generation_ms: number | null; pred_ms: number | null; gold_ms: number | null };
   tokens: { prompt: number; completion: number } | null;
-  /** Cost of this question's generation in USD when a price is known. */
+  /** USD this run spent on this question's generation when a price is known (0 when served from the cache). */
   cost_usd?: number | null;
+  /** True when the completion came from the on-disk cache (no request was made). */
+  cached?: boolean;
 }
 
 /** Accuracy of one difficulty bucket in `summary.json`. */

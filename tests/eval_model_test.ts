@@ -249,3 +249,30 @@ async function* walk(dir: string): AsyncGenerator<string> {
     else if (e.isFile) yield p;
   }
 }
+
+Deno.test("tokens and cost: usage from the API, priced per million tokens; a cached rerun costs nothing", async () => {
+  const answers = await answersFromDataset(DEV);
+  await withServer(goldScript(answers), async (server) => {
+    const d = await dirs();
+    const prices = { prompt_per_mtok: 1, completion_per_mtok: 2 };
+    const opts = {
+      ...d,
+      db: ["superhero"],
+      limit: 5,
+      model: "fake-model",
+      baseUrl: server.url,
+      silent: true,
+      prices,
+    };
+    const first = await runEvaluation(opts);
+    const { prompt, completion } = first.summary.tokens;
+    assert(prompt > 0 && completion > 0);
+    const expected = (prompt * 1 + completion * 2) / 1e6;
+    assert(Math.abs(first.summary.cost_usd! - expected) < 1e-9, `${first.summary.cost_usd} vs ${expected}`);
+    assert(first.records.every((r) => r.cached === false));
+    const again = await runEvaluation({ ...opts, out: await Deno.makeTempDir() });
+    assertEquals(again.summary.tokens, first.summary.tokens, "the answers' tokens are the same");
+    assertEquals(again.summary.cost_usd, 0, "nothing was spent");
+    assert(again.records.every((r) => r.cached === true));
+  });
+});
