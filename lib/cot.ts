@@ -19,7 +19,14 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { exMatch } from "./compare.ts";
 import { dbPath } from "./dataset.ts";
-import { GenerationError, ModelClient, type ModelClientOptions, type Provider, PROVIDERS } from "./models.ts";
+import {
+  GenerationError,
+  ModelClient,
+  type ModelClientOptions,
+  type Provider,
+  PROVIDERS,
+  publicBaseUrl,
+} from "./models.ts";
 import { createProgress } from "./progress.ts";
 import {
   buildMessages,
@@ -242,7 +249,7 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
     const modelId = {
       model: client.model,
       provider: client.provider.provider,
-      base_url: client.provider.baseUrl,
+      base_url: publicBaseUrl(client.provider.baseUrl),
       sampling: client.sampling,
     };
     const previous = await readProgress(progressPath);
@@ -319,7 +326,7 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
     teacher: {
       model: client!.model,
       provider: client!.provider.provider,
-      base_url: client!.provider.baseUrl,
+      base_url: publicBaseUrl(client!.provider.baseUrl),
       model_identity: client!.identityLabel,
       sampling: client!.sampling,
       template_hash: teacherTemplateHash(prompt),

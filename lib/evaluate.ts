@@ -214,6 +214,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   };
 
   let client: ModelClient | null = null;
+  // Written to run.json: never the credentials a self-hosted URL may carry.
+  let publicUrl: string | null = null;
   if (options.model) {
     const config: ModelConfig = {
       provider: options.provider ?? (options.baseUrl ? "openai-compatible" : "openai"),
@@ -231,6 +233,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     // Fails fast on a wrong key, model or URL, before anything is written.
     const models = await import("./models.ts");
     client = await models.ModelClient.create(config, options.clientOptions);
+    publicUrl = models.publicBaseUrl(client.provider.baseUrl);
   }
 
   const pool = new SqlitePool({ workers: options.workers, timeoutS });
@@ -244,7 +247,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       predictions_sha256: predictions ? sha256Hex(await Deno.readFile(predictions)) : null,
       model: options.model ?? null,
       provider: client ? client.provider.provider : null,
-      base_url: client ? client.provider.baseUrl : null,
+      base_url: publicUrl,
       model_identity: client ? client.identityLabel : null,
       prompt: {
         version: PROMPT_VERSION,

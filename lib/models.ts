@@ -274,6 +274,22 @@ export function knownContextWindow(model: string): number | null {
   return null;
 }
 
+/**
+ * A base URL safe to write down (run.json, dataset.json, reports): user info removed and every query value
+ * replaced, since self-hosted gateways often take a key as `https://user:pass@host` or `?key=…`.
+ */
+export function publicBaseUrl(baseUrl: string): string {
+  try {
+    const url = new URL(baseUrl);
+    url.username = "";
+    url.password = "";
+    for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, "REDACTED");
+    return url.toString().replace(/\/+$/, "");
+  } catch {
+    return baseUrl.replace(/\/\/[^/@]*@/, "//").replace(/\?.*$/, "").replace(/\/+$/, "");
+  }
+}
+
 /** Replaces every occurrence of each secret (length ≥ 4) in `text` with `[redacted]`. */
 export function redact(text: string, secrets: Array<string | null | undefined>): string {
   let out = text;
@@ -284,7 +300,11 @@ export function redact(text: string, secrets: Array<string | null | undefined>):
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@\s]*@/g, "//[redacted]@");
+  // User info and query values: self-hosted gateways take keys as `//user:pass@host` or `?key=…`.
+  return url.replace(/\/\/[^/@\s]*@/g, "//[redacted]@").replace(
+    /(https?:\/\/[^\s?#"']*\?[^\s#"']*)/g,
+    (u) => u.replace(/([?&][^=&\s]+=)[^&\s#"']*/g, "$1[redacted]"),
+  );
 }
 
 /** What every message we emit goes through: our key, URL credentials and bearer tokens removed; one line. */

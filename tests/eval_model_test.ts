@@ -276,3 +276,23 @@ Deno.test("tokens and cost: usage from the API, priced per million tokens; a cac
     assert(again.records.every((r) => r.cached === true));
   });
 });
+
+Deno.test("credentials in --base-url never reach run.json", async () => {
+  const answers = await answersFromDataset(DEV);
+  await withServer(goldScript(answers), async (server) => {
+    const d = await dirs();
+    const url = server.url.replace("http://", "http://alice:s3cretpw@");
+    const res = await runEvaluation({
+      ...d,
+      db: ["superhero"],
+      limit: 2,
+      model: "fake-model",
+      baseUrl: url,
+      silent: true,
+    });
+    assertEquals(res.summary.total, 2);
+    const run = await Deno.readTextFile(join(d.out, "run.json"));
+    assert(!run.includes("s3cretpw") && !run.includes("alice"), run);
+    assert(run.includes(server.url.replace(/\/+$/, "")));
+  });
+});
