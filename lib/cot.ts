@@ -77,15 +77,26 @@ import { SqlitePool } from "./sqlite_pool.ts";
 import type { ChatMessage, Example } from "./types.ts";
 
 /** Why a teacher answer was not kept. */
-export type RejectReason = "generation_error" | "no_sql" | "no_reasoning" | "sql_error" | "different_result";
+export type RejectReason =
+  | "generation_error"
+  | "no_sql"
+  | "no_reasoning"
+  | "mentions_gold"
+  | "sql_error"
+  | "different_result"
+  | "unverifiable";
 
 /** The assistant turn made from a teacher answer, or why none can be. */
 export type TeacherAnswer =
   | { ok: true; sql: string; answer: string }
-  | { ok: false; reason: "no_sql" | "no_reasoning"; error: string };
+  | { ok: false; reason: "no_sql" | "no_reasoning" | "mentions_gold"; error: string };
 
 /** Reasoning shorter than this (characters before the final fence) is not reasoning. */
 const MIN_REASONING_CHARS = 20;
+
+/** Phrases by which a teacher's reasoning gives away that it was handed the answer. */
+const GOLD_MENTION =
+  /\bgold(en)?[\s-]+(sql|query|answer|statement|solution)\b|\b(given|provided|reference)\s+(sql|query)\b/i;
 
 /**
  * Turn a teacher's completion into the assistant turn: `<think>` blocks and chat tokens removed, the reasoning
@@ -106,6 +117,10 @@ export function teacherAnswer(completion: string): TeacherAnswer {
   const reasoning = text.slice(0, block.start).trimEnd();
   if (reasoning.replace(/\s+/g, " ").length < MIN_REASONING_CHARS) {
     return { ok: false, reason: "no_reasoning", error: "no reasoning before the SQL" };
+  }
+  // The student never sees the gold SQL: reasoning that cites it would teach it to refer to something absent.
+  if (GOLD_MENTION.test(reasoning)) {
+    return { ok: false, reason: "mentions_gold", error: "the reasoning refers to the gold SQL it was given" };
   }
   const answer = reasoning + "\n```sql\n" + sql + "\n```";
   if (extractSql(answer) !== sql) {
@@ -388,6 +403,19 @@ async function judge(
   if (!answer.ok) return reject(answer.reason, answer.error, completion, null);
   const r = await pool.execute(dbPath(dbRoot, e.db_id), answer.sql);
   if (!r.ok) return reject("sql_error", `${r.kind}: ${r.error}`, completion, answer.sql);
+  // An empty (or all-NULL) gold result cannot tell right SQL from wrong: `WHERE 0` would match it. Keep such an
+  // example only when the teacher's SQL is the gold SQL itself, up to spacing, case and a trailing semicolon.
+  if (
+    gold.rows.every((row) => row.every((cell) => cell === "z")) &&
+    normaliseSql(answer.sql) !== normaliseSql(e.sql)
+  ) {
+    return reject(
+      "unverifiable",
+      "the gold result is empty, so execution cannot verify a different SQL",
+      completion,
+      answer.sql,
+    );
+  }
   if (!exMatch(r, gold)) {
     return reject(
       "different_result",
@@ -405,6 +433,11 @@ async function judge(
     sql: answer.sql,
     answer: answer.answer,
   };
+}
+
+/** SQL compared loosely: whitespace runs, letter case and trailing semicolons do not matter. */
+function normaliseSql(sql: string): string {
+  return sql.replace(/;\s*$/, "").replace(/\s+/g, " ").trim().toLowerCase();
 }
 
 const COT_USAGE =

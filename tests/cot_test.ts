@@ -295,3 +295,60 @@ Deno.test("cotCommand: end to end through the flags", async () => {
     await cleanup();
   }
 });
+
+Deno.test("reasoning that cites the gold SQL is rejected; an empty gold result keeps only the gold SQL itself", async () => {
+  // Pure check of the teacher answer.
+  const cites = teacherAnswer(
+    "Looking at the gold SQL we were given, it selects the name of the hero, so I will follow it.\n" +
+      "```sql\nSELECT superhero_name FROM superhero\n```",
+  );
+  ok(!cites.ok && cites.reason === "mentions_gold");
+  // End to end: a gold query with no rows cannot tell `WHERE 0` from the right answer.
+  const dir = mkdtempSync(join(tmpdir(), "cot-empty-"));
+  mkdirSync(join(dir, "dev_databases", "superhero"), { recursive: true });
+  copyFileSync(SUPERHERO, join(dir, "dev_databases", "superhero", "superhero.sqlite"));
+  const empty = "SELECT superhero_name FROM superhero WHERE height_cm = 1000";
+  writeFileSync(
+    join(dir, "dev.json"),
+    JSON.stringify([
+      {
+        question_id: 1,
+        db_id: "superhero",
+        question: "Which heroes are 1000 cm tall?",
+        evidence: "",
+        SQL: empty,
+      },
+      {
+        question_id: 2,
+        db_id: "superhero",
+        question: "Heroes exactly 1000 cm tall?",
+        evidence: "",
+        SQL: empty,
+      },
+    ]),
+  );
+  const server = await startFakeOpenAI({
+    script: (req) => {
+      const content = req.messages[req.messages.length - 1].content;
+      return {
+        content: reasoning(content.includes("Which heroes") ? "SELECT * FROM superhero WHERE 0" : empty),
+      };
+    },
+  });
+  try {
+    const out = join(dir, "out");
+    const result = await buildCotDataset({
+      dataset: join(dir, "dev.json"),
+      out,
+      model: "fake-model",
+      baseUrl: server.url,
+      cache: false,
+      quiet: true,
+    } as CotOptions);
+    assertEquals(result.rejected.map((r) => [r.question_id, r.reason]), [[1, "unverifiable"]]);
+    assertEquals(lines(out, "train.jsonl").length + lines(out, "test.jsonl").length, 1);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
