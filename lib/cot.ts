@@ -42,6 +42,7 @@ import {
   templateHash,
 } from "./prompts.ts";
 import {
+  buildExitCode,
   type BuildResult,
   checkSplit,
   COMMON_FLAGS,
@@ -479,5 +480,5 @@ export async function cotCommand(argv: string[]): Promise<number> {
   const reasons = new Map<string, number>();
   for (const r of result.rejected) reasons.set(r.reason!, (reasons.get(r.reason!) ?? 0) + 1);
   if (reasons.size > 0) console.log(`rejected: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
-  return 0;
+  return buildExitCode("cot", result);
 }

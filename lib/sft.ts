@@ -103,7 +103,10 @@ export interface Dropped {
   question_id: number | null;
   db_id: string;
   question: string;
-  /** `missing_database`, `schema_error`, `gold_error` (SQL error, timeout or result too large); CoT adds its own. */
+  /**
+   * `missing_database`, `empty_question`, `empty_sql`, `schema_error`, `gold_error` (SQL error, timeout or result
+   * too large); CoT adds its own.
+   */
   reason: string;
   /** Details (the error message), or null. */
   error: string | null;
@@ -273,6 +276,13 @@ export async function selectForBuild(options: CommonDatasetOptions): Promise<Sel
     }
     examples = examples.filter((e) => !gone.has(e.db_id));
   }
+  // A blank question or gold SQL would train the model on an empty prompt slot or an empty answer.
+  examples = examples.filter((e) => {
+    if (!e.question.trim()) drops.push(dropped(e, "empty_question", "the question is blank"));
+    else if (!e.sql.trim()) drops.push(dropped(e, "empty_sql", "the gold SQL is blank"));
+    else return true;
+    return false;
+  });
   return { dataset, examples, dropped: drops, selection };
 }
 
@@ -635,7 +645,7 @@ export async function sftCommand(argv: string[]): Promise<number> {
   const common = commonOptionsFrom(values, SFT_USAGE);
   const result = await buildSftDataset({ ...common, verify: !values["no-verify"] });
   printSummary("sft", result);
-  return 0;
+  return buildExitCode("sft", result);
 }
 
 /**
@@ -661,4 +671,20 @@ export function printSummary(kind: string, result: BuildResult): void {
     console.log(`dropped: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
   }
   console.log(`wrote ${join(result.dir, "train.jsonl")}, test.jsonl, dataset.json`);
+  if (c.kept > 0 && (c.train === 0 || c.test === 0)) {
+    console.error(
+      `warning: the ${c.train === 0 ? "train" : "test"} split is empty` +
+        " (one database with --group-by-db, or --test-ratio 0 or 1); the trainer needs train examples," +
+        " and evaluation loss needs test examples",
+    );
+  }
+}
+
+/** The exit code of a build: 1 (with a one-line reason on stderr) when nothing at all was kept. */
+export function buildExitCode(kind: string, result: BuildResult): number {
+  if (result.stats.counts.kept > 0) return 0;
+  console.error(
+    `error: ${kind}: no example kept out of ${result.stats.counts.selected} selected; see dataset.json`,
+  );
+  return 1;
 }

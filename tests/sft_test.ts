@@ -321,3 +321,22 @@ Deno.test("the parser used for TRAIN accepts entries without difficulty (train l
   const ex = parseDataset([{ db_id: "x", question: "q", SQL: "SELECT 1" }], "train.json");
   assertEquals(ex[0].difficulty, "unknown");
 });
+
+Deno.test("sft drops blank questions and blank gold SQL instead of training on them", async () => {
+  const entries = [
+    { ...superhero[0] },
+    { ...superhero[1], question: "   " },
+    { ...superhero[2], SQL: "  " },
+  ];
+  const dir = birdFolder(entries);
+  try {
+    const r = await buildSftDataset(base(join(dir, "train.json"), join(dir, "out")));
+    assertEquals(r.dropped.map((d) => d.reason).sort(), ["empty_question", "empty_sql"]);
+    assertEquals(
+      lines(join(dir, "out"), "train.jsonl").length + lines(join(dir, "out"), "test.jsonl").length,
+      1,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
