@@ -154,6 +154,11 @@ export interface DownloadResult {
   bytesFetched: number;
   /** `true` when this call extracted the archive. */
   extracted: boolean;
+  /**
+   * What this call found missing or changed in a dataset verified before (one line), which is why it extracted
+   * the archive again; `null` otherwise.
+   */
+  repaired: string | null;
   verification: VerificationSummary;
 }
 
@@ -173,6 +178,17 @@ interface Marker {
   sha256: string | null;
   verified_at: string;
   summary: VerificationSummary;
+  /**
+   * Every file of the folder when it was verified, by path relative to it with `/` separators: its size, and
+   * the sha256 of the JSON files (questions and schema, a few MB). Lets a later run tell that the dataset is
+   * still whole without reading the databases. Absent from markers written before it was recorded.
+   */
+  files?: Record<string, RecordedFile>;
+}
+
+interface RecordedFile {
+  bytes: number;
+  sha256?: string;
 }
 
 interface ManifestRecord {
@@ -200,7 +216,10 @@ export function datasetSpec(name: string): DatasetSpec {
 
 /**
  * Downloads, extracts and verifies one BIRD dataset, doing nothing (and making no request) when it is already
- * there and verified.
+ * there, verified and unchanged: every file the marker records still has its size, and the JSON files their
+ * sha256 (the databases are not read again). A verified folder that lost or changed a file since is extracted
+ * again from the kept archive (its sha256 checked against the manifest), or downloaded again when the archive
+ * was removed; it is replaced only once the new copy passed verification.
  *
  * Steps: the archive streams to `<dest>/downloads/<archive>.part` (HTTP range resume, retries with exponential
  * backoff, size checked against Content-Length / Content-Range), is renamed to `<archive>`, and its sha256 is
@@ -247,19 +266,38 @@ export async function downloadDataset(
     url,
   };
 
-  const marker = await readJson<Marker>(join(folder, VERIFIED_MARKER));
-  if (marker) {
-    log(`${folder} is already downloaded and verified (${VERIFIED_MARKER}); nothing to do`);
-    return {
-      ...paths,
-      sha256: marker.sha256,
-      fetched: false,
-      bytesFetched: 0,
-      extracted: false,
-      verification: marker.summary,
-    };
-  }
-  if (await exists(folder)) {
+  const markerPath = join(folder, VERIFIED_MARKER);
+  const marker = await readJson<Marker>(markerPath);
+  // A marker without a summary is not one this code wrote: treated as absent, like a torn one.
+  const verified = marker?.summary?.perDatabase ? marker : null;
+  let damage: string | null = null;
+  if (verified) {
+    // The marker only says the folder was whole once: a file deleted or truncated since must not pass as
+    // verified. Sizes and the JSON files' hashes are cheap; the databases are not read.
+    damage = await findDamage(folder, spec, verified);
+    if (damage === null) {
+      if (!verified.files) {
+        // Written before files were recorded: record them now so later runs check sizes and hashes. A
+        // read-only data folder keeps the old marker and is checked against its summary each time.
+        const files = await recordFiles(folder, spec, verified.summary);
+        await writeJson(markerPath, { ...verified, files } satisfies Marker).catch(() => undefined);
+      }
+      log(
+        `${folder} is already downloaded and verified (${VERIFIED_MARKER}, files unchanged); nothing to do`,
+      );
+      return {
+        ...paths,
+        sha256: verified.sha256,
+        fetched: false,
+        bytesFetched: 0,
+        extracted: false,
+        repaired: null,
+        verification: verified.summary,
+      };
+    }
+    // The lines that follow say where from: the kept archive (checked against the manifest) or the URL.
+    log(`${folder} has changed since it was verified (${damage}); extracting it again`);
+  } else if (await exists(folder)) {
     log(`${folder} exists without ${VERIFIED_MARKER}: verifying it in place`);
     let verification: VerificationSummary;
     try {
@@ -271,7 +309,7 @@ export async function downloadDataset(
       );
     }
     await writeJson(
-      join(folder, VERIFIED_MARKER),
+      markerPath,
       {
         dataset: spec.name,
         url: null,
@@ -279,9 +317,18 @@ export async function downloadDataset(
         sha256: null,
         verified_at: new Date().toISOString(),
         summary: verification,
+        files: await recordFiles(folder, spec, verification),
       } satisfies Marker,
     );
-    return { ...paths, sha256: null, fetched: false, bytesFetched: 0, extracted: false, verification };
+    return {
+      ...paths,
+      sha256: null,
+      fetched: false,
+      bytesFetched: 0,
+      extracted: false,
+      repaired: null,
+      verification,
+    };
   }
 
   await Deno.mkdir(downloads, { recursive: true });
@@ -361,15 +408,19 @@ export async function downloadDataset(
         sha256,
         verified_at: new Date().toISOString(),
         summary: verification,
+        files: await recordFiles(staged, spec, verification),
       } satisfies Marker,
     );
+    // The damaged folder is moved aside only now, into the temporary folder removed below: a repair that
+    // fails leaves it with its marker, so the next run finds the damage again instead of a missing folder.
+    if (damage !== null) await Deno.rename(folder, join(tmp, `${spec.folder}.damaged`));
     await Deno.rename(staged, folder);
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => undefined);
   }
   if (options.keepArchive === false) await Deno.remove(archivePath).catch(() => undefined);
   log(`${spec.name} ready in ${folder}`);
-  return { ...paths, sha256, fetched, bytesFetched, extracted: true, verification };
+  return { ...paths, sha256, fetched, bytesFetched, extracted: true, repaired: damage, verification };
 }
 
 /** Extracts the outer archive into `tmp`, then every `.zip` it held beside itself, deleting the inner zip. */
@@ -658,25 +709,7 @@ export async function verifyDataset(
   options: { onProgress?: (progress: DownloadProgress) => void } = {},
 ): Promise<VerificationSummary> {
   const spec = datasetSpec(which);
-  const questionsPath = join(folder, spec.questions);
-  const questions = await readJsonStrict<unknown>(questionsPath);
-  if (!Array.isArray(questions)) {
-    throw new DownloadError(`${questionsPath}: expected a JSON array of questions`);
-  }
-  await readJsonStrict<unknown>(join(folder, spec.tables));
-
-  const byDifficulty: Record<string, number> = {};
-  const perDb = new Map<string, number>();
-  for (const [index, question] of questions.entries()) {
-    const dbId = (question as { db_id?: unknown })?.db_id;
-    if (typeof dbId !== "string" || dbId === "") {
-      throw new DownloadError(`${questionsPath}: question ${index} has no db_id`);
-    }
-    const difficulty = (question as { difficulty?: unknown }).difficulty;
-    const bucket = typeof difficulty === "string" && difficulty !== "" ? difficulty : "unknown";
-    byDifficulty[bucket] = (byDifficulty[bucket] ?? 0) + 1;
-    perDb.set(dbId, (perDb.get(dbId) ?? 0) + 1);
-  }
+  const { questions, byDifficulty, perDb } = await readQuestions(folder, spec);
 
   const dbRoot = join(folder, spec.dbRoot);
   const missing = [];
@@ -715,7 +748,105 @@ export async function verifyDataset(
     meter.update(++checked, perDb.size);
   }
   meter.finish(checked, perDb.size);
-  return { questions: questions.length, databases: perDb.size, byDifficulty, perDatabase, quickCheck: "ok" };
+  return { questions, databases: perDb.size, byDifficulty, perDatabase, quickCheck: "ok" };
+}
+
+/** Parses the questions file (and checks that the schema file parses): counts per difficulty and database. */
+async function readQuestions(folder: string, spec: DatasetSpec) {
+  const questionsPath = join(folder, spec.questions);
+  const questions = await readJsonStrict<unknown>(questionsPath);
+  if (!Array.isArray(questions)) {
+    throw new DownloadError(`${questionsPath}: expected a JSON array of questions`);
+  }
+  await readJsonStrict<unknown>(join(folder, spec.tables));
+
+  const byDifficulty: Record<string, number> = {};
+  const perDb = new Map<string, number>();
+  for (const [index, question] of questions.entries()) {
+    const dbId = (question as { db_id?: unknown })?.db_id;
+    if (typeof dbId !== "string" || dbId === "") {
+      throw new DownloadError(`${questionsPath}: question ${index} has no db_id`);
+    }
+    const difficulty = (question as { difficulty?: unknown }).difficulty;
+    const bucket = typeof difficulty === "string" && difficulty !== "" ? difficulty : "unknown";
+    byDifficulty[bucket] = (byDifficulty[bucket] ?? 0) + 1;
+    perDb.set(dbId, (perDb.get(dbId) ?? 0) + 1);
+  }
+  return { questions: questions.length, byDifficulty, perDb };
+}
+
+/**
+ * Records every file of a verified folder for {@link findDamage}: its size, and the sha256 of the JSON files.
+ * The questions file, the schema file and each database are recorded even when reached through a symlink.
+ */
+async function recordFiles(
+  folder: string,
+  spec: DatasetSpec,
+  summary: VerificationSummary,
+): Promise<Record<string, RecordedFile>> {
+  const required = [
+    spec.questions,
+    spec.tables,
+    ...summary.perDatabase.map(({ db_id }) => `${spec.dbRoot}/${db_id}/${db_id}.sqlite`),
+  ];
+  const files: Record<string, RecordedFile> = {};
+  for (const rel of [...required, ...(await listFiles(folder))].sort()) {
+    if (rel === VERIFIED_MARKER || rel in files) continue;
+    const path = join(folder, rel);
+    const bytes = await fileSize(path);
+    if (bytes === null) continue; // a dangling symlink: not part of the dataset
+    files[rel] = rel.toLowerCase().endsWith(".json") ? { bytes, sha256: await sha256File(path) } : { bytes };
+  }
+  return files;
+}
+
+/** Files under `dir` (symlinks to files included, symlinked folders not followed), relative, `/`-separated. */
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) out.push(...(await listFiles(dir, rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * What is missing or changed in a folder since its marker was written, as a few words naming the first file
+ * (and how many more); `null` when every recorded file is there with its size and hash. A marker written
+ * before files were recorded is checked against its summary instead: the questions file must give the same
+ * counts and each database must have the size it had.
+ */
+async function findDamage(folder: string, spec: DatasetSpec, marker: Marker): Promise<string | null> {
+  const problems: string[] = [];
+  const files: Record<string, RecordedFile> = marker.files ?? Object.fromEntries(
+    marker.summary.perDatabase.map((
+      { db_id, bytes },
+    ) => [`${spec.dbRoot}/${db_id}/${db_id}.sqlite`, { bytes }]),
+  );
+  for (const [rel, recorded] of Object.entries(files)) {
+    const path = join(folder, rel);
+    const bytes = await fileSize(path);
+    if (bytes === null) problems.push(`${rel} is missing`);
+    else if (bytes !== recorded.bytes) problems.push(`${rel} is ${bytes} bytes, not ${recorded.bytes}`);
+    else if (recorded.sha256 && (await sha256File(path)) !== recorded.sha256) {
+      problems.push(`${rel} has changed (sha256)`);
+    }
+  }
+  if (!marker.files && problems.length === 0) {
+    try {
+      const { questions, perDb } = await readQuestions(folder, spec);
+      const expected = marker.summary.perDatabase.map(({ db_id, questions }) => `${db_id}:${questions}`);
+      const found = [...perDb].map(([dbId, count]) => `${dbId}:${count}`);
+      if (questions !== marker.summary.questions || expected.sort().join() !== found.sort().join()) {
+        problems.push(`${spec.questions} has changed (its questions differ from the summary)`);
+      }
+    } catch (error) {
+      problems.push(message(error).replace(`${folder}/`, ""));
+    }
+  }
+  if (problems.length === 0) return null;
+  return problems[0] + (problems.length > 1 ? ` and ${problems.length - 1} more` : "");
 }
 
 const DIFFICULTY_ORDER = ["simple", "moderate", "challenging"];

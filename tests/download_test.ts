@@ -590,7 +590,16 @@ Deno.test("a folder unpacked by hand is verified and adopted, or refused when in
     const result = await downloadDataset("dev", { dest: root, url });
     assert.equal(result.fetched, false);
     assert.equal(result.verification.questions, 129);
-    assert.equal(await exists(join(folder, VERIFIED_MARKER)), true);
+    const marker = JSON.parse(await Deno.readTextFile(join(folder, VERIFIED_MARKER)));
+    assert.deepEqual(marker.files["dev_databases/superhero/superhero.sqlite"], { bytes: sqlite.length });
+
+    // Damaged after adoption, with no archive to extract again: a download is tried, never "verified".
+    await Deno.remove(join(folder, "dev_databases/superhero/superhero.sqlite"));
+    await assert.rejects(
+      downloadDataset("dev", { dest: root, url, retries: 0 }),
+      /127\.0\.0\.1:9\/unused\.zip: /,
+    );
+    assert.equal(await exists(join(folder, VERIFIED_MARKER)), true, "the damaged folder is left as it was");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -660,5 +669,202 @@ Deno.test("mini-dev layout: minidev/MINIDEV/ with the databases unpacked, no nes
     assert.equal(result.verification.questions, 20);
     assert.deepEqual(await Deno.readFile(join(result.dbRoot, "superhero/superhero.sqlite")), sqlite);
     assert.equal(await exists(join(dest, "downloads/minidev.zip")), true);
+  });
+});
+
+// --- a verified dataset damaged afterwards ---
+
+const DB = "dev_databases/superhero/superhero.sqlite";
+
+/** Ways a verified folder gets damaged, and the one line a rerun must report. */
+const damages: [label: string, damage: (folder: string) => Promise<void>, reported: string][] = [
+  ["a deleted database", (folder) => Deno.remove(join(folder, DB)), `${DB} is missing`],
+  [
+    "a truncated database",
+    (folder) => Deno.truncate(join(folder, DB), 100_000),
+    `${DB} is 100000 bytes, not ${sqlite.length}`,
+  ],
+  ["a deleted dev.json", (folder) => Deno.remove(join(folder, "dev.json")), "dev.json is missing"],
+  [
+    "dev.json changed in place, same size",
+    async (folder) => {
+      const text = await Deno.readTextFile(join(folder, "dev.json"));
+      await Deno.writeTextFile(join(folder, "dev.json"), text.replace(`"question": "W`, `"question": "w`));
+    },
+    "dev.json has changed (sha256)",
+  ],
+];
+
+/** The folder is back as extracted: every file of the archive, byte for byte, and nothing half-done left. */
+async function assertWhole(dest: string) {
+  const folder = join(dest, "dev_20240627");
+  assert.deepEqual(await Deno.readFile(join(folder, DB)), sqlite);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(join(folder, "dev.json"))), superhero);
+  assert.deepEqual(
+    (await listTree(dest)).filter((p) => p.startsWith(".tmp-")),
+    [],
+    "no temporary folder left",
+  );
+}
+
+Deno.test("a verified dataset damaged since is extracted again from the kept archive, without a request", async (t) => {
+  for (const [label, damage, reported] of damages) {
+    await t.step(label, async () => {
+      const archive = await devArchive();
+      await withServer({ "/dev.zip": archive }, async ({ dest, server }) => {
+        const url = server.url("/dev.zip");
+        const first = await downloadDataset("dev", { dest, url });
+        const folder = join(dest, "dev_20240627");
+        await damage(folder);
+
+        const lines: string[] = [];
+        const again = await downloadDataset("dev", { dest, url, log: (line) => lines.push(line) });
+        assert.equal(server.requests.length, 1, "the kept archive is used: no request");
+        assert.equal(again.fetched, false);
+        assert.equal(again.extracted, true, "a damaged dataset must not pass as verified");
+        assert.equal(again.repaired, reported);
+        assert.deepEqual(again.verification, first.verification);
+        assert.equal(
+          lines[0],
+          `${folder} has changed since it was verified (${reported}); extracting it again`,
+        );
+        assert.ok(!lines.some((line) => line.includes("already downloaded")), lines.join("\n"));
+        assert.ok(
+          lines.includes(`using ${join(dest, "downloads/dev.zip")}, downloaded before`),
+          lines.join("\n"),
+        );
+        await assertWhole(dest);
+
+        const third = await downloadDataset("dev", { dest, url });
+        assert.equal(third.extracted, false, "repaired, it is verified again");
+        assert.equal(third.repaired, null);
+        assert.equal(server.requests.length, 1);
+      });
+    });
+  }
+});
+
+Deno.test("a verified dataset damaged since is downloaded again when --remove-archive removed the archive", async (t) => {
+  for (const [label, damage, reported] of damages) {
+    await t.step(label, async () => {
+      const archive = await devArchive();
+      await withServer({ "/dev.zip": archive }, async ({ dest, server }) => {
+        const url = server.url("/dev.zip");
+        await downloadDataset("dev", { dest, url, keepArchive: false });
+        assert.equal(await exists(join(dest, "downloads/dev.zip")), false);
+        await damage(join(dest, "dev_20240627"));
+
+        const lines: string[] = [];
+        const again = await downloadDataset("dev", {
+          dest,
+          url,
+          keepArchive: false,
+          log: (line) => lines.push(line),
+        });
+        assert.equal(server.requests.length, 2, "the archive is fetched again");
+        assert.equal(again.fetched, true);
+        assert.equal(again.extracted, true);
+        assert.equal(again.repaired, reported);
+        assert.equal(again.sha256, sha256(archive), "checked against the manifest");
+        assert.ok(
+          lines.includes(`downloading ${url} to ${join(dest, "downloads/dev.zip")}`),
+          lines.join("\n"),
+        );
+        await assertWhole(dest);
+        assert.equal(await exists(join(dest, "downloads/dev.zip")), false);
+      });
+    });
+  }
+});
+
+Deno.test("CLI: a database deleted after `download dev --remove-archive` makes the rerun download and verify again", async () => {
+  const archive = await devArchive();
+  await withServer({ "/dev.zip": archive }, async ({ dest, server }) => {
+    const log = console.log;
+    const out: string[] = [];
+    console.log = (...args: unknown[]) => out.push(args.join(" "));
+    try {
+      const url = server.url("/dev.zip");
+      assert.equal(
+        await downloadCommand(["dev", "--dest", dest, "--url", url, "--quiet", "--remove-archive"]),
+        0,
+      );
+      await Deno.remove(join(dest, "dev_20240627", DB));
+      assert.equal(await downloadCommand(["dev", "--dest", dest, "--url", url, "--quiet"]), 0);
+      assert.equal(server.requests.length, 2);
+      assert.match(out.at(-1)!, /129 questions, 1 database \(all pass PRAGMA quick_check\)/);
+      await assertWhole(dest);
+    } finally {
+      console.log = log;
+    }
+  });
+});
+
+Deno.test("a marker written before files were recorded is checked against its summary, then completed", async () => {
+  const archive = await devArchive();
+  await withServer({ "/dev.zip": archive }, async ({ dest, server }) => {
+    const url = server.url("/dev.zip");
+    await downloadDataset("dev", { dest, url });
+    const markerPath = join(dest, "dev_20240627", VERIFIED_MARKER);
+    const { files, ...legacy } = JSON.parse(await Deno.readTextFile(markerPath));
+    assert.deepEqual(files[DB], { bytes: sqlite.length });
+    assert.deepEqual(files["dev.json"].bytes, json(superhero).length);
+    assert.match(files["dev.json"].sha256, /^[0-9a-f]{64}$/);
+
+    // Intact: nothing to do, and the files are recorded from now on.
+    await Deno.writeTextFile(markerPath, JSON.stringify(legacy));
+    const whole = await downloadDataset("dev", { dest, url });
+    assert.equal(whole.extracted, false);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(markerPath)).files, files);
+
+    // Damaged: the database sizes and the question counts of the summary still tell.
+    for (
+      const [damage, reported] of [
+        [
+          () => Deno.truncate(join(dest, "dev_20240627", DB), 4096),
+          `${DB} is 4096 bytes, not ${sqlite.length}`,
+        ],
+        [() => Deno.remove(join(dest, "dev_20240627/dev.json")), "dev.json: missing"],
+        [
+          () => Deno.writeTextFile(join(dest, "dev_20240627/dev.json"), JSON.stringify(superhero.slice(1))),
+          "dev.json has changed (its questions differ from the summary)",
+        ],
+      ] as const
+    ) {
+      await Deno.writeTextFile(markerPath, JSON.stringify(legacy));
+      await damage();
+      const again = await downloadDataset("dev", { dest, url });
+      assert.equal(again.extracted, true);
+      assert.equal(again.repaired, reported);
+      await assertWhole(dest);
+    }
+    assert.equal(server.requests.length, 1);
+  });
+});
+
+Deno.test("a damaged dataset whose kept archive no longer matches the manifest is refused, never verified", async () => {
+  const archive = await devArchive();
+  await withServer({ "/dev.zip": archive }, async ({ dest, server }) => {
+    const url = server.url("/dev.zip");
+    await downloadDataset("dev", { dest, url });
+    const archivePath = join(dest, "downloads/dev.zip");
+    const changed = archive.slice();
+    changed[changed.length - 1] ^= 1; // one byte flipped: no longer the archive the manifest recorded
+    await Deno.writeFile(archivePath, changed);
+    await Deno.remove(join(dest, "dev_20240627", DB));
+    for (let run = 0; run < 2; run++) {
+      await assert.rejects(
+        downloadDataset("dev", { dest, url }),
+        /dev\.zip: sha256 [0-9a-f]{64} differs from/,
+      );
+      // The damaged folder stays, marker included, so the next run finds the damage again.
+      assert.equal(await exists(join(dest, "dev_20240627", VERIFIED_MARKER)), true);
+    }
+    assert.equal(server.requests.length, 1);
+    await Deno.remove(archivePath);
+    const fixed = await downloadDataset("dev", { dest, url });
+    assert.equal(fixed.fetched, true);
+    assert.equal(fixed.repaired, `${DB} is missing`);
+    await assertWhole(dest);
   });
 });
