@@ -53,7 +53,6 @@ import {
   datasetHeader,
   DEFAULT_SPLIT,
   defaultWorkers,
-  displayPath,
   prettyJson,
   printSummary,
   schemasFor,

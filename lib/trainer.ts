@@ -7,8 +7,9 @@
  * `deno task train [--config F] [--dataset DIR] [--out DIR] [--runtime docker|podman|local] [--dry-run]`
  * `deno task serve --adapter DIR [--base-model ID] [--name NAME] [--port 8000] [--max-model-len N] …`
  *
- * A dry run validates the config and the dataset files and prints the exact command; it checks nothing about
- * engines, GPUs or tokens (the contract in ARCHITECTURE.md). The Hugging Face token only ever appears as the
+ * A dry run validates the config and the dataset files (and that `--out` holds no different run to resume) and
+ * prints the exact command; it only reads files, and checks nothing about engines, GPUs or tokens (the contract
+ * in ARCHITECTURE.md). The Hugging Face token only ever appears as the
  * name `-e HF_TOKEN`: the engine reads the value from its own environment, so it is never in a command line,
  * a file or the output.
  *
@@ -133,6 +134,56 @@ const SCHEDULERS = [
   "polynomial",
 ];
 const STRATEGIES = ["no", "steps", "epoch"];
+/**
+ * `transformers.training_args.OptimizerNames` values, the union over the versions `train.py` supports
+ * (4.46–5.x; `adamw_hf` is gone in 5). Same list as `OPTIMIZERS` in `trainer/text2sql_trainer/config.py`:
+ * a typo must fail in the dry run, not in `TrainingArguments` on a rented GPU.
+ */
+export const OPTIMIZERS: readonly string[] = [
+  "adamw_torch",
+  "adamw_torch_fused",
+  "adamw_torch_xla",
+  "adamw_torch_npu_fused",
+  "adamw_apex_fused",
+  "adamw_hf",
+  "adafactor",
+  "adamw_anyprecision",
+  "adamw_torch_4bit",
+  "adamw_torch_8bit",
+  "ademamix",
+  "sgd",
+  "adagrad",
+  "adamw_bnb_8bit",
+  "adamw_8bit",
+  "ademamix_8bit",
+  "lion_8bit",
+  "lion_32bit",
+  "paged_adamw_32bit",
+  "paged_adamw_8bit",
+  "paged_ademamix_32bit",
+  "paged_ademamix_8bit",
+  "paged_lion_32bit",
+  "paged_lion_8bit",
+  "rmsprop",
+  "rmsprop_bnb",
+  "rmsprop_bnb_8bit",
+  "rmsprop_bnb_32bit",
+  "galore_adamw",
+  "galore_adamw_8bit",
+  "galore_adafactor",
+  "galore_adamw_layerwise",
+  "galore_adamw_8bit_layerwise",
+  "galore_adafactor_layerwise",
+  "lomo",
+  "adalomo",
+  "grokadamw",
+  "schedule_free_radam",
+  "schedule_free_adamw",
+  "schedule_free_sgd",
+  "apollo_adamw",
+  "apollo_adamw_layerwise",
+  "stable_adamw",
+];
 
 /** A config, dataset or environment problem; `message` holds one problem per line, meant for the user. */
 export class TrainerError extends Error {
@@ -248,8 +299,12 @@ export function validateTrainConfig(user: unknown): TrainConfig {
   if (!SCHEDULERS.includes(t.lr_scheduler as string)) {
     errors.push(`training.lr_scheduler: must be one of ${SCHEDULERS.join(", ")}`);
   }
-  if (typeof t.optim !== "string" || !t.optim) {
-    errors.push("training.optim: must be a transformers optimizer name");
+  if (!OPTIMIZERS.includes(t.optim as string)) {
+    errors.push(
+      `training.optim: ${
+        JSON.stringify(t.optim)
+      } is not a transformers optimizer name (e.g. adamw_torch_fused, adamw_torch, paged_adamw_8bit, adafactor, sgd)`,
+    );
   }
   for (const key of ["gradient_checkpointing", "bf16", "resume"]) {
     if (typeof t[key] !== "boolean") errors.push(`training.${key}: must be true or false`);
@@ -355,17 +410,42 @@ export function validateExample(obj: unknown): string[] {
   return problems;
 }
 
+/** Characters per token of the length estimate: a rough figure for Llama 3 on English, SQL and schemas. */
+export const CHARS_PER_TOKEN = 3.5;
+
+/** The estimated token length of a conversation: its message characters / {@link CHARS_PER_TOKEN}. */
+export function estimateTokens(obj: unknown): number {
+  const msgs = isObj(obj) && Array.isArray(obj.messages) ? obj.messages : [];
+  const chars = msgs.reduce((n: number, m) => n + (isObj(m) ? String(m.content ?? "").length : 0), 0);
+  return Math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+/** What {@link validateDataset} found. */
+export interface DatasetReport {
+  /** Valid examples per split (`test` is 0 when the file is absent and not required). */
+  train: number;
+  test: number;
+  /** Examples estimated longer than `maxLength` (train.py drops them); 0 without `maxLength`. */
+  tooLong: { train: number; test: number };
+  /** One line each, meant for the user: a split where more than 10% are estimated too long. */
+  warnings: string[];
+}
+
 /**
  * Checks `train.jsonl` and `test.jsonl` in a dataset folder (the output of `deno task sft`/`cot`).
  *
- * @returns the number of valid examples per split.
+ * `maxLength`: estimate each example's length (characters / {@link CHARS_PER_TOKEN}; an estimate, the real
+ * tokenizer runs in train.py) and refuse when no training example fits, warn when more than 10% of a split
+ * would be dropped. `requireTest: false` (evaluation off) accepts a missing or empty `test.jsonl`.
+ *
  * @throws {TrainerError} with up to `maxErrors` problems as `file:line: reason`.
  */
 export async function validateDataset(
   dir: string,
-  options: { maxErrors?: number } = {},
-): Promise<{ train: number; test: number }> {
+  options: { maxErrors?: number; maxLength?: number; requireTest?: boolean } = {},
+): Promise<DatasetReport> {
   const maxErrors = options.maxErrors ?? 20;
+  const requireTest = options.requireTest ?? true;
   try {
     if (!(await Deno.stat(dir)).isDirectory) throw new Error("not a folder");
   } catch {
@@ -375,13 +455,16 @@ export async function validateDataset(
   }
   const errors: string[] = [];
   const counts = { train: 0, test: 0 };
+  const tooLong = { train: 0, test: 0 };
+  let shortest = Infinity;
   for (const split of ["train", "test"] as const) {
     const file = path.join(dir, `${split}.jsonl`);
+    const optional = split === "test" && !requireTest;
     let text: string;
     try {
       text = await Deno.readTextFile(file);
     } catch {
-      errors.push(`${file}: missing`);
+      if (!optional) errors.push(`${file}: missing`);
       continue;
     }
     const before = errors.length;
@@ -396,15 +479,169 @@ export async function validateDataset(
       }
       const problems = validateExample(obj);
       if (problems.length) errors.push(...problems.map((p) => `${file}:${i + 1}: ${p}`));
-      else counts[split]++;
+      else {
+        counts[split]++;
+        const tokens = estimateTokens(obj);
+        if (options.maxLength !== undefined && tokens > options.maxLength) tooLong[split]++;
+        if (split === "train") shortest = Math.min(shortest, tokens);
+      }
     });
-    if (counts[split] === 0 && errors.length === before) errors.push(`${file}: no examples`);
+    if (counts[split] === 0 && errors.length === before && !optional) errors.push(`${file}: no examples`);
   }
   if (errors.length) {
     const more = errors.length > maxErrors ? `\n… and ${errors.length - maxErrors} more` : "";
     throw new TrainerError(errors.slice(0, maxErrors).join("\n") + more);
   }
-  return counts;
+  const max = options.maxLength;
+  if (max !== undefined && counts.train > 0 && tooLong.train === counts.train) {
+    throw new TrainerError(
+      `training.max_length ${max} is below every training example (shortest ~${shortest} tokens, estimated at ${CHARS_PER_TOKEN} chars/token): train.py would drop them all`,
+    );
+  }
+  const warnings: string[] = [];
+  for (const split of ["train", "test"] as const) {
+    if (max !== undefined && tooLong[split] > 0.1 * counts[split]) {
+      warnings.push(
+        `${tooLong[split]} of ${
+          counts[split]
+        } ${split} examples are estimated longer than training.max_length ${max} (${CHARS_PER_TOKEN} chars/token) and would be dropped`,
+      );
+    }
+  }
+  return { ...counts, tooLong, warnings };
+}
+
+// ------------------------------------------------------------------------------------------------ run folder
+
+/** The file in a run folder that records what its checkpoints depend on (written by train.py). */
+export const FINGERPRINT_FILE = "run_fingerprint.json";
+
+/**
+ * What the checkpoints of a run depend on: the adapter's and the optimizer state's shapes, and the data. Same
+ * keys and values as `run_fingerprint` in `trainer/text2sql_trainer/run.py`. Step counts, epochs, learning rate
+ * and batch size are left out on purpose: changing them and resuming is how a run is extended.
+ */
+export interface RunFingerprint {
+  /** The original base model: an absolute host folder or a hub id (never the container's `/base`). */
+  base_model: string | null;
+  method: string;
+  "lora.r": number;
+  "lora.alpha": number;
+  "lora.target_modules": "all-linear" | string[];
+  "training.max_length": number;
+  "training.optim": string;
+  "distributed.fsdp": boolean;
+  /** Hex SHA-256 of `train.jsonl` and `test.jsonl` (null for a missing file); null when not recorded. */
+  dataset: { train: string | null; test: string | null } | null;
+}
+
+async function fileSha256(file: string): Promise<string | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** SHA-256 of a dataset folder's `train.jsonl` and `test.jsonl` bytes: its content, not its path. */
+export async function datasetHash(dir: string): Promise<{ train: string | null; test: string | null }> {
+  return {
+    train: await fileSha256(path.join(dir, "train.jsonl")),
+    test: await fileSha256(path.join(dir, "test.jsonl")),
+  };
+}
+
+/** The base model as recorded: an existing local folder as an absolute path, a hub id as given. */
+export function baseModelSource(base: string): string {
+  return isLocalModel(base) ? path.resolve(base) : base;
+}
+
+/** The fingerprint of a run of `config` on the dataset in `datasetDir`. */
+export async function runFingerprint(config: TrainConfig, datasetDir: string): Promise<RunFingerprint> {
+  const d = config.distributed;
+  return {
+    base_model: baseModelSource(config.base_model),
+    method: config.method,
+    "lora.r": config.lora.r,
+    "lora.alpha": config.lora.alpha,
+    "lora.target_modules": config.lora.target_modules,
+    "training.max_length": config.training.max_length,
+    "training.optim": config.training.optim,
+    // FSDP checkpoints store sharded optimizer state; a plain run cannot load them, nor the reverse.
+    "distributed.fsdp": Boolean(d && d.fsdp && d.num_processes > 1),
+    dataset: await datasetHash(datasetDir),
+  };
+}
+
+/**
+ * The fingerprint a previous run left in `outDir`, or null for a new folder. Folders written before the
+ * fingerprint existed fall back to their `train_config.json`: dataset unknown, and a recorded `/base` (the
+ * container path older versions wrote) is not compared.
+ */
+export async function readPreviousFingerprint(outDir: string): Promise<Partial<RunFingerprint> | null> {
+  const read = async (file: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await Deno.readTextFile(path.join(outDir, file)));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return undefined;
+      throw new TrainerError(`${path.join(outDir, file)}: cannot read (${(e as Error).message})`);
+    }
+  };
+  const fp = await read(FINGERPRINT_FILE);
+  if (isObj(fp)) return fp as Partial<RunFingerprint>;
+  const cfg = await read("train_config.json");
+  if (!isObj(cfg) || !isObj(cfg.lora) || !isObj(cfg.training)) return null;
+  const d = isObj(cfg.distributed) ? cfg.distributed : null;
+  return {
+    base_model: typeof cfg.base_model === "string" && cfg.base_model !== "/base" ? cfg.base_model : null,
+    method: cfg.method as string,
+    "lora.r": cfg.lora.r as number,
+    "lora.alpha": cfg.lora.alpha as number,
+    "lora.target_modules": cfg.lora.target_modules as string[],
+    "training.max_length": cfg.training.max_length as number,
+    "training.optim": cfg.training.optim as string,
+    "distributed.fsdp": Boolean(d && d.fsdp && (d.num_processes as number ?? 1) > 1),
+    dataset: null,
+  };
+}
+
+/** `key (old → new)` for each difference; a value the previous run did not record (null) is not compared. */
+export function fingerprintDifferences(previous: Partial<RunFingerprint>, current: RunFingerprint): string[] {
+  const diffs: string[] = [];
+  for (const [key, now] of Object.entries(current)) {
+    const old = (previous as Obj)[key];
+    if (old === null || old === undefined || JSON.stringify(old) === JSON.stringify(now)) continue;
+    if (key === "dataset") {
+      const o = old as Obj;
+      const n = (now ?? {}) as Obj;
+      const changed = (["train", "test"] as const).filter((s) => o[s] !== n[s]).map((s) => `${s}.jsonl`);
+      diffs.push(`dataset (${changed.join(", ")} content differs)`);
+    } else diffs.push(`${key} (${JSON.stringify(old)} → ${JSON.stringify(now)})`);
+  }
+  return diffs;
+}
+
+/**
+ * Refuses a run folder that holds a previous run whose checkpoints this run must not resume (another dataset,
+ * base model, method, LoRA shape, max length or optimizer). Only reads files, so a dry run checks it too.
+ *
+ * @throws {TrainerError} one line listing the differences.
+ */
+export async function checkRunFolder(outDir: string, config: TrainConfig, datasetDir: string): Promise<void> {
+  const previous = await readPreviousFingerprint(outDir);
+  if (!previous) return;
+  const diffs = fingerprintDifferences(previous, await runFingerprint(config, datasetDir));
+  if (diffs.length) {
+    throw new TrainerError(
+      `${outDir} holds a previous run that differs in ${
+        diffs.join("; ")
+      }: resuming would mix the two; use another --out, or delete it to start over`,
+    );
+  }
 }
 
 // ------------------------------------------------------------------------------------------------ commands
@@ -546,8 +783,11 @@ export function buildTrainCommand(config: TrainConfig, options: BuildTrainOption
     "/out",
   ];
   if (isLocalModel(config.base_model)) {
-    // A local base model is mounted; train.py is told its container path through the config override below.
-    args.push("-v", `${path.resolve(config.base_model)}:/base:ro`, "-e", "TEXT2SQL_BASE_MODEL=/base");
+    // A local base model is mounted; train.py loads it from its container path and records the host path (in
+    // train_config.json and the adapter's adapter_config.json), so `deno task serve` finds it afterwards.
+    const host = path.resolve(config.base_model);
+    args.push("-v", `${host}:/base:ro`, "-e", "TEXT2SQL_BASE_MODEL=/base");
+    args.push("-e", `TEXT2SQL_BASE_MODEL_SOURCE=${host}`);
   }
   args.push(image, ...launcherArgs(config.distributed, "python"), ...scriptArgs);
   const build = [engine, "build", "-t", image, trainerDir];
@@ -788,7 +1028,8 @@ const TRAIN_USAGE =
   `usage: deno task train [--config F] [--dataset DIR] [--out DIR] [--runtime docker|podman|local] [--dry-run]
   --config F     trainer config JSON (default: trainer/configs/llama31_8b_qlora.json, the sample)
   --dataset DIR  folder with train.jsonl/test.jsonl from deno task sft (default: the config's dataset_dir)
-  --out DIR      run folder (default: runs/train/<UTC timestamp>-<name>); an existing one resumes
+  --out DIR      run folder (default: runs/train/<UTC timestamp>-<name>); an existing one resumes (refused
+                 when its run differs in dataset, base model, method, LoRA shape, max_length or optim)
   --runtime R    docker, podman or local (default: docker, else podman)
   --python P     python for --runtime local (default: python3)
   --dry-run      validate the config and the dataset and print the command; checks no engine, GPU or token`;
@@ -836,7 +1077,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (!datasetDir) {
       throw new TrainerError("no dataset: pass --dataset DIR or set dataset_dir in the config");
     }
-    const counts = await validateDataset(datasetDir);
+    const counts = await validateDataset(datasetDir, {
+      maxLength: config.training.max_length,
+      requireTest: config.training.eval_strategy !== "no",
+    });
+    for (const w of counts.warnings) console.error(`train: warning: ${w}`);
     // A dry run names docker when no engine is given: it must not probe for one (the contract).
     let runtime = values.runtime as Runtime | undefined;
     if (!runtime && !dryRun) {
@@ -856,6 +1101,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       outDir,
       python: values.python,
     });
+    // Before anything starts (dry runs too: it only reads): a folder holding another run must not be resumed.
+    await checkRunFolder(plan.outDir, config, datasetDir);
     if (dryRun) {
       console.log(
         `# config: ${path.resolve(configPath)} (valid; ${config.method}, base ${config.base_model})`,
@@ -920,11 +1167,19 @@ export function vllmLoraRank(r: number): number {
 
 /** The parts of `adapter_config.json` serving needs. */
 export interface AdapterInfo {
+  /** The default rank `r`. */
   r: number;
+  /** The largest rank of any module: `r` or a `rank_pattern` override (what `--max-lora-rank` must hold). */
+  maxRank: number;
   baseModel: string | null;
 }
 
-/** Reads rank and base model from an adapter folder's `adapter_config.json`. @throws {TrainerError} */
+/**
+ * Reads rank and base model from an adapter folder's `adapter_config.json`; `maxRank` also covers
+ * `rank_pattern`, which gives some modules another rank than `r` (`alpha_pattern` does not change shapes).
+ *
+ * @throws {TrainerError}
+ */
 export async function readAdapterConfig(dir: string): Promise<AdapterInfo> {
   const file = path.join(dir, "adapter_config.json");
   let obj: unknown;
@@ -937,7 +1192,16 @@ export async function readAdapterConfig(dir: string): Promise<AdapterInfo> {
   const base = typeof obj.base_model_name_or_path === "string" && obj.base_model_name_or_path
     ? obj.base_model_name_or_path
     : null;
-  return { r: obj.r, baseModel: base };
+  let maxRank = obj.r;
+  if (isObj(obj.rank_pattern)) {
+    for (const [key, rank] of Object.entries(obj.rank_pattern)) {
+      if (!isInt(rank) || rank < 1) {
+        throw new TrainerError(`${file}: rank_pattern["${key}"] is not a positive integer`);
+      }
+      maxRank = Math.max(maxRank, rank);
+    }
+  }
+  return { r: obj.r, maxRank, baseModel: base };
 }
 
 /** What {@link buildServeCommand} needs. */
@@ -947,7 +1211,7 @@ export interface ServeOptions {
   baseModel: string;
   /** The name the adapter is served under (the `--model` of `deno task eval`). */
   name: string;
-  /** The adapter's LoRA rank (rounded up to a rank vLLM accepts). */
+  /** The adapter's largest LoRA rank, `rank_pattern` included (rounded up to a rank vLLM accepts). */
   rank: number;
   port: number;
   maxModelLen: number;
@@ -1136,6 +1400,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const adapter = await readAdapterConfig(values.adapter!);
     const baseModel = values["base-model"] ?? adapter.baseModel;
     if (!baseModel) throw new TrainerError("the adapter names no base model: pass --base-model");
+    // A path (not a hub id) must exist here: an adapter trained in a container may record its mount, `/base`.
+    if (/^(\/|\.\.?\/|~)/.test(baseModel) && !isLocalModel(baseModel)) {
+      throw new TrainerError(
+        `base model ${baseModel} is not a folder on this machine (a path recorded inside the training container?): pass --base-model with the host folder or the hub id`,
+      );
+    }
     let runtime = values.runtime as Runtime | undefined;
     if (!runtime && !values["dry-run"]) {
       runtime = await detectRuntime() ?? undefined;
@@ -1148,14 +1418,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
       adapterDir: values.adapter!,
       baseModel,
       name: values.name,
-      rank: adapter.r,
+      rank: adapter.maxRank,
       port,
       maxModelLen,
       image: values.image,
     });
     const evalLine = evalCommandLine(plan.baseUrl, plan.name, { dataset: values.dataset });
     if (values["dry-run"]) {
-      console.log(`# adapter rank ${adapter.r} -> --max-lora-rank ${plan.maxLoraRank}`);
+      const pattern = adapter.maxRank > adapter.r ? `, ${adapter.maxRank} in rank_pattern` : "";
+      console.log(`# adapter rank ${adapter.r}${pattern} -> --max-lora-rank ${plan.maxLoraRank}`);
       console.log(formatCommand(plan.command));
       console.log(`# once it answers: ${evalLine}`);
       return 0;

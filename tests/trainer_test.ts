@@ -10,18 +10,22 @@ import * as path from "node:path";
 import {
   buildServeCommand,
   buildTrainCommand,
+  checkRunFolder,
   DEFAULT_TRAIN_CONFIG,
   evalCommandLine,
+  FINGERPRINT_FILE,
   formatCommand,
   isEvalMetric,
   isTrainMetric,
   loadTrainConfig,
   type MetricLine,
+  OPTIMIZERS,
   parseMetricLine,
   preflight,
   type Probe,
   readAdapterConfig,
   readMetrics,
+  runFingerprint,
   runTraining,
   SAMPLE_METRICS,
   serveCommand,
@@ -228,7 +232,8 @@ Deno.test({
 // ------------------------------------------------------------------------------------------------ dataset
 
 Deno.test("dataset: the sample validates; broken lines are reported as file:line", async () => {
-  assertEquals(await validateDataset(SAMPLE_DATASET), { train: 6, test: 3 });
+  const sample = await validateDataset(SAMPLE_DATASET);
+  assertEquals([sample.train, sample.test, sample.warnings], [6, 3, []]);
   const tmp = await Deno.makeTempDir();
   try {
     const good = JSON.stringify({
@@ -342,6 +347,8 @@ Deno.test("command: a local base-model folder is mounted and named to train.py",
     const plan = buildTrainCommand(validateTrainConfig({ base_model: tmp }), { ...opts, runtime: "docker" });
     const cmd = formatCommand(plan.command);
     assertStringIncludes(cmd, `-v ${tmp}:/base:ro -e TEXT2SQL_BASE_MODEL=/base`);
+    // train.py records the host folder (not /base) in the adapter, so serve finds the base afterwards.
+    assertStringIncludes(cmd, `-e TEXT2SQL_BASE_MODEL_SOURCE=${tmp} `);
   } finally {
     await Deno.remove(tmp);
   }
@@ -556,7 +563,11 @@ Deno.test("serve: adapter config gives rank and base model", async () => {
   const tmp = await Deno.makeTempDir();
   try {
     await writeAdapter(tmp, 256);
-    assertEquals(await readAdapterConfig(tmp), { r: 256, baseModel: "meta-llama/Llama-3.1-8B-Instruct" });
+    assertEquals(await readAdapterConfig(tmp), {
+      r: 256,
+      maxRank: 256,
+      baseModel: "meta-llama/Llama-3.1-8B-Instruct",
+    });
     await Deno.writeTextFile(path.join(tmp, "adapter_config.json"), JSON.stringify({ r: "big" }));
     await assertRejects(() => readAdapterConfig(tmp), TrainerError, "no positive integer");
     await assertRejects(() => readAdapterConfig(path.join(tmp, "nope")), TrainerError);
@@ -742,4 +753,232 @@ Deno.test("serveCommand: a missing adapter config is a clear error", async () =>
   );
   assertEquals(result, 2);
   assertStringIncludes(err, "cannot read adapter config");
+});
+
+// ------------------------------------------------------------------------------------------------ review fixes
+
+const GOOD_LINE = JSON.stringify({
+  messages: [{ role: "user", content: "q" }, { role: "assistant", content: "SELECT 1" }],
+});
+
+/** A dataset folder with the given train/test lines (null: no test.jsonl). */
+async function writeDataset(dir: string, train: string[], test: string[] | null): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(path.join(dir, "train.jsonl"), train.join("\n") + "\n");
+  if (test !== null) await Deno.writeTextFile(path.join(dir, "test.jsonl"), test.join("\n"));
+}
+
+Deno.test("config: training.optim must be a transformers optimizer name", () => {
+  for (
+    const name of ["adamw_torch_fused", "adamw_torch", "adamw_hf", "paged_adamw_8bit", "adafactor", "sgd"]
+  ) {
+    assertEquals(validateTrainConfig({ training: { optim: name } }).training.optim, name);
+  }
+  for (const typo of ["adamw_torch_fussed", "adam", ""]) {
+    assertThrows(() => validateTrainConfig({ training: { optim: typo } }), TrainerError, "training.optim:");
+  }
+});
+
+Deno.test({
+  name: "config: the optimizer names equal the Python trainer's",
+  ignore: !python,
+  fn: async () => {
+    const out = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import OPTIMIZERS; print(json.dumps(OPTIMIZERS))",
+        TRAINER_DIR,
+      ],
+      stdout: "piped",
+    }).output();
+    assert(out.success);
+    assertEquals(JSON.parse(new TextDecoder().decode(out.stdout)), [...OPTIMIZERS]);
+  },
+});
+
+Deno.test("dataset: max_length below every example is refused, over 10% dropped warns (estimated)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const long = JSON.stringify({
+      messages: [{ role: "user", content: "x".repeat(700) }, { role: "assistant", content: "SELECT 1" }],
+    });
+    await writeDataset(tmp, [long, long], [GOOD_LINE]);
+    const e = await assertRejects(() => validateDataset(tmp, { maxLength: 64 }), TrainerError);
+    assertStringIncludes(e.message, "training.max_length 64 is below every training example");
+    assertEquals(e.message.split("\n").length, 1);
+    await writeDataset(tmp, [long, GOOD_LINE, GOOD_LINE], [GOOD_LINE]);
+    const r = await validateDataset(tmp, { maxLength: 64 });
+    assertEquals(r.tooLong, { train: 1, test: 0 });
+    assertEquals(r.warnings.length, 1);
+    assertStringIncludes(
+      r.warnings[0],
+      "1 of 3 train examples are estimated longer than training.max_length 64",
+    );
+    assertEquals((await validateDataset(tmp, { maxLength: 4096 })).warnings, []);
+
+    // Through the CLI: a dry run with a tiny max_length fails before printing a command.
+    await writeDataset(tmp, [long], [GOOD_LINE]);
+    await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ training: { max_length: 32 } }));
+    const cli = await runCli("trainCommand", [
+      "--dry-run",
+      "--config",
+      path.join(tmp, "c.json"),
+      "--dataset",
+      tmp,
+    ], {
+      PATH: "",
+    });
+    assertEquals(cli.code, 2, cli.stderr);
+    assertStringIncludes(cli.stderr, "below every training example");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("dataset: an empty or missing test.jsonl is accepted when evaluation is off", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const data = path.join(tmp, "data");
+    await writeDataset(data, [GOOD_LINE], [""]);
+    await assertRejects(() => validateDataset(data), TrainerError, "test.jsonl: no examples");
+    assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
+    await Deno.remove(path.join(data, "test.jsonl"));
+    assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
+    await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ training: { eval_strategy: "no" } }));
+    const r = await runCli("trainCommand", [
+      "--dry-run",
+      "--config",
+      path.join(tmp, "c.json"),
+      "--dataset",
+      data,
+    ], {
+      PATH: "",
+    });
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "train 1, test 0 examples");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("run folder: another dataset or config is refused in one line, also by a dry run", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const data = path.join(tmp, "data");
+    await writeDataset(data, [GOOD_LINE], [GOOD_LINE]);
+    const out = path.join(tmp, "run");
+    await Deno.mkdir(out);
+    const cfg = validateTrainConfig({});
+    await checkRunFolder(out, cfg, data); // a folder without a previous run
+    await Deno.writeTextFile(
+      path.join(out, FINGERPRINT_FILE),
+      JSON.stringify(await runFingerprint(cfg, data)),
+    );
+    await checkRunFolder(out, cfg, data);
+    // Extending a run (more steps, another learning rate) is what resuming is for.
+    await checkRunFolder(
+      out,
+      validateTrainConfig({ training: { max_steps: 900, learning_rate: 1e-4 } }),
+      data,
+    );
+    const r8 = await assertRejects(
+      () => checkRunFolder(out, validateTrainConfig({ lora: { r: 8 }, training: { optim: "sgd" } }), data),
+      TrainerError,
+      "lora.r (256 → 8)",
+    );
+    assertStringIncludes(r8.message, 'training.optim ("adamw_torch_fused" → "sgd")');
+    assertEquals(r8.message.split("\n").length, 1);
+
+    const other = path.join(tmp, "other");
+    await writeDataset(other, [GOOD_LINE, GOOD_LINE], [GOOD_LINE]);
+    const r = await runCli("trainCommand", ["--dry-run", "--dataset", other, "--out", out], { PATH: "" });
+    assertEquals(r.code, 2, r.stdout);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(r.stderr, "dataset (train.jsonl content differs)");
+    assertStringIncludes(r.stderr, "use another --out");
+    const same = await runCli("trainCommand", ["--dry-run", "--dataset", data, "--out", out], { PATH: "" });
+    assertEquals(same.code, 0, same.stderr);
+
+    // A folder from before the fingerprint: its train_config.json (with the container's /base) is compared.
+    const old = path.join(tmp, "old");
+    await Deno.mkdir(old);
+    await Deno.writeTextFile(
+      path.join(old, "train_config.json"),
+      JSON.stringify({ ...cfg, base_model: "/base" }),
+    );
+    await checkRunFolder(old, cfg, data);
+    await assertRejects(
+      () => checkRunFolder(old, validateTrainConfig({ training: { max_length: 2048 } }), data),
+      TrainerError,
+      "training.max_length (4096 → 2048)",
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "run folder: the fingerprint equals the one train.py computes (it checks again itself)",
+  ignore: !python,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      await writeDataset(tmp, [GOOD_LINE], null);
+      const user = { base_model: tmp, lora: { r: 8, alpha: 16.5, target_modules: ["q_proj", "v_proj"] } };
+      const script = "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import *; " +
+        "cfg = validate_config(json.loads(sys.argv[2])); " +
+        "print(json.dumps(run_fingerprint(cfg, base_model_source(cfg['base_model']), dataset_hash(sys.argv[3]))))";
+      const out = await new Deno.Command("python3", {
+        args: ["-c", script, TRAINER_DIR, JSON.stringify(user), tmp],
+        stdout: "piped",
+      }).output();
+      assert(out.success);
+      const py = JSON.parse(new TextDecoder().decode(out.stdout));
+      assertEquals(py, await runFingerprint(validateTrainConfig(user), tmp));
+      assertEquals(py.dataset?.test, null);
+      assertEquals(py.base_model, tmp);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test("serve: rank_pattern raises --max-lora-rank to its largest rank", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      path.join(tmp, "adapter_config.json"),
+      JSON.stringify({
+        r: 8,
+        rank_pattern: { "model.layers.0.self_attn.q_proj": 512, "v_proj": 16 },
+        alpha_pattern: { "v_proj": 4096 },
+        base_model_name_or_path: "meta-llama/Llama-3.1-8B-Instruct",
+      }),
+    );
+    assertEquals((await readAdapterConfig(tmp)).maxRank, 512);
+    const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "--max-lora-rank 512");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("serve: a container path recorded as the base model is refused with a hint", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await writeAdapter(tmp, 16, "/base");
+    const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
+    assertEquals(r.code, 2);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(r.stderr, "base model /base is not a folder on this machine");
+    assertStringIncludes(r.stderr, "--base-model");
+    const ok = await runCli("serveCommand", ["--adapter", tmp, "--base-model", tmp, "--dry-run"], {
+      PATH: "",
+    });
+    assertEquals(ok.code, 0, ok.stderr);
+    assertStringIncludes(ok.stdout, `-v ${tmp}:/base:ro`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

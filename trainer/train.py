@@ -31,14 +31,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from text2sql_trainer import (  # noqa: E402  (path set above so the script runs from any folder)
     ConfigError,
     DatasetError,
+    RunMismatchError,
     assistant_only_labels,
+    base_model_source,
     build_example,
+    check_run_folder,
+    dataset_hash,
     format_metric,
     load_config,
     metric_from_logs,
     pad_batch,
+    run_fingerprint,
+    set_adapter_base_model,
     split_conversation,
     validate_dataset_dir,
+    write_fingerprint,
 )
 from text2sql_trainer.data import read_jsonl  # noqa: E402
 
@@ -265,6 +272,8 @@ class JsonMetricsCallback(TrainerCallback):
         self.last_time = time.perf_counter()
         self.last_tokens = 0
         self.last_eval: dict[str, Any] | None = None
+        # Set by train() when the run continues from a checkpoint: the summary's train_loss is then wrong.
+        self.resumed = False
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not logs:
@@ -283,7 +292,7 @@ class JsonMetricsCallback(TrainerCallback):
             if torch.cuda.is_available():
                 gpu_mem = torch.cuda.max_memory_allocated() / 2**30
                 torch.cuda.reset_peak_memory_stats()
-        metric = metric_from_logs(logs, state.global_step, state.epoch, tokens_per_s, gpu_mem)
+        metric = metric_from_logs(logs, state.global_step, state.epoch, tokens_per_s, gpu_mem, resumed=self.resumed)
         if metric is None:
             return
         if metric["type"] == "eval":
@@ -439,31 +448,53 @@ def merge_adapter(cfg: dict[str, Any], adapter_dir: str, output_dir: str) -> str
     return target
 
 
-def train(cfg: dict[str, Any], data_dir: str, output_dir: str, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
+def train(
+    cfg: dict[str, Any],
+    data_dir: str,
+    output_dir: str,
+    model: Any = None,
+    tokenizer: Any = None,
+    base_model: str | None = None,
+) -> dict[str, Any]:
     """Run one training job; `model`/`tokenizer` may be given already loaded (the smoke test's tiny model).
 
     A given model must be unwrapped: the method (LoRA/full) is applied here, so the smoke test exercises the
-    same path as a real run. Returns a summary dict (also emitted as the final `"end"` line).
+    same path as a real run. `base_model` is the original base model (host folder or hub id) when
+    `cfg["base_model"]` is a container mount path; it is what `train_config.json`, the run fingerprint and the
+    adapter's `adapter_config.json` record. Returns a summary dict (also emitted as the final `"end"` line).
     """
-    counts = validate_dataset_dir(data_dir)
+    eval_on = cfg["training"]["eval_strategy"] != "no"
+    counts = validate_dataset_dir(data_dir, require_test=eval_on)
+    source = base_model or base_model_source(cfg["base_model"])
+    fingerprint = run_fingerprint(cfg, source, dataset_hash(data_dir))
+    # Before anything is written: a folder holding another run's checkpoints must not be resumed or overwritten.
+    check_run_folder(output_dir, fingerprint)
     os.makedirs(output_dir, exist_ok=True)
     if is_main_process():
         with open(os.path.join(output_dir, "train_config.json"), "w", encoding="utf-8") as f:
-            json.dump(cfg, f, indent=2)
+            json.dump({**cfg, "base_model": source}, f, indent=2)
+        write_fingerprint(output_dir, fingerprint)
     token = os.environ.get("HF_TOKEN") or None
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"], token=token)
     prepare_tokenizer(tokenizer)
     max_length = cfg["training"]["max_length"]
     train_ds, train_dropped = load_split(os.path.join(data_dir, "train.jsonl"), tokenizer, max_length)
-    eval_ds, eval_dropped = load_split(os.path.join(data_dir, "test.jsonl"), tokenizer, max_length)
+    test_file = os.path.join(data_dir, "test.jsonl")
+    eval_ds, eval_dropped = [], 0
+    # Loaded whenever present: with eval_strategy "no" the final weights are still evaluated once, at the end.
+    if os.path.isfile(test_file):
+        eval_ds, eval_dropped = load_split(test_file, tokenizer, max_length)
     if not train_ds:
         raise TrainError(f"no training example fits in max_length {max_length}")
+    if train_dropped > 0.1 * (len(train_ds) + train_dropped):
+        log(f"warning: {train_dropped} of {len(train_ds) + train_dropped} training examples exceed max_length "
+            f"{max_length} and are dropped")
     resume = last_checkpoint(output_dir) if cfg["training"]["resume"] else None
     if is_main_process():
         emit({
             "type": "start",
-            "base_model": cfg["base_model"],
+            "base_model": source,
             "method": cfg["method"],
             "train_examples": len(train_ds),
             "eval_examples": len(eval_ds),
@@ -478,6 +509,7 @@ def train(cfg: dict[str, Any], data_dir: str, output_dir: str, model: Any = None
     args = training_arguments(cfg, output_dir, has_eval=bool(eval_ds))
     model = load_model(cfg) if model is None else wrap_model(cfg, model)
     trainer = make_trainer(model, tokenizer, train_ds, eval_ds, args)
+    trainer.metrics_callback.resumed = resume is not None
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     last_eval = trainer.metrics_callback.last_eval
@@ -486,6 +518,9 @@ def train(cfg: dict[str, Any], data_dir: str, output_dir: str, model: Any = None
         trainer.evaluate()
         last_eval = trainer.metrics_callback.last_eval
     written = save_outputs(cfg, trainer, tokenizer, output_dir)
+    if "adapter" in written and trainer.is_world_process_zero():
+        # PEFT recorded the path the base was loaded from (`/base` in the container): serve needs the original.
+        set_adapter_base_model(written["adapter"], source)
     if cfg["output"]["merge"] and cfg["method"] != "full" and trainer.is_world_process_zero():
         del trainer, model
         if torch.cuda.is_available():
@@ -514,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
+        # The base model as the user named it (host folder or hub id), recorded in the outputs.
+        source = os.environ.get("TEXT2SQL_BASE_MODEL_SOURCE") or base_model_source(cfg["base_model"])
         if os.environ.get("TEXT2SQL_BASE_MODEL"):
             # Set by lib/trainer.ts when a local base-model folder is mounted into the container at another path.
             cfg["base_model"] = os.environ["TEXT2SQL_BASE_MODEL"]
@@ -522,8 +559,8 @@ def main(argv: list[str] | None = None) -> int:
             raise TrainError("no dataset: pass --data or set dataset_dir in the config")
         if cfg["dataset_dir"] and not args.data and not os.path.isabs(data_dir):
             data_dir = os.path.join(os.path.dirname(os.path.abspath(args.config)), data_dir)
-        train(cfg, data_dir, args.output)
-    except (ConfigError, DatasetError, TrainError) as e:
+        train(cfg, data_dir, args.output, base_model=source)
+    except (ConfigError, DatasetError, TrainError, RunMismatchError) as e:
         print(f"train.py: {e}", file=sys.stderr)
         return 2
     return 0

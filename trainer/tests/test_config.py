@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 from _path import TRAINER_DIR
-from text2sql_trainer import DEFAULTS, ConfigError, load_config, validate_config
+from text2sql_trainer import DEFAULTS, OPTIMIZERS, ConfigError, load_config, validate_config
 
 
 class ConfigTest(unittest.TestCase):
@@ -51,6 +51,15 @@ class ConfigTest(unittest.TestCase):
                          "training.lr_scheduler:", "training.per_device_batch_size:", "training.eval_steps:",
                          "training.gradient_checkpointing:"):
             self.assertIn(fragment, msg)
+
+    def test_optimizer_names_are_checked(self):
+        for name in ("adamw_torch_fused", "adamw_torch", "paged_adamw_8bit", "adamw_8bit", "adafactor", "sgd"):
+            self.assertIn(name, OPTIMIZERS)
+            self.assertEqual(validate_config({"training": {"optim": name}})["training"]["optim"], name)
+        for typo in ("adamw_torch_fussed", "adam", "", 3):
+            with self.assertRaises(ConfigError) as e:
+                validate_config({"training": {"optim": typo}})
+            self.assertIn("training.optim:", str(e.exception))
 
     def test_null_section_means_defaults(self):
         self.assertEqual(validate_config({"lora": None, "output": None}), validate_config({}))

@@ -80,6 +80,19 @@ class ValidateDatasetDirTest(unittest.TestCase):
             with self.assertRaises(DatasetError):
                 validate_dataset_dir(os.path.join(d, "nope"))
 
+    def test_test_split_optional_when_eval_is_off(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.write(d, "train.jsonl", [json.dumps(GOOD)])
+            self.assertEqual(validate_dataset_dir(d, require_test=False), {"train": 1, "test": 0})
+            with self.assertRaises(DatasetError):
+                validate_dataset_dir(d)
+            self.write(d, "test.jsonl", [""])
+            self.assertEqual(validate_dataset_dir(d, require_test=False), {"train": 1, "test": 0})
+            self.write(d, "test.jsonl", ["{oops"])
+            with self.assertRaises(DatasetError) as e:
+                validate_dataset_dir(d, require_test=False)
+            self.assertIn("test.jsonl:1: not valid JSON", str(e.exception))
+
     def test_error_cap(self):
         with tempfile.TemporaryDirectory() as d:
             self.write(d, "train.jsonl", ["x"] * 30)

@@ -28,6 +28,14 @@ class MetricTest(unittest.TestCase):
         self.assertEqual(m["type"], "summary")
         self.assertIsNone(metric_from_logs({"total_flos": 1}, 5, 1.0))
 
+    def test_summary_after_resume_has_no_train_loss(self):
+        # Trainer divides this process's loss sum by all steps, the checkpoint's included: not a mean loss.
+        fresh = metric_from_logs({"train_runtime": 10.0, "train_loss": 0.3}, 50, 1.0)
+        self.assertEqual((fresh["train_loss"], fresh["resumed"]), (0.3, False))
+        resumed = metric_from_logs({"train_runtime": 10.0, "train_loss": 0.06}, 50, 1.0, resumed=True)
+        self.assertEqual((resumed["train_loss"], resumed["resumed"]), (None, True))
+        self.assertIn('"train_loss":null', format_metric(resumed))
+
     def test_nan_becomes_null(self):
         m = metric_from_logs({"loss": float("nan"), "grad_norm": math.inf}, 1, None)
         line = format_metric(m)

@@ -3,7 +3,7 @@
 Nothing here imports torch, so `python3 -m unittest discover -s trainer/tests` runs on any machine.
 """
 
-from .config import DEFAULTS, ConfigError, load_config, merge_defaults, validate_config
+from .config import DEFAULTS, OPTIMIZERS, ConfigError, load_config, merge_defaults, validate_config
 from .data import (
     IGNORE_INDEX,
     DatasetError,
@@ -16,9 +16,30 @@ from .data import (
     validate_example,
 )
 from .metrics import format_metric, metric_from_logs, parse_metric_line
+from .run import (
+    RunMismatchError,
+    base_model_source,
+    check_run_folder,
+    dataset_hash,
+    fingerprint_differences,
+    read_previous_fingerprint,
+    run_fingerprint,
+    set_adapter_base_model,
+    write_fingerprint,
+)
 
 __all__ = [
     "DEFAULTS",
+    "OPTIMIZERS",
+    "RunMismatchError",
+    "base_model_source",
+    "check_run_folder",
+    "dataset_hash",
+    "fingerprint_differences",
+    "read_previous_fingerprint",
+    "run_fingerprint",
+    "set_adapter_base_model",
+    "write_fingerprint",
     "ConfigError",
     "DatasetError",
     "IGNORE_INDEX",

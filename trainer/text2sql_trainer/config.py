@@ -22,6 +22,53 @@ SCHEDULERS = (
     "polynomial",
 )
 STRATEGIES = ("no", "steps", "epoch")
+# `transformers.training_args.OptimizerNames` values, the union over the versions train.py supports (4.46-5.x;
+# `adamw_hf` is gone in 5). A typo must fail here, before a GPU is rented, not in TrainingArguments on it.
+OPTIMIZERS = (
+    "adamw_torch",
+    "adamw_torch_fused",
+    "adamw_torch_xla",
+    "adamw_torch_npu_fused",
+    "adamw_apex_fused",
+    "adamw_hf",
+    "adafactor",
+    "adamw_anyprecision",
+    "adamw_torch_4bit",
+    "adamw_torch_8bit",
+    "ademamix",
+    "sgd",
+    "adagrad",
+    "adamw_bnb_8bit",
+    "adamw_8bit",
+    "ademamix_8bit",
+    "lion_8bit",
+    "lion_32bit",
+    "paged_adamw_32bit",
+    "paged_adamw_8bit",
+    "paged_ademamix_32bit",
+    "paged_ademamix_8bit",
+    "paged_lion_32bit",
+    "paged_lion_8bit",
+    "rmsprop",
+    "rmsprop_bnb",
+    "rmsprop_bnb_8bit",
+    "rmsprop_bnb_32bit",
+    "galore_adamw",
+    "galore_adamw_8bit",
+    "galore_adafactor",
+    "galore_adamw_layerwise",
+    "galore_adamw_8bit_layerwise",
+    "galore_adafactor_layerwise",
+    "lomo",
+    "adalomo",
+    "grokadamw",
+    "schedule_free_radam",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
+    "apollo_adamw",
+    "apollo_adamw_layerwise",
+    "stable_adamw",
+)
 LAUNCHERS = ("accelerate", "torchrun")
 
 # The original tool's profile (`trl_sft.py`), except: the scheduler is `constant_with_warmup` because the
@@ -184,8 +231,9 @@ def validate_config(user: Any) -> dict[str, Any]:
         errors.append("training.seed: must be an integer")
     if t["lr_scheduler"] not in SCHEDULERS:
         errors.append(f"training.lr_scheduler: must be one of {', '.join(SCHEDULERS)}")
-    if not isinstance(t["optim"], str) or not t["optim"]:
-        errors.append("training.optim: must be a transformers optimizer name")
+    if t["optim"] not in OPTIMIZERS:
+        errors.append(f"training.optim: {t['optim']!r} is not a transformers optimizer name (e.g. adamw_torch_fused, "
+                      "adamw_torch, paged_adamw_8bit, adafactor, sgd)")
     for key in ("gradient_checkpointing", "bf16", "resume"):
         if not isinstance(t[key], bool):
             errors.append(f"training.{key}: must be true or false")

@@ -67,11 +67,12 @@ def read_jsonl(path: str) -> Iterable[tuple[int, Any, str | None]]:
                 yield n, None, f"not valid JSON ({e.msg})"
 
 
-def validate_dataset_dir(path: str, max_errors: int = 20) -> dict[str, int]:
+def validate_dataset_dir(path: str, max_errors: int = 20, require_test: bool = True) -> dict[str, int]:
     """Check `train.jsonl` and `test.jsonl` in `path`; return example counts per split.
 
     Raises DatasetError with up to `max_errors` problems (file:line: reason) when anything is wrong, so a
-    broken line is found before a GPU is rented, not hours into a run.
+    broken line is found before a GPU is rented, not hours into a run. With `require_test=False` (evaluation
+    off) a missing or empty `test.jsonl` is accepted (count 0); its lines, when present, must still be valid.
     """
     errors: list[str] = []
     counts: dict[str, int] = {}
@@ -79,8 +80,12 @@ def validate_dataset_dir(path: str, max_errors: int = 20) -> dict[str, int]:
         raise DatasetError(f"{path}: dataset folder not found (expected train.jsonl and test.jsonl from deno task sft)")
     for split in SPLITS:
         file = os.path.join(path, split)
+        optional = split == "test.jsonl" and not require_test
         if not os.path.isfile(file):
-            errors.append(f"{file}: missing")
+            if optional:
+                counts["test"] = 0
+            else:
+                errors.append(f"{file}: missing")
             continue
         count = 0
         for n, obj, err in read_jsonl(file):
@@ -90,7 +95,7 @@ def validate_dataset_dir(path: str, max_errors: int = 20) -> dict[str, int]:
             else:
                 count += 1
         counts[split.split(".")[0]] = count
-        if count == 0 and not any(e.startswith(f"{file}:") for e in errors):
+        if count == 0 and not optional and not any(e.startswith(f"{file}:") for e in errors):
             errors.append(f"{file}: no examples")
     if errors:
         more = f"\n… and {len(errors) - max_errors} more" if len(errors) > max_errors else ""

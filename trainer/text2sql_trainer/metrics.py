@@ -31,11 +31,16 @@ def metric_from_logs(
     epoch: float | None,
     tokens_per_s: float | None = None,
     gpu_mem_gb: float | None = None,
+    resumed: bool = False,
 ) -> dict[str, Any] | None:
     """Turn a `Trainer` log dict into a metric object, or None for logs that are neither train nor eval steps.
 
     Train logs carry `loss` (and `learning_rate`, `grad_norm`); eval logs carry `eval_loss`; the end-of-training
     summary carries `train_loss`/`train_runtime` and becomes a `"summary"` object.
+
+    `resumed`: the run continued from a checkpoint. Trainer's `train_loss` then divides this process's loss sum
+    by every step, the checkpoint's included, so it is meaningless: the summary reports null (as the `end` line
+    does) and says it resumed.
     """
     ep = _num(epoch if epoch is not None else logs.get("epoch"))
     if "eval_loss" in logs:
@@ -60,8 +65,9 @@ def metric_from_logs(
             "type": "summary",
             "step": step,
             "epoch": ep,
-            "train_loss": _num(logs.get("train_loss")),
+            "train_loss": None if resumed else _num(logs.get("train_loss")),
             "train_runtime": _num(logs.get("train_runtime")),
+            "resumed": resumed,
         }
     return None
 
