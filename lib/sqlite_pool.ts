@@ -89,6 +89,8 @@ class WorkerProcess {
       "--no-config",
       "--no-lock",
       "--no-prompt",
+      // A result too big for memory must kill this worker, not the machine: Python would fetch it all too.
+      "--v8-flags=--max-old-space-size=2048",
       "--quiet",
       ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
       WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
@@ -114,7 +116,9 @@ class WorkerProcess {
         p.results.push({
           ok: false,
           kind: "error",
-          error: `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""})`,
+          error: `SQLite worker died (exit code ${s.code}${
+            s.signal ? `, ${s.signal}` : ""
+          }): most likely the result was too large for memory`,
           ms: performance.now() - p.started,
         });
         p.resolve(p.results);

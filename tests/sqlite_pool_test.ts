@@ -168,3 +168,30 @@ Deno.test("executeEach runs statements in order, stops at the first failure, and
     await pool.close();
   }
 });
+
+Deno.test("an error raised while rows are produced fails the query; it never reads as a short result", async () => {
+  const pool = new SqlitePool({ workers: 1 });
+  try {
+    for (
+      const sql of [
+        "SELECT json('not json')",
+        "SELECT sum(9223372036854775807) FROM superhero",
+        "SELECT abs(-9223372036854775807 - 1)",
+        // Four rows come out before the error: they must not be taken for the whole result.
+        "SELECT id FROM superhero WHERE CASE WHEN id >= 5 THEN json('x') ELSE 1 END",
+      ]
+    ) {
+      const r = await pool.execute(SAMPLE_DB, sql);
+      assert(!r.ok && r.kind === "error", `${sql} → ${JSON.stringify(r).slice(0, 120)}`);
+    }
+    // Long values are compared by digest: equal stays equal, different stays different.
+    const a = await pool.execute(SAMPLE_DB, "SELECT printf('%.*c', 2000, 'x')");
+    const b = await pool.execute(SAMPLE_DB, "SELECT substr(printf('%.*c', 3000, 'x'), 1, 2000)");
+    const c = await pool.execute(SAMPLE_DB, "SELECT printf('%.*c', 2001, 'x')");
+    assert(a.ok && b.ok && c.ok);
+    assertEquals(a.rows, b.rows);
+    assert(JSON.stringify(a.rows) !== JSON.stringify(c.rows));
+  } finally {
+    await pool.close();
+  }
+});
