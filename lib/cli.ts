@@ -102,6 +102,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   console.log(formatSummaryTable(result.summary));
   console.log(`run: ${result.dir}`);
+  const { statuses, total } = result.summary;
+  if (total > 0 && statuses.correct + statuses.wrong === 0) {
+    // Nothing was scored at all: a setup problem (URL, key, database, predictions file), not a bad model.
+    const first = result.records.find((r) => r.error)?.error ?? "unknown";
+    console.error(`error: none of the ${total} questions could be scored; the first error: ${first}`);
+    return 1;
+  }
   return 0;
 }
 
@@ -143,26 +150,12 @@ export async function main(args: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (e) {
-    const err = e as Error;
-    const known = [
-      "UsageError",
-      "DatasetError",
-      "RunMismatchError",
-      "StartupError",
-      "SchemaError",
-      "ConfigError",
-    ];
-    // parseArgs throws TypeErrors with codes like ERR_PARSE_ARGS_UNKNOWN_OPTION.
+    // Whatever went wrong, one line (a stack only with TEXT2SQL_DEBUG=1): bad flags exit 2, the rest 1.
+    const err = e instanceof Error ? e : new Error(String(e));
     const code = (e as { code?: string }).code ?? "";
-    if (
-      known.includes(err.name) || code.startsWith("ERR_PARSE_ARGS") ||
-      err.name.endsWith("Error") && err.message
-    ) {
-      console.error(`error: ${err.message.split("\n")[0]}`);
-      if (Deno.env.get("TEXT2SQL_DEBUG")) console.error(err.stack);
-      return err.name === "UsageError" || code.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
-    }
-    throw e;
+    console.error(`error: ${err.message.split("\n")[0]}`);
+    if (Deno.env.get("TEXT2SQL_DEBUG")) console.error(err.stack);
+    return err.name === "UsageError" || code.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
   }
 }
 

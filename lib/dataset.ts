@@ -176,7 +176,7 @@ export async function missingDatabases(dataset: Dataset, examples: Example[]): P
 }
 
 /** Official predictions: dataset index → SQL (or an error when the entry is unusable). */
-export type Predictions = Map<number, { sql: string } | { error: string }>;
+export type Predictions = Map<number, { sql: string; db: string | null } | { error: string }>;
 
 /**
  * Parse an official predictions file's content: `{"<index>": "<sql>\t----- bird -----\t<db_id>"}`.
@@ -199,7 +199,12 @@ export function parsePredictions(data: unknown, file: string): Predictions {
     }
     // The official evaluator splits on the separator and takes the SQL before it.
     const cut = value.indexOf(BIRD_SEPARATOR);
-    out.set(Number(key), { sql: cut >= 0 ? value.slice(0, cut) : value });
+    out.set(
+      Number(key),
+      cut >= 0
+        ? { sql: value.slice(0, cut), db: value.slice(cut + BIRD_SEPARATOR.length).trim() || null }
+        : { sql: value, db: null },
+    );
   }
   return out;
 }

@@ -144,6 +144,8 @@ function fingerprint(info: RunInfo): Record<string, unknown> {
     "base URL": info.base_url,
     "prompt hash": info.prompt.hash,
     "sampling": info.sampling,
+    "timeout": info.timeout_s,
+    "R-VES repetitions": info.ves,
   };
 }
 
@@ -237,6 +239,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   }
 
   const pool = new SqlitePool({ workers: options.workers, timeoutS });
+  let releaseLock = async () => {};
   pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
   try {
     const info: RunInfo = {
@@ -265,7 +268,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     };
     const name = options.model ?? basename(dirname(resolve(predictions!)));
     const dir = resolve(options.out ?? join("runs", `${timestamp()}-${safeName(name)}`));
-    await Deno.mkdir(dir, { recursive: true });
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new DatasetError(`--out ${dir}: cannot create the run folder (${(e as Error).message})`);
+    }
+    releaseLock = await lockRun(dir);
     const previous = await readRunInfo(dir);
     if (previous) {
       const diff = differences(previous, info);
@@ -342,6 +350,43 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     return { dir, summary, records: selected, usedDefaults, gold: { hits: gold.hits, misses: gold.misses } };
   } finally {
     await pool.close();
+    await releaseLock();
+  }
+}
+
+/**
+ * Take `<dir>/.lock` for this process: two runs appending to one `results.jsonl` would interleave and corrupt it.
+ * A lock left by a process that no longer exists (killed) is taken over. Returns the release function.
+ */
+async function lockRun(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, ".lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true });
+      return async () => {
+        await Deno.remove(path).catch(() => {});
+      };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== Deno.pid && processAlive(pid)) {
+        throw new RunMismatchError(
+          `${dir} is being written by another run (pid ${pid}); wait for it or use another --out`,
+        );
+      }
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+  throw new RunMismatchError(`${dir}: cannot take the run lock ${path}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    // SIGCONT is harmless to a running process; an error means there is no such process.
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -434,6 +479,11 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
     if (!p) return finish("pred_error", "no prediction");
     if ("error" in p) return finish("pred_error", p.error);
     rec.sql = p.sql;
+    // The official script runs a prediction on the database it names; a different one than the question's means
+    // the predictions belong to another dataset or order, which must not pass silently.
+    if (p.db !== null && p.db !== ex.db_id) {
+      return finish("pred_error", `prediction names database ${p.db}, the question is on ${ex.db_id}`);
+    }
   }
 
   // As the official script: the prediction first, and the gold query only when the prediction ran (a failed

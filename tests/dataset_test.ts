@@ -56,7 +56,7 @@ Deno.test("validation names the file and the bad entry", () => {
   throws(() => parsePredictions([], "p.json"), /p\.json: expected a JSON object/);
   throws(() => parsePredictions({ abc: "x" }, "p.json"), /key "abc" is not a question index/);
   const p = parsePredictions({ "3": "SELECT 1\t----- bird -----\tdb", "4": null }, "p.json");
-  assertEquals(p.get(3), { sql: "SELECT 1" });
+  assertEquals(p.get(3), { sql: "SELECT 1", db: "db" });
   assert("error" in p.get(4)!);
 });
 

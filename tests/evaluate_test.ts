@@ -148,6 +148,14 @@ Deno.test("resume: a torn last line is dropped, finished questions are not redon
     runEvaluation({ out, silent: true, limit: 10, db: ["superhero"], predictions: SAMPLE_PREDICTIONS }),
     (e: Error) => e.name === "RunMismatchError" && /selection/.test(e.message),
   );
+  await rejects(
+    runEvaluation({ out, silent: true, goldCacheDir: gold, ves: 3 }),
+    (e: Error) => e.name === "RunMismatchError" && /R-VES/.test(e.message),
+  );
+  await rejects(
+    runEvaluation({ out, silent: true, goldCacheDir: gold, timeoutS: 5 }),
+    (e: Error) => e.name === "RunMismatchError" && /timeout/.test(e.message),
+  );
 });
 
 Deno.test("bad input: malformed predictions or dataset, missing database, predictions without entries", async () => {
@@ -263,7 +271,57 @@ Deno.test("CLI: one-line errors and non-zero exits for bad input", async () => {
   const flag = await run("--limit", "abc");
   assertEquals(flag.code, 2);
   assert(/--limit expects an integer/.test(flag.err) && !flag.err.includes("\n"));
+  // Nothing scored at all is a setup problem: the table is printed, then one line and exit 1.
+  const dir = await tmp("allbad");
+  const bad = join(dir, "predict_dev.json");
+  await Deno.writeTextFile(bad, JSON.stringify({}));
+  const none = await run(
+    "--predictions",
+    bad,
+    "--db",
+    "superhero",
+    "--limit",
+    "3",
+    "--out",
+    join(dir, "r"),
+    "--quiet",
+  );
+  assertEquals(none.code, 1);
+  assert(/none of the 3 questions could be scored; the first error: no prediction/.test(none.err), none.err);
   const key = await run("--api-key", "sk-123");
   assertEquals(key.code, 2);
   assert(/environment only/.test(key.err) && !key.err.includes("sk-123"));
+});
+
+Deno.test("a run folder is locked while written; predictions naming another database are refused", async () => {
+  const out = await tmp("lock");
+  // A live process (this one's parent shell is not ours to use: take a sleeping child) holds the lock.
+  const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    await Deno.writeTextFile(join(out, ".lock"), String(sleeper.pid));
+    await rejects(
+      runEvaluation({ out, silent: true, limit: 3 }),
+      (e: Error) => /being written by another run/.test(e.message),
+    );
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+  // A stale lock (its process is gone) is taken over, and released at the end.
+  const res = await runEvaluation({ out, silent: true, limit: 3 });
+  assertEquals(res.summary.total, 3);
+  assert(!(await Deno.stat(join(out, ".lock")).then(() => true, () => false)));
+  // The official script runs a prediction on the database it names: another one is a mismatched file.
+  const dir = await tmp("otherdb");
+  const file = join(dir, "predict_dev.json");
+  await Deno.writeTextFile(file, JSON.stringify({ "717": "SELECT 1\t----- bird -----\tcard_games" }));
+  const mixed = await runEvaluation({
+    out: join(dir, "run"),
+    silent: true,
+    predictions: file,
+    db: ["superhero"],
+    limit: 1,
+  });
+  assertEquals(mixed.records[0].status, "pred_error");
+  assert(/names database card_games/.test(mixed.records[0].error!));
 });
