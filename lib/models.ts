@@ -465,6 +465,7 @@ export class ModelClient {
   readonly #limiter: Limiter;
   readonly #cache: CompletionCache | null;
   readonly #inflight = new Map<string, Promise<Completion>>();
+  #lastWaitNotice = -Infinity;
   readonly #totals: ClientTotals = {
     usage: { prompt: 0, completion: 0 },
     requests: 0,
@@ -742,6 +743,13 @@ export class ModelClient {
       const wait = failure.retryAfterMs !== null
         ? Math.min(failure.retryAfterMs, retryAfterCap) + random() * Math.min(base, 1000)
         : backoff;
+      // A long wait must not look like a hang: say so (at most every 30 s across all questions).
+      if (wait >= 10_000 && performance.now() - this.#lastWaitNotice > 30_000) {
+        this.#lastWaitNotice = performance.now();
+        console.error(
+          `waiting ${Math.round(wait / 1000)} s before retry ${attempt}/${maxAttempts - 1} (${reason})`,
+        );
+      }
       await sleep(wait);
     }
   }
@@ -804,7 +812,16 @@ async function listModels(
       if (error instanceof APIConnectionError) {
         throw new StartupError(scrub(`cannot reach ${where}: ${causeMessage(error)}`));
       }
-      if (error instanceof APIError && error.status === 404) return null;
+      if (error instanceof APIError && error.status === 404) {
+        // Some hosted APIs do not list models; a self-hosted server without `/v1` in its URL looks the same.
+        if (!/\/v\d+[a-z]*\/?$/.test(new URL(provider.baseUrl).pathname)) {
+          console.error(
+            `warning: GET ${where}/models answered 404 and the base URL has no /v1 path: ` +
+              "OpenAI-compatible servers (vLLM, Ollama, llama.cpp) serve under …/v1",
+          );
+        }
+        return null;
+      }
       const status = error instanceof APIError ? error.status : undefined;
       const transient = status === undefined || transientStatus(status);
       if (!transient || attempt >= attempts) {
