@@ -214,7 +214,14 @@ export async function loadPredictions(path: string): Promise<Predictions> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
-  } catch {
+  } catch (e) {
+    if (
+      e instanceof Deno.errors.IsADirectory || (await Deno.stat(path).then((s) => s.isDirectory, () => false))
+    ) {
+      throw new DatasetError(
+        `${path}: is a folder; give the predictions file itself (e.g. ${path}/predict_dev.json)`,
+      );
+    }
     throw new DatasetError(`${path}: predictions file not found`);
   }
   let data: unknown;

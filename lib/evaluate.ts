@@ -207,6 +207,15 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     );
   }
   const preds: Predictions | null = predictions ? await loadPredictions(predictions) : null;
+  if (preds) {
+    const stray = [...preds.keys()].filter((i) => i >= dataset.examples.length);
+    if (stray.length) {
+      console.error(
+        `warning: ${predictions}: ${stray.length} prediction(s) index no question of ${dataset.path} ` +
+          `(e.g. ${stray.slice(0, 3).join(", ")}): are these predictions for another dataset?`,
+      );
+    }
+  }
   const promptOptions = resolvePromptOptions(options.prompt);
   const timeoutS = options.timeoutS ?? 30;
   const sampling = {

@@ -185,9 +185,10 @@ export function formatSummaryTable(summary: Summary): string {
     `${col("accuracy")} ${levels.map((l) => num(bucket(l).accuracy)).join(" ")}`,
     `${col("soft-f1")} ${levels.map((l) => num(bucket(l).soft_f1)).join(" ")}`,
   ];
-  if (summary.by_difficulty.unknown?.total) {
-    lines.push(`(${summary.by_difficulty.unknown.total} questions without a difficulty count only in total)`);
-  }
+  const others = Object.entries(summary.by_difficulty)
+    .filter(([d, b]) => !(DIFFICULTIES as readonly string[]).includes(d) && b.total > 0)
+    .map(([d, b]) => `${b.total} ${d === "unknown" ? "without a difficulty" : `of difficulty "${d}"`}`);
+  if (others.length) lines.push(`(${others.join(", ")}: counted in total only)`);
   if (summary.r_ves !== null) lines.push(`${col("r-ves")} ${" ".repeat(63)}${num(summary.r_ves)}`);
   const st = Object.entries(summary.statuses).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(
     ", ",
