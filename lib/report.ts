@@ -214,7 +214,13 @@ function comparablePairs(runs: RunData[]): [RunData, RunData][] {
 
 function valueText(v: DisplayValue): string {
   if (v === null) return "NULL";
-  if (typeof v === "object") return `x'${v.blob.length > 32 ? v.blob.slice(0, 32) + "…" : v.blob}'`;
+  if (typeof v === "object") {
+    if ("int" in v) return v.int;
+    if ("real" in v) return v.real;
+    return `x'${v.blob.length > 32 ? v.blob.slice(0, 32) + "…" : v.blob}'`;
+  }
+  // TEXT that reads as a number is quoted: '1' and 1 differ for BIRD's comparison and must look different.
+  if (typeof v === "string" && /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(v)) return `'${v}'`;
   return String(v);
 }
 

@@ -24,7 +24,7 @@ interface Request {
   sampleRows: number;
 }
 
-type Display = number | string | null | { blob: string };
+type Display = number | string | null | { blob: string } | { int: string } | { real: string };
 
 /** SQLite's authorizer codes (sqlite3.h); Deno's bundled node:sqlite typings lag behind its runtime. */
 const SQLITE = { OK: 0, DENY: 1, PRAGMA: 19, READ: 20, SELECT: 21, FUNCTION: 31, RECURSIVE: 33 } as const;
@@ -127,9 +127,11 @@ function display(v: unknown): Display {
   if (typeof v === "bigint") {
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
       ? Number(v)
-      : v.toString();
+      : { int: v.toString() };
   }
-  if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
+  if (typeof v === "number") {
+    return Number.isFinite(v) ? v : { real: Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf" };
+  }
   // The sample is for display: long values are cut (the comparison never uses it).
   if (v instanceof Uint8Array) {
     return { blob: hexOf(v.subarray(0, LONG_CELL)) + (v.length > LONG_CELL ? "…" : "") };

@@ -32,8 +32,12 @@ export const STATUSES = [
 /** A question's verdict. */
 export type Status = typeof STATUSES[number];
 
-/** A JSON-safe value from a result row: integers beyond 2^53 become decimal strings, BLOBs `{"blob": hex}`. */
-export type DisplayValue = number | string | null | { blob: string };
+/**
+ * A JSON-safe value from a result row, its SQLite type kept: TEXT is a string, integers within 2^53 and finite
+ * REALs are numbers, larger integers `{"int": "<decimal>"}`, infinite REALs `{"real": "inf"|"-inf"}`, BLOBs
+ * `{"blob": hex}` (long ones cut, with "…").
+ */
+export type DisplayValue = number | string | null | { blob: string } | { int: string } | { real: string };
 
 /** The shape and a capped sample of one query's result, as stored in the run log. */
 export interface ResultShape {

@@ -38,7 +38,7 @@ Deno.test("EX: values compare as Python does, through the worker's canonical enc
       "beyond 2^53 stays exact",
     );
     const big = await q("SELECT 9007199254740993 AS v");
-    assertEquals(big.sample, [["9007199254740993"]], "big integers are shown as exact strings");
+    assertEquals(big.sample, [[{ int: "9007199254740993" }]], "big integers are shown exactly, as integers");
   } finally {
     await pool.close();
   }

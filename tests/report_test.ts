@@ -252,3 +252,34 @@ Deno.test("buildReport: a run that has scored nothing yet does not shift the oth
   assert(aSection.indexOf("<b>57.36</b>") > 0 && aSection.indexOf("<b>57.36</b>") < 2000, "A's own numbers");
   assert(!html.includes('<section id="comparisons">'));
 });
+
+Deno.test("report: TEXT that reads as a number is quoted, so '750' and 750 look different", async () => {
+  const { runEvaluation } = await import("../lib/evaluate.ts");
+  const dir = await Deno.makeTempDir({ prefix: "t2s-report-types-" });
+  const db = new URL("../data/sample/dev_databases", import.meta.url).pathname;
+  await Deno.writeTextFile(
+    `${dir}/dev.json`,
+    JSON.stringify([{
+      db_id: "superhero",
+      question: "How many heroes?",
+      SQL: "SELECT COUNT(*) FROM superhero",
+    }]),
+  );
+  await Deno.mkdir(`${dir}/p`);
+  await Deno.writeTextFile(
+    `${dir}/p/predict_dev.json`,
+    JSON.stringify({ "0": "SELECT '750'\t----- bird -----\tsuperhero" }),
+  );
+  const run = await runEvaluation({
+    dataset: `${dir}/dev.json`,
+    dbRoot: db,
+    predictions: `${dir}/p/predict_dev.json`,
+    out: `${dir}/run`,
+    silent: true,
+    goldCacheDir: `${dir}/gold`,
+  });
+  assertEquals(run.records[0].status, "wrong");
+  const html = await buildReport([`${dir}/run`]);
+  assert(html.includes("&#39;750&#39;") || html.includes("'750'"), "the TEXT value is quoted");
+  assert(/>750</.test(html), "the INTEGER value is plain");
+});

@@ -101,8 +101,8 @@ Deno.test("values survive the trip from the worker: REAL vs INTEGER, NULL, BLOB,
       1.5,
       null,
       { blob: "00ff" },
-      "9223372036854775807",
-      "-9223372036854775808",
+      { int: "9223372036854775807" },
+      { int: "-9223372036854775808" },
       "é",
     ]]);
     assertEquals(r.columns.length, 7);
