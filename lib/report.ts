@@ -401,6 +401,13 @@ and a bootstrap confidence interval of the accuracy difference.</p>\n${body}`,
     trainDirs.length ? ` · ${trainDirs.length} training folder${trainDirs.length === 1 ? "" : "s"}` : ""
   }</p>
 <nav>${nav.map(([id, h]) => `<a href="#${id}">${escapeHtml(h)}</a>`).join("")}</nav></header>
+${
+    // Numbers of an unfinished run are partial: say so before any table shows them.
+    runs.filter((r) => runNotes(r)).map((r) =>
+      `<p class="warn"><strong>${escapeHtml(r.label)}</strong> (${escapeHtml(r.id)}): ${
+        escapeHtml(runNotes(r))
+      }</p>`
+    ).join("\n")}
 ${sections.join("\n")}
 </body></html>
 `;

@@ -47,6 +47,9 @@ Deno.test("buildReport: metadata, official tables, charts, comparison, failing q
       "Generated 2026-11-26T00:00:00.000Z",
     ]
   ) assert(html.includes(s), s);
+  // An unfinished or damaged run is flagged before any table shows its numbers.
+  const banner = html.indexOf('<p class="warn">');
+  assert(banner > 0 && banner < html.indexOf('<section id="runs">'), "warning banner above the sections");
   assertEquals(count(html, '<table class="official">'), 2);
   // Error kinds as rows: run A's 15 wrong values of 129 questions, run B's 4 generation errors, A has none.
   assert(
