@@ -100,3 +100,20 @@ export function modelFlagValues<P extends string>(
     cache: !values["no-cache"],
   };
 }
+
+/**
+ * `--limit -1` as `--limit=-1`: `node:util` `parseArgs` reads a value starting with `-` as another flag and answers
+ * "argument is ambiguous", which hides the real message (`--limit expects an integer ≥ 0`).
+ */
+export function joinNegativeNumbers(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    if (/^--[a-z][\w-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}

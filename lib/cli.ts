@@ -8,7 +8,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { MODEL_FLAGS, modelFlagValues, numberFlag, refuseKeyFlags, UsageError } from "./args.ts";
+import {
+  joinNegativeNumbers,
+  MODEL_FLAGS,
+  modelFlagValues,
+  numberFlag,
+  refuseKeyFlags,
+  UsageError,
+} from "./args.ts";
 
 export { numberFlag, UsageError };
 
@@ -24,7 +31,7 @@ API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI
 export async function evalCommand(argv: string[]): Promise<number> {
   refuseKeyFlags(argv);
   const { values } = parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv),
     strict: true,
     allowPositionals: false,
     options: {

@@ -64,7 +64,7 @@ import {
   writeAtomic,
   writeSplits,
 } from "./sft.ts";
-import { MODEL_FLAGS, modelFlagValues, refuseKeyFlags, UsageError } from "./args.ts";
+import { joinNegativeNumbers, MODEL_FLAGS, modelFlagValues, refuseKeyFlags, UsageError } from "./args.ts";
 import {
   chooseBlock,
   cleanSql,
@@ -459,7 +459,7 @@ API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI
 export async function cotCommand(argv: string[]): Promise<number> {
   refuseKeyFlags(argv);
   const { values } = parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv),
     strict: true,
     allowPositionals: false,
     options: {

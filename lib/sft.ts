@@ -37,7 +37,7 @@ import {
 } from "./prompts.ts";
 import { renderSchema, SchemaError } from "./schema.ts";
 import { SqlitePool } from "./sqlite_pool.ts";
-import { numberFlag, UsageError } from "./args.ts";
+import { joinNegativeNumbers, numberFlag, UsageError } from "./args.ts";
 import { createProgress } from "./progress.ts";
 import { chatTokens, type LengthStats, lengthStats, TOKENIZER } from "./tokens.ts";
 import type { ChatMessage, Example } from "./types.ts";
@@ -633,7 +633,7 @@ error unless --db leaves it out or --skip-missing drops (and records) its questi
  */
 export async function sftCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv),
     strict: true,
     allowPositionals: false,
     options: { ...COMMON_FLAGS, "no-verify": { type: "boolean" } },
