@@ -15,14 +15,3 @@ Deno.test("the suite's totals are read from Deno's and unittest's closing lines"
   });
   assertEquals(unittestTotals("ImportError"), null);
 });
-
-Deno.test("negative numbers after a flag reach the flag's own check", async () => {
-  const { joinNegativeNumbers } = await import("../lib/args.ts");
-  assertEquals(joinNegativeNumbers(["--limit", "-1", "--db", "x", "--seed", "-42"]), [
-    "--limit=-1",
-    "--db",
-    "x",
-    "--seed=-42",
-  ]);
-  assertEquals(joinNegativeNumbers(["--quiet", "-h"]), ["--quiet", "-h"]);
-});
