@@ -5,10 +5,9 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
+import { exists } from "./files.ts";
 import { sha256Hex } from "./hash.ts";
 import type { Example } from "./types.ts";
-
-export { sha256Hex };
 
 /** A loaded dataset: its file, content hash, database root and normalised questions. */
 export interface Dataset {
@@ -31,15 +30,6 @@ const DATASET_FILES = ["dev.json", "mini_dev_sqlite.json", "mini_dev.json", "tra
 
 /** The separator of the official predictions format: `"<sql>\t----- bird -----\t<db_id>"`. */
 export const BIRD_SEPARATOR = "\t----- bird -----\t";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Resolve a dataset argument (a JSON file or a BIRD-layout folder) to its JSON file. */
 export async function resolveDatasetFile(pathOrFolder: string): Promise<string> {
@@ -209,11 +199,17 @@ export function parsePredictions(data: unknown, file: string): Predictions {
   return out;
 }
 
-/** Read and parse a predictions file. */
-export async function loadPredictions(path: string): Promise<Predictions> {
-  let text: string;
+/** A predictions file as read: its entries and the sha256 of its bytes (recorded in `run.json`). */
+export interface PredictionsFile {
+  sha256: string;
+  entries: Predictions;
+}
+
+/** Read and parse a predictions file (read once: the hash comes from the same bytes). */
+export async function loadPredictions(path: string): Promise<PredictionsFile> {
+  let bytes: Uint8Array;
   try {
-    text = await Deno.readTextFile(path);
+    bytes = await Deno.readFile(path);
   } catch (e) {
     if (
       e instanceof Deno.errors.IsADirectory || (await Deno.stat(path).then((s) => s.isDirectory, () => false))
@@ -226,11 +222,11 @@ export async function loadPredictions(path: string): Promise<Predictions> {
   }
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new DatasetError(`${path}: malformed JSON (${(e as Error).message})`);
   }
-  return parsePredictions(data, path);
+  return { sha256: sha256Hex(bytes), entries: parsePredictions(data, path) };
 }
 
 /** Render one prediction in the official format. */

@@ -14,7 +14,6 @@ import {
   missingDatabases,
   type Predictions,
   selectExamples,
-  sha256Hex,
 } from "./dataset.ts";
 import { GoldCache } from "./gold_cache.ts";
 // Types only: the OpenAI client is loaded when a model is asked for, so scoring a predictions file starts fast.
@@ -36,8 +35,8 @@ import {
   ResultsWriter,
   RUN_FILES,
   summarize,
-  writeJsonAtomic,
 } from "./run_log.ts";
+import { writeJsonAtomic } from "./files.ts";
 import { renderSchema } from "./schema.ts";
 import { extractSql } from "./sql_extract.ts";
 import { type ExecResult, SqlitePool } from "./sqlite_pool.ts";
@@ -206,7 +205,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
         " (download them with `deno task download`, or leave them out with --db)",
     );
   }
-  const preds: Predictions | null = predictions ? await loadPredictions(predictions) : null;
+  const predsFile = predictions ? await loadPredictions(predictions) : null;
+  const preds: Predictions | null = predsFile?.entries ?? null;
   if (preds) {
     const stray = [...preds.keys()].filter((i) => i >= dataset.examples.length);
     if (stray.length) {
@@ -256,7 +256,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       selection: { db: db ?? [], limit: options.limit ?? null, indices: examples.map((e) => e.index) },
       db_root: dataset.dbRoot,
       predictions: predictions ? resolve(predictions) : null,
-      predictions_sha256: predictions ? sha256Hex(await Deno.readFile(predictions)) : null,
+      predictions_sha256: predsFile?.sha256 ?? null,
       model: options.model ?? null,
       provider: client ? client.provider.provider : null,
       base_url: publicUrl,
@@ -307,7 +307,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     });
     const state: EvalProgress = { done: 0, total: todo.length, correct: 0, errors: 0 };
     const ctx: Ctx = {
-      dataset: dataset.dbRoot,
+      dbRoot: dataset.dbRoot,
+      prompts: null,
       pool,
       gold,
       client,
@@ -316,7 +317,11 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       ves: options.ves ?? null,
     };
 
-    if (client) warnTooLong(client, todo, ctx);
+    if (client) {
+      // Built once: the context check and the requests use the same messages.
+      ctx.prompts = new Map(todo.map((ex) => [ex.index, messagesFor(ex, ctx)]));
+      warnTooLong(client, todo, ctx.prompts);
+    }
     const queue = [...todo];
     const lanes = client ? Math.max(1, (options.concurrency ?? 8) + pool.workers) : pool.workers * 2;
     let failure: unknown = null;
@@ -347,7 +352,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     }
     if (failure !== null) throw failure;
 
-    const selected = examples.map((e) => records.get(e.index)!).filter(Boolean);
+    const selected = examples.map((e) => records.get(e.index)!);
     const costs = selected.map((r) => r.cost_usd).filter((c): c is number => typeof c === "number");
     const summary = summarize(selected, {
       ves: !!options.ves,
@@ -400,7 +405,9 @@ function processAlive(pid: number): boolean {
 }
 
 interface Ctx {
-  dataset: string;
+  dbRoot: string;
+  /** The messages of each question to ask, by dataset index (model runs only). */
+  prompts: Map<number, ChatMessage[]> | null;
   pool: SqlitePool;
   gold: GoldCache;
   client: ModelClient | null;
@@ -410,7 +417,7 @@ interface Ctx {
 }
 
 function messagesFor(ex: Example, ctx: Ctx): ChatMessage[] {
-  const schema = renderSchema(dbPath(ctx.dataset, ex.db_id), {
+  const schema = renderSchema(dbPath(ctx.dbRoot, ex.db_id), {
     sampleRows: ctx.promptOptions.sampleRows,
     descriptions: ctx.promptOptions.descriptions,
   });
@@ -422,8 +429,8 @@ function messagesFor(ex: Example, ctx: Ctx): ChatMessage[] {
  * window. They are still sent: the estimate is a heuristic, and a server that refuses a prompt answers 400,
  * which is recorded as that question's `generation_error` without retries.
  */
-function warnTooLong(client: ModelClient, todo: Example[], ctx: Ctx): void {
-  const over = client.checkContext(todo.map((ex) => messagesFor(ex, ctx)));
+function warnTooLong(client: ModelClient, todo: Example[], prompts: Map<number, ChatMessage[]>): void {
+  const over = client.checkContext(todo.map((ex) => prompts.get(ex.index)!));
   if (!over.length) return;
   const list = over.slice(0, 10).map((o) => `#${todo[o.index].index} (~${o.estimatedPromptTokens} tokens)`);
   console.error(
@@ -458,11 +465,11 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
     timings: { generation_ms: null, pred_ms: null, gold_ms: null },
     tokens: null,
   };
-  const db = dbPath(ctx.dataset, ex.db_id);
+  const db = dbPath(ctx.dbRoot, ex.db_id);
   const finish = (status: Status, error: string | null): ResultRecord => ({ ...rec, status, error });
 
   if (ctx.client) {
-    const messages = messagesFor(ex, ctx);
+    const messages = ctx.prompts!.get(ex.index)!;
     rec.prompt_hash = promptHash(messages);
     const t0 = performance.now();
     try {

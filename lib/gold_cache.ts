@@ -10,25 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
+import { cacheRoot, fileSha256, writeTextAtomic } from "./files.ts";
 import type { ExecResult, SqlitePool } from "./sqlite_pool.ts";
-
-/** `$XDG_CACHE_HOME/text2sql`, else `~/.cache/text2sql`, else a folder under the system temp dir. */
-export function cacheRoot(): string {
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "text2sql");
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
-  return home
-    ? join(home, ".cache", "text2sql")
-    : join(Deno.makeTempDirSync({ prefix: "text2sql-" }), "cache");
-}
-
-/** sha256 of a file, streamed so a 1 GB database does not sit in memory. */
-export async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
 
 /** Options of a {@linkcode GoldCache}. */
 export interface GoldCacheOptions {
@@ -79,7 +62,10 @@ export class GoldCache {
       }
     }
     const hash = await fileSha256(abs);
-    if (!this.memoryOnly) await writeAtomic(indexFile, hash);
+    if (!this.memoryOnly) {
+      await Deno.mkdir(dirname(indexFile), { recursive: true });
+      await writeTextAtomic(indexFile, hash);
+    }
     return hash;
   }
 
@@ -171,11 +157,4 @@ export class GoldCache {
     await Promise.all(this.writes);
     this.writes.clear();
   }
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
 }

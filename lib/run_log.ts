@@ -100,13 +100,6 @@ export class ResultsWriter {
   }
 }
 
-/** Write a JSON file atomically (temp file + rename): a kill never leaves half a `summary.json`. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
-  await Deno.rename(tmp, path);
-}
-
 /** Read `run.json`, or null when the folder holds no run. */
 export async function readRunInfo(dir: string): Promise<RunInfo | null> {
   try {

@@ -66,6 +66,23 @@ interface Pending {
 
 const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
 
+/**
+ * The worker's command line: read access to the database folders and no other permission (no write, net, env,
+ * run or ffi), and a V8 heap limit so a result too big for memory kills this worker, not the machine.
+ */
+export function workerArgs(readDirs: string[]): string[] {
+  return [
+    "run",
+    "--no-config",
+    "--no-lock",
+    "--no-prompt",
+    "--v8-flags=--max-old-space-size=2048",
+    "--quiet",
+    ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
+    WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
+  ];
+}
+
 class WorkerProcess {
   readonly child: Deno.ChildProcess;
   readonly generation: number;
@@ -84,19 +101,8 @@ class WorkerProcess {
       this.readyResolve = res;
       this.readyReject = rej;
     });
-    const args = [
-      "run",
-      "--no-config",
-      "--no-lock",
-      "--no-prompt",
-      // A result too big for memory must kill this worker, not the machine: Python would fetch it all too.
-      "--v8-flags=--max-old-space-size=2048",
-      "--quiet",
-      ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
-      WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
-    ];
     this.child = new Deno.Command(Deno.execPath(), {
-      args,
+      args: workerArgs(readDirs),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -182,10 +188,6 @@ class WorkerProcess {
       p.resolve(p.results);
     }, p.timeoutS * 1000);
     return timer;
-  }
-
-  get busy(): boolean {
-    return this.pending !== null;
   }
 
   /** Run statements in order, stopping at the first that fails; each has `timeoutS`. */

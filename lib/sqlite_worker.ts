@@ -38,15 +38,9 @@ interface DatabaseExtras {
   setAuthorizer(fn: (action: number, a1: string | null, a2: string | null) => number): void;
 }
 
-/** PRAGMAs that only read; any PRAGMA given a value (`= x`) is a setting and is denied unless listed. */
+/** PRAGMAs that only report; they may run without an argument (`PRAGMA page_count`). */
 const READ_PRAGMAS = new Set([
-  "table_info",
-  "table_xinfo",
   "table_list",
-  "index_list",
-  "index_info",
-  "index_xinfo",
-  "foreign_key_list",
   "collation_list",
   "function_list",
   "database_list",
@@ -55,6 +49,17 @@ const READ_PRAGMAS = new Set([
   "page_count",
   "page_size",
   "encoding",
+]);
+
+/** PRAGMAs whose argument names a table or index to describe (`PRAGMA table_info(superhero)`), not a setting. */
+const DESCRIBE_PRAGMAS = new Set([
+  "table_info",
+  "table_xinfo",
+  "table_list",
+  "index_list",
+  "index_info",
+  "index_xinfo",
+  "foreign_key_list",
 ]);
 
 /** The first keyword of a statement that can only read (after comments: `splitFirstStatement` strips leading ones). */
@@ -69,9 +74,8 @@ function authorize(action: number, a1: string | null, a2: string | null): number
   }
   if (action === SQLITE.PRAGMA && a1 !== null) {
     const name = a1.toLowerCase();
-    if (READ_PRAGMAS.has(name) && (a2 === null || !["user_version", "schema_version"].includes(name))) {
-      return SQLITE.OK;
-    }
+    // Any other PRAGMA given a value (`= x`) is a setting.
+    if (DESCRIBE_PRAGMAS.has(name) || (a2 === null && READ_PRAGMAS.has(name))) return SQLITE.OK;
   }
   return SQLITE.DENY;
 }
