@@ -14,7 +14,8 @@
  * @module
  */
 
-import { canonicalJson } from "./hash.ts";
+import { writeTextAtomic } from "./files.ts";
+import { canonicalJson, sha256Hex } from "./hash.ts";
 import type { ChatMessage } from "./types.ts";
 
 /** What makes two requests "the same" for the cache. */
@@ -23,7 +24,7 @@ export interface CacheKeyParts {
   baseUrl: string;
   model: string;
   /** The model's identity from `/v1/models` (id, root, created, owned_by…), or null when the server lists none. */
-  identity: Record<string, unknown> | null;
+  identity: object | null;
   messages: ChatMessage[];
   /** Every sampling parameter sent (temperature, max_tokens, n, top_p, seed…); absent ones as null. */
   params: Record<string, unknown>;
@@ -45,12 +46,10 @@ export interface CacheEntry {
   created_at: string;
 }
 
-export { canonicalJson };
-
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
 
 /** The base URL without credentials or a trailing slash, so `…/v1` and `…/v1/` share entries. */
-export function normaliseBaseUrl(baseUrl: string): string {
+function normaliseBaseUrl(baseUrl: string): string {
   try {
     const url = new URL(baseUrl);
     url.username = "";
@@ -61,13 +60,8 @@ export function normaliseBaseUrl(baseUrl: string): string {
   }
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** The cache key (sha256 hex) of a request. */
-export function cacheKey(parts: CacheKeyParts): Promise<string> {
+export function cacheKey(parts: CacheKeyParts): string {
   return sha256Hex(canonicalJson({
     v: 1,
     base_url: normaliseBaseUrl(parts.baseUrl),
@@ -143,7 +137,7 @@ export class CompletionCache {
     }
   }
 
-  /** Stores an entry atomically (temp file in the same folder, then rename). */
+  /** Stores an entry atomically ({@linkcode writeTextAtomic}: a temp file in the same folder, then a rename). */
   async put(key: string, entry: Omit<CacheEntry, "key" | "version" | "created_at">): Promise<void> {
     const path = this.pathOf(key);
     const folder = path.slice(0, path.lastIndexOf("/"));
@@ -160,20 +154,14 @@ export class CompletionCache {
       usage: { prompt: Number(entry.usage.prompt) || 0, completion: Number(entry.usage.completion) || 0 },
       created_at: new Date().toISOString(),
     };
-    const tmp = `${folder}/.${key}.${crypto.randomUUID()}.tmp`;
+    const text = JSON.stringify(full) + "\n";
     try {
-      try {
-        await Deno.writeTextFile(tmp, JSON.stringify(full) + "\n");
-      } catch (e) {
-        // The folder was removed under us (a user clearing the cache mid-run): recreate it once.
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        await Deno.mkdir(folder, { recursive: true });
-        await Deno.writeTextFile(tmp, JSON.stringify(full) + "\n");
-      }
-      await Deno.rename(tmp, path);
+      await writeTextAtomic(path, text);
     } catch (e) {
-      await Deno.remove(tmp).catch(() => {});
-      throw e;
+      // The folder was removed under us (a user clearing the cache mid-run): recreate it once.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      await Deno.mkdir(folder, { recursive: true });
+      await writeTextAtomic(path, text);
     }
   }
 }

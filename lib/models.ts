@@ -428,6 +428,16 @@ function parseCompletionBody(body: unknown): { texts: string[]; usage: Usage } {
   };
 }
 
+/**
+ * Full-jitter backoff (AWS) before retry `attempt` (1-based): uniform in [0, min(cap, base·2^(attempt-1))], so
+ * clients that failed together spread out. Shared by the start-up listing and the chat requests.
+ */
+function backoffMs(options: ModelClientOptions, attempt: number): number {
+  const base = options.backoffBaseMs ?? 1000;
+  const cap = options.backoffMaxMs ?? 60_000;
+  return (options.random ?? Math.random)() * Math.min(cap, base * 2 ** (attempt - 1));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -626,10 +636,10 @@ export class ModelClient {
   async complete(messages: ChatMessage[]): Promise<Completion> {
     if (!this.#cache) return await this.#limiter.run(() => this.#fetchWithRetries(messages));
     const started = performance.now();
-    const key = await cacheKey({
+    const key = cacheKey({
       baseUrl: this.provider.baseUrl,
       model: this.model,
-      identity: this.identity as unknown as Record<string, unknown> | null,
+      identity: this.identity,
       messages,
       params: { ...this.sampling },
     });
@@ -690,7 +700,6 @@ export class ModelClient {
     const timeoutS = this.#config.requestTimeoutS;
     const maxAttempts = this.#config.maxRetries + 1;
     const base = this.#options.backoffBaseMs ?? 1000;
-    const cap = this.#options.backoffMaxMs ?? 60_000;
     const retryAfterCap = this.#options.retryAfterCapMs ?? 60_000;
     const random = this.#options.random ?? Math.random;
     const body: Record<string, unknown> = {
@@ -737,12 +746,10 @@ export class ModelClient {
         });
       }
       this.#totals.retries++;
-      // Full jitter (AWS): uniform in [0, min(cap, base·2^k)], so clients that failed together spread out.
-      const backoff = random() * Math.min(cap, base * 2 ** (attempt - 1));
       // A Retry-After is a floor, not a rendezvous: a little jitter keeps clients told "1 s" from returning together.
       const wait = failure.retryAfterMs !== null
         ? Math.min(failure.retryAfterMs, retryAfterCap) + random() * Math.min(base, 1000)
-        : backoff;
+        : backoffMs(this.#options, attempt);
       // A long wait must not look like a hang: say so (at most every 30 s across all questions).
       if (wait >= 10_000 && performance.now() - this.#lastWaitNotice > 30_000) {
         this.#lastWaitNotice = performance.now();
@@ -828,8 +835,7 @@ async function listModels(
         const what = error instanceof Error ? error.message : String(error);
         throw new StartupError(scrub(`GET ${where}/models failed: ${what}`));
       }
-      const base = options.backoffBaseMs ?? 1000;
-      await sleep((options.random ?? Math.random)() * base * 2 ** (attempt - 1));
+      await sleep(backoffMs(options, attempt));
       continue;
     }
     // OpenAI and vLLM answer {"object":"list","data":[…]}; Together answers a bare array.
@@ -871,4 +877,4 @@ function identityOf(entry: ModelEntry): ModelIdentity {
 }
 
 /** Exposed for the cache tests: the identity derived from one `/v1/models` entry. */
-export const _internal = { identityOf, parseCompletionBody, classify };
+export const _internal = { identityOf };

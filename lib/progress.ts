@@ -78,8 +78,8 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
   let lastLineAt = start;
   let lastLineDecile = 0;
 
-  const state = (): ProgressState => {
-    const elapsedS = (now() - start) / 1000;
+  const stateAt = (t: number): ProgressState => {
+    const elapsedS = (t - start) / 1000;
     const ratePerS = elapsedS > 0 ? done / elapsedS : 0;
     return {
       label,
@@ -94,19 +94,22 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
   };
 
   const write = (text: string) => {
-    if (!options.silent) stream.writeSync(encoder.encode(text));
+    stream.writeSync(encoder.encode(text));
   };
 
   const update = (force: boolean) => {
-    const s = state();
-    options.onUpdate?.(s);
-    if (options.silent) return;
+    // One clock read per tick, and the snapshot is built only when someone looks at it: a silent progress
+    // without a hook, or a bar between redraws, costs a counter increment on a hot loop.
     const t = now();
+    let snapshot: ProgressState | undefined;
+    const s = () => (snapshot ??= stateAt(t));
+    options.onUpdate?.(s());
+    if (options.silent) return;
     if (tty) {
       if (!force && t - lastDraw < REDRAW_MS) return;
       lastDraw = t;
       // \r + erase-line keeps the bar in place; the final draw ends the line.
-      write(`\r\x1b[2K${formatBar(s)}${s.finished ? "\n" : ""}`);
+      write(`\r\x1b[2K${formatBar(s())}${finished ? "\n" : ""}`);
       return;
     }
     const decile = total > 0 ? Math.floor((done / total) * 10) : 10;
@@ -115,7 +118,7 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
     if (force || decile > lastLineDecile || t - lastLineAt >= LINE_INTERVAL_MS) {
       lastLineDecile = decile;
       lastLineAt = t;
-      write(formatLine(s) + "\n");
+      write(formatLine(s()) + "\n");
     }
   };
 
@@ -131,7 +134,7 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
       finished = true;
       update(true);
     },
-    state,
+    state: () => stateAt(now()),
   };
 }
 

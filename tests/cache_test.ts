@@ -3,13 +3,8 @@
  */
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import {
-  cacheKey,
-  type CacheKeyParts,
-  canonicalJson,
-  CompletionCache,
-  defaultCacheDir,
-} from "../lib/cache.ts";
+import { cacheKey, type CacheKeyParts, CompletionCache, defaultCacheDir } from "../lib/cache.ts";
+import { canonicalJson } from "../lib/hash.ts";
 import { _internal, ModelClient, type ModelClientOptions, type ModelConfig } from "../lib/models.ts";
 import type { ChatMessage } from "../lib/types.ts";
 import { type FakeServer, type FakeServerOptions, startFakeOpenAI } from "./fake_openai_server.ts";
@@ -68,15 +63,15 @@ Deno.test("canonicalJson sorts keys at every level and drops undefined", () => {
   );
 });
 
-Deno.test("cacheKey: stable, and changed by every part of the contract", async () => {
-  const key = await cacheKey(BASE);
+Deno.test("cacheKey: stable, and changed by every part of the contract", () => {
+  const key = cacheKey(BASE);
   assert(/^[0-9a-f]{64}$/.test(key));
   assertEquals(
-    await cacheKey({ ...BASE, params: { seed: null, top_p: null, n: 1, max_tokens: null, temperature: 0 } }),
+    cacheKey({ ...BASE, params: { seed: null, top_p: null, n: 1, max_tokens: null, temperature: 0 } }),
     key,
   );
   // A trailing slash or credentials in the URL do not make a different server.
-  assertEquals(await cacheKey({ ...BASE, baseUrl: "http://user:pw@127.0.0.1:8000/v1/" }), key);
+  assertEquals(cacheKey({ ...BASE, baseUrl: "http://user:pw@127.0.0.1:8000/v1/" }), key);
   const variants: CacheKeyParts[] = [
     { ...BASE, baseUrl: "http://127.0.0.1:8001/v1" },
     { ...BASE, model: "m2" },
@@ -90,7 +85,7 @@ Deno.test("cacheKey: stable, and changed by every part of the contract", async (
     { ...BASE, params: { ...BASE.params, top_p: 0.9 } },
     { ...BASE, params: { ...BASE.params, seed: 1 } },
   ];
-  const keys = new Set([key, ...await Promise.all(variants.map(cacheKey))]);
+  const keys = new Set([key, ...variants.map(cacheKey)]);
   assertEquals(keys.size, variants.length + 1);
 });
 
@@ -112,11 +107,20 @@ Deno.test("defaultCacheDir follows XDG_CACHE_HOME, else ~/.cache", () => {
 
 // ---------------------------------------------------------------- files
 
-Deno.test("CompletionCache: round trip, sharded path, no temp files left, only the whitelisted fields", async () => {
+/** A fresh cache in a temporary folder and the key of {@linkcode BASE}; the folder is removed afterwards. */
+async function withCache(
+  fn: (cache: CompletionCache, key: string, dir: string) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
-    const cache = new CompletionCache({ dir });
-    const key = await cacheKey(BASE);
+    await fn(new CompletionCache({ dir }), cacheKey(BASE), dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("CompletionCache: round trip, sharded path, no temp files left, only the whitelisted fields", async () => {
+  await withCache(async (cache, key, dir) => {
     assertEquals(await cache.get(key), null);
     const extra = {
       model: "m",
@@ -131,16 +135,23 @@ Deno.test("CompletionCache: round trip, sharded path, no temp files left, only t
     assertEquals(await listFiles(dir), [`${dir}/${key.slice(0, 2)}/${key}.json`]);
     const stored = JSON.parse(await Deno.readTextFile(cache.pathOf(key)));
     assertEquals(Object.keys(stored).sort(), ["created_at", "key", "model", "texts", "usage", "version"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
+});
+
+Deno.test("CompletionCache: a shard folder removed mid-run (cache cleared) is recreated", async () => {
+  await withCache(async (cache, key, dir) => {
+    const entry = { model: "m", texts: ["SELECT 1"], usage: { prompt: 1, completion: 1 } };
+    await cache.put(key, entry);
+    // The cache remembers the shard folder as made; a user wipes it between two writes.
+    await Deno.remove(`${dir}/${key.slice(0, 2)}`, { recursive: true });
+    await cache.put(key, { ...entry, texts: ["SELECT 2"] });
+    assertEquals((await cache.get(key))?.texts, ["SELECT 2"]);
+    assertEquals(await listFiles(dir), [`${dir}/${key.slice(0, 2)}/${key}.json`]);
+  });
 });
 
 Deno.test("CompletionCache: a torn or foreign entry is a miss; a non-hash key is refused", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const cache = new CompletionCache({ dir });
-    const key = await cacheKey(BASE);
+  await withCache(async (cache, key, dir) => {
     await Deno.mkdir(`${dir}/${key.slice(0, 2)}`, { recursive: true });
     await Deno.writeTextFile(cache.pathOf(key), '{"version":1,"key":"' + key + '","texts":["SEL');
     assertEquals(await cache.get(key), null);
@@ -158,16 +169,11 @@ Deno.test("CompletionCache: a torn or foreign entry is a miss; a non-hash key is
       }
       assert(threw, bad);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("CompletionCache: concurrent writers of one key leave one whole entry", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const cache = new CompletionCache({ dir });
-    const key = await cacheKey(BASE);
+  await withCache(async (cache, key, dir) => {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         cache.put(key, {
@@ -179,9 +185,7 @@ Deno.test("CompletionCache: concurrent writers of one key leave one whole entry"
     const entry = await cache.get(key);
     assert(entry && entry.texts[0].startsWith("SELECT "));
     assertEquals((await listFiles(dir)).length, 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 // ---------------------------------------------------------------- the client and the cache

@@ -374,6 +374,13 @@ export function questionOf(messages: ChatMessage[]): string | null {
   return user.content.slice(at + QUESTION_MARKER.length).trim();
 }
 
+/** The prompt's question and its mapped SQL, or null when the prompt has no question or the map lacks it. */
+function goldOf(answers: Map<string, string>, req: ScriptRequest): { question: string; sql: string } | null {
+  const question = questionOf(req.messages);
+  const sql = question === null ? undefined : answers.get(question);
+  return question === null || sql === undefined ? null : { question, sql };
+}
+
 /** How {@linkcode goldScript} presents an answer. */
 export type AnswerStyle = "plain" | "fenced" | "bare-fence" | "prose" | "reasoning";
 
@@ -419,11 +426,12 @@ export interface GoldScriptOptions {
  */
 export function goldScript(answers: Map<string, string>, options: GoldScriptOptions = {}): Script {
   const base: Script = (req) => {
-    const question = questionOf(req.messages);
-    const sql = question === null ? undefined : answers.get(question);
-    if (sql === undefined) return { content: options.fallback ?? "SELECT NULL" };
-    const style = typeof options.style === "function" ? options.style(question!) : options.style ?? "plain";
-    return { content: styleAnswer(sql, style) };
+    const gold = goldOf(answers, req);
+    if (!gold) return { content: options.fallback ?? "SELECT NULL" };
+    const style = typeof options.style === "function"
+      ? options.style(gold.question)
+      : options.style ?? "plain";
+    return { content: styleAnswer(gold.sql, style) };
   };
   return options.failureRate ? withFailures(base, options) : base;
 }
@@ -449,7 +457,8 @@ export function withFailures(
   };
 }
 
-export { fnv1a, mulberry32 };
+/** Re-exported for tests that bucket questions the way {@linkcode mixedScript} does. */
+export { fnv1a };
 
 /** Reads a BIRD-format dataset file into question → gold SQL (`SQL` or `query`); the first wins on duplicates. */
 export async function answersFromDataset(path: string): Promise<Map<string, string>> {
@@ -472,9 +481,9 @@ export function mixedScript(
   options: { failureRate?: number; seed?: number } = {},
 ): Script {
   const base: Script = (req) => {
-    const question = questionOf(req.messages);
-    const sql = question === null ? undefined : answers.get(question);
-    if (sql === undefined || question === null) return { content: "SELECT NULL" };
+    const gold = goldOf(answers, req);
+    if (!gold) return { content: "SELECT NULL" };
+    const { question, sql } = gold;
     const bucket = fnv1a(question) % 10;
     if (bucket < 2) return { content: "SELECT -424242 AS wrong_answer" };
     if (bucket < 3) return { content: styleAnswer(sql, "reasoning") };

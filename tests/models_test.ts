@@ -270,11 +270,14 @@ Deno.test("complete: answers, n samples, usage, cost", async () => {
     assertEquals(client.costUsd({ prompt: 1_000_000, completion: 500_000 }), 2);
     assertEquals(client.totals.usage, result.usage);
   });
-  await withServer({}, async (_s, config) => {
+  await withServer({}, async (server, config) => {
     const client = await ModelClient.create(config, FAST);
     assertEquals(client.costUsd({ prompt: 10, completion: 10 }), null);
-    // Temperature 0 by default, max_tokens left out when null.
+    // Temperature 0 by default, max_tokens left out when null; top_p and seed only when set.
     await client.complete(prompt("q"));
+    const body = chatRequests(server)[0].body!;
+    assertEquals([body.temperature, body.n], [0, 1]);
+    for (const absent of ["max_tokens", "top_p", "seed"]) assert(!(absent in body), `${absent} was sent`);
   });
 });
 
@@ -552,7 +555,7 @@ Deno.test("progress: quiet uses log lines even on a terminal; silent writes noth
   p.tick();
   p.tick();
   p.done();
-  assert(!quiet.text().includes("\r"));
+  assert(quiet.text().length > 0 && !quiet.text().includes("\r"));
   const silent = memoryStream(true);
   let updates = 0;
   const s = createProgress(2, { stream: silent, silent: true, onUpdate: () => updates++ });
