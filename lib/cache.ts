@@ -14,7 +14,8 @@
  * @module
  */
 
-import { writeTextAtomic } from "./files.ts";
+import { join } from "node:path";
+import { cacheRoot, writeTextAtomic } from "./files.ts";
 import { canonicalJson, sha256Hex } from "./hash.ts";
 import type { ChatMessage } from "./types.ts";
 
@@ -72,19 +73,9 @@ export function cacheKey(parts: CacheKeyParts): string {
   }));
 }
 
-/** `$XDG_CACHE_HOME/text2sql/completions`, else `~/.cache/text2sql/completions` (HOME, or USERPROFILE). */
+/** `<cacheRoot()>/completions`: `$XDG_CACHE_HOME/text2sql/completions`, else `~/.cache/text2sql/completions`. */
 export function defaultCacheDir(): string {
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  if (xdg) return joinPath(xdg, "text2sql", "completions");
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
-  if (!home) {
-    throw new Error("cannot locate a cache folder: set XDG_CACHE_HOME or HOME, or disable the cache");
-  }
-  return joinPath(home, ".cache", "text2sql", "completions");
-}
-
-function joinPath(...parts: string[]): string {
-  return parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p.replace(/^\/+|\/+$/g, ""))).join("/");
+  return join(cacheRoot(), "completions");
 }
 
 /** Options for {@linkcode CompletionCache}. */
