@@ -15,7 +15,12 @@
 import { mulberry32 } from "./hash.ts";
 import pl from "nodejs-polars";
 import { basename, dirname, join } from "node:path";
+import { DIFFICULTIES, parseResults } from "./run_log.ts";
+import { parseMetricLine } from "./trainer.ts";
 import type { ResultRecord, RunInfo, Summary } from "./types.ts";
+
+/** The official difficulty buckets, in the official order (the run log's, so both sides bucket alike). */
+export { DIFFICULTIES };
 
 /** One run directory as read from disk. */
 export interface RunData {
@@ -54,9 +59,6 @@ export const ERROR_KINDS = [
 /** A question's verdict refined by why it failed. */
 export type ErrorKind = typeof ERROR_KINDS[number];
 
-/** The official difficulty buckets, in the official order. */
-export const DIFFICULTIES = ["simple", "moderate", "challenging"] as const;
-
 /** Reads and parses a JSON file, naming the file in any error. */
 function readJson<T>(path: string): T {
   let text: string;
@@ -71,28 +73,6 @@ function readJson<T>(path: string): T {
   } catch (e) {
     throw new Error(`invalid JSON in ${path}: ${(e as Error).message}`);
   }
-}
-
-/**
- * Parses JSON lines, tolerating a half-written last line (a crash mid-append): it is skipped and reported.
- * A bad line anywhere else is corruption, not a crash artefact, and throws with its line number.
- */
-export function parseJsonLines<T>(text: string, name = "input"): { items: T[]; torn: boolean } {
-  const lines = text.split("\n");
-  const items: T[] = [];
-  let torn = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (!line) continue;
-    try {
-      items.push(JSON.parse(line) as T);
-    } catch (e) {
-      const rest = lines.slice(i + 1).some((l) => l.trim() !== "");
-      if (rest) throw new Error(`${name} line ${i + 1}: invalid JSON (${(e as Error).message})`);
-      torn = true;
-    }
-  }
-  return { items, torn };
 }
 
 /** The name a predictions file goes by: its folder for `…/<name>/predict_dev.json`, else its file name. */
@@ -128,11 +108,9 @@ export function readRun(dir: string): RunData {
   let torn = false;
   const resultsPath = join(dir, "results.jsonl");
   try {
-    const parsed = parseJsonLines<ResultRecord>(Deno.readTextFileSync(resultsPath), resultsPath);
+    const parsed = parseResults(Deno.readTextFileSync(resultsPath), resultsPath);
     torn = parsed.torn;
-    const byIndex = new Map<number, ResultRecord>();
-    for (const r of parsed.items) byIndex.set(r.index, r);
-    records = [...byIndex.values()];
+    records = [...parsed.records.values()];
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
@@ -429,7 +407,11 @@ interface PairRow {
 }
 
 /** Joins two runs on the question index, refusing runs over different datasets (indices would not match). */
-function pairRuns(df: pl.DataFrame, runA: string, runB: string): { a: string; b: string; rows: PairRow[] } {
+function pairRuns(
+  df: pl.DataFrame,
+  runA: string,
+  runB: string,
+): { a: { run: string; model: string }; b: { run: string; model: string }; rows: PairRow[] } {
   const a = resolveRun(df, runA), b = resolveRun(df, runB);
   const side = (run: string, s: string) =>
     df.filter(pl.col("run").eq(pl.lit(run))).select(
@@ -453,7 +435,7 @@ function pairRuns(df: pl.DataFrame, runA: string, runB: string): { a: string; b:
       `runs ${a.run} and ${b.run} are over different datasets (sha256 differs): not comparable`,
     );
   }
-  return { a: a.run, b: b.run, rows: rows.map((r) => ({ ...r, index: Number(r.index) })) };
+  return { a, b, rows: rows.map((r) => ({ ...r, index: Number(r.index) })) };
 }
 
 /** Questions one run solves and the other does not (the runs are matched by id or model label). */
@@ -517,8 +499,6 @@ export function mcnemarExact(b: number, c: number): number {
   const q = Number((num << BigInt(shift)) / den);
   return shift > 1000 ? q * 2 ** -1000 * 2 ** -(shift - 1000) : q * 2 ** -shift;
 }
-
-export { mulberry32 };
 
 /** Linear-interpolated quantile (type 7) of sorted values. */
 function quantile(sorted: Float64Array, q: number): number {
@@ -616,7 +596,7 @@ export function pairedTest(
   options: BootstrapOptions = {},
 ): PairedTestResult {
   const { a, b, rows } = pairRuns(df, runA, runB);
-  if (rows.length === 0) throw new Error(`runs ${a} and ${b} share no question: nothing to compare`);
+  if (rows.length === 0) throw new Error(`runs ${a.run} and ${b.run} share no question: nothing to compare`);
   const va = rows.map((r) => Boolean(r.a)), vb = rows.map((r) => Boolean(r.b));
   const both = rows.filter((r) => r.a && r.b).length;
   const onlyA = rows.filter((r) => r.a && !r.b).length;
@@ -628,10 +608,10 @@ export function pairedTest(
   const [lo, hi] = pairedBootstrap(va, vb, { resamples, seed, confidence });
   const p = mcnemarExact(onlyA, onlyB);
   return {
-    runA: a,
-    runB: b,
-    modelA: resolveRun(df, a).model,
-    modelB: resolveRun(df, b).model,
+    runA: a.run,
+    runB: b.run,
+    modelA: a.model,
+    modelB: b.model,
     n,
     accuracyA: percent(ka, n)!,
     accuracyB: percent(kb, n)!,
@@ -669,19 +649,12 @@ export type MetricRecord =
  * `eval` are kept, anything else (log lines, a torn last line) is skipped.
  */
 export function parseMetrics(text: string): MetricRecord[] {
-  const out: MetricRecord[] = [];
-  for (const line of text.split("\n")) {
-    const t = line.trim();
-    if (!t.startsWith("{")) continue;
-    try {
-      const m = JSON.parse(t);
-      if (m?.type === "train" && typeof m.step === "number" && typeof m.loss === "number") out.push(m);
-      if (m?.type === "eval" && typeof m.step === "number" && typeof m.eval_loss === "number") out.push(m);
-    } catch {
-      // A half-written line while the trainer is still appending: the next read will have it whole.
-    }
-  }
-  return out;
+  // The trainer's own line parser (log lines and a half-written last line give null), then only the records whose
+  // step and loss are numbers: a chart cannot plot the rest.
+  return text.split("\n").map(parseMetricLine).filter((m): m is MetricRecord =>
+    typeof m?.step === "number" &&
+    (m.type === "train" ? typeof m.loss === "number" : m.type === "eval" && typeof m.eval_loss === "number")
+  );
 }
 
 /** Reads `metrics.jsonl` from a file or a training output folder (see {@link parseMetrics}). */

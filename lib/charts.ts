@@ -20,6 +20,7 @@ import {
   errorTable,
   tokenUsage,
 } from "./analysis.ts";
+import { escapeHtml } from "./display.ts";
 
 /** Options shared by the chart functions. */
 export interface ChartOptions {
@@ -50,13 +51,6 @@ const KIND_COLORS: Record<string, string> = {
 /** Rough width in px of a label at Plot's 10px system-ui font; generous, since clipping is worse than space. */
 function textWidth(s: string): number {
   return Math.ceil(s.length * 6.2) + 4;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
 }
 
 /** A fresh linkedom document per chart: Plot appends style elements to it, so sharing one would leak state. */
@@ -94,6 +88,29 @@ function emptyFigure(kind: string, title: string, message: string): string {
 }
 
 /**
+ * The bars of both accuracy charts: one bar per model coloured by model, its accuracy in the tooltip and printed
+ * just past the bar's end. `along` is the axis the accuracy runs along (`y`: vertical bars, `x`: horizontal).
+ */
+function accuracyBars(
+  along: "x" | "y",
+  data: { model: string; accuracy: number | null }[],
+  channels: Record<string, string>,
+): Plot.Markish[] {
+  const bar = {
+    ...channels,
+    fill: "model",
+    title: (d: (typeof data)[number]) => `${d.model}: ${d.accuracy}%`,
+  };
+  const label = {
+    ...channels,
+    text: (d: (typeof data)[number]) => (d.accuracy as number).toFixed(1),
+    ...(along === "y" ? { dy: -6 } : { dx: 4, textAnchor: "start" as const }),
+    fontSize: 9,
+  };
+  return [along === "y" ? Plot.barY(data, bar) : Plot.barX(data, bar), Plot.text(data, label)];
+}
+
+/**
  * Grouped bars: accuracy (%) per difficulty bucket and total, one bar per model, value printed on each bar.
  * `df` is a {@link loadRuns} frame.
  */
@@ -119,21 +136,7 @@ export function accuracyByDifficultyChart(df: pl.DataFrame, options: ChartOption
     y: { domain: [0, 100], grid: true, label: "accuracy (%)" },
     color: { domain: models, legend: true },
     marks: [
-      Plot.barY(data, {
-        fx: "bucket",
-        x: "model",
-        y: "accuracy",
-        fill: "model",
-        title: (d) => `${d.model}: ${d.accuracy}%`,
-      }),
-      Plot.text(data, {
-        fx: "bucket",
-        x: "model",
-        y: "accuracy",
-        text: (d) => (d.accuracy as number).toFixed(1),
-        dy: -6,
-        fontSize: 9,
-      }),
+      ...accuracyBars("y", data, { fx: "bucket", x: "model", y: "accuracy" }),
       Plot.ruleY([0]),
     ],
   });
@@ -164,22 +167,7 @@ export function accuracyByDatabaseChart(df: pl.DataFrame, options: ChartOptions 
     x: { domain: [0, 100], grid: true, label: "accuracy (%)" },
     color: { domain: models, legend: true },
     marks: [
-      Plot.barX(data, {
-        fy: "db_id",
-        y: "model",
-        x: "accuracy",
-        fill: "model",
-        title: (d) => `${d.model}: ${d.accuracy}%`,
-      }),
-      Plot.text(data, {
-        fy: "db_id",
-        y: "model",
-        x: "accuracy",
-        text: (d) => (d.accuracy as number).toFixed(1),
-        dx: 4,
-        textAnchor: "start",
-        fontSize: 9,
-      }),
+      ...accuracyBars("x", data, { fy: "db_id", y: "model", x: "accuracy" }),
       Plot.ruleX([0]),
     ],
   });

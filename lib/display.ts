@@ -47,10 +47,11 @@ export function inNotebook(): boolean {
 }
 
 /**
- * Sends a bundle to the notebook; false when there is no notebook or the kernel refused it (no frontend
- * attached), so callers fall back to text instead of failing a long computation over a display.
+ * Sends a bundle to the notebook (with `display_id`, `update` replaces that earlier output); false when there is no
+ * notebook or the kernel refused it (no frontend attached), so callers fall back to text instead of failing a long
+ * computation over a display.
  */
-async function send(
+export async function displayBundle(
   bundle: MediaBundle,
   options: { update?: boolean; display_id?: string } = {},
 ): Promise<boolean> {
@@ -152,7 +153,9 @@ const NOTEBOOK_TABLE_CSS = "<style>.t2s-table{border-collapse:collapse;font:12px
 /** Displays a table in the notebook; outside one, prints it as plain text. */
 export async function showTable(data: TableInput, options: TableOptions = {}): Promise<void> {
   const text = tableText(data, options);
-  if (!await send({ "text/html": NOTEBOOK_TABLE_CSS + tableHtml(data, options), "text/plain": text })) {
+  if (
+    !await displayBundle({ "text/html": NOTEBOOK_TABLE_CSS + tableHtml(data, options), "text/plain": text })
+  ) {
     console.log(text);
   }
 }
@@ -168,7 +171,7 @@ function chartTitle(html: string): string {
 /** Displays a chart (a `<figure>` from `lib/charts.ts`) as `text/html`; outside a notebook prints a notice. */
 export async function showChart(html: string): Promise<void> {
   const title = chartTitle(html);
-  if (!await send({ "text/html": html, "text/plain": `[chart: ${title}]` })) {
+  if (!await displayBundle({ "text/html": html, "text/plain": `[chart: ${title}]` })) {
     console.log(`[chart: ${title}] (drawn in notebooks and HTML reports only)`);
   }
 }
@@ -176,7 +179,7 @@ export async function showChart(html: string): Promise<void> {
 /** Displays an HTML fragment; outside a notebook prints a one-line notice (or `options.text` when given). */
 export async function showHtml(html: string, options: { text?: string } = {}): Promise<void> {
   const text = options.text ?? `[html output, ${html.length} characters] (shown in notebooks only)`;
-  if (!await send({ "text/html": html, "text/plain": text })) console.log(text);
+  if (!await displayBundle({ "text/html": html, "text/plain": text })) console.log(text);
 }
 
 /** An in-place progress display; see {@link createNotebookProgress}. */
@@ -228,7 +231,7 @@ export function createNotebookProgress(label: string, options: { total?: number 
     // would leave a stale progress line behind.
     const update = shown;
     shown = true;
-    if (!await send(bundle(finished), { display_id: displayId, update }) && finished) {
+    if (!await displayBundle(bundle(finished), { display_id: displayId, update }) && finished) {
       console.log(bundle(true)["text/plain"]);
     }
   };

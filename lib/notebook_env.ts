@@ -31,7 +31,6 @@
 import { fileURLToPath } from "node:url";
 import { isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { createHash } from "node:crypto";
 import {
   type DatasetName,
   datasetSpec,
@@ -43,6 +42,10 @@ import {
 import type { EvalOptions, EvalProgress } from "./evaluate.ts";
 import { type Provider, PROVIDERS } from "./models.ts";
 import { lossCurveChart } from "./charts.ts";
+import { displayBundle, inNotebook } from "./display.ts";
+import { exists } from "./files.ts";
+import { sha256Hex } from "./hash.ts";
+import { DIFFICULTIES } from "./run_log.ts";
 import {
   buildTrainCommand,
   DEFAULT_TRAIN_CONFIG,
@@ -222,7 +225,7 @@ export const BASELINE_LABEL = "baseline-gpt-3.5-turbo";
 /** Whether two files have the same bytes (false when either cannot be read). */
 function sameContent(a: string, b: string): boolean {
   try {
-    const hash = (file: string) => createHash("sha256").update(Deno.readFileSync(file)).digest("hex");
+    const hash = (file: string) => sha256Hex(Deno.readFileSync(file));
     return hash(a) === hash(b);
   } catch {
     return false;
@@ -311,12 +314,8 @@ export async function notebookRuns(runsDir: string): Promise<string[]> {
   try {
     for await (const entry of Deno.readDir(runsDir)) {
       if (!entry.isDirectory || !entry.name.startsWith(NOTEBOOK_RUN_PREFIX)) continue;
-      try {
-        await Deno.stat(join(runsDir, entry.name, "summary.json"));
-        found.push(join(runsDir, entry.name));
-      } catch {
-        // An interrupted run without a summary is not comparable yet.
-      }
+      // An interrupted run without a summary is not comparable yet.
+      if (await exists(join(runsDir, entry.name, "summary.json"))) found.push(join(runsDir, entry.name));
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -458,7 +457,7 @@ export function summaryRows(summary: VerificationSummary): {
   difficulty: { difficulty: string; questions: number }[];
   databases: { db_id: string; questions: number; size_mb: number }[];
 } {
-  const order = ["simple", "moderate", "challenging"];
+  const order: readonly string[] = DIFFICULTIES;
   const rank = (d: string) => (order.indexOf(d) + order.length + 1) % (order.length + 1);
   const buckets = Object.keys(summary.byDifficulty).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return {
@@ -552,7 +551,7 @@ export async function notebookTrainPlan(params: NotebookParams): Promise<Noteboo
   const configPath = params.trainConfig ?? DEFAULT_TRAIN_CONFIG;
   const config = await loadTrainConfig(configPath);
   const sft = datasetDir(params, "sft");
-  const fromSft = await Deno.stat(join(sft, "train.jsonl")).then(() => true, () => false);
+  const fromSft = await exists(join(sft, "train.jsonl"));
   const dir = fromSft ? sft : config.dataset_dir ?? sft;
   const counts = await validateDataset(dir);
   const runtime = params.trainRun ? await detectRuntime() ?? "docker" : "docker";
@@ -624,20 +623,6 @@ export async function replayMetrics(file: string, onMetric: (m: MetricLine) => v
   return metrics;
 }
 
-interface JupyterDisplay {
-  display(obj: unknown, options?: { raw?: boolean; update?: boolean; display_id?: string }): Promise<void>;
-}
-
-/** `Deno.jupyter`, or null outside a kernel (where reading it throws). */
-function jupyter(): JupyterDisplay | null {
-  try {
-    const api = (Deno as unknown as { jupyter?: JupyterDisplay }).jupyter;
-    return api && typeof api.display === "function" ? api : null;
-  } catch {
-    return null;
-  }
-}
-
 /** A loss chart that redraws in place as metrics arrive; see {@linkcode liveLossChart}. */
 export interface LiveLossChart {
   /** Adds a metric line; redraws at most about once a second. */
@@ -656,7 +641,8 @@ export interface LiveLossChart {
  * @param options `intervalMs` between redraws (default 1000).
  */
 export function liveLossChart(title = "Training loss", options: { intervalMs?: number } = {}): LiveLossChart {
-  const api = jupyter();
+  // Through display.ts's backend, so `setDisplayBackend` reaches this chart like every other display.
+  const inKernel = inNotebook();
   const displayId = `t2s-loss-${crypto.randomUUID()}`;
   const metrics: MetricLine[] = [];
   const interval = options.intervalMs ?? 1000;
@@ -669,18 +655,18 @@ export function liveLossChart(title = "Training loss", options: { intervalMs?: n
     const update = shown;
     shown = true;
     const text = `[chart: ${title}, ${metrics.filter((m) => m.type === "train").length} steps]`;
-    chain = chain.then(() =>
-      api?.display({ "text/html": html, "text/plain": text }, { raw: true, display_id: displayId, update })
-    ).catch(() => {});
+    chain = chain.then(async () => {
+      await displayBundle({ "text/html": html, "text/plain": text }, { display_id: displayId, update });
+    });
   };
   return {
     metrics,
     onMetric(m) {
       metrics.push(m);
-      if (api && performance.now() - last >= interval) draw();
+      if (inKernel && performance.now() - last >= interval) draw();
     },
     async finish() {
-      if (api) draw();
+      if (inKernel) draw();
       await chain;
     },
   };

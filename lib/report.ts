@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import type { DisplayValue, ResultRecord, ResultShape } from "./types.ts";
 import type { MetricRecord, PairedTestResult, RunData } from "./analysis.ts";
 import { escapeHtml, tableHtml } from "./display.ts";
+import { exists } from "./files.ts";
 
 // Analysis and charts load nodejs-polars, a native addon that needs --allow-ffi: they are imported when a report is
 // built, so that `reportCommand` can first say plainly what permission is missing instead of a stack trace.
@@ -74,8 +75,8 @@ function fmtPct(v: unknown): string {
   return typeof v === "number" ? v.toFixed(2) : "—";
 }
 
-/** Run metadata side by side, one column per run. */
-function metadataTable(runs: RunData[]): string {
+/** Run metadata side by side, one column per run; `notes` holds each run's {@link runNotes}. */
+function metadataTable(runs: RunData[], notes: Map<RunData, string>): string {
   const row = (name: string, f: (r: RunData) => unknown) =>
     `<tr><th>${escapeHtml(name)}</th>${runs.map((r) => cell(f(r))).join("")}</tr>`;
   const i = (r: RunData) => r.info;
@@ -101,7 +102,7 @@ ${row("SQLite", (r) => i(r).sqlite_version)}
 ${row("code version", (r) => i(r).code_version)}
 ${row("started", (r) => i(r).started_at)}
 ${row("finished", (r) => i(r).finished_at ?? "(not finished)")}
-${row("notes", (r) => runNotes(r))}
+${row("notes", (r) => notes.get(r))}
 </tbody></table>`;
 }
 
@@ -275,16 +276,8 @@ ${shown.map(failureHtml).join("\n")}${more}</details>`;
 }
 
 /** Training folders (a `metrics.jsonl`, no `run.json`) given among the run directories. */
-function isTrainingDir(dir: string): boolean {
-  const exists = (p: string) => {
-    try {
-      Deno.statSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return !exists(join(dir, "run.json")) && exists(join(dir, "metrics.jsonl"));
+async function isTrainingDir(dir: string): Promise<boolean> {
+  return !(await exists(join(dir, "run.json"))) && await exists(join(dir, "metrics.jsonl"));
 }
 
 /**
@@ -294,11 +287,13 @@ function isTrainingDir(dir: string): boolean {
 export async function buildReport(runDirs: string[], options: ReportOptions = {}): Promise<string> {
   if (runDirs.length === 0) throw new Error("no run directory given");
   await loadModules();
-  const trainDirs = runDirs.filter(isTrainingDir);
-  const runs = A.readRuns(runDirs.filter((d) => !trainDirs.includes(d)));
+  const isTraining = await Promise.all(runDirs.map(isTrainingDir));
+  const trainDirs = runDirs.filter((_, i) => isTraining[i]);
+  const runs = A.readRuns(runDirs.filter((_, i) => !isTraining[i]));
   const metrics: { dir: string; records: MetricRecord[] }[] = [
     ...trainDirs.map((dir) => ({ dir, records: A.readMetrics(dir) })),
-    ...runs.filter((r) => !trainDirs.includes(r.dir)).flatMap((r) => {
+    // A run directory may also hold the metrics of the training that produced its model.
+    ...runs.flatMap((r) => {
       try {
         return [{ dir: r.dir, records: A.readMetrics(join(r.dir, "metrics.jsonl")) }];
       } catch {
@@ -306,6 +301,7 @@ export async function buildReport(runDirs: string[], options: ReportOptions = {}
       }
     }),
   ];
+  const notes = new Map(runs.map((r) => [r, runNotes(r)]));
   const title = options.title ?? "text2sql evaluation report";
   const generated = (options.generatedAt ?? new Date()).toISOString();
   const sections: string[] = [];
@@ -317,7 +313,7 @@ export async function buildReport(runDirs: string[], options: ReportOptions = {}
 
   if (runs.length > 0) {
     const df = A.runsFrame(runs);
-    section("runs", "Runs", metadataTable(runs));
+    section("runs", "Runs", metadataTable(runs, notes));
 
     const acc = A.accuracyByDifficulty(df).toRecords() as Record<string, unknown>[];
     const official = runs.map((run) => {
@@ -403,9 +399,9 @@ and a bootstrap confidence interval of the accuracy difference.</p>\n${body}`,
 <nav>${nav.map(([id, h]) => `<a href="#${id}">${escapeHtml(h)}</a>`).join("")}</nav></header>
 ${
     // Numbers of an unfinished run are partial: say so before any table shows them.
-    runs.filter((r) => runNotes(r)).map((r) =>
+    runs.filter((r) => notes.get(r)).map((r) =>
       `<p class="warn"><strong>${escapeHtml(r.label)}</strong> (${escapeHtml(r.id)}): ${
-        escapeHtml(runNotes(r))
+        escapeHtml(notes.get(r)!)
       }</p>`
     ).join("\n")}
 ${sections.join("\n")}

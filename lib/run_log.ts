@@ -30,47 +30,54 @@ export const DIFFICULTIES = ["simple", "moderate", "challenging"] as const;
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
+/** What `results.jsonl` holds: the records, the byte length of its intact prefix, and whether a tail was torn. */
+export interface ParsedResults {
+  /** By dataset index; a later record for the same index replaces an earlier one (`--retry-failed` appends). */
+  records: Map<number, ResultRecord>;
+  /** Bytes of whole lines: an appender cuts the file here before writing. */
+  intactBytes: number;
+  /** True when the last line was half written (a run killed mid-write) and was skipped. */
+  torn: boolean;
+}
+
 /**
- * Read `results.jsonl`. A torn last line (a run killed mid-write) is ignored; a later record for the same
- * index replaces an earlier one (`--retry-failed` appends). Returns records by index and the byte length of
- * the intact prefix, so an appender can cut the torn tail before writing.
+ * Parse `results.jsonl` text. Every record is written as one whole line ending in a newline, so a last line
+ * without one is torn (skipped, and cut by the next appender); a bad line anywhere else is corruption, an error
+ * naming `file` and the line. The one reading rule for evaluation (resume) and analysis (reports, notebooks).
  */
-export async function readResults(
-  dir: string,
-): Promise<{ records: Map<number, ResultRecord>; intactBytes: number }> {
+export function parseResults(text: string, file: string): ParsedResults {
   const records = new Map<number, ResultRecord>();
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(join(dir, RUN_FILES.results));
-  } catch {
-    return { records, intactBytes: 0 };
-  }
-  const text = new TextDecoder().decode(bytes);
-  let offset = 0;
-  let intact = 0;
+  const encoder = new TextEncoder();
   const lines = text.split("\n");
+  let intactBytes = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const isLast = i === lines.length - 1;
-    const lineBytes = new TextEncoder().encode(line).length + (isLast ? 0 : 1);
+    if (isLast) return { records, intactBytes, torn: line.trim() !== "" };
     if (line.trim()) {
       try {
-        if (isLast) throw new Error("no newline: torn");
         const rec = JSON.parse(line) as ResultRecord;
         records.set(rec.index, rec);
       } catch (e) {
-        if (!isLast) {
-          throw new Error(
-            `${join(dir, RUN_FILES.results)}: line ${i + 1} is corrupt (${(e as Error).message})`,
-          );
-        }
-        break;
+        throw new Error(`${file}: line ${i + 1} is corrupt (${(e as Error).message})`);
       }
     }
-    offset += lineBytes;
-    intact = offset;
+    intactBytes += encoder.encode(line).length + 1;
   }
-  return { records, intactBytes: intact };
+  return { records, intactBytes, torn: false };
+}
+
+/** Read and parse a run's `results.jsonl` (see {@linkcode parseResults}); an absent file is an empty run. */
+export async function readResults(dir: string): Promise<ParsedResults> {
+  const file = join(dir, RUN_FILES.results);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { records: new Map(), intactBytes: 0, torn: false };
+    throw e;
+  }
+  return parseResults(text, file);
 }
 
 /** An append-only writer of `results.jsonl`: each record is one `write` of one full line. */

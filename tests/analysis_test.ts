@@ -10,7 +10,6 @@ import {
   mcnemarExact,
   pairedBootstrap,
   pairedTest,
-  parseJsonLines,
   parseMetrics,
   readMetrics,
   readRun,
@@ -18,6 +17,7 @@ import {
   solvedDiff,
   tokenUsage,
 } from "../lib/analysis.ts";
+import { parseResults } from "../lib/run_log.ts";
 import type { ResultRecord, ResultShape } from "../lib/types.ts";
 import {
   assertNear,
@@ -43,10 +43,13 @@ Deno.test("readRun reads a run, skipping a torn last line", () => {
 });
 
 Deno.test("readRun: a bad line before the end is corruption and names its line", () => {
+  // The one reading rule, shared with evaluation's resume (run_log.parseResults).
   const text = '{"index": 1}\n{"index": 2, "db\n{"index": 3}\n';
-  assertThrowsWith(() => parseJsonLines(text, "results.jsonl"), "results.jsonl line 2: invalid JSON");
-  assertEquals(parseJsonLines('{"index": 1}\n{"ind', "x"), { items: [{ index: 1 }], torn: true });
-  assertEquals(parseJsonLines('{"index": 1}\n\n', "x"), { items: [{ index: 1 }], torn: false });
+  assertThrowsWith(() => parseResults(text, "results.jsonl"), "results.jsonl: line 2 is corrupt");
+  const torn = parseResults('{"index": 1}\n{"ind', "x");
+  assertEquals([[...torn.records.values()], torn.torn], [[{ index: 1 }], true]);
+  const clean = parseResults('{"index": 1}\n\n', "x");
+  assertEquals([[...clean.records.values()], clean.torn], [[{ index: 1 }], false]);
 });
 
 Deno.test("readRun: a retried question's last record wins", async () => {
@@ -274,6 +277,17 @@ Deno.test("parseMetrics / readMetrics keep train and eval lines, skip the rest",
     .join("\n");
   const m = parseMetrics(text);
   assertEquals(m.map((x) => [x.type, x.step]), [["train", 1], ["train", 20], ["eval", 20]]);
+  // Lines the chart cannot plot are skipped too: other types, a non-numeric step or loss, a JSON array.
+  const untyped = [
+    '{"type":"progress","step":1,"loss":1}',
+    '{"type":"train","step":"2","loss":1}',
+    '{"type":"train","step":3,"loss":null}',
+    '{"type":"eval","step":4,"eval_loss":"0.5"}',
+    '{"type":"eval","step":5,"loss":0.5}',
+    "[1]",
+    '{"type":"eval","step":6,"epoch":1,"eval_loss":0.5}',
+  ].join("\n");
+  assertEquals(parseMetrics(untyped), [{ type: "eval", step: 6, epoch: 1, eval_loss: 0.5 }]);
 });
 
 Deno.test("accuracyByDifficulty: questions without a difficulty get an `unknown` bucket before total", async () => {

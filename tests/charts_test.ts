@@ -19,7 +19,7 @@ import {
   tableHtml,
   tableText,
 } from "../lib/display.ts";
-import { makeRunFixtures } from "./run_fixtures.ts";
+import { copyRunAs, makeRunFixtures } from "./run_fixtures.ts";
 
 const root = await Deno.makeTempDir({ prefix: "t2s-charts-" });
 const fx = await makeRunFixtures(root);
@@ -100,11 +100,7 @@ Deno.test("tokenUsageChart: stacked prompt/completion bars with cost; empty with
 
 Deno.test("charts escape labels taken from run files", async () => {
   const dir = join(root, "evil");
-  await Deno.mkdir(dir);
-  const info = JSON.parse(await Deno.readTextFile(join(fx.b, "run.json")));
-  info.model = '<img src=x onerror="alert(1)">';
-  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(info));
-  await Deno.copyFile(join(fx.b, "results.jsonl"), join(dir, "results.jsonl"));
+  await copyRunAs(fx.b, dir, '<img src=x onerror="alert(1)">');
   const evil = loadRuns([fx.a, dir]);
   for (const html of [accuracyByDifficultyChart(evil), errorTaxonomyChart(evil), tokenUsageChart(evil)]) {
     assert(!html.includes("<img"), "label escaped");

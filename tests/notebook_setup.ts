@@ -7,8 +7,6 @@
  */
 import { findNotebookPython, JUPYTER_APT_COMMAND } from "../lib/notebook_html.ts";
 
-export { findNotebookPython };
-
 /** The one-line install command for everything the notebook tests need (Debian; run as root). */
 export const NOTEBOOK_INSTALL_COMMAND = `${JUPYTER_APT_COMMAND} && deno jupyter --install --force`;
 

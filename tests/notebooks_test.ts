@@ -30,8 +30,10 @@ import {
 } from "./fake_openai_server.ts";
 import { withBrowserPage } from "./browser.ts";
 import { exportNotebookHtml, notebookHtmlCommand } from "../lib/notebook_html.ts";
+import { setDisplayBackend } from "../lib/display.ts";
 import {
   evalTargets,
+  liveLossChart,
   NotebookParamError,
   notebookParams,
   notebookRuns,
@@ -823,4 +825,39 @@ Deno.test("summaryRows orders difficulties and adds the total", () => {
     "total",
   ]);
   assert.deepEqual(rows.databases, [{ db_id: "a", questions: 6, size_mb: 2.5 }]);
+});
+
+Deno.test("liveLossChart draws one chart and updates it in place; outside a notebook it draws nothing", async () => {
+  const calls: { obj: Record<string, string>; options: Record<string, unknown> }[] = [];
+  setDisplayBackend({
+    display(obj, options = {}) {
+      calls.push({ obj: obj as Record<string, string>, options });
+      return Promise.resolve();
+    },
+  });
+  try {
+    const chart = liveLossChart("Loss", { intervalMs: 60_000 });
+    chart.onMetric({ type: "train", step: 1, loss: 2 });
+    chart.onMetric({ type: "train", step: 2, loss: 1.5 }); // within the interval: no redraw
+    chart.onMetric({ type: "eval", step: 2, eval_loss: 1.7 });
+    await chart.finish();
+    assert.equal(calls.length, 2);
+    const [first, last] = calls;
+    assert.deepEqual([first.options.update, last.options.update], [false, true]);
+    assert.equal(last.options.display_id, first.options.display_id);
+    assert.equal(last.obj["text/plain"], "[chart: Loss, 2 steps]");
+    assert.ok(last.obj["text/html"].includes('data-chart="loss-curve"'));
+    assert.equal(chart.metrics.length, 3);
+  } finally {
+    setDisplayBackend(undefined);
+  }
+  setDisplayBackend(null);
+  try {
+    const offline = liveLossChart();
+    offline.onMetric({ type: "train", step: 1, loss: 2 });
+    await offline.finish();
+    assert.equal(offline.metrics.length, 1);
+  } finally {
+    setDisplayBackend(undefined);
+  }
 });

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { accuracyByDifficulty, loadRuns, readRun } from "../lib/analysis.ts";
 import { buildReport, reportCommand } from "../lib/report.ts";
-import { makeRunFixtures } from "./run_fixtures.ts";
+import { copyRunAs, makeRunFixtures } from "./run_fixtures.ts";
 
 const root = await Deno.makeTempDir({ prefix: "t2s-report-" });
 const fx = await makeRunFixtures(root, { torn: true });
@@ -99,10 +99,7 @@ Deno.test("buildReport output is self-contained: no script, no external resource
 
 Deno.test("buildReport escapes everything taken from a run and includes nothing from the environment", async () => {
   const dir = join(root, "hostile");
-  await Deno.mkdir(dir);
-  const info = JSON.parse(await Deno.readTextFile(join(fx.b, "run.json")));
-  info.model = "<b>bold</b> & co";
-  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(info));
+  await copyRunAs(fx.b, dir, "<b>bold</b> & co");
   const lines = (await Deno.readTextFile(join(fx.b, "results.jsonl"))).split("\n").filter((l) =>
     l.startsWith("{")
   );

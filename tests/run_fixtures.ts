@@ -484,6 +484,18 @@ export async function makeRunFixtures(root: string, options: { torn?: boolean } 
   return { a, b, train };
 }
 
+/**
+ * Copies run `from` (its `run.json` and `results.jsonl`) into a new folder `to` under another model name: the
+ * escaping tests give a run a hostile label this way.
+ */
+export async function copyRunAs(from: string, to: string, model: string): Promise<void> {
+  await Deno.mkdir(to);
+  const info = JSON.parse(await Deno.readTextFile(join(from, "run.json")));
+  info.model = model;
+  await Deno.writeTextFile(join(to, "run.json"), JSON.stringify(info));
+  await Deno.copyFile(join(from, "results.jsonl"), join(to, "results.jsonl"));
+}
+
 /** Asserts that `fn` throws an Error whose message contains `fragment` (node:assert has no substring form). */
 export function assertThrowsWith(fn: () => unknown, fragment: string): void {
   try {
