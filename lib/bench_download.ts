@@ -7,13 +7,12 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { ZipWriter } from "@zip.js/zip.js";
 import { downloadDataset } from "./download.ts";
 import { startArchiveServer } from "../tests/archive_server.ts";
+import { SAMPLE, superhero, tables } from "../tests/sample_archives.ts";
 
-const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), "..", "data", "sample");
 const MB = 1_000_000;
 
 /** Options of {@link benchDownload}. */
@@ -108,7 +107,7 @@ function mb(bytes: number): string {
  * @param archivePath Where the archive goes; the nested zip is staged beside it and removed.
  * @param options `megabytes` of filler (default 320).
  */
-export async function writeBenchArchive(
+async function writeBenchArchive(
   archivePath: string,
   options: { megabytes?: number } = {},
 ): Promise<void> {
@@ -134,12 +133,8 @@ export async function writeBenchArchive(
   }
   await nested.close();
 
-  const questions = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev.json")))
-    .filter((q: { db_id: string }) => q.db_id === "superhero");
-  const tables = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev_tables.json")))
-    .filter((t: { db_id: string }) => t.db_id === "superhero");
   const outer = new ZipWriter((await Deno.create(archivePath)).writable, { level: 0, useWebWorkers: false });
-  await outer.add("dev_20240627/dev.json", textStream(JSON.stringify(questions)));
+  await outer.add("dev_20240627/dev.json", textStream(JSON.stringify(superhero)));
   await outer.add("dev_20240627/dev_tables.json", textStream(JSON.stringify(tables)));
   await outer.add("dev_20240627/dev_databases.zip", (await Deno.open(nestedPath)).readable);
   await outer.add("__MACOSX/dev_20240627/._dev_databases.zip", textStream("resource fork"));

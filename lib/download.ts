@@ -19,6 +19,8 @@ import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
+import { exists, fileSha256, writeJsonAtomic } from "./files.ts";
+import { sha256Hex } from "./hash.ts";
 import { ArchiveError, extractZip, message } from "./zip_stream.ts";
 
 /** The datasets this command knows. */
@@ -46,7 +48,7 @@ export interface DatasetSpec {
 const BIRD_BASE = "https://bird-bench.oss-cn-beijing.aliyuncs.com";
 
 /** The official BIRD archives and their layouts. */
-export const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
+const DATASETS: Readonly<Record<DatasetName, DatasetSpec>> = {
   dev: {
     name: "dev",
     url: `${BIRD_BASE}/dev.zip`,
@@ -266,69 +268,40 @@ export async function downloadDataset(
     url,
   };
 
+  /** The result of a call that found the dataset in place and extracted nothing. */
+  const untouched = (sha256: string | null, verification: VerificationSummary): DownloadResult => ({
+    ...paths,
+    sha256,
+    fetched: false,
+    bytesFetched: 0,
+    extracted: false,
+    repaired: null,
+    verification,
+  });
+
   const markerPath = join(folder, VERIFIED_MARKER);
   const marker = await readJson<Marker>(markerPath);
   // A marker without a summary is not one this code wrote: treated as absent, like a torn one.
   const verified = marker?.summary?.perDatabase ? marker : null;
-  let damage: string | null = null;
-  if (verified) {
-    // The marker only says the folder was whole once: a file deleted or truncated since must not pass as
-    // verified. Sizes and the JSON files' hashes are cheap; the databases are not read.
-    damage = await findDamage(folder, spec, verified);
-    if (damage === null) {
-      if (!verified.files) {
-        // Written before files were recorded: record them now so later runs check sizes and hashes. A
-        // read-only data folder keeps the old marker and is checked against its summary each time.
-        const files = await recordFiles(folder, spec, verified.summary);
-        await writeJson(markerPath, { ...verified, files } satisfies Marker).catch(() => undefined);
-      }
-      log(
-        `${folder} is already downloaded and verified (${VERIFIED_MARKER}, files unchanged); nothing to do`,
-      );
-      return {
-        ...paths,
-        sha256: verified.sha256,
-        fetched: false,
-        bytesFetched: 0,
-        extracted: false,
-        repaired: null,
-        verification: verified.summary,
-      };
+  // The marker only says the folder was whole once: a file deleted or truncated since must not pass as
+  // verified. Sizes and the JSON files' hashes are cheap; the databases are not read.
+  const damage = verified ? await findDamage(folder, spec, verified) : null;
+  if (verified && damage === null) {
+    if (!verified.files) {
+      // Written before files were recorded: record them now so later runs check sizes and hashes. A
+      // read-only data folder keeps the old marker and is checked against its summary each time.
+      const files = await recordFiles(folder, spec, verified.summary);
+      await writeJsonAtomic(markerPath, { ...verified, files } satisfies Marker).catch(() => undefined);
     }
+    log(`${folder} is already downloaded and verified (${VERIFIED_MARKER}, files unchanged); nothing to do`);
+    return untouched(verified.sha256, verified.summary);
+  }
+  if (damage !== null) {
     // The lines that follow say where from: the kept archive (checked against the manifest) or the URL.
     log(`${folder} has changed since it was verified (${damage}); extracting it again`);
   } else if (await exists(folder)) {
     log(`${folder} exists without ${VERIFIED_MARKER}: verifying it in place`);
-    let verification: VerificationSummary;
-    try {
-      verification = await verifyDataset(folder, spec.name, { onProgress: options.onProgress });
-    } catch (error) {
-      throw new DownloadError(
-        `${folder} exists but is not a complete dataset (${message(error)}); move it away and run again`,
-        { cause: error },
-      );
-    }
-    await writeJson(
-      markerPath,
-      {
-        dataset: spec.name,
-        url: null,
-        archive: spec.archive,
-        sha256: null,
-        verified_at: new Date().toISOString(),
-        summary: verification,
-        files: await recordFiles(folder, spec, verification),
-      } satisfies Marker,
-    );
-    return {
-      ...paths,
-      sha256: null,
-      fetched: false,
-      bytesFetched: 0,
-      extracted: false,
-      repaired: null,
-      verification,
-    };
+    return untouched(null, await adopt(folder, spec, options.onProgress));
   }
 
   await Deno.mkdir(downloads, { recursive: true });
@@ -341,7 +314,7 @@ export async function downloadDataset(
   let bytesFetched = 0;
   if (await exists(archivePath)) {
     log(`using ${archivePath}, downloaded before`);
-    sha256 = await sha256File(archivePath, options.onProgress);
+    sha256 = await hashWithProgress(archivePath, options.onProgress);
   } else {
     log(`downloading ${url} to ${archivePath}`);
     const got = await fetchArchive(url, archivePath, options);
@@ -361,22 +334,7 @@ export async function downloadDataset(
   const tmp = join(dest, `.tmp-${spec.name}-${crypto.randomUUID().slice(0, 8)}`);
   let verification: VerificationSummary;
   try {
-    try {
-      await extractNested(archivePath, tmp, options, log);
-    } catch (error) {
-      if (error instanceof ArchiveError && error.kind !== "unsafe" && error.archive === archivePath) {
-        // Extracting the same bytes again cannot succeed: make the next run fetch a fresh copy.
-        await Deno.remove(archivePath).catch(() => undefined);
-        throw new ArchiveError(
-          `${error.message}; the archive was deleted so the next run downloads it again`,
-          error.kind,
-          error.archive,
-          error.entry,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+    await extractOrDiscard(archivePath, tmp, options, log);
     const staged = join(tmp, spec.folder);
     if (!(await exists(staged))) {
       const top = [];
@@ -395,22 +353,12 @@ export async function downloadDataset(
         bytes: (await Deno.stat(archivePath)).size,
         recorded_at: new Date().toISOString(),
       };
-      await writeJson(manifestPath, manifest);
+      await writeJsonAtomic(manifestPath, manifest);
     }
     log(`verifying ${spec.folder}`);
-    verification = await verifyDataset(staged, spec.name, { onProgress: options.onProgress });
-    await writeJson(
-      join(staged, VERIFIED_MARKER),
-      {
-        dataset: spec.name,
-        url,
-        archive: spec.archive,
-        sha256,
-        verified_at: new Date().toISOString(),
-        summary: verification,
-        files: await recordFiles(staged, spec, verification),
-      } satisfies Marker,
-    );
+    const checked = await checkDataset(staged, spec, options.onProgress);
+    verification = checked.summary;
+    await writeMarker(staged, spec, { url, sha256 }, checked);
     // The damaged folder is moved aside only now, into the temporary folder removed below: a repair that
     // fails leaves it with its marker, so the next run finds the damage again instead of a missing folder.
     if (damage !== null) await Deno.rename(folder, join(tmp, `${spec.folder}.damaged`));
@@ -421,6 +369,74 @@ export async function downloadDataset(
   if (options.keepArchive === false) await Deno.remove(archivePath).catch(() => undefined);
   log(`${spec.name} ready in ${folder}`);
   return { ...paths, sha256, fetched, bytesFetched, extracted: true, repaired: damage, verification };
+}
+
+/** Verifies a folder found without a marker (e.g. unpacked by hand) and writes its marker; refuses it otherwise. */
+async function adopt(
+  folder: string,
+  spec: DatasetSpec,
+  onProgress?: (progress: DownloadProgress) => void,
+): Promise<VerificationSummary> {
+  let checked: CheckedDataset;
+  try {
+    checked = await checkDataset(folder, spec, onProgress);
+  } catch (error) {
+    throw new DownloadError(
+      `${folder} exists but is not a complete dataset (${message(error)}); move it away and run again`,
+      { cause: error },
+    );
+  }
+  await writeMarker(folder, spec, { url: null, sha256: null }, checked);
+  return checked.summary;
+}
+
+/**
+ * {@link extractNested}, deleting the archive when it is corrupt or unreadable: extracting the same bytes again
+ * cannot succeed, so the next run fetches a fresh copy. An unsafe archive is intact, only hostile, and is kept;
+ * so is one whose nested zip failed (it passed the outer CRC: a fresh copy would hold the same bytes).
+ */
+async function extractOrDiscard(
+  archivePath: string,
+  tmp: string,
+  options: DownloadOptions,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    await extractNested(archivePath, tmp, options, log);
+  } catch (error) {
+    if (!(error instanceof ArchiveError) || error.kind === "unsafe" || error.archive !== archivePath) {
+      throw error;
+    }
+    await Deno.remove(archivePath).catch(() => undefined);
+    throw new ArchiveError(
+      `${error.message}; the archive was deleted so the next run downloads it again`,
+      error.kind,
+      error.archive,
+      error.entry,
+      { cause: error },
+    );
+  }
+}
+
+/** Writes the marker of a folder that just passed {@link checkDataset}. */
+async function writeMarker(
+  folder: string,
+  spec: DatasetSpec,
+  source: { url: string | null; sha256: string | null },
+  checked: CheckedDataset,
+): Promise<void> {
+  await writeJsonAtomic(
+    join(folder, VERIFIED_MARKER),
+    {
+      dataset: spec.name,
+      url: source.url,
+      archive: spec.archive,
+      sha256: source.sha256,
+      verified_at: new Date().toISOString(),
+      summary: checked.summary,
+      files: await recordFiles(folder, spec, checked.summary, checked.jsonSha256),
+    } satisfies Marker,
+  );
 }
 
 /** Extracts the outer archive into `tmp`, then every `.zip` it held beside itself, deleting the inner zip. */
@@ -473,7 +489,7 @@ interface PartMeta {
 }
 
 /** What {@link fetchArchive} did. */
-export interface FetchResult {
+interface FetchResult {
   sha256: string;
   /** Size of the finished archive. */
   bytes: number;
@@ -494,7 +510,7 @@ export interface FetchResult {
  * @param options Retries, backoff, stall timeout, progress and abort signal.
  * @throws {DownloadError} naming the URL when the server refuses or the retries run out.
  */
-export async function fetchArchive(
+async function fetchArchive(
   url: string,
   archivePath: string,
   options: Omit<DownloadOptions, "dest" | "url" | "keepArchive"> = {},
@@ -558,10 +574,11 @@ export async function fetchArchive(
     const attempt = new AbortController();
     const signal = options.signal ? AbortSignal.any([attempt.signal, options.signal]) : attempt.signal;
     let stalled = false;
-    let timer = setTimeout(() => (stalled = true, attempt.abort()), stallTimeout);
+    const arm = () => setTimeout(() => (stalled = true, attempt.abort()), stallTimeout);
+    let timer = arm();
     const resetTimer = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => (stalled = true, attempt.abort()), stallTimeout);
+      timer = arm();
     };
     let response: Response;
     try {
@@ -574,9 +591,14 @@ export async function fetchArchive(
       continue;
     }
 
-    if (response.status === 416 && size > 0) {
+    /** A response whose body is not wanted: drop it, and its stall timer with it. */
+    const discard = async () => {
       await response.body?.cancel();
       clearTimeout(timer);
+    };
+
+    if (response.status === 416 && size > 0) {
+      await discard();
       const total = parseContentRange(response.headers.get("content-range"))?.total ?? null;
       if (total === size) {
         meta = { url, validator: meta?.validator ?? null, total };
@@ -586,8 +608,7 @@ export async function fetchArchive(
       continue;
     }
     if (!response.ok) {
-      await response.body?.cancel();
-      clearTimeout(timer);
+      await discard();
       const reason = `HTTP ${response.status} ${response.statusText}`.trim();
       if (response.status >= 500 || [408, 425, 429].includes(response.status)) {
         await fail(reason);
@@ -600,8 +621,7 @@ export async function fetchArchive(
     if (response.status === 206) {
       const range = parseContentRange(response.headers.get("content-range"));
       if (!range || range.start !== size) {
-        await response.body?.cancel();
-        clearTimeout(timer);
+        await discard();
         await restart();
         await fail(`server answered range ${response.headers.get("content-range")} to bytes=${size}-`);
         continue;
@@ -614,7 +634,7 @@ export async function fetchArchive(
       total = length !== null && /^\d+$/.test(length) ? Number(length) : null;
     }
     meta = { url, validator: response.headers.get("etag") ?? response.headers.get("last-modified"), total };
-    await writeJson(metaPath, meta);
+    await writeJsonAtomic(metaPath, meta);
 
     const start = hashed;
     let position = hashed;
@@ -694,22 +714,29 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Verification
 
+/** What {@link checkDataset} found: the summary, and the sha256 of the JSON files it read, for the marker. */
+interface CheckedDataset {
+  summary: VerificationSummary;
+  /** By path relative to the folder: the questions and schema files, hashed from the bytes parsed. */
+  jsonSha256: Record<string, string>;
+}
+
 /**
  * Checks a dataset folder: the questions and schema files parse, every `db_id` has `<dbRoot>/<db>/<db>.sqlite`,
  * and each database opens read-only and passes `PRAGMA quick_check`.
  *
  * @param folder The dataset folder (e.g. `data/dev_20240627`).
- * @param which Which layout to expect.
- * @param options Progress callback (phase `verify`, counting databases).
+ * @param spec Which layout to expect.
+ * @param onProgress Progress callback (phase `verify`, counting databases).
+ * @returns The summary, and the hashes of the JSON files parsed, so the marker need not read them again.
  * @throws {DownloadError} naming the missing databases or the file that failed.
  */
-export async function verifyDataset(
+async function checkDataset(
   folder: string,
-  which: DatasetName | string,
-  options: { onProgress?: (progress: DownloadProgress) => void } = {},
-): Promise<VerificationSummary> {
-  const spec = datasetSpec(which);
-  const { questions, byDifficulty, perDb } = await readQuestions(folder, spec);
+  spec: DatasetSpec,
+  onProgress?: (progress: DownloadProgress) => void,
+): Promise<CheckedDataset> {
+  const { questions, byDifficulty, perDb, jsonSha256 } = await readQuestions(folder, spec);
 
   const dbRoot = join(folder, spec.dbRoot);
   const missing = [];
@@ -724,23 +751,12 @@ export async function verifyDataset(
     );
   }
 
-  const meter = new Meter("verify", spec.folder, options.onProgress);
+  const meter = new Meter("verify", spec.folder, onProgress);
   const perDatabase = [];
   let checked = 0;
   for (const [dbId, count] of [...perDb].sort(([a], [b]) => a.localeCompare(b))) {
     const path = join(dbRoot, dbId, `${dbId}.sqlite`);
-    let result: string;
-    try {
-      const db = new DatabaseSync(path, { readOnly: true });
-      try {
-        const rows = db.prepare("PRAGMA quick_check").all() as Record<string, unknown>[];
-        result = rows.map((row) => String(Object.values(row)[0])).join("; ");
-      } finally {
-        db.close();
-      }
-    } catch (error) {
-      throw new DownloadError(`${path}: cannot be opened as SQLite (${message(error)})`, { cause: error });
-    }
+    const result = quickCheck(path);
     if (result !== "ok") {
       throw new DownloadError(`${path}: PRAGMA quick_check failed: ${result.slice(0, 200)}`);
     }
@@ -748,17 +764,42 @@ export async function verifyDataset(
     meter.update(++checked, perDb.size);
   }
   meter.finish(checked, perDb.size);
-  return { questions, databases: perDb.size, byDifficulty, perDatabase, quickCheck: "ok" };
+  return {
+    summary: { questions, databases: perDb.size, byDifficulty, perDatabase, quickCheck: "ok" },
+    jsonSha256,
+  };
 }
 
-/** Parses the questions file (and checks that the schema file parses): counts per difficulty and database. */
+/** The `PRAGMA quick_check` result of a database opened read-only, rows joined with "; " ("ok" when whole). */
+function quickCheck(path: string): string {
+  try {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = db.prepare("PRAGMA quick_check").all() as Record<string, unknown>[];
+      return rows.map((row) => String(Object.values(row)[0])).join("; ");
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    throw new DownloadError(`${path}: cannot be opened as SQLite (${message(error)})`, { cause: error });
+  }
+}
+
+/**
+ * Parses the questions file (and checks that the schema file parses): counts per difficulty and database, and
+ * the sha256 of both files.
+ */
 async function readQuestions(folder: string, spec: DatasetSpec) {
   const questionsPath = join(folder, spec.questions);
-  const questions = await readJsonStrict<unknown>(questionsPath);
+  const read = await readJsonStrict(questionsPath);
+  const questions = read.value;
   if (!Array.isArray(questions)) {
     throw new DownloadError(`${questionsPath}: expected a JSON array of questions`);
   }
-  await readJsonStrict<unknown>(join(folder, spec.tables));
+  const jsonSha256 = {
+    [spec.questions]: read.sha256,
+    [spec.tables]: (await readJsonStrict(join(folder, spec.tables))).sha256,
+  };
 
   const byDifficulty: Record<string, number> = {};
   const perDb = new Map<string, number>();
@@ -772,17 +813,19 @@ async function readQuestions(folder: string, spec: DatasetSpec) {
     byDifficulty[bucket] = (byDifficulty[bucket] ?? 0) + 1;
     perDb.set(dbId, (perDb.get(dbId) ?? 0) + 1);
   }
-  return { questions: questions.length, byDifficulty, perDb };
+  return { questions: questions.length, byDifficulty, perDb, jsonSha256 };
 }
 
 /**
- * Records every file of a verified folder for {@link findDamage}: its size, and the sha256 of the JSON files.
- * The questions file, the schema file and each database are recorded even when reached through a symlink.
+ * Records every file of a verified folder for {@link findDamage}: its size, and the sha256 of the JSON files
+ * (taken from `knownSha256` for those verification already read). The questions file, the schema file and
+ * each database are recorded even when reached through a symlink.
  */
 async function recordFiles(
   folder: string,
   spec: DatasetSpec,
   summary: VerificationSummary,
+  knownSha256: Record<string, string> = {},
 ): Promise<Record<string, RecordedFile>> {
   const required = [
     spec.questions,
@@ -795,7 +838,8 @@ async function recordFiles(
     const path = join(folder, rel);
     const bytes = await fileSize(path);
     if (bytes === null) continue; // a dangling symlink: not part of the dataset
-    files[rel] = rel.toLowerCase().endsWith(".json") ? { bytes, sha256: await sha256File(path) } : { bytes };
+    if (!rel.toLowerCase().endsWith(".json")) files[rel] = { bytes };
+    else files[rel] = { bytes, sha256: knownSha256[rel] ?? await fileSha256(path) };
   }
   return files;
 }
@@ -829,7 +873,7 @@ async function findDamage(folder: string, spec: DatasetSpec, marker: Marker): Pr
     const bytes = await fileSize(path);
     if (bytes === null) problems.push(`${rel} is missing`);
     else if (bytes !== recorded.bytes) problems.push(`${rel} is ${bytes} bytes, not ${recorded.bytes}`);
-    else if (recorded.sha256 && (await sha256File(path)) !== recorded.sha256) {
+    else if (recorded.sha256 && (await fileSha256(path)) !== recorded.sha256) {
       problems.push(`${rel} has changed (sha256)`);
     }
   }
@@ -854,7 +898,7 @@ const DIFFICULTY_ORDER = ["simple", "moderate", "challenging"];
 /**
  * Renders a verification summary as plain-text tables: questions per difficulty, then per database.
  *
- * @param summary From {@link verifyDataset} or {@link DownloadResult.verification}.
+ * @param summary {@link DownloadResult.verification}.
  * @param title First line, e.g. the dataset folder.
  */
 export function formatSummary(summary: VerificationSummary, title = "dataset"): string {
@@ -926,7 +970,7 @@ class Meter {
 }
 
 /** Progress and log output for a terminal, see {@link terminalProgress}. */
-export interface TerminalOutput {
+interface TerminalOutput {
   /** Pass as the `onProgress` option. */
   onProgress: (progress: DownloadProgress) => void;
   /** Pass as the `log` option: prints a line above the bar, which is redrawn below it. */
@@ -938,7 +982,7 @@ export interface TerminalOutput {
  * 2:21`), and a logger that prints above it. The bar is drawn only when stderr is a terminal; log lines are
  * printed either way.
  */
-export function terminalProgress(): TerminalOutput {
+function terminalProgress(): TerminalOutput {
   const tty = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
@@ -1016,10 +1060,6 @@ function formatDuration(seconds: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // Files
 
-async function exists(path: string): Promise<boolean> {
-  return (await fileSize(path)) !== null;
-}
-
 async function fileSize(path: string): Promise<number | null> {
   try {
     return (await Deno.stat(path)).size;
@@ -1045,52 +1085,44 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
-async function readJsonStrict<T>(path: string): Promise<T> {
-  let text: string;
+/** Reads and parses a JSON file the dataset needs, with the sha256 of the bytes parsed. */
+async function readJsonStrict(path: string): Promise<{ value: unknown; sha256: string }> {
+  let bytes: Uint8Array;
   try {
-    text = await Deno.readTextFile(path);
+    bytes = await Deno.readFile(path);
   } catch (error) {
     throw new DownloadError(`${path}: ${error instanceof Deno.errors.NotFound ? "missing" : message(error)}`);
   }
   try {
-    return JSON.parse(text) as T;
+    // ignoreBOM keeps a byte-order mark, as Deno.readTextFile does: JSON.parse refuses it.
+    return {
+      value: JSON.parse(new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes)),
+      sha256: sha256Hex(bytes),
+    };
   } catch (error) {
     throw new DownloadError(`${path}: invalid JSON (${message(error)})`);
   }
 }
 
-/** Writes through a temporary file and a rename, so a reader never sees half a file. */
-async function writeJson(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n");
-  await Deno.rename(tmp, path);
-}
-
-async function hashFileInto(path: string, hash: Hash, onBytes?: (n: number) => void): Promise<number> {
-  const file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(1 << 20);
+/** Feeds a file into `hash` (a resumed download's prefix, which the bytes still to come continue); its size. */
+async function hashFileInto(path: string, hash: Hash): Promise<number> {
+  using file = await Deno.open(path, { read: true });
   let total = 0;
-  try {
-    while (true) {
-      const count = await file.read(buffer);
-      if (count === null) break;
-      hash.update(buffer.subarray(0, count));
-      total += count;
-      onBytes?.(total);
-    }
-  } finally {
-    file.close();
+  for await (const chunk of file.readable) {
+    hash.update(chunk);
+    total += chunk.length;
   }
   return total;
 }
 
-async function sha256File(path: string, onProgress?: (p: DownloadProgress) => void): Promise<string> {
+/** {@link fileSha256} reported as the `hash` phase: a kept multi-GB archive takes a while to hash. */
+async function hashWithProgress(path: string, onProgress?: (p: DownloadProgress) => void): Promise<string> {
   const size = (await fileSize(path)) ?? 0;
   const meter = new Meter("hash", basename(path), onProgress);
-  const hash = createHash("sha256");
-  await hashFileInto(path, hash, (done) => meter.update(done, size));
+  let done = 0;
+  const sha256 = await fileSha256(path, (n) => meter.update(done += n, size));
   meter.finish(size, size);
-  return hash.digest("hex");
+  return sha256;
 }
 
 /** Removes `.tmp-<name>-*` folders left by a run that was killed mid-extraction. */

@@ -54,7 +54,7 @@ export class ArchiveError extends Error {
  * held in memory. Reads are serialised because seek + read on one handle is not atomic and zip.js may issue
  * several at once.
  */
-export class FsFileReader extends Reader<Deno.FsFile> {
+class FsFileReader extends Reader<Deno.FsFile> {
   #file: Deno.FsFile;
   #queue: Promise<unknown> = Promise.resolve();
 

@@ -17,7 +17,7 @@ export interface Question {
   difficulty?: string;
 }
 
-export const allQuestions: Question[] = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev.json")));
+const allQuestions: Question[] = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev.json")));
 export const superhero = allQuestions.filter((q) => q.db_id === "superhero");
 export const tables = JSON.parse(await Deno.readTextFile(join(SAMPLE, "dev_tables.json")))
   .filter((t: { db_id: string }) => t.db_id === "superhero");
