@@ -16,9 +16,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { fileSha256 } from "./files.ts";
+// The defaults, the scheduler and the optimizer names, shared with the Python validator that runs again in the container
+// (`trainer/text2sql_trainer/config.py` loads the same file), so the two cannot drift apart.
+import SHARED from "../trainer/text2sql_trainer/defaults.json" with { type: "json" };
 
 /** Where the trainer lives: `trainer/` beside `lib/`, whatever the working directory (notebooks run in theirs). */
 export const TRAINER_DIR: string = fileURLToPath(new URL("../trainer/", import.meta.url)).replace(/\/$/, "");
@@ -84,106 +88,16 @@ export interface TrainConfig {
 }
 
 /** The defaults: the original tool's fine-tuning profile (see `trainer/README.md` for the two deliberate changes). */
-export const TRAIN_DEFAULTS: TrainConfig = {
-  name: "text2sql-sft",
-  base_model: "meta-llama/Llama-3.1-8B-Instruct",
-  dataset_dir: null,
-  method: "qlora",
-  lora: { r: 256, alpha: 128, dropout: 0.05, target_modules: "all-linear" },
-  training: {
-    epochs: 3,
-    max_steps: -1,
-    learning_rate: 2e-4,
-    lr_scheduler: "constant_with_warmup",
-    warmup_ratio: 0.03,
-    per_device_batch_size: 3,
-    per_device_eval_batch_size: 3,
-    gradient_accumulation_steps: 2,
-    max_grad_norm: 0.3,
-    max_length: 4096,
-    gradient_checkpointing: true,
-    optim: "adamw_torch_fused",
-    weight_decay: 0,
-    bf16: true,
-    logging_steps: 10,
-    eval_strategy: "epoch",
-    eval_steps: null,
-    save_strategy: "steps",
-    save_steps: 200,
-    save_total_limit: 2,
-    seed: 42,
-    resume: true,
-  },
-  output: { merge: false },
-  distributed: null,
-  container: { image: "text2sql-trainer:latest", shm_size: "16g" },
-};
-const DISTRIBUTED_DEFAULTS: DistributedConfig = {
-  launcher: "accelerate",
-  num_processes: 2,
-  fsdp: true,
-  fsdp_layer_cls: null,
-};
+export const TRAIN_DEFAULTS: TrainConfig = SHARED.defaults as TrainConfig;
+const DISTRIBUTED_DEFAULTS = SHARED.distributed as DistributedConfig;
 const SECTIONS = ["lora", "training", "output", "container"] as const;
-const SCHEDULERS = [
-  "constant_with_warmup",
-  "constant",
-  "linear",
-  "cosine",
-  "cosine_with_restarts",
-  "polynomial",
-];
+const SCHEDULERS: readonly string[] = SHARED.schedulers;
 const STRATEGIES = ["no", "steps", "epoch"];
 /**
  * `transformers.training_args.OptimizerNames` values, the union over the versions `train.py` supports
- * (4.46–5.x; `adamw_hf` is gone in 5). Same list as `OPTIMIZERS` in `trainer/text2sql_trainer/config.py`:
- * a typo must fail in the dry run, not in `TrainingArguments` on a rented GPU.
+ * (4.46–5.x; `adamw_hf` is gone in 5): a typo must fail in the dry run, not in `TrainingArguments` on a rented GPU.
  */
-export const OPTIMIZERS: readonly string[] = [
-  "adamw_torch",
-  "adamw_torch_fused",
-  "adamw_torch_xla",
-  "adamw_torch_npu_fused",
-  "adamw_apex_fused",
-  "adamw_hf",
-  "adafactor",
-  "adamw_anyprecision",
-  "adamw_torch_4bit",
-  "adamw_torch_8bit",
-  "ademamix",
-  "sgd",
-  "adagrad",
-  "adamw_bnb_8bit",
-  "adamw_8bit",
-  "ademamix_8bit",
-  "lion_8bit",
-  "lion_32bit",
-  "paged_adamw_32bit",
-  "paged_adamw_8bit",
-  "paged_ademamix_32bit",
-  "paged_ademamix_8bit",
-  "paged_lion_32bit",
-  "paged_lion_8bit",
-  "rmsprop",
-  "rmsprop_bnb",
-  "rmsprop_bnb_8bit",
-  "rmsprop_bnb_32bit",
-  "galore_adamw",
-  "galore_adamw_8bit",
-  "galore_adafactor",
-  "galore_adamw_layerwise",
-  "galore_adamw_8bit_layerwise",
-  "galore_adafactor_layerwise",
-  "lomo",
-  "adalomo",
-  "grokadamw",
-  "schedule_free_radam",
-  "schedule_free_adamw",
-  "schedule_free_sgd",
-  "apollo_adamw",
-  "apollo_adamw_layerwise",
-  "stable_adamw",
-];
+export const OPTIMIZERS: readonly string[] = SHARED.optimizers;
 
 /** A config, dataset or environment problem; `message` holds one problem per line, meant for the user. */
 export class TrainerError extends Error {
@@ -535,23 +449,21 @@ export interface RunFingerprint {
   dataset: { train: string | null; test: string | null } | null;
 }
 
-async function fileSha256(file: string): Promise<string | null> {
-  let bytes: Uint8Array;
+/** The streamed SHA-256 of a file (a multi-GB train.jsonl never sits in memory), null when it is missing. */
+async function fileSha256OrNull(file: string): Promise<string | null> {
   try {
-    bytes = await Deno.readFile(file);
+    return await fileSha256(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** SHA-256 of a dataset folder's `train.jsonl` and `test.jsonl` bytes: its content, not its path. */
 export async function datasetHash(dir: string): Promise<{ train: string | null; test: string | null }> {
   return {
-    train: await fileSha256(path.join(dir, "train.jsonl")),
-    test: await fileSha256(path.join(dir, "test.jsonl")),
+    train: await fileSha256OrNull(path.join(dir, "train.jsonl")),
+    test: await fileSha256OrNull(path.join(dir, "test.jsonl")),
   };
 }
 
@@ -560,11 +472,15 @@ export function baseModelSource(base: string): string {
   return isLocalModel(base) ? path.resolve(base) : base;
 }
 
-/** The fingerprint of a run of `config` on the dataset in `datasetDir`. */
-export async function runFingerprint(config: TrainConfig, datasetDir: string): Promise<RunFingerprint> {
+/** The config's part of a fingerprint; one mapping for a new run and for an old folder's `train_config.json`. */
+function fingerprintOf(
+  config: Pick<TrainConfig, "method" | "lora" | "training" | "distributed">,
+  baseModel: string | null,
+  dataset: RunFingerprint["dataset"],
+): RunFingerprint {
   const d = config.distributed;
   return {
-    base_model: baseModelSource(config.base_model),
+    base_model: baseModel,
     method: config.method,
     "lora.r": config.lora.r,
     "lora.alpha": config.lora.alpha,
@@ -572,9 +488,14 @@ export async function runFingerprint(config: TrainConfig, datasetDir: string): P
     "training.max_length": config.training.max_length,
     "training.optim": config.training.optim,
     // FSDP checkpoints store sharded optimizer state; a plain run cannot load them, nor the reverse.
-    "distributed.fsdp": Boolean(d && d.fsdp && d.num_processes > 1),
-    dataset: await datasetHash(datasetDir),
+    "distributed.fsdp": Boolean(d && d.fsdp && (d.num_processes ?? 1) > 1),
+    dataset,
   };
+}
+
+/** The fingerprint of a run of `config` on the dataset in `datasetDir`. */
+export async function runFingerprint(config: TrainConfig, datasetDir: string): Promise<RunFingerprint> {
+  return fingerprintOf(config, baseModelSource(config.base_model), await datasetHash(datasetDir));
 }
 
 /**
@@ -595,18 +516,13 @@ export async function readPreviousFingerprint(outDir: string): Promise<Partial<R
   if (isObj(fp)) return fp as Partial<RunFingerprint>;
   const cfg = await read("train_config.json");
   if (!isObj(cfg) || !isObj(cfg.lora) || !isObj(cfg.training)) return null;
-  const d = isObj(cfg.distributed) ? cfg.distributed : null;
-  return {
-    base_model: typeof cfg.base_model === "string" && cfg.base_model !== "/base" ? cfg.base_model : null,
-    method: cfg.method as string,
-    "lora.r": cfg.lora.r as number,
-    "lora.alpha": cfg.lora.alpha as number,
-    "lora.target_modules": cfg.lora.target_modules as string[],
-    "training.max_length": cfg.training.max_length as number,
-    "training.optim": cfg.training.optim as string,
-    "distributed.fsdp": Boolean(d && d.fsdp && (d.num_processes as number ?? 1) > 1),
-    dataset: null,
-  };
+  const base = typeof cfg.base_model === "string" && cfg.base_model !== "/base" ? cfg.base_model : null;
+  // Written by train.py from a validated config, so it has the shape; only the sections are checked above.
+  return fingerprintOf(
+    { ...cfg, distributed: isObj(cfg.distributed) ? cfg.distributed : null } as unknown as TrainConfig,
+    base,
+    null,
+  );
 }
 
 /** `key (old → new)` for each difference; a value the previous run did not record (null) is not compared. */
@@ -706,6 +622,14 @@ function isLocalModel(base: string): boolean {
   }
 }
 
+/** The container engine's GPU flags: podman reaches NVIDIA GPUs through CDI, docker through `--gpus`. */
+function gpuArgs(engine: "docker" | "podman"): string[] {
+  // SELinux labels would block podman's bind mounts on Fedora/RHEL hosts.
+  return engine === "podman"
+    ? ["--device", "nvidia.com/gpu=all", "--security-opt", "label=disable"]
+    : ["--gpus", "all"];
+}
+
 /** The launcher prefix for multi-GPU configs (`accelerate launch …` / `torchrun …`), empty for one process. */
 function launcherArgs(dist: DistributedConfig | null, python: string): string[] {
   if (!dist || dist.num_processes <= 1) return [python];
@@ -761,10 +685,7 @@ export function buildTrainCommand(config: TrainConfig, options: BuildTrainOption
   }
   const engine = options.runtime;
   const image = config.container.image;
-  const args = [engine, "run", "--rm"];
-  // podman reaches NVIDIA GPUs through CDI; SELinux labels would block the bind mounts on Fedora/RHEL hosts.
-  if (engine === "podman") args.push("--device", "nvidia.com/gpu=all", "--security-opt", "label=disable");
-  else args.push("--gpus", "all");
+  const args = [engine, "run", "--rm", ...gpuArgs(engine)];
   args.push("--shm-size", config.container.shm_size, "--ulimit", "memlock=-1", "--ulimit", "stack=67108864");
   const user = options.user === undefined ? currentUser() : options.user;
   if (engine === "docker" && user) args.push("--user", user);
@@ -1009,6 +930,59 @@ export async function preflight(
 
 // ------------------------------------------------------------------------------------------------ train CLI
 
+const HELP_FLAG = { help: { type: "boolean", short: "h", default: false } } as const;
+
+/**
+ * Parses a subcommand's flags (strict, no positionals, `-h/--help` added). Returns the exit code instead when
+ * there is nothing to run: 0 after printing the usage for `--help`, 2 after printing the error and the usage.
+ */
+function parseCli<O extends ParseArgsOptionsConfig>(
+  prefix: string,
+  argv: string[],
+  options: O,
+  usage: string,
+) {
+  const config = {
+    args: argv,
+    options: { ...options, ...HELP_FLAG },
+    strict: true,
+    allowPositionals: false,
+  } as const;
+  let values;
+  try {
+    ({ values } = parseArgs(config));
+  } catch (e) {
+    console.error(`${prefix}: ${(e as Error).message}\n${usage}`);
+    return 2;
+  }
+  // `values.help` is not visible through the generic options; the flag is always there.
+  if ((values as { help?: boolean }).help) {
+    console.log(usage);
+    return 0;
+  }
+  return values;
+}
+
+/**
+ * The runtime a subcommand uses: the one given, else (real runs only) the first container engine that answers.
+ * A dry run names docker when no engine is given: it must not probe for one (the contract).
+ *
+ * @throws {TrainerError} (exit code 1) when a real run finds no engine; `hint` ends the message.
+ */
+async function chooseRuntime(given: string | undefined, dryRun: boolean, hint: string): Promise<Runtime> {
+  if (given || dryRun) return (given as Runtime | undefined) ?? "docker";
+  const found = await detectRuntime();
+  if (!found) throw new TrainerError(`no container engine: install docker or podman, or ${hint}`, 1);
+  return found;
+}
+
+/** Prints a {@link TrainerError} one `prefix:` line per problem and returns its exit code; rethrows anything else. */
+function reportTrainerError(prefix: string, e: unknown): number {
+  if (!(e instanceof TrainerError)) throw e;
+  console.error(e.message.split("\n").map((l) => `${prefix}: ${l}`).join("\n"));
+  return e.exitCode;
+}
+
 function utcStamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
@@ -1041,30 +1015,15 @@ const TRAIN_USAGE =
  * @returns the exit code: 0 done, 1 environment problem or failed run, 2 invalid arguments/config/dataset.
  */
 export async function trainCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: "string" },
-        dataset: { type: "string" },
-        out: { type: "string" },
-        runtime: { type: "string" },
-        python: { type: "string" },
-        "dry-run": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`train: ${(e as Error).message}\n${TRAIN_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(TRAIN_USAGE);
-    return 0;
-  }
+  const values = parseCli("train", argv, {
+    config: { type: "string" },
+    dataset: { type: "string" },
+    out: { type: "string" },
+    runtime: { type: "string" },
+    python: { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+  }, TRAIN_USAGE);
+  if (typeof values === "number") return values;
   if (values.runtime !== undefined && !RUNTIMES.includes(values.runtime as Runtime)) {
     console.error(`train: --runtime must be one of ${RUNTIMES.join(", ")}`);
     return 2;
@@ -1082,20 +1041,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
       requireTest: config.training.eval_strategy !== "no",
     });
     for (const w of counts.warnings) console.error(`train: warning: ${w}`);
-    // A dry run names docker when no engine is given: it must not probe for one (the contract).
-    let runtime = values.runtime as Runtime | undefined;
-    if (!runtime && !dryRun) {
-      runtime = await detectRuntime() ?? undefined;
-      if (!runtime) {
-        throw new TrainerError(
-          "no container engine: install docker or podman, or pass --runtime local on a GPU machine",
-          1,
-        );
-      }
-    }
+    const runtime = await chooseRuntime(values.runtime, dryRun, "pass --runtime local on a GPU machine");
     const outDir = values.out ?? path.join("runs", "train", `${utcStamp()}-${config.name}`);
     const plan = buildTrainCommand(config, {
-      runtime: runtime ?? "docker",
+      runtime,
       configPath,
       datasetDir,
       outDir,
@@ -1145,11 +1094,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       Deno.removeSignalListener("SIGINT", onSigint);
     }
   } catch (e) {
-    if (e instanceof TrainerError) {
-      console.error(e.message.split("\n").map((l) => `train: ${l}`).join("\n"));
-      return e.exitCode;
-    }
-    throw e;
+    return reportTrainerError("train", e);
   }
 }
 
@@ -1255,10 +1200,7 @@ export function buildServeCommand(options: ServeOptions): ServePlan {
   } else {
     const engine = options.runtime;
     const hfCache = path.resolve(options.hfCache ?? defaultHfCache());
-    command = [engine, "run", "--rm"];
-    if (engine === "podman") {
-      command.push("--device", "nvidia.com/gpu=all", "--security-opt", "label=disable");
-    } else command.push("--gpus", "all");
+    command = [engine, "run", "--rm", ...gpuArgs(engine)];
     // Published on loopback only: the server has no authentication.
     command.push("--shm-size", "16g", "-p", `127.0.0.1:${options.port}:8000`, "-e", "HF_TOKEN");
     command.push("-v", `${hfCache}:/root/.cache/huggingface`, "-v", `${adapterDir}:/adapter:ro`);
@@ -1348,34 +1290,19 @@ const SERVE_USAGE =
  * @returns the exit code: 0 served and stopped, 1 failed to start, 2 invalid arguments.
  */
 export async function serveCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        adapter: { type: "string" },
-        "base-model": { type: "string" },
-        name: { type: "string", default: "text2sql-lora" },
-        port: { type: "string", default: "8000" },
-        "max-model-len": { type: "string", default: "8192" },
-        runtime: { type: "string" },
-        image: { type: "string" },
-        timeout: { type: "string", default: "900" },
-        dataset: { type: "string", default: "data/sample/dev.json" },
-        "dry-run": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    console.error(`serve: ${(e as Error).message}\n${SERVE_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(SERVE_USAGE);
-    return 0;
-  }
+  const values = parseCli("serve", argv, {
+    adapter: { type: "string" },
+    "base-model": { type: "string" },
+    name: { type: "string", default: "text2sql-lora" },
+    port: { type: "string", default: "8000" },
+    "max-model-len": { type: "string", default: "8192" },
+    runtime: { type: "string" },
+    image: { type: "string" },
+    timeout: { type: "string", default: "900" },
+    dataset: { type: "string", default: "data/sample/dev.json" },
+    "dry-run": { type: "boolean", default: false },
+  }, SERVE_USAGE);
+  if (typeof values === "number") return values;
   const port = Number(values.port);
   const maxModelLen = Number(values["max-model-len"]);
   const timeoutS = Number(values.timeout);
@@ -1406,15 +1333,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
         `base model ${baseModel} is not a folder on this machine (a path recorded inside the training container?): pass --base-model with the host folder or the hub id`,
       );
     }
-    let runtime = values.runtime as Runtime | undefined;
-    if (!runtime && !values["dry-run"]) {
-      runtime = await detectRuntime() ?? undefined;
-      if (!runtime) {
-        throw new TrainerError("no container engine: install docker or podman, or pass --runtime local", 1);
-      }
-    }
+    const runtime = await chooseRuntime(values.runtime, values["dry-run"], "pass --runtime local");
     const plan = buildServeCommand({
-      runtime: runtime ?? "docker",
+      runtime,
       adapterDir: values.adapter!,
       baseModel,
       name: values.name,
@@ -1470,10 +1391,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
       Deno.removeSignalListener("SIGINT", stop);
     }
   } catch (e) {
-    if (e instanceof TrainerError) {
-      console.error(e.message.split("\n").map((l) => `serve: ${l}`).join("\n"));
-      return e.exitCode;
-    }
-    throw e;
+    return reportTrainerError("serve", e);
   }
 }

@@ -30,6 +30,7 @@ import {
   SAMPLE_METRICS,
   serveCommand,
   TRAIN_DEFAULTS,
+  trainCommand,
   TRAINER_DIR,
   TrainerError,
   validateDataset,
@@ -78,6 +79,16 @@ async function assertRejects<E extends Error>(
 const SAMPLE_DATASET = path.join(TRAINER_DIR, "fixtures", "sft_sample");
 const TRAINER_MODULE = new URL("../lib/trainer.ts", import.meta.url).href;
 
+/** Runs `fn` with a fresh temporary folder, removed afterwards whatever `fn` does. */
+async function withTempDir(fn: (tmp: string) => Promise<void> | void): Promise<void> {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await fn(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 /** Runs `fn` with console.log/error captured; returns its result and what it printed. */
 async function captureConsole<T>(fn: () => Promise<T>): Promise<{ result: T; out: string; err: string }> {
   const out: string[] = [];
@@ -111,6 +122,13 @@ async function runCli(
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** `deno task train --dry-run` (no PATH: nothing can be probed) with `config` written to `<tmp>/c.json`. */
+async function dryRunWithConfig(tmp: string, config: unknown, dataset: string) {
+  const file = path.join(tmp, "c.json");
+  await Deno.writeTextFile(file, JSON.stringify(config));
+  return await runCli("trainCommand", ["--dry-run", "--config", file, "--dataset", dataset], { PATH: "" });
 }
 
 // ------------------------------------------------------------------------------------------------ config
@@ -196,17 +214,14 @@ Deno.test("config: the shipped configs load, with dataset_dir resolved against t
   assertEquals(sample.lora, TRAIN_DEFAULTS.lora);
   const multi = await loadTrainConfig(path.join(TRAINER_DIR, "configs", "llama33_70b_fsdp_qlora.json"));
   assert(multi.distributed && multi.distributed.fsdp && multi.distributed.num_processes > 1);
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await Deno.writeTextFile(path.join(tmp, "bad.json"), "{nope");
     const e = await assertRejects(() => loadTrainConfig(path.join(tmp, "bad.json")), TrainerError);
     assertStringIncludes(e.message, "not valid JSON");
     await Deno.writeTextFile(path.join(tmp, "typo.json"), JSON.stringify({ trainng: {} }));
     const t = await assertRejects(() => loadTrainConfig(path.join(tmp, "typo.json")), TrainerError);
     assertStringIncludes(t.message, `${path.join(tmp, "typo.json")}: config: unknown key 'trainng'`);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 const python = await new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
@@ -234,8 +249,7 @@ Deno.test({
 Deno.test("dataset: the sample validates; broken lines are reported as file:line", async () => {
   const sample = await validateDataset(SAMPLE_DATASET);
   assertEquals([sample.train, sample.test, sample.warnings], [6, 3, []]);
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const good = JSON.stringify({
       messages: [{ role: "user", content: "q" }, { role: "assistant", content: "SELECT 1" }],
     });
@@ -254,9 +268,7 @@ Deno.test("dataset: the sample validates; broken lines are reported as file:line
       TrainerError,
       "dataset folder not found",
     );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 // ------------------------------------------------------------------------------------------------ commands
@@ -342,16 +354,13 @@ Deno.test("command: multi-GPU configs launch the same script under accelerate or
 });
 
 Deno.test("command: a local base-model folder is mounted and named to train.py", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir((tmp) => {
     const plan = buildTrainCommand(validateTrainConfig({ base_model: tmp }), { ...opts, runtime: "docker" });
     const cmd = formatCommand(plan.command);
     assertStringIncludes(cmd, `-v ${tmp}:/base:ro -e TEXT2SQL_BASE_MODEL=/base`);
     // train.py records the host folder (not /base) in the adapter, so serve finds the base afterwards.
     assertStringIncludes(cmd, `-e TEXT2SQL_BASE_MODEL_SOURCE=${tmp} `);
-  } finally {
-    await Deno.remove(tmp);
-  }
+  });
 });
 
 Deno.test("command: formatCommand quotes for a POSIX shell", () => {
@@ -381,27 +390,18 @@ Deno.test("dry run: prints the docker command with -e HF_TOKEN, never the value,
 });
 
 Deno.test("dry run: an invalid config or dataset fails with exit 2 before anything else", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ lora: { r: -1 } }));
     const { result, err } = await captureConsole(() =>
-      import("../lib/trainer.ts").then((m) =>
-        m.trainCommand(["--dry-run", "--config", path.join(tmp, "c.json")])
-      )
+      trainCommand(["--dry-run", "--config", path.join(tmp, "c.json")])
     );
     assertEquals(result, 2);
     assertStringIncludes(err, "lora.r: must be a positive integer");
     await Deno.writeTextFile(path.join(tmp, "d.json"), JSON.stringify({ dataset_dir: "nowhere" }));
-    const d = await captureConsole(() =>
-      import("../lib/trainer.ts").then((m) =>
-        m.trainCommand(["--dry-run", "--config", path.join(tmp, "d.json")])
-      )
-    );
+    const d = await captureConsole(() => trainCommand(["--dry-run", "--config", path.join(tmp, "d.json")]));
     assertEquals(d.result, 2);
     assertStringIncludes(d.err, "dataset folder not found");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("real run: no engine is a one-line error (exit 1)", async () => {
@@ -482,8 +482,7 @@ Deno.exit(Number(Deno.args[0] ?? 0));
 `;
 
 Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tolerates log lines", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const script = path.join(tmp, "fake_trainer.js");
     await Deno.writeTextFile(script, FAKE_TRAINER);
     const outDir = path.join(tmp, "run");
@@ -511,9 +510,7 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
     const again = await runTraining(plan, { onLog: () => {} });
     assertEquals(again.code, 3);
     assertEquals((await readMetrics(result.metricsPath)).length, 10);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line skipped", async () => {
@@ -560,8 +557,7 @@ async function writeAdapter(dir: string, r: number, base = "meta-llama/Llama-3.1
 }
 
 Deno.test("serve: adapter config gives rank and base model", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await writeAdapter(tmp, 256);
     assertEquals(await readAdapterConfig(tmp), {
       r: 256,
@@ -571,9 +567,7 @@ Deno.test("serve: adapter config gives rank and base model", async () => {
     await Deno.writeTextFile(path.join(tmp, "adapter_config.json"), JSON.stringify({ r: "big" }));
     await assertRejects(() => readAdapterConfig(tmp), TrainerError, "no positive integer");
     await assertRejects(() => readAdapterConfig(path.join(tmp, "nope")), TrainerError);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("serve: vllm command in docker and locally", () => {
@@ -625,8 +619,7 @@ Deno.test("serve: vllm command in docker and locally", () => {
 });
 
 Deno.test("serve: dry run prints the command and the eval line, probing nothing", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await writeAdapter(tmp, 256);
     const r = await runCli(
       "serveCommand",
@@ -644,9 +637,7 @@ Deno.test("serve: dry run prints the command and the eval line, probing nothing"
     const bad = await runCli("serveCommand", ["--port", "0"], { PATH: "" });
     assertEquals(bad.code, 2);
     assertStringIncludes(bad.stderr, "--adapter DIR is required");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("serve: waitForServer polls /v1/models until the adapter is listed", async () => {
@@ -708,8 +699,7 @@ setTimeout(() => Deno.exit(0), 2500);
 `;
 
 Deno.test("serveCommand: starts the server, waits until the adapter is listed, prints the eval line", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const adapter = path.join(tmp, "adapter");
     await Deno.mkdir(adapter);
     await writeAdapter(adapter, 200);
@@ -742,9 +732,7 @@ Deno.test("serveCommand: starts the server, waits until the adapter is listed, p
       r.stdout,
       `deno task eval --base-url http://127.0.0.1:${port}/v1 --model ft --dataset`,
     );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("serveCommand: a missing adapter config is a clear error", async () => {
@@ -797,8 +785,7 @@ Deno.test({
 });
 
 Deno.test("dataset: max_length below every example is refused, over 10% dropped warns (estimated)", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const long = JSON.stringify({
       messages: [{ role: "user", content: "x".repeat(700) }, { role: "assistant", content: "SELECT 1" }],
     });
@@ -818,52 +805,28 @@ Deno.test("dataset: max_length below every example is refused, over 10% dropped 
 
     // Through the CLI: a dry run with a tiny max_length fails before printing a command.
     await writeDataset(tmp, [long], [GOOD_LINE]);
-    await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ training: { max_length: 32 } }));
-    const cli = await runCli("trainCommand", [
-      "--dry-run",
-      "--config",
-      path.join(tmp, "c.json"),
-      "--dataset",
-      tmp,
-    ], {
-      PATH: "",
-    });
+    const cli = await dryRunWithConfig(tmp, { training: { max_length: 32 } }, tmp);
     assertEquals(cli.code, 2, cli.stderr);
     assertStringIncludes(cli.stderr, "below every training example");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("dataset: an empty or missing test.jsonl is accepted when evaluation is off", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const data = path.join(tmp, "data");
     await writeDataset(data, [GOOD_LINE], [""]);
     await assertRejects(() => validateDataset(data), TrainerError, "test.jsonl: no examples");
     assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
     await Deno.remove(path.join(data, "test.jsonl"));
     assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
-    await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ training: { eval_strategy: "no" } }));
-    const r = await runCli("trainCommand", [
-      "--dry-run",
-      "--config",
-      path.join(tmp, "c.json"),
-      "--dataset",
-      data,
-    ], {
-      PATH: "",
-    });
+    const r = await dryRunWithConfig(tmp, { training: { eval_strategy: "no" } }, data);
     assertEquals(r.code, 0, r.stderr);
     assertStringIncludes(r.stdout, "train 1, test 0 examples");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("run folder: another dataset or config is refused in one line, also by a dry run", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const data = path.join(tmp, "data");
     await writeDataset(data, [GOOD_LINE], [GOOD_LINE]);
     const out = path.join(tmp, "run");
@@ -912,17 +875,14 @@ Deno.test("run folder: another dataset or config is refused in one line, also by
       TrainerError,
       "training.max_length (4096 → 2048)",
     );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test({
   name: "run folder: the fingerprint equals the one train.py computes (it checks again itself)",
   ignore: !python,
   fn: async () => {
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       await writeDataset(tmp, [GOOD_LINE], null);
       const user = { base_model: tmp, lora: { r: 8, alpha: 16.5, target_modules: ["q_proj", "v_proj"] } };
       const script = "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import *; " +
@@ -937,15 +897,12 @@ Deno.test({
       assertEquals(py, await runFingerprint(validateTrainConfig(user), tmp));
       assertEquals(py.dataset?.test, null);
       assertEquals(py.base_model, tmp);
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 });
 
 Deno.test("serve: rank_pattern raises --max-lora-rank to its largest rank", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await Deno.writeTextFile(
       path.join(tmp, "adapter_config.json"),
       JSON.stringify({
@@ -959,14 +916,11 @@ Deno.test("serve: rank_pattern raises --max-lora-rank to its largest rank", asyn
     const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
     assertEquals(r.code, 0, r.stderr);
     assertStringIncludes(r.stdout, "--max-lora-rank 512");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("serve: a container path recorded as the base model is refused with a hint", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (tmp) => {
     await writeAdapter(tmp, 16, "/base");
     const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
     assertEquals(r.code, 2);
@@ -978,7 +932,5 @@ Deno.test("serve: a container path recorded as the base model is refused with a 
     });
     assertEquals(ok.code, 0, ok.stderr);
     assertStringIncludes(ok.stdout, `-v ${tmp}:/base:ro`);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });

@@ -10,117 +10,29 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from typing import Any
 
 METHODS = ("qlora", "lora", "full")
-SCHEDULERS = (
-    "constant_with_warmup",
-    "constant",
-    "linear",
-    "cosine",
-    "cosine_with_restarts",
-    "polynomial",
-)
 STRATEGIES = ("no", "steps", "epoch")
+# The defaults, the scheduler and the optimizer names live in `defaults.json` beside this file, which `lib/trainer.ts` imports
+# too: one list for both validators, so the dry run and the container cannot disagree.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.json"), encoding="utf-8") as _f:
+    _SHARED: dict[str, Any] = json.load(_f)
+
 # `transformers.training_args.OptimizerNames` values, the union over the versions train.py supports (4.46-5.x;
 # `adamw_hf` is gone in 5). A typo must fail here, before a GPU is rented, not in TrainingArguments on it.
-OPTIMIZERS = (
-    "adamw_torch",
-    "adamw_torch_fused",
-    "adamw_torch_xla",
-    "adamw_torch_npu_fused",
-    "adamw_apex_fused",
-    "adamw_hf",
-    "adafactor",
-    "adamw_anyprecision",
-    "adamw_torch_4bit",
-    "adamw_torch_8bit",
-    "ademamix",
-    "sgd",
-    "adagrad",
-    "adamw_bnb_8bit",
-    "adamw_8bit",
-    "ademamix_8bit",
-    "lion_8bit",
-    "lion_32bit",
-    "paged_adamw_32bit",
-    "paged_adamw_8bit",
-    "paged_ademamix_32bit",
-    "paged_ademamix_8bit",
-    "paged_lion_32bit",
-    "paged_lion_8bit",
-    "rmsprop",
-    "rmsprop_bnb",
-    "rmsprop_bnb_8bit",
-    "rmsprop_bnb_32bit",
-    "galore_adamw",
-    "galore_adamw_8bit",
-    "galore_adafactor",
-    "galore_adamw_layerwise",
-    "galore_adamw_8bit_layerwise",
-    "galore_adafactor_layerwise",
-    "lomo",
-    "adalomo",
-    "grokadamw",
-    "schedule_free_radam",
-    "schedule_free_adamw",
-    "schedule_free_sgd",
-    "apollo_adamw",
-    "apollo_adamw_layerwise",
-    "stable_adamw",
-)
+OPTIMIZERS: tuple[str, ...] = tuple(_SHARED["optimizers"])
+SCHEDULERS: tuple[str, ...] = tuple(_SHARED["schedulers"])
 LAUNCHERS = ("accelerate", "torchrun")
 
 # The original tool's profile (`trl_sft.py`), except: the scheduler is `constant_with_warmup` because the
 # original asked for a 0.03 warmup with a `constant` schedule, which ignores warmup; and the loss covers the
 # assistant answer only (the original trained on every token).
-DEFAULTS: dict[str, Any] = {
-    "name": "text2sql-sft",
-    "base_model": "meta-llama/Llama-3.1-8B-Instruct",
-    "dataset_dir": None,
-    "method": "qlora",
-    "lora": {
-        "r": 256,
-        "alpha": 128,
-        "dropout": 0.05,
-        "target_modules": "all-linear",
-    },
-    "training": {
-        "epochs": 3,
-        "max_steps": -1,
-        "learning_rate": 2e-4,
-        "lr_scheduler": "constant_with_warmup",
-        "warmup_ratio": 0.03,
-        "per_device_batch_size": 3,
-        "per_device_eval_batch_size": 3,
-        "gradient_accumulation_steps": 2,
-        "max_grad_norm": 0.3,
-        "max_length": 4096,
-        "gradient_checkpointing": True,
-        "optim": "adamw_torch_fused",
-        "weight_decay": 0.0,
-        "bf16": True,
-        "logging_steps": 10,
-        "eval_strategy": "epoch",
-        "eval_steps": None,
-        "save_strategy": "steps",
-        "save_steps": 200,
-        "save_total_limit": 2,
-        "seed": 42,
-        "resume": True,
-    },
-    "output": {"merge": False},
-    "distributed": None,
-    "container": {"image": "text2sql-trainer:latest", "shm_size": "16g"},
-}
+DEFAULTS: dict[str, Any] = _SHARED["defaults"]
 
 _SECTIONS = ("lora", "training", "output", "container")
-_DISTRIBUTED_DEFAULTS: dict[str, Any] = {
-    "launcher": "accelerate",
-    "num_processes": 2,
-    "fsdp": True,
-    "fsdp_layer_cls": None,
-}
+_DISTRIBUTED_DEFAULTS: dict[str, Any] = _SHARED["distributed"]
 
 
 class ConfigError(ValueError):
