@@ -28,43 +28,30 @@ import {
   publicBaseUrl,
 } from "./models.ts";
 import { createProgress } from "./progress.ts";
-import {
-  buildMessages,
-  buildTeacherMessages,
-  canonicalJson,
-  PROMPT_VERSION,
-  promptHash,
-  type PromptOptions,
-  resolvePromptOptions,
-  sha256Hex,
-  systemPromptFor,
-  teacherTemplateHash,
-  templateHash,
-} from "./prompts.ts";
+import { buildTeacherMessages, promptHash, teacherTemplateHash } from "./prompts.ts";
 import {
   buildExitCode,
   type BuildResult,
-  checkSplit,
   COMMON_FLAGS,
   type CommonDatasetOptions,
   commonOptionsFrom,
   type Conversation,
-  conversationTokens,
+  conversationOf,
+  countReasons,
   datasetHeader,
-  DEFAULT_SPLIT,
-  defaultWorkers,
-  prettyJson,
+  openPool,
+  prepareBuild,
+  printReasons,
   printSummary,
-  schemasFor,
-  selectForBuild,
+  promptDoc,
   splitDoc,
-  splitOf,
   summarise,
   verifyGold,
-  writeAtomic,
   writeSplits,
 } from "./sft.ts";
 import { joinNegativeNumbers, MODEL_FLAGS, modelFlagValues, refuseKeyFlags, UsageError } from "./args.ts";
+import { writeJsonAtomic, writeTextAtomic } from "./files.ts";
+import { canonicalJson, sha256Hex } from "./hash.ts";
 import {
   chooseBlock,
   cleanSql,
@@ -73,7 +60,7 @@ import {
   looksLikeQuery,
   normaliseCompletion,
 } from "./sql_extract.ts";
-import { SqlitePool } from "./sqlite_pool.ts";
+import type { SqlitePool } from "./sqlite_pool.ts";
 import type { ChatMessage, Example } from "./types.ts";
 
 /** Why a teacher answer was not kept. */
@@ -131,7 +118,7 @@ export function teacherAnswer(completion: string): TeacherAnswer {
 
 /** One line of `progress.jsonl`: a finished (or failed) question. */
 export interface ProgressRecord {
-  /** Identity of the request: teacher messages + model + sampling (see {@link requestKey}). */
+  /** Identity of the request: teacher messages + model + sampling (see `requestKey`). */
   key: string;
   index: number;
   question_id: number | null;
@@ -155,7 +142,7 @@ export interface ProgressRecord {
  * @param model model, provider, base URL and sampling
  * @returns sha256 hex
  */
-export function requestKey(teacher: readonly ChatMessage[], model: Record<string, unknown>): string {
+function requestKey(teacher: readonly ChatMessage[], model: Record<string, unknown>): string {
   return sha256Hex(canonicalJson({ prompt: promptHash(teacher), model }));
 }
 
@@ -228,20 +215,11 @@ export interface CotResult extends BuildResult {
  * @throws {DatasetError} malformed dataset or missing databases; {@link StartupError} for a wrong model/key/URL
  */
 export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
-  const prompt: PromptOptions = resolvePromptOptions({ ...options.prompt, reasoning: true });
-  const split = { ...DEFAULT_SPLIT, ...options.split };
-  checkSplit(split);
-  const selected = await selectForBuild(options);
-  const selectedCount = selected.examples.length + selected.dropped.length;
-  const schemas = schemasFor(selected, prompt);
+  const { prompt, split, selected, schemas } = await prepareBuild(options, true);
   const dir = resolve(options.out);
   await Deno.mkdir(dir, { recursive: true });
   const progressPath = join(dir, "progress.jsonl");
-  const pool = new SqlitePool({
-    workers: options.workers ?? defaultWorkers(),
-    timeoutS: options.timeoutS ?? 30,
-  });
-  let requests = 0;
+  const pool = openPool(options);
   let records: Map<number, ProgressRecord>;
   let client: ModelClient | null = null;
   try {
@@ -306,12 +284,11 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
       log.close();
       progress.done();
     }
-    requests = client.totals.requests;
     // Compact the log: one record per question, in index order, so a finished run's folder is deterministic.
     const all = new Map(previous);
     for (const r of records.values()) all.set(r.key, r);
     const compact = [...all.values()].sort((a, b) => a.index - b.index || (a.key < b.key ? -1 : 1));
-    await writeAtomic(progressPath, compact.map((r) => JSON.stringify(r) + "\n").join(""));
+    await writeTextAtomic(progressPath, compact.map((r) => JSON.stringify(r) + "\n").join(""));
   } finally {
     await pool.close();
   }
@@ -321,11 +298,7 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
   for (const e of selected.examples) {
     const r = records.get(e.index)!;
     if (r.status === "kept") {
-      const messages: ChatMessage[] = [
-        ...buildMessages(e, schemas.get(e.db_id)!, prompt),
-        { role: "assistant", content: r.answer! },
-      ];
-      conversations.push({ example: e, split: splitOf(e, split), messages, ...conversationTokens(messages) });
+      conversations.push(conversationOf(e, schemas.get(e.db_id)!, prompt, split, r.answer!));
     } else {
       const { key: _k, answer: _a, completion: _c, ...rest } = r;
       rejected.push(rest);
@@ -333,9 +306,7 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
   }
   rejected.sort((a, b) => a.index - b.index);
   const files = await writeSplits(dir, conversations, split.seed);
-  const result = summarise(selected, selectedCount, conversations);
-  const reasons: Record<string, number> = {};
-  for (const r of rejected) reasons[r.reason!] = (reasons[r.reason!] ?? 0) + 1;
+  const result = summarise(selected, conversations);
   const doc = {
     ...datasetHeader("cot", selected),
     teacher: {
@@ -346,25 +317,20 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
       sampling: client!.sampling,
       template_hash: teacherTemplateHash(prompt),
     },
-    prompt: {
-      version: PROMPT_VERSION,
-      template_hash: templateHash(prompt),
-      options: prompt,
-      system: systemPromptFor(prompt),
-    },
+    prompt: promptDoc(prompt),
     assistant:
       "teacher reasoning ending in a ```sql block, kept when its SQL's result equals the gold result",
     evaluator: "bird-ex-set",
     split: splitDoc(split),
     counts: { ...result.stats.counts, rejected: rejected.length },
-    rejected_by_reason: Object.fromEntries(Object.entries(reasons).sort()),
+    rejected_by_reason: Object.fromEntries([...countReasons(rejected)].sort()),
     tokens: result.stats.tokens,
     files,
     dropped: result.dropped,
     rejected,
   };
-  await writeAtomic(join(dir, "dataset.json"), prettyJson(doc));
-  return { dir, ...result, rejected, requests };
+  await writeJsonAtomic(join(dir, "dataset.json"), doc);
+  return { dir, ...result, rejected, requests: client!.totals.requests };
 }
 
 /** Ask the teacher, extract, execute and compare one question. Never throws for a question's own failure. */
@@ -405,6 +371,7 @@ async function judge(
   if (!r.ok) return reject("sql_error", `${r.kind}: ${r.error}`, completion, answer.sql);
   // An empty (or all-NULL) gold result cannot tell right SQL from wrong: `WHERE 0` would match it. Keep such an
   // example only when the teacher's SQL is the gold SQL itself, up to spacing, case and a trailing semicolon.
+  // ("z" is the SQLite worker's cell key of NULL.)
   if (
     gold.rows.every((row) => row.every((cell) => cell === "z")) &&
     normaliseSql(answer.sql) !== normaliseSql(e.sql)
@@ -476,8 +443,6 @@ export async function cotCommand(argv: string[]): Promise<number> {
   const common = commonOptionsFrom(values, COT_USAGE);
   const result = await buildCotDataset({ ...common, ...model, model: model.model });
   printSummary("cot", result);
-  const reasons = new Map<string, number>();
-  for (const r of result.rejected) reasons.set(r.reason!, (reasons.get(r.reason!) ?? 0) + 1);
-  if (reasons.size > 0) console.log(`rejected: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
+  printReasons("rejected", result.rejected);
   return buildExitCode("cot", result);
 }

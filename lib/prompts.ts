@@ -18,8 +18,6 @@
 import { canonicalJson, sha256Hex } from "./hash.ts";
 import type { ChatMessage, Example } from "./types.ts";
 
-export { canonicalJson, sha256Hex };
-
 /**
  * Version of the prompt templates. Bump it whenever any template text below changes; it is recorded per run
  * (the template hash changes on its own as well).
@@ -199,12 +197,7 @@ const PLACEHOLDER = { question: "{question}", evidence: "{evidence}", sql: "{gol
  * @returns sha256 hex
  */
 export function templateHash(options: Partial<PromptOptions> = {}): string {
-  const o = resolvePromptOptions(options);
-  return sha256Hex(canonicalJson({
-    version: PROMPT_VERSION,
-    options: o,
-    messages: buildMessages(PLACEHOLDER, "{schema}", o),
-  }));
+  return hashTemplate(options, "messages", buildMessages);
 }
 
 /**
@@ -215,10 +208,17 @@ export function templateHash(options: Partial<PromptOptions> = {}): string {
  * @returns sha256 hex
  */
 export function teacherTemplateHash(options: Partial<PromptOptions> = {}): string {
+  return hashTemplate(options, "teacher", buildTeacherMessages);
+}
+
+/** sha256 of `{version, options, [field]: render(placeholders)}`: the field name keeps the two hashes apart. */
+function hashTemplate(
+  options: Partial<PromptOptions>,
+  field: "messages" | "teacher",
+  render: (example: typeof PLACEHOLDER, schema: string, options: PromptOptions) => ChatMessage[],
+): string {
   const o = resolvePromptOptions(options);
-  return sha256Hex(canonicalJson({
-    version: PROMPT_VERSION,
-    options: o,
-    teacher: buildTeacherMessages(PLACEHOLDER, "{schema}", o),
-  }));
+  return sha256Hex(
+    canonicalJson({ version: PROMPT_VERSION, options: o, [field]: render(PLACEHOLDER, "{schema}", o) }),
+  );
 }

@@ -26,20 +26,20 @@ import {
 } from "./dataset.ts";
 import {
   buildMessages,
-  canonicalJson,
   PROMPT_VERSION,
   type PromptOptions,
   resolvePromptOptions,
   schemaOptionsOf,
-  sha256Hex,
   systemPromptFor,
   templateHash,
 } from "./prompts.ts";
 import { renderSchema, SchemaError } from "./schema.ts";
 import { SqlitePool } from "./sqlite_pool.ts";
 import { joinNegativeNumbers, numberFlag, UsageError } from "./args.ts";
+import { writeJsonAtomic, writeTextAtomic } from "./files.ts";
+import { canonicalJson, sha256Hex } from "./hash.ts";
 import { createProgress } from "./progress.ts";
-import { chatTokens, type LengthStats, lengthStats, TOKENIZER } from "./tokens.ts";
+import { chatTokens, type LengthStats, lengthStats, messageTokens, TOKENIZER } from "./tokens.ts";
 import type { ChatMessage, Example } from "./types.ts";
 
 /** Conversations longer than this many tokens are counted in dataset.json: the trainer's default max length. */
@@ -144,9 +144,36 @@ export function jsonlLine(messages: readonly ChatMessage[]): string {
 export function conversationTokens(
   messages: readonly ChatMessage[],
 ): { promptTokens: number; answerTokens: number; totalTokens: number } {
+  // Prompt and answer counted apart and summed: tokenising the whole conversation again would redo the prompt.
   const promptTokens = chatTokens(messages.filter((m) => m.role !== "assistant"));
-  const totalTokens = chatTokens(messages);
-  return { promptTokens, answerTokens: totalTokens - promptTokens, totalTokens };
+  let answerTokens = 0;
+  for (const m of messages) if (m.role === "assistant") answerTokens += messageTokens(m);
+  return { promptTokens, answerTokens, totalTokens: promptTokens + answerTokens };
+}
+
+/**
+ * One kept conversation: the evaluation prompt (`[system, user]`) for the question, then `answer` as the
+ * assistant turn, with its split side and token lengths.
+ *
+ * @param example the question
+ * @param schema its database's rendered schema
+ * @param prompt prompt options
+ * @param split split options
+ * @param answer the assistant turn's text
+ * @returns the conversation
+ */
+export function conversationOf(
+  example: Example,
+  schema: string,
+  prompt: PromptOptions,
+  split: SplitOptions,
+  answer: string,
+): Conversation {
+  const messages: ChatMessage[] = [
+    ...buildMessages(example, schema, prompt),
+    { role: "assistant", content: answer },
+  ];
+  return { example, split: splitOf(example, split), messages, ...conversationTokens(messages) };
 }
 
 /** Token statistics as written in dataset.json. */
@@ -167,7 +194,7 @@ export interface TokenSummary {
  * @param conversations kept conversations
  * @returns the summary
  */
-export function tokenSummary(conversations: readonly Conversation[]): TokenSummary {
+function tokenSummary(conversations: readonly Conversation[]): TokenSummary {
   const total = conversations.map((c) => c.totalTokens);
   return {
     tokenizer: { ...TOKENIZER },
@@ -184,7 +211,7 @@ export function tokenSummary(conversations: readonly Conversation[]): TokenSumma
 }
 
 /** A path for dataset.json: relative to the working directory when under it, so files do not leak home dirs. */
-export function displayPath(path: string): string {
+function displayPath(path: string): string {
   const rel = relative(Deno.cwd(), path);
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
 }
@@ -229,6 +256,16 @@ function dropped(e: Example, reason: string, error: string | null): Dropped {
   return { index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question, reason, error };
 }
 
+/** Move every selected example that `errorOf` gives an error for from `examples` to `dropped`, as `reason`. */
+function dropFailing(selected: Selected, reason: string, errorOf: (e: Example) => string | undefined): void {
+  selected.examples = selected.examples.filter((e) => {
+    const error = errorOf(e);
+    if (error === undefined) return true;
+    selected.dropped.push(dropped(e, reason, error));
+    return false;
+  });
+}
+
 /** The first fields of a dataset.json: what kind of data, in which format, from which questions. */
 export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<string, unknown> {
   return {
@@ -252,12 +289,16 @@ export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<s
  * @returns the selection
  * @throws {DatasetError} for a malformed dataset or missing databases
  */
-export async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> {
+async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> {
   const dataset = await loadDataset(options.dataset, { dbRoot: options.dbRoot });
   const selection = { db: [...(options.db ?? [])].sort(), limit: options.limit ?? null };
-  let examples = selectExamples(dataset, selection);
-  const drops: Dropped[] = [];
-  const missing = await missingDatabases(dataset, examples);
+  const selected: Selected = {
+    dataset,
+    examples: selectExamples(dataset, selection),
+    dropped: [],
+    selection,
+  };
+  const missing = await missingDatabases(dataset, selected.examples);
   if (missing.length > 0) {
     if (!options.skipMissing) {
       throw new DatasetError(
@@ -269,21 +310,49 @@ export async function selectForBuild(options: CommonDatasetOptions): Promise<Sel
       );
     }
     const gone = new Set(missing);
-    for (const e of examples) {
-      if (gone.has(e.db_id)) {
-        drops.push(dropped(e, "missing_database", `${dbPath(dataset.dbRoot, e.db_id)} not found`));
-      }
-    }
-    examples = examples.filter((e) => !gone.has(e.db_id));
+    dropFailing(
+      selected,
+      "missing_database",
+      (e) => gone.has(e.db_id) ? `${dbPath(dataset.dbRoot, e.db_id)} not found` : undefined,
+    );
   }
   // A blank question or gold SQL would train the model on an empty prompt slot or an empty answer.
-  examples = examples.filter((e) => {
-    if (!e.question.trim()) drops.push(dropped(e, "empty_question", "the question is blank"));
-    else if (!e.sql.trim()) drops.push(dropped(e, "empty_sql", "the gold SQL is blank"));
+  selected.examples = selected.examples.filter((e) => {
+    if (!e.question.trim()) selected.dropped.push(dropped(e, "empty_question", "the question is blank"));
+    else if (!e.sql.trim()) selected.dropped.push(dropped(e, "empty_sql", "the gold SQL is blank"));
     else return true;
     return false;
   });
-  return { dataset, examples, dropped: drops, selection };
+  return selected;
+}
+
+/** What both builders have once the questions are selected and their schemas rendered. */
+export interface PreparedBuild {
+  prompt: PromptOptions;
+  split: SplitOptions;
+  selected: Selected;
+  /** db_id → rendered schema, for every database a selected question uses. */
+  schemas: Map<string, string>;
+}
+
+/**
+ * The start both builders share: resolve the prompt options (`reasoning` decided by the builder), check the
+ * split, select the questions (`selectForBuild`) and render their schemas (`schemasFor`).
+ *
+ * @param options common options
+ * @param reasoning the reasoning prompt variant (CoT) or the plain one (SFT)
+ * @returns prompt, split, selection and schemas
+ * @throws {UsageError} for split options out of range; {@link DatasetError} for a malformed dataset or missing databases
+ */
+export async function prepareBuild(
+  options: CommonDatasetOptions,
+  reasoning: boolean,
+): Promise<PreparedBuild> {
+  const prompt = resolvePromptOptions({ ...options.prompt, reasoning });
+  const split = { ...DEFAULT_SPLIT, ...options.split };
+  checkSplit(split);
+  const selected = await selectForBuild(options);
+  return { prompt, split, selected, schemas: schemasFor(selected, prompt) };
 }
 
 /**
@@ -294,7 +363,7 @@ export async function selectForBuild(options: CommonDatasetOptions): Promise<Sel
  * @param prompt prompt options
  * @returns db_id → schema text, for the databases that rendered
  */
-export function schemasFor(selected: Selected, prompt: PromptOptions): Map<string, string> {
+function schemasFor(selected: Selected, prompt: PromptOptions): Map<string, string> {
   const schemas = new Map<string, string>();
   const failed = new Map<string, string>();
   for (const id of [...new Set(selected.examples.map((e) => e.db_id))].sort()) {
@@ -305,12 +374,7 @@ export function schemasFor(selected: Selected, prompt: PromptOptions): Map<strin
       failed.set(id, e.message);
     }
   }
-  if (failed.size > 0) {
-    for (const e of selected.examples) {
-      if (failed.has(e.db_id)) selected.dropped.push(dropped(e, "schema_error", failed.get(e.db_id)!));
-    }
-    selected.examples = selected.examples.filter((e) => !failed.has(e.db_id));
-  }
+  if (failed.size > 0) dropFailing(selected, "schema_error", (e) => failed.get(e.db_id));
   return schemas;
 }
 
@@ -342,10 +406,7 @@ export async function verifyGold(
     progress.tick({ error: !r.ok });
   }));
   progress.done();
-  for (const e of selected.examples) {
-    if (failures.has(e.index)) selected.dropped.push(dropped(e, "gold_error", failures.get(e.index)!));
-  }
-  selected.examples = selected.examples.filter((e) => !failures.has(e.index));
+  dropFailing(selected, "gold_error", (e) => failures.get(e.index));
   return results;
 }
 
@@ -371,32 +432,25 @@ export async function writeSplits(
     const lines = keyed.filter((k) => k.c.split === side).map((k) => jsonlLine(k.c.messages) + "\n");
     const text = lines.join("");
     const name = `${side}.jsonl`;
-    await writeAtomic(join(dir, name), text);
+    await writeTextAtomic(join(dir, name), text);
     files[name] = { lines: lines.length, sha256: sha256Hex(text) };
   }
   return files;
 }
 
 /**
- * Write a text file atomically: a temp file in the same folder, then rename.
+ * The `prompt` record of a dataset.json: the student prompt's version, template hash, options and system text.
  *
- * @param path destination
- * @param text content
+ * @param prompt resolved prompt options
+ * @returns the record
  */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
-}
-
-/**
- * `JSON.stringify` with 2-space indent and a final newline (dataset.json).
- *
- * @param value the document
- * @returns text
- */
-export function prettyJson(value: unknown): string {
-  return JSON.stringify(value, null, 2) + "\n";
+export function promptDoc(prompt: PromptOptions): Record<string, unknown> {
+  return {
+    version: PROMPT_VERSION,
+    template_hash: templateHash(prompt),
+    options: prompt,
+    system: systemPromptFor(prompt),
+  };
 }
 
 /** Options of {@link buildSftDataset}. */
@@ -439,42 +493,25 @@ export interface BuildResult {
  * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`)
  */
 export async function buildSftDataset(options: SftOptions): Promise<BuildResult> {
-  const prompt = resolvePromptOptions({ ...options.prompt, reasoning: false });
-  const split = { ...DEFAULT_SPLIT, ...options.split };
-  checkSplit(split);
-  const selected = await selectForBuild(options);
-  const selectedCount = selected.examples.length + selected.dropped.length;
-  const schemas = schemasFor(selected, prompt);
+  const { prompt, split, selected, schemas } = await prepareBuild(options, false);
   const verify = options.verify ?? true;
   if (verify && selected.examples.length > 0) {
-    const pool = new SqlitePool({
-      workers: options.workers ?? defaultWorkers(),
-      timeoutS: options.timeoutS ?? 30,
-    });
+    const pool = openPool(options);
     try {
       await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent });
     } finally {
       await pool.close();
     }
   }
-  const conversations: Conversation[] = selected.examples.map((e) => {
-    const messages: ChatMessage[] = [
-      ...buildMessages(e, schemas.get(e.db_id)!, prompt),
-      { role: "assistant", content: e.sql.trim() },
-    ];
-    return { example: e, split: splitOf(e, split), messages, ...conversationTokens(messages) };
-  });
+  const conversations = selected.examples.map((e) =>
+    conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
+  );
   const dir = resolve(options.out);
   const files = await writeSplits(dir, conversations, split.seed);
-  const result = summarise(selected, selectedCount, conversations);
+  const result = summarise(selected, conversations);
   const doc = {
     ...datasetHeader("sft", selected),
-    prompt: {
-      version: PROMPT_VERSION,
-      template_hash: templateHash(prompt),
-      options: prompt,
-      system: systemPromptFor(prompt),
-    },
+    prompt: promptDoc(prompt),
     assistant: "gold SQL (trimmed)",
     split: splitDoc(split),
     gold_verified: verify,
@@ -483,7 +520,7 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
     files,
     dropped: result.dropped,
   };
-  await writeAtomic(join(dir, "dataset.json"), prettyJson(doc));
+  await writeJsonAtomic(join(dir, "dataset.json"), doc);
   return { dir, ...result };
 }
 
@@ -507,14 +544,13 @@ export function splitDoc(split: SplitOptions): Record<string, unknown> {
 /**
  * Counts, token statistics, dropped list (sorted by index) and lengths of kept conversations.
  *
- * @param selected the selection after all drops
- * @param selectedCount questions selected before any drop
+ * @param selected the selection after all drops (a drop moves a question from `examples` to `dropped`, so the
+ *   two together are every question selected)
  * @param conversations kept conversations
  * @returns stats, dropped and lengths
  */
 export function summarise(
   selected: Selected,
-  selectedCount: number,
   conversations: readonly Conversation[],
 ): Omit<BuildResult, "dir"> {
   const drops = [...selected.dropped].sort((a, b) => a.index - b.index);
@@ -532,7 +568,7 @@ export function summarise(
   return {
     stats: {
       counts: {
-        selected: selectedCount,
+        selected: selected.examples.length + selected.dropped.length,
         kept: conversations.length,
         dropped: drops.length,
         train,
@@ -551,16 +587,22 @@ export function summarise(
  * @param split split options
  * @throws {UsageError} when the ratio is outside [0, 1] or the seed is not an integer
  */
-export function checkSplit(split: SplitOptions): void {
+function checkSplit(split: SplitOptions): void {
   if (!(split.testRatio >= 0 && split.testRatio <= 1)) {
     throw new UsageError(`--test-ratio must be between 0 and 1, got ${split.testRatio}`);
   }
   if (!Number.isInteger(split.seed)) throw new UsageError(`--seed must be an integer, got ${split.seed}`);
 }
 
-/** Workers for gold verification: the CPU count, at most 8 (each is a process). */
-export function defaultWorkers(): number {
-  return Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2));
+/**
+ * The SQLite pool of a build: `workers` processes (default: the CPU count, at most 8, since each is a process),
+ * `timeoutS` per query (default 30). The caller closes it.
+ */
+export function openPool(options: Pick<CommonDatasetOptions, "workers" | "timeoutS">): SqlitePool {
+  return new SqlitePool({
+    workers: options.workers ?? Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2)),
+    timeoutS: options.timeoutS ?? 30,
+  });
 }
 
 /** The flags both `sft` and `cot` accept (parseArgs spec). */
@@ -665,11 +707,7 @@ export function printSummary(kind: string, result: BuildResult): void {
       `tokens per conversation (${result.stats.tokens.tokenizer.name}): min ${t.min}, mean ${t.mean}, p50 ${t.p50}, p95 ${t.p95}, max ${t.max}`,
     );
   }
-  const reasons = new Map<string, number>();
-  for (const d of result.dropped) reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
-  if (reasons.size > 0) {
-    console.log(`dropped: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(", ")}`);
-  }
+  printReasons("dropped", result.dropped);
   console.log(`wrote ${join(result.dir, "train.jsonl")}, test.jsonl, dataset.json`);
   if (c.kept > 0 && (c.train === 0 || c.test === 0)) {
     console.error(
@@ -678,6 +716,24 @@ export function printSummary(kind: string, result: BuildResult): void {
         " and evaluation loss needs test examples",
     );
   }
+}
+
+/**
+ * How many of `items` have each reason, in first-seen order.
+ *
+ * @param items dropped or rejected questions
+ * @returns reason → count
+ */
+export function countReasons(items: readonly { reason: string | null }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { reason } of items) if (reason !== null) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  return counts;
+}
+
+/** Print `label: reason n, …` for `items`, or nothing when there are none. */
+export function printReasons(label: string, items: readonly { reason: string | null }[]): void {
+  const counts = countReasons(items);
+  if (counts.size > 0) console.log(`${label}: ${[...counts].map(([r, n]) => `${r} ${n}`).join(", ")}`);
 }
 
 /** The exit code of a build: 1 (with a one-line reason on stderr) when nothing at all was kept. */

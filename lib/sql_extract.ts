@@ -76,12 +76,8 @@ const SPECIAL_TOKENS =
  */
 export function stripThink(text: string): string {
   let out = text.replace(/<think>[\s\S]*?<\/think>/gi, "");
-  const close = out.search(/<\/think>/i);
-  if (close >= 0) {
-    const all = [...out.matchAll(/<\/think>/gi)];
-    const last = all[all.length - 1];
-    out = out.slice(last.index! + last[0].length);
-  }
+  const last = [...out.matchAll(/<\/think>/gi)].at(-1);
+  if (last) out = out.slice(last.index + last[0].length);
   out = out.replace(/<think>/gi, "");
   if (out.trim() === "") {
     // Only thinking: better to mine it than to return nothing.

@@ -68,8 +68,19 @@ export function countTokens(text: string): number {
  */
 export function chatTokens(messages: readonly ChatMessage[]): number {
   let total = BOS;
-  for (const m of messages) total += PER_MESSAGE + countTokens(m.content.trim());
+  for (const m of messages) total += messageTokens(m);
   return total;
+}
+
+/**
+ * Tokens of one message under the Llama 3 chat template: its content plus the template's per-message overhead
+ * (no BOS; {@linkcode chatTokens} adds it once per conversation).
+ *
+ * @param message the message
+ * @returns token count
+ */
+export function messageTokens(message: ChatMessage): number {
+  return PER_MESSAGE + countTokens(message.content.trim());
 }
 
 /** Summary of a list of lengths. Null fields when the list is empty. */

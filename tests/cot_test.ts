@@ -213,13 +213,20 @@ Deno.test("cot: a generation error is recorded, and retried (only it) on the nex
 });
 
 Deno.test("cot: a torn last line of progress.jsonl is tolerated", async () => {
-  const { options, cleanup } = await setup();
+  const { server, options, cleanup } = await setup();
   try {
     const a = await buildCotDataset(options("t"));
     const path = join(a.dir, "progress.jsonl");
-    writeFileSync(path, readFileSync(path, "utf8") + '{"key":"abc","index":');
-    const b = await buildCotDataset(options("t"));
+    const whole = readFileSync(path, "utf8");
+    writeFileSync(path, whole + '{"key":"abc","index":');
+    // Every intact line still reads, so the rerun asks the teacher nothing (no cache to hide a redo).
+    assertEquals((await readProgress(path)).size, IDS.length);
+    server.reset();
+    const b = await buildCotDataset(options("t", { cache: false }));
     assertEquals(b.stats.counts, a.stats.counts);
+    assertEquals(server.requests.filter((q) => q.path.endsWith("/chat/completions")).length, 0);
+    // Compaction drops the torn fragment.
+    assertEquals(readFileSync(path, "utf8"), whole);
   } finally {
     await cleanup();
   }

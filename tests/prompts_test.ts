@@ -6,16 +6,15 @@ import { Buffer } from "node:buffer";
 import {
   buildMessages,
   buildTeacherMessages,
-  canonicalJson,
   promptHash,
   REASONING_SYSTEM_PROMPT,
   renderUserPrompt,
   resolvePromptOptions,
-  sha256Hex,
   SYSTEM_PROMPT,
   teacherTemplateHash,
   templateHash,
 } from "../lib/prompts.ts";
+import { canonicalJson, sha256Hex } from "../lib/hash.ts";
 import { clearSchemaCache, decodeText, parseCsv, renderSchema, SchemaError } from "../lib/schema.ts";
 import { extractSql } from "../lib/sql_extract.ts";
 import type { Example } from "../lib/types.ts";
@@ -124,6 +123,10 @@ Deno.test("hashes: prompt hash is of canonical messages; template hash follows t
     teacherTemplateHash(),
   ]);
   assertEquals(hashes.size, 6);
+  // Pinned: a template hash that changes without a PROMPT_VERSION bump means a template changed by accident
+  // (evaluation resume keys and dataset.json records would silently stop matching earlier runs).
+  assertEquals(templateHash(), "faf1265e9210d0a2ff44fca6a196d8cef3a27bafedaf64f047a2be1c7e142e37");
+  assertEquals(teacherTemplateHash(), "3ee85ecb250c0a95cbb3106ecf1d8a109db216592b312615edfa8d4df05f53e9");
   assertEquals(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] }), '{"a":[{"c":2,"d":1}],"b":1}');
   assertEquals(resolvePromptOptions({ sampleRows: 2.7 }), {
     evidence: true,
@@ -168,6 +171,19 @@ Deno.test("schema options: sample rows and descriptions as comment blocks after 
   assertEquals(renderSchema(DB, { sampleRows: 2, descriptions: true }), rich);
   const descOnly = renderSchema(DB, { descriptions: true });
   ok(!descOnly.includes("example rows"));
+  // Memoised: a repeat call does not reopen the file (it answers after the file is gone) until the cache is cleared.
+  const tmp = mkdtempSync(join(tmpdir(), "schema-"));
+  try {
+    const copy = join(tmp, "superhero.sqlite");
+    copyFileSync(DB, copy);
+    const first = renderSchema(copy, { sampleRows: 1 });
+    rmSync(copy);
+    assertEquals(renderSchema(copy, { sampleRows: 1 }), first);
+    clearSchemaCache();
+    throws(() => renderSchema(copy, { sampleRows: 1 }), SchemaError);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 Deno.test("schema: missing database is a SchemaError naming the file", () => {

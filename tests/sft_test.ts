@@ -2,10 +2,18 @@ import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok, rejects } from
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildSftDataset, jsonlLine, orderKey, sftCommand, type SftOptions, splitOf } from "../lib/sft.ts";
+import {
+  buildSftDataset,
+  conversationTokens,
+  jsonlLine,
+  orderKey,
+  sftCommand,
+  type SftOptions,
+  splitOf,
+} from "../lib/sft.ts";
 import { buildMessages, renderUserPrompt, SYSTEM_PROMPT, templateHash } from "../lib/prompts.ts";
 import { renderSchema } from "../lib/schema.ts";
-import { chatTokens, countTokens, lengthStats } from "../lib/tokens.ts";
+import { chatTokens, countTokens, lengthStats, messageTokens } from "../lib/tokens.ts";
 import { parseDataset } from "../lib/dataset.ts";
 
 const root = join(import.meta.dirname!, "..");
@@ -313,6 +321,18 @@ Deno.test("splitOf: deterministic, ratio respected, extremes", () => {
 Deno.test("tokens: Llama 3 counts, chat overhead, stats", () => {
   assertEquals(countTokens("SELECT * FROM superhero"), 4);
   assertEquals(chatTokens([{ role: "user", content: "SELECT * FROM superhero" }]), 1 + 5 + 4);
+  assertEquals(messageTokens({ role: "assistant", content: " SELECT * FROM superhero\n" }), 5 + 4);
+  // Prompt and answer are counted apart; they must add up to the whole conversation's count.
+  const conv = [
+    { role: "system", content: SYSTEM_PROMPT },
+    { role: "user", content: "-- DB Schema: CREATE TABLE t (a)\n\n-- Question: how many?" },
+    { role: "assistant", content: "SELECT COUNT(*) FROM t" },
+  ] as const;
+  assertEquals(conversationTokens(conv), {
+    promptTokens: chatTokens(conv.slice(0, 2)),
+    answerTokens: chatTokens(conv) - chatTokens(conv.slice(0, 2)),
+    totalTokens: chatTokens(conv),
+  });
   assertEquals(lengthStats([5, 1, 3, 2, 4]), { count: 5, min: 1, mean: 3, p50: 3, p95: 5, max: 5 });
   assertEquals(lengthStats([]).max, null);
 });
