@@ -272,8 +272,10 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
       });
       return writes;
     };
+    let settled: PromiseSettledResult<void>[];
     try {
-      await Promise.all(todo.map(async ({ e, key, teacher }) => {
+      // allSettled, not all: an unexpected failure must not close the log while other questions still append.
+      settled = await Promise.allSettled(todo.map(async ({ e, key, teacher }) => {
         const rec = await judge(e, key, teacher, client!, pool, gold.get(e.index)!, selected.dataset.dbRoot);
         records.set(e.index, rec);
         await append(JSON.stringify(rec) + "\n");
@@ -284,6 +286,8 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
       log.close();
       progress.done();
     }
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     // Compact the log: one record per question, in index order, so a finished run's folder is deterministic.
     const all = new Map(previous);
     for (const r of records.values()) all.set(r.key, r);
