@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runEvaluation, SAMPLE_DIR } from "../lib/evaluate.ts";
+import { type EvalOptions, runEvaluation, SAMPLE_DIR } from "../lib/evaluate.ts";
 import {
   answersFromDataset,
   type FakeServer,
@@ -32,11 +32,26 @@ async function withServer(
 
 const chats = (s: FakeServer) => s.requests.filter((r) => r.path.endsWith("/chat/completions")).length;
 
+type Dirs = Awaited<ReturnType<typeof dirs>>;
+
 async function dirs() {
   return {
     out: await Deno.makeTempDir({ prefix: "t2s-model-run-" }),
     cacheDir: await Deno.makeTempDir({ prefix: "t2s-model-cache-" }),
     goldCacheDir: await Deno.makeTempDir({ prefix: "t2s-model-gold-" }),
+  };
+}
+
+/** A model run on the superhero questions against `baseUrl`, into the folders `d`, with short retry backoffs. */
+function superheroRun(baseUrl: string, d: Dirs, extra: Partial<EvalOptions> = {}): EvalOptions {
+  return {
+    ...d,
+    db: ["superhero"],
+    model: "fake-model",
+    baseUrl,
+    silent: true,
+    clientOptions: FAST,
+    ...extra,
   };
 }
 
@@ -46,16 +61,7 @@ Deno.test("a server answering gold SQL in every style scores 100%, under the con
   const script = goldScript(answers, { style: (q) => styles[q.length % styles.length] });
   await withServer(script, async (server) => {
     const d = await dirs();
-    const opts = {
-      ...d,
-      db: ["superhero"],
-      limit: 40,
-      model: "fake-model",
-      baseUrl: server.url,
-      concurrency: 4,
-      silent: true,
-      clientOptions: FAST,
-    };
+    const opts = superheroRun(server.url, d, { limit: 40, concurrency: 4 });
     const res = await runEvaluation(opts);
     assertEquals(res.summary.total, 40);
     // Questions whose text appears twice in dev with different gold SQL are the only allowed misses.
@@ -83,15 +89,7 @@ Deno.test("a server answering gold SQL in every style scores 100%, under the con
 Deno.test("30% of requests failing with 429/500 still finishes with every question scored", async () => {
   const answers = await answersFromDataset(DEV);
   await withServer(goldScript(answers, { failureRate: 0.3, seed: 7, retryAfter: 0 }), async (server) => {
-    const res = await runEvaluation({
-      ...(await dirs()),
-      db: ["superhero"],
-      model: "fake-model",
-      baseUrl: server.url,
-      concurrency: 8,
-      silent: true,
-      clientOptions: { ...FAST },
-    });
+    const res = await runEvaluation(superheroRun(server.url, await dirs(), { concurrency: 8 }));
     assertEquals(res.summary.total, 129);
     assertEquals(res.summary.statuses.generation_error, 0);
     const failed = server.requests.filter((r) =>
@@ -118,15 +116,7 @@ Deno.test("generation that finally fails is generation_error with its reason; --
   };
   await withServer(script, async (server) => {
     const d = await dirs();
-    const opts = {
-      ...d,
-      db: ["superhero"],
-      limit: 12,
-      model: "fake-model",
-      baseUrl: server.url,
-      silent: true,
-      clientOptions: FAST,
-    };
+    const opts = superheroRun(server.url, d, { limit: 12 });
     const first = await runEvaluation(opts);
     const failed = first.records.filter((r) => r.status === "generation_error");
     assertEquals(failed.length, 3);
@@ -204,15 +194,7 @@ Deno.test("the API key never lands in run files, caches or messages; a wrong key
   try {
     const d = await dirs();
     Deno.env.set("OPENAI_API_KEY", key);
-    const res = await runEvaluation({
-      ...d,
-      db: ["superhero"],
-      limit: 5,
-      model: "fake-model",
-      baseUrl: server.url,
-      silent: true,
-      clientOptions: FAST,
-    });
+    const res = await runEvaluation(superheroRun(server.url, d, { limit: 5 }));
     assertEquals(res.summary.correct, 5);
     for (const dir of [d.out, d.cacheDir]) {
       for await (const f of walk(dir)) {
@@ -222,14 +204,7 @@ Deno.test("the API key never lands in run files, caches or messages; a wrong key
     Deno.env.set("OPENAI_API_KEY", "sk-wrong-key-123456");
     let message = "";
     try {
-      await runEvaluation({
-        ...(await dirs()),
-        db: ["superhero"],
-        limit: 1,
-        model: "fake-model",
-        baseUrl: server.url,
-        silent: true,
-      });
+      await runEvaluation(superheroRun(server.url, await dirs(), { limit: 1 }));
     } catch (e) {
       message = (e as Error).message;
     }
@@ -255,15 +230,7 @@ Deno.test("tokens and cost: usage from the API, priced per million tokens; a cac
   await withServer(goldScript(answers), async (server) => {
     const d = await dirs();
     const prices = { prompt_per_mtok: 1, completion_per_mtok: 2 };
-    const opts = {
-      ...d,
-      db: ["superhero"],
-      limit: 5,
-      model: "fake-model",
-      baseUrl: server.url,
-      silent: true,
-      prices,
-    };
+    const opts = superheroRun(server.url, d, { limit: 5, prices });
     const first = await runEvaluation(opts);
     const { prompt, completion } = first.summary.tokens;
     assert(prompt > 0 && completion > 0);
@@ -282,14 +249,7 @@ Deno.test("credentials in --base-url never reach run.json", async () => {
   await withServer(goldScript(answers), async (server) => {
     const d = await dirs();
     const url = server.url.replace("http://", "http://alice:s3cretpw@");
-    const res = await runEvaluation({
-      ...d,
-      db: ["superhero"],
-      limit: 2,
-      model: "fake-model",
-      baseUrl: url,
-      silent: true,
-    });
+    const res = await runEvaluation(superheroRun(url, d, { limit: 2 }));
     assertEquals(res.summary.total, 2);
     const run = await Deno.readTextFile(join(d.out, "run.json"));
     assert(!run.includes("s3cretpw") && !run.includes("alice"), run);
