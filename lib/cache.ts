@@ -106,26 +106,27 @@ export class CompletionCache {
     return `${this.dir}/${key.slice(0, 2)}/${key}.json`;
   }
 
-  /** The entry stored under `key`, or null when absent or unreadable (a damaged entry counts as a miss). */
+  /**
+   * The entry stored under `key`, or null when absent or damaged. A damaged entry (torn or empty file, wrong
+   * shape) counts as a miss, with a warning naming the file; the fresh answer then replaces it.
+   */
   async get(key: string): Promise<CacheEntry | null> {
+    const path = this.pathOf(key);
     let text: string;
     try {
-      text = await Deno.readTextFile(this.pathOf(key));
+      text = await Deno.readTextFile(path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return null;
       throw e;
     }
+    let entry: unknown;
     try {
-      const entry = JSON.parse(text) as CacheEntry;
-      if (
-        entry?.key !== key || !Array.isArray(entry.texts) || entry.texts.some((t) => typeof t !== "string")
-      ) {
-        return null;
-      }
-      return entry;
-    } catch {
-      return null;
+      entry = JSON.parse(text);
+    } catch (e) {
+      return damaged(path, `not JSON (${(e as Error).message})`);
     }
+    const problem = entryProblem(entry, key);
+    return problem === null ? entry as CacheEntry : damaged(path, problem);
   }
 
   /** Stores an entry atomically ({@linkcode writeTextAtomic}: a temp file in the same folder, then a rename). */
@@ -155,4 +156,28 @@ export class CompletionCache {
       await writeTextAtomic(path, text);
     }
   }
+}
+
+function damaged(path: string, why: string): null {
+  console.error(`warning: ${path}: damaged completion cache entry, ignored and replaced (${why})`);
+  return null;
+}
+
+/** What is wrong with a parsed entry, or null when it has the shape of a {@linkcode CacheEntry} for `key`. */
+export function entryProblem(entry: unknown, key: string): string | null {
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return "not an object";
+  const e = entry as Record<string, unknown>;
+  if (e.version !== 1) return `version ${JSON.stringify(e.version)} is not 1`;
+  if (e.key !== key) return "stored under another key";
+  if (typeof e.model !== "string") return "model is not a string";
+  if (!Array.isArray(e.texts) || e.texts.length === 0) return "texts is not a non-empty array";
+  if (e.texts.some((t) => typeof t !== "string")) return "texts holds a non-string";
+  const usage = e.usage as Record<string, unknown> | null | undefined;
+  if (usage === null || typeof usage !== "object" || Array.isArray(usage)) return "no usage";
+  for (const field of ["prompt", "completion"]) {
+    const n = usage[field];
+    if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return `usage.${field} is not a count`;
+  }
+  if (typeof e.created_at !== "string") return "created_at is not a string";
+  return null;
 }

@@ -23,7 +23,7 @@ const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
          [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--temperature T] [--max-tokens N] [--n N]
          [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
-         [--prices FILE] [--out DIR] [--quiet]
+         [--prices FILE] [--out DIR] [--quiet] [--max-retries N] [--max-consecutive-failures N] [--allow-symlinks]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
 API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
 
@@ -50,6 +50,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
       reasoning: { type: "boolean" },
       ves: { type: "string" },
       "retry-failed": { type: "boolean" },
+      "max-retries": { type: "string" },
+      "max-consecutive-failures": { type: "string" },
+      "allow-symlinks": { type: "boolean" },
       prices: { type: "string" },
       out: { type: "string" },
       quiet: { type: "boolean" },
@@ -97,6 +100,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ves: numberFlag("ves", values.ves, { integer: true, min: 1 }) ?? null,
     cache: model.cache,
     retryFailed: values["retry-failed"] ?? false,
+    maxRetries: numberFlag("max-retries", values["max-retries"], { integer: true, min: 0 }),
+    maxConsecutiveFailures: numberFlag("max-consecutive-failures", values["max-consecutive-failures"], {
+      integer: true,
+      min: 0,
+    }),
+    allowSymlinks: values["allow-symlinks"] ?? false,
     prices,
     out: values.out,
     quiet: values.quiet ?? false,
@@ -115,6 +124,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const first = result.records.find((r) => r.error)?.error ?? "unknown";
     console.error(`error: none of the ${total} questions could be scored; the first error: ${first}`);
     return 1;
+  }
+  const failed = result.summary.incomplete?.generation_error ?? 0;
+  if (failed) {
+    // Last, so a glance at the end of a log cannot read a half-answered run as the model's score.
+    console.log(
+      `incomplete: ${failed} of ${total} questions got no answer from the model (generation_error), ` +
+        "scored as failures; rerun with --retry-failed to ask them again",
+    );
   }
   return 0;
 }

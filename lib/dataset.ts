@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { exists } from "./files.ts";
 import { sha256Hex } from "./hash.ts";
 import type { Example } from "./types.ts";
@@ -165,6 +165,77 @@ export async function missingDatabases(dataset: Dataset, examples: Example[]): P
   return missing.sort();
 }
 
+/** What {@linkcode checkDatabases} found. */
+export interface DatabaseCheck {
+  /** db_ids whose `.sqlite` file does not exist, sorted. */
+  missing: string[];
+  /** Symlinks pointing outside the root that were allowed (`allowSymlinks`), with their real targets. */
+  symlinks: { path: string; target: string }[];
+}
+
+/**
+ * Check the databases used by `examples` before anything opens them: a missing file is listed; a directory, a
+ * device such as `/dev/zero` or a FIFO (opening which would hang) is refused at once, naming it; a symlink in
+ * the root (the db folder or the file) whose target lies outside the root is refused unless `allowSymlinks`,
+ * and then reported back so the run log can say so.
+ *
+ * @throws {DatasetError} naming the offending path.
+ */
+export async function checkDatabases(
+  dataset: Dataset,
+  examples: Example[],
+  options: { allowSymlinks?: boolean } = {},
+): Promise<DatabaseCheck> {
+  const root = await Deno.realPath(dataset.dbRoot).catch(() => resolve(dataset.dbRoot));
+  const inside = (p: string) => {
+    const rel = relative(root, p);
+    return rel !== "" && !rel.startsWith("..") && !rel.startsWith("/");
+  };
+  const missing: string[] = [];
+  const symlinks: DatabaseCheck["symlinks"] = [];
+  for (const id of [...new Set(examples.map((e) => e.db_id))]) {
+    const file = dbPath(dataset.dbRoot, id);
+    let absent = false;
+    for (const path of [join(dataset.dbRoot, id), file]) {
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.lstat(path);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          absent = true;
+          break;
+        }
+        throw new DatasetError(`${path}: cannot be read (${(e as Error).message})`);
+      }
+      if (!info.isSymlink) continue;
+      let target: string;
+      try {
+        target = await Deno.realPath(path);
+      } catch {
+        throw new DatasetError(`${path}: a symlink to nothing (its target does not exist)`);
+      }
+      if (inside(target)) continue;
+      if (!options.allowSymlinks) {
+        throw new DatasetError(
+          `${path}: a symlink pointing outside the database root ${root} (to ${target}); refused, ` +
+            "pass --allow-symlinks to follow it",
+        );
+      }
+      if (!symlinks.some((s) => s.path === path)) symlinks.push({ path, target });
+    }
+    if (absent) {
+      missing.push(id);
+      continue;
+    }
+    const info = await Deno.stat(file);
+    if (info.isDirectory) throw new DatasetError(`${file}: is a directory, not a SQLite database file`);
+    if (!info.isFile) {
+      throw new DatasetError(`${file}: not a regular file (a device, FIFO or socket); refused`);
+    }
+  }
+  return { missing: missing.sort(), symlinks };
+}
+
 /** Official predictions: dataset index → SQL (or an error when the entry is unusable). */
 export type Predictions = Map<number, { sql: string; db: string | null } | { error: string }>;
 
@@ -179,10 +250,16 @@ export function parsePredictions(data: unknown, file: string): Predictions {
     );
   }
   const out: Predictions = new Map();
+  // Only canonical indices: "0717" next to "717" would otherwise silently replace it.
+  const bad = Object.keys(data).filter((key) => !/^(0|[1-9]\d*)$/.test(key));
+  if (bad.length) {
+    const shown = bad.slice(0, 5).map((k) => JSON.stringify(k)).join(", ");
+    throw new DatasetError(
+      `${file}: key${bad.length > 1 ? "s" : ""} ${shown}${bad.length > 5 ? ` and ${bad.length - 5} more` : ""} ` +
+        "not a question index (a non-negative integer without leading zeros, sign, spaces or decimals)",
+    );
+  }
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
-    if (!/^\d+$/.test(key)) {
-      throw new DatasetError(`${file}: key ${JSON.stringify(key)} is not a question index`);
-    }
     if (typeof value !== "string") {
       out.set(Number(key), { error: `prediction ${key} is not a string` });
       continue;

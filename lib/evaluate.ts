@@ -7,11 +7,11 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { EVALUATOR, exMatch, softF1, timeRatio, vesReward } from "./compare.ts";
 import {
+  checkDatabases,
   DatasetError,
   dbPath,
   loadDataset,
   loadPredictions,
-  missingDatabases,
   type Predictions,
   selectExamples,
 } from "./dataset.ts";
@@ -37,6 +37,7 @@ import {
   summarize,
 } from "./run_log.ts";
 import { writeJsonAtomic } from "./files.ts";
+import { lockRun } from "./run_lock.ts";
 import { renderSchema } from "./schema.ts";
 import { extractSql } from "./sql_extract.ts";
 import { type ExecResult, SqlitePool } from "./sqlite_pool.ts";
@@ -101,6 +102,17 @@ export interface EvalOptions {
   onProgress?: (p: EvalProgress) => void;
   /** Retry/backoff knobs of the model client (tests shorten the backoff). */
   clientOptions?: ModelClientOptions;
+  /** Retries of a failing request after the first attempt (default 6). */
+  maxRetries?: number;
+  /** Stop after this many questions in a row fail to generate (default 5; 0 never stops). */
+  maxConsecutiveFailures?: number;
+  /** Follow symlinks in the database root that point outside it (recorded in `run.json`). */
+  allowSymlinks?: boolean;
+}
+
+/** The endpoint kept failing: the run stopped early, its finished work kept; the message is one line. */
+export class EndpointError extends Error {
+  override name = "EndpointError";
 }
 
 /** What a finished run returns. */
@@ -196,7 +208,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   datasetArg ??= join(SAMPLE_DIR, "dev.json");
   const dataset = await loadDataset(datasetArg, { dbRoot: options.dbRoot });
   const examples = selectExamples(dataset, { db, limit: options.limit });
-  const missing = await missingDatabases(dataset, examples);
+  const { missing, symlinks } = await checkDatabases(dataset, examples, {
+    allowSymlinks: options.allowSymlinks,
+  });
   if (missing.length) {
     throw new DatasetError(
       `${dataset.path}: missing database${missing.length > 1 ? "s" : ""} under ${dataset.dbRoot}: ${
@@ -236,6 +250,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       maxTokens: sampling.max_tokens,
       n: sampling.n,
       concurrency: options.concurrency ?? 8,
+      maxRetries: options.maxRetries,
       requestTimeoutS: options.requestTimeoutS ?? 120,
       cache: options.cache ?? true,
       cacheDir: options.cacheDir,
@@ -274,6 +289,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       code_version: await codeVersion(),
       started_at: new Date().toISOString(),
       finished_at: null,
+      ...(symlinks.length ? { db_symlinks: symlinks } : {}),
     };
     const name = options.model ?? basename(dirname(resolve(predictions!)));
     const dir = resolve(options.out ?? join("runs", `${timestamp()}-${safeName(name)}`));
@@ -282,7 +298,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     } catch (e) {
       throw new DatasetError(`--out ${dir}: cannot create the run folder (${(e as Error).message})`);
     }
-    releaseLock = await lockRun(dir);
+    // Held from before results.jsonl is read until its writer is closed: never two appenders.
+    const lock = await lockRun(dir);
+    releaseLock = async () => lock.release();
     const previous = await readRunInfo(dir);
     if (previous) {
       const diff = differences(previous, info);
@@ -325,19 +343,40 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     const queue = [...todo];
     const lanes = client ? Math.max(1, (options.concurrency ?? 8) + pool.workers) : pool.workers * 2;
     let failure: unknown = null;
+    const commit = async (rec: ResultRecord) => {
+      await writer.append(rec);
+      records.set(rec.index, rec);
+      state.done++;
+      if (rec.status === "correct") state.correct++;
+      const isError = rec.status !== "correct" && rec.status !== "wrong";
+      if (isError) state.errors++;
+      progress.tick({ error: isError });
+      options.onProgress?.({ ...state });
+    };
+    // A dying endpoint must not read as a bad model: generation failures since the last answer are held back,
+    // and after `maxFails` of them in a row nothing more is sent and they are dropped (the resume asks them
+    // again). An answer in between proves the endpoint alive, so the held failures are that question's own.
+    const maxFails = client ? options.maxConsecutiveFailures ?? 5 : 0;
+    let streak: ResultRecord[] = [];
+    let stopped: string | null = null;
     const lane = async () => {
-      while (queue.length && failure === null) {
+      while (queue.length && failure === null && stopped === null) {
         const ex = queue.shift()!;
         try {
           const rec = await scoreExample(ex, ctx);
-          await writer.append(rec);
-          records.set(ex.index, rec);
-          state.done++;
-          if (rec.status === "correct") state.correct++;
-          const isError = rec.status !== "correct" && rec.status !== "wrong";
-          if (isError) state.errors++;
-          progress.tick({ error: isError });
-          options.onProgress?.({ ...state });
+          if (rec.status === "generation_error" && maxFails > 0) {
+            if (stopped !== null) continue;
+            streak.push(rec);
+            if (streak.length >= maxFails) {
+              stopped = rec.error ?? "unknown error";
+              streak = [];
+            }
+            continue;
+          }
+          const held = streak;
+          streak = [];
+          for (const r of held) await commit(r);
+          await commit(rec);
         } catch (e) {
           failure = e;
         }
@@ -345,6 +384,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     };
     try {
       await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, todo.length)) }, lane));
+      // Failures at the very end with no stop: they are the questions' own.
+      if (failure === null && stopped === null) for (const r of streak) await commit(r);
     } finally {
       progress.done();
       await writer.close();
@@ -352,12 +393,22 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     }
     if (failure !== null) throw failure;
 
-    const selected = examples.map((e) => records.get(e.index)!);
+    const selected = examples.map((e) => records.get(e.index)).filter((r): r is ResultRecord => !!r);
     const costs = selected.map((r) => r.cost_usd).filter((c): c is number => typeof c === "number");
     const summary = summarize(selected, {
       ves: !!options.ves,
       costUsd: costs.length ? costs.reduce((a, b) => a + b, 0) : null,
+      unfinished: examples.length - selected.length,
     });
+    if (stopped !== null) {
+      // Not finished: no predictions file and no finished_at, but a summary that says how far it got.
+      await writeJsonAtomic(join(dir, RUN_FILES.summary), summary);
+      throw new EndpointError(
+        `${publicUrl}: ${maxFails} questions in a row failed to generate, stopped (last error: ${stopped}); ` +
+          `${selected.length} of ${examples.length} questions are done and kept in ${dir}: ` +
+          "rerun the same command to resume",
+      );
+    }
     await writeJsonAtomic(join(dir, RUN_FILES.predictions), predictionsFile(selected));
     await writeJsonAtomic(join(dir, RUN_FILES.summary), summary);
     await writeJsonAtomic(join(dir, RUN_FILES.info), { ...info, finished_at: new Date().toISOString() });
@@ -365,42 +416,6 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   } finally {
     await pool.close();
     await releaseLock();
-  }
-}
-
-/**
- * Take `<dir>/.lock` for this process: two runs appending to one `results.jsonl` would interleave and corrupt it.
- * A lock left by a process that no longer exists (killed) is taken over. Returns the release function.
- */
-async function lockRun(dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, ".lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true });
-      return async () => {
-        await Deno.remove(path).catch(() => {});
-      };
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const pid = Number((await Deno.readTextFile(path).catch(() => "")).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== Deno.pid && processAlive(pid)) {
-        throw new RunMismatchError(
-          `${dir} is being written by another run (pid ${pid}); wait for it or use another --out`,
-        );
-      }
-      await Deno.remove(path).catch(() => {});
-    }
-  }
-  throw new RunMismatchError(`${dir}: cannot take the run lock ${path}`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    // SIGCONT is harmless to a running process; an error means there is no such process.
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -307,9 +307,38 @@ function redactUrl(url: string): string {
   );
 }
 
-/** What every message we emit goes through: our key, URL credentials and bearer tokens removed; one line. */
-function scrubMessage(text: string, secret: string | null): string {
-  return oneLine(redactUrl(redact(text, [secret])).replace(/\b(Bearer)\s+[^\s"',;]+/gi, "$1 [redacted]"));
+/**
+ * The secret values of a client: the API key in use and the credentials a base URL may carry (user, password,
+ * every query value; raw and percent-decoded), longest first so a secret containing another goes whole.
+ */
+export function secretValues(apiKey: string | null, baseUrl: string): string[] {
+  const out = new Set<string>();
+  if (apiKey) out.add(apiKey);
+  try {
+    const url = new URL(baseUrl);
+    const values = [url.username, url.password, ...url.searchParams.values()];
+    for (const raw of values) {
+      if (!raw) continue;
+      out.add(raw);
+      try {
+        out.add(decodeURIComponent(raw));
+      } catch {
+        // A malformed escape: the raw form is what can appear.
+      }
+    }
+    for (const part of url.search.slice(1).split("&")) {
+      const value = part.slice(part.indexOf("=") + 1);
+      if (part.includes("=") && value) out.add(value);
+    }
+  } catch {
+    // Not a URL: resolveProvider refuses it before any request.
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** What every message we emit goes through: our secrets, URL credentials and bearer tokens removed; one line. */
+function scrubMessage(text: string, secrets: readonly string[]): string {
+  return oneLine(redactUrl(redact(text, [...secrets])).replace(/\b(Bearer)\s+[^\s"',;]+/gi, "$1 [redacted]"));
 }
 
 /** One line, bounded: provider messages can be long HTML pages or multi-line stacks. */
@@ -471,7 +500,7 @@ export class ModelClient {
   readonly #config: FullConfig;
   readonly #options: ModelClientOptions;
   readonly #api: OpenAI;
-  readonly #secret: string | null;
+  readonly #secrets: readonly string[];
   readonly #limiter: Limiter;
   readonly #cache: CompletionCache | null;
   readonly #inflight = new Map<string, Promise<Completion>>();
@@ -490,7 +519,7 @@ export class ModelClient {
     config: FullConfig;
     options: ModelClientOptions;
     api: OpenAI;
-    secret: string | null;
+    secrets: readonly string[];
     identity: ModelIdentity | null;
     contextWindow: number | null;
     contextWindowSource: "server" | "table" | null;
@@ -503,7 +532,7 @@ export class ModelClient {
     this.#config = init.config;
     this.#options = init.options;
     this.#api = init.api;
-    this.#secret = init.secret;
+    this.#secrets = init.secrets;
     this.#limiter = createLimiter(init.config.concurrency ?? 8);
     this.#cache = init.config.cache === false ? null : new CompletionCache({ dir: init.config.cacheDir });
     this.sampling = Object.freeze({
@@ -546,7 +575,8 @@ export class ModelClient {
       logLevel: "off",
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
-    const scrub = (text: string) => scrubMessage(text, secret);
+    const secrets = secretValues(secret, provider.baseUrl);
+    const scrub = (text: string) => scrubMessage(text, secrets);
     const listing = await listModels(api, provider, full, options, scrub);
     let identity: ModelIdentity | null = null;
     let contextWindow: number | null = null;
@@ -576,7 +606,7 @@ export class ModelClient {
       config: full,
       options,
       api,
-      secret,
+      secrets,
       identity,
       contextWindow,
       contextWindowSource,
@@ -647,7 +677,8 @@ export class ModelClient {
     if (hit) {
       this.#totals.cacheHits++;
       return {
-        texts: hit.texts,
+        // Scrubbed again: an entry written before completions were scrubbed may still hold a secret.
+        texts: hit.texts.map((t) => redact(t, [...this.#secrets])),
         usage: hit.usage,
         cached: true,
         attempts: 0,
@@ -674,7 +705,7 @@ export class ModelClient {
         if (!this.#cacheWarned) {
           this.#cacheWarned = true;
           console.error(
-            `warning: completion cache not written (${scrubMessage(String(e), this.#secret)})`,
+            `warning: completion cache not written (${scrubMessage(String(e), this.#secrets)})`,
           );
         }
       }
@@ -730,13 +761,20 @@ export class ModelClient {
         const { texts, usage } = parseCompletionBody(raw);
         this.#totals.usage.prompt += usage.prompt;
         this.#totals.usage.completion += usage.completion;
-        return { texts, usage, cached: false, attempts: attempt, ms: performance.now() - started };
+        // A model can echo a key it was shown (or a gateway can inject one): never let it reach a file.
+        return {
+          texts: texts.map((t) => redact(t, [...this.#secrets])),
+          usage,
+          cached: false,
+          attempts: attempt,
+          ms: performance.now() - started,
+        };
       } catch (error) {
         failure = classify(error, timedOut, timeoutS);
       } finally {
         clearTimeout(timer);
       }
-      const reason = scrubMessage(failure.reason, this.#secret);
+      const reason = scrubMessage(failure.reason, this.#secrets);
       if (!failure.transient || attempt >= maxAttempts) {
         this.#totals.failures++;
         throw new GenerationError(reason, {

@@ -82,22 +82,39 @@ export async function readResults(dir: string): Promise<ParsedResults> {
 
 /** An append-only writer of `results.jsonl`: each record is one `write` of one full line. */
 export class ResultsWriter {
-  private constructor(private readonly file: Deno.FsFile) {}
+  private constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
 
   /** Open for appending, first cutting a torn last line left by a killed run. */
   static async open(dir: string, intactBytes: number): Promise<ResultsWriter> {
     const path = join(dir, RUN_FILES.results);
-    const file = await Deno.open(path, { create: true, write: true, read: true });
-    await file.truncate(intactBytes);
-    await file.seek(0, Deno.SeekMode.End);
-    return new ResultsWriter(file);
+    let file: Deno.FsFile | null = null;
+    try {
+      file = await Deno.open(path, { create: true, write: true, read: true });
+      await file.truncate(intactBytes);
+      await file.seek(0, Deno.SeekMode.End);
+    } catch (e) {
+      file?.close();
+      throw new Error(`${path}: cannot open for appending (${(e as Error).message})`);
+    }
+    return new ResultsWriter(file, path);
   }
 
-  /** Append one record as one line. */
+  /**
+   * Append one record as one line.
+   *
+   * @throws {Error} naming the file when the write fails (a full disk): the lines before it stay whole, and a
+   * half-written one is cut by the next run.
+   */
   async append(record: ResultRecord): Promise<void> {
     const data = new TextEncoder().encode(JSON.stringify(record) + "\n");
     let off = 0;
-    while (off < data.length) off += await this.file.write(data.subarray(off));
+    try {
+      while (off < data.length) off += await this.file.write(data.subarray(off));
+    } catch (e) {
+      throw new Error(
+        `${this.path}: cannot write (${(e as Error).message}); the questions written so far are kept`,
+      );
+    }
   }
 
   /** Flush to disk and close. */
@@ -120,7 +137,7 @@ export async function readRunInfo(dir: string): Promise<RunInfo | null> {
 /** Summarise records as `summary.json` (percentages 0–100, two decimals). */
 export function summarize(
   records: ResultRecord[],
-  options: { ves?: boolean; costUsd?: number | null } = {},
+  options: { ves?: boolean; costUsd?: number | null; unfinished?: number } = {},
 ): Summary {
   const pct = (num: number, den: number): number | null => (den ? round2((num / den) * 100) : null);
   const present = new Set(records.map((r) => r.difficulty));
@@ -148,6 +165,11 @@ export function summarize(
     tokens.completion += r.tokens?.completion ?? 0;
   }
   const ves = options.ves ? rVes(records.map((r) => r.ves_reward ?? 0)) : null;
+  const unfinished = options.unfinished ?? 0;
+  // Only present when flagged, so a complete run's summary keeps exactly the contract's fields.
+  const incomplete = statuses.generation_error || unfinished
+    ? { incomplete: { generation_error: statuses.generation_error, unfinished } }
+    : {};
   return {
     evaluator: EVALUATOR,
     total: records.length,
@@ -161,6 +183,7 @@ export function summarize(
     r_ves: ves === null ? null : round2(ves),
     tokens,
     cost_usd: options.costUsd ?? null,
+    ...incomplete,
   };
 }
 

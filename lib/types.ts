@@ -106,6 +106,11 @@ export interface Summary {
   r_ves: number | null;
   tokens: { prompt: number; completion: number };
   cost_usd: number | null;
+  /**
+   * Present only when the run is not a clean whole: questions whose generation failed (`generation_error`) and
+   * questions not scored at all (a run stopped on a failing endpoint).
+   */
+  incomplete?: { generation_error: number; unfinished: number };
 }
 
 /** `run.json`: what produced a run. Never holds a secret. */
@@ -130,6 +135,8 @@ export interface RunInfo {
   code_version: string;
   started_at: string;
   finished_at: string | null;
+  /** Symlinks in the database root pointing outside it, followed because `--allow-symlinks` was given. */
+  db_symlinks?: { path: string; target: string }[];
 }
 
 /** A chat message in the OpenAI format. */

@@ -11,7 +11,8 @@
  * ```
  *
  * prints `listening on http://127.0.0.1:8765/v1`. Other flags: `--model NAME` (repeatable, default
- * `fake-model`), `--latency-ms N`, `--failure-rate F` with `--seed S`, `--max-model-len N`. When the environment
+ * `fake-model`), `--latency-ms N`, `--failure-rate F` with `--seed S`, `--max-model-len N`, `--die-after-ms N`
+ * (the server dies mid-run); `--mode fail500` answers 500 to every chat request. When the environment
  * variable `FAKE_OPENAI_API_KEY` is set, requests must carry it as a bearer token.
  *
  * @module
@@ -87,6 +88,11 @@ export interface FakeServerOptions {
   script?: Script;
   /** Fixed latency added before every chat-completion reply, in ms. */
   latencyMs?: number;
+  /**
+   * Die this many ms after starting: stop listening and abort what is in flight, as a crashed server does
+   * (later requests get "connection refused"). `died` resolves then.
+   */
+  dieAfterMs?: number;
 }
 
 /** A running fake server. */
@@ -108,6 +114,8 @@ export interface FakeServer {
   reset(): void;
   /** Stops the server, releasing hung and delayed requests. */
   close(): Promise<void>;
+  /** Resolves once the server has died by `dieAfterMs` (never without it). */
+  readonly died: Promise<void>;
 }
 
 const DEFAULT_MODELS: FakeModel[] = [{ id: "fake-model", max_model_len: 8192 }];
@@ -242,7 +250,18 @@ export function startFakeOpenAI(options: FakeServerOptions = {}): Promise<FakeSe
       onError: () => new Response(null, { status: 500 }),
     }, handler);
     const port = server.addr.port;
+    const died = options.dieAfterMs === undefined
+      ? new Promise<void>(() => {})
+      : new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          closing.abort();
+          server.finished.then(done);
+        }, options.dieAfterMs);
+        // close() before the death must not leave the timer holding the test open.
+        closing.signal.addEventListener("abort", () => clearTimeout(timer));
+      });
     resolve({
+      died,
       url: `http://127.0.0.1:${port}/v1`,
       port,
       requests,
@@ -457,6 +476,11 @@ export function withFailures(
   };
 }
 
+/** The `fail500` mode: an endpoint answering HTTP 500 to every chat request (a broken deployment). */
+export function failingScript(message = "internal server error"): Script {
+  return () => ({ status: 500, message });
+}
+
 /** Re-exported for tests that bucket questions the way {@linkcode mixedScript} does. */
 export { fnv1a };
 
@@ -506,14 +530,19 @@ async function main(args: string[]): Promise<void> {
       "failure-rate": { type: "string", default: "0" },
       seed: { type: "string", default: "1" },
       "max-model-len": { type: "string", default: "8192" },
+      "die-after-ms": { type: "string" },
     },
   });
-  if (values.mode !== "gold" && values.mode !== "mixed") {
-    throw new Error(`--mode must be gold or mixed, got ${values.mode}`);
+  if (values.mode !== "gold" && values.mode !== "mixed" && values.mode !== "fail500") {
+    throw new Error(`--mode must be gold, mixed or fail500, got ${values.mode}`);
   }
   const answers = values.dataset ? await answersFromDataset(values.dataset) : new Map<string, string>();
   const failure = { failureRate: Number(values["failure-rate"]), seed: Number(values.seed) };
-  const script = values.mode === "mixed" ? mixedScript(answers, failure) : goldScript(answers, failure);
+  const script = values.mode === "fail500"
+    ? failingScript()
+    : values.mode === "mixed"
+    ? mixedScript(answers, failure)
+    : goldScript(answers, failure);
   const maxLen = Number(values["max-model-len"]);
   const server = await startFakeOpenAI({
     port: Number(values.port),
@@ -524,6 +553,7 @@ async function main(args: string[]): Promise<void> {
     })),
     latencyMs: Number(values["latency-ms"]),
     script,
+    dieAfterMs: values["die-after-ms"] === undefined ? undefined : Number(values["die-after-ms"]),
   });
   console.log(`listening on ${server.url}`);
   const stop = () => {
