@@ -255,7 +255,9 @@ export function parsePredictions(data: unknown, file: string): Predictions {
   if (bad.length) {
     const shown = bad.slice(0, 5).map((k) => JSON.stringify(k)).join(", ");
     throw new DatasetError(
-      `${file}: key${bad.length > 1 ? "s" : ""} ${shown}${bad.length > 5 ? ` and ${bad.length - 5} more` : ""} ` +
+      `${file}: key${bad.length > 1 ? "s" : ""} ${shown}${
+        bad.length > 5 ? ` and ${bad.length - 5} more` : ""
+      } ` +
         "not a question index (a non-negative integer without leading zeros, sign, spaces or decimals)",
     );
   }

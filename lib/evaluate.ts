@@ -263,7 +263,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   }
 
   const pool = new SqlitePool({ workers: options.workers, timeoutS });
-  let releaseLock = async () => {};
+  let releaseLock = () => {};
   pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
   try {
     const info: RunInfo = {
@@ -300,7 +300,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     }
     // Held from before results.jsonl is read until its writer is closed: never two appenders.
     const lock = await lockRun(dir);
-    releaseLock = async () => lock.release();
+    releaseLock = () => lock.release();
     const previous = await readRunInfo(dir);
     if (previous) {
       const diff = differences(previous, info);
@@ -385,7 +385,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     try {
       await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, todo.length)) }, lane));
       // Failures at the very end with no stop: they are the questions' own.
-      if (failure === null && stopped === null) for (const r of streak) await commit(r);
+      if (failure === null && stopped === null) { for (const r of streak) await commit(r); }
     } finally {
       progress.done();
       await writer.close();
@@ -415,7 +415,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     return { dir, summary, records: selected, usedDefaults, gold: { hits: gold.hits, misses: gold.misses } };
   } finally {
     await pool.close();
-    await releaseLock();
+    releaseLock();
   }
 }
 

@@ -55,7 +55,10 @@ Deno.test("a server dying 3 s into a run: exit ≠ 0, one line naming it, summar
     assertEquals(errors.length, 1, dying.stderr);
     assert(lines.at(-1)!.startsWith("error:"), "the error is the last line");
     assert(errors[0].includes(server.url), errors[0]);
-    assert(/5 questions in a row failed/.test(errors[0]) && /connection|refused|503/i.test(errors[0]), errors[0]);
+    assert(
+      /5 questions in a row failed/.test(errors[0]) && /connection|refused|503/i.test(errors[0]),
+      errors[0],
+    );
     assert(!/^\s+at /m.test(dying.stderr), "no stack trace");
     const kept = await strictIndices(join(out, "results.jsonl"));
     assert(kept.length > 5 && kept.length < 129, `${kept.length} kept`);
@@ -160,7 +163,10 @@ Deno.test("a finished run with some generation_error says so in summary.json and
     ]);
     assertEquals(res.code, 0, res.stderr);
     const last = res.stdout.trim().split("\n").at(-1)!;
-    assert(/^incomplete: 2 of 10 questions got no answer .*generation_error.*--retry-failed/.test(last), last);
+    assert(
+      /^incomplete: 2 of 10 questions got no answer .*generation_error.*--retry-failed/.test(last),
+      last,
+    );
     const summary = JSON.parse(await Deno.readTextFile(join(out, "summary.json")));
     assertEquals(summary.incomplete, { generation_error: 2, unfinished: 0 });
     assertEquals(summary.statuses.generation_error, 2);

@@ -56,7 +56,10 @@ const refusal = (pattern: RegExp, path: string) => (e: Error) => {
 Deno.test("a symlink out of the db root is refused naming it; --allow-symlinks follows it and run.json says so", async () => {
   const fileLink = await dbRoot((_, file) => Deno.symlink(SUPERHERO, file));
   const file = join(fileLink, "superhero", "superhero.sqlite");
-  await rejects(score(fileLink), refusal(/symlink pointing outside the database root.*--allow-symlinks/, file));
+  await rejects(
+    score(fileLink),
+    refusal(/symlink pointing outside the database root.*--allow-symlinks/, file),
+  );
   const res = await score(fileLink, { allowSymlinks: true });
   assertEquals(res.summary.total, 3);
   const info = JSON.parse(await Deno.readTextFile(join(res.dir, "run.json")));
@@ -119,7 +122,9 @@ Deno.test("predictions keys that are not canonical indices are refused, naming t
   for (const key of ["0717", "1.0", "-1", " 3", "3 ", "+3", "1e3", "", "0x10", "٣"]) {
     throws(
       () => parsePredictions({ [key]: "SELECT 1", "5": "SELECT 2" }, "p.json"),
-      (e: Error) => e instanceof DatasetError && e.message.includes(JSON.stringify(key)) && e.message.startsWith("p.json"),
+      (e: Error) =>
+        e instanceof DatasetError && e.message.includes(JSON.stringify(key)) &&
+        e.message.startsWith("p.json"),
       JSON.stringify(key),
     );
   }

@@ -47,7 +47,10 @@ export function runEval(args: string[], env: Record<string, string> = {}): Promi
  */
 export async function strictIndices(file: string): Promise<number[]> {
   const text = await Deno.readTextFile(file);
-  assert(text === "" || text.endsWith("\n"), `${file} ends in a torn line: ${JSON.stringify(text.slice(-80))}`);
+  assert(
+    text === "" || text.endsWith("\n"),
+    `${file} ends in a torn line: ${JSON.stringify(text.slice(-80))}`,
+  );
   const indices = text.split("\n").filter((l) => l !== "").map((line, i) => {
     try {
       return (JSON.parse(line) as { index: number }).index;

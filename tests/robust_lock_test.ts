@@ -10,7 +10,8 @@ import { linesSoFar, runEval, startEval, strictIndices } from "./robust_helpers.
 
 const QUESTIONS = 8;
 const SCORE_ARGS = ["--db", "superhero", "--limit", String(QUESTIONS), "--workers", "1", "--quiet"];
-const REFUSAL = /^error: \S+ is being written by another run \(it holds \.lock\); wait for it or use another --out$/;
+const REFUSAL =
+  /^error: \S+ is being written by another run \(it holds \.lock\); wait for it or use another --out$/;
 
 /** A pid that belonged to a process which has exited (what a killed run leaves in its lock file). */
 async function deadPid(): Promise<number> {
@@ -98,7 +99,9 @@ Deno.test("a resume right after a SIGKILL is never refused", async () => {
       const env = { XDG_CACHE_HOME: cache };
       const { child, result } = startEval(args, env);
       const results = join(out, "results.jsonl");
-      for (let i = 0; i < 500 && (await linesSoFar(results)) < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && (await linesSoFar(results)) < 3; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       child.kill("SIGKILL");
       await result;
       const kept = await linesSoFar(results);

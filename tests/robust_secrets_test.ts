@@ -42,15 +42,28 @@ Deno.test("a key and URL credentials echoed in completions are in no file and no
     const out = await Deno.makeTempDir({ prefix: "t2s-echo-" });
     const cache = await Deno.makeTempDir({ prefix: "t2s-echo-cache-" });
     const url = server.url.replace("http://", `http://${USER}:${PASSWORD}@`) + `?token=${TOKEN}`;
-    const args = ["--db", "superhero", "--limit", "8", "--model", "fake-model", "--base-url", url, "--out", out];
+    const args = [
+      "--db",
+      "superhero",
+      "--limit",
+      "8",
+      "--model",
+      "fake-model",
+      "--base-url",
+      url,
+      "--out",
+      out,
+    ];
     const env = { OPENAI_API_KEY: KEY, XDG_CACHE_HOME: cache };
     const first = await runEval([...args, "--quiet"], env);
     // Twice: the second run serves the completions from the cache.
     const second = await runEval([...args, "--quiet", "--retry-failed"], env);
-    for (const [name, text] of [
-      ["stdout", first.stdout + second.stdout],
-      ["stderr", first.stderr + second.stderr],
-    ]) {
+    for (
+      const [name, text] of [
+        ["stdout", first.stdout + second.stdout],
+        ["stderr", first.stderr + second.stderr],
+      ]
+    ) {
       for (const secret of [KEY, PASSWORD, TOKEN]) assert(!text.includes(secret), `${name} holds ${secret}`);
     }
     assertEquals(first.code, 0, first.stderr);
@@ -60,7 +73,9 @@ Deno.test("a key and URL credentials echoed in completions are in no file and no
     assert(files.some((f) => f.endsWith("predict_dev.json")) && files.some((f) => f.includes("completions")));
     for (const f of files) {
       const text = await Deno.readTextFile(f);
-      for (const secret of [KEY, USER, PASSWORD, TOKEN]) assert(!text.includes(secret), `${f} holds ${secret}`);
+      for (const secret of [KEY, USER, PASSWORD, TOKEN]) {
+        assert(!text.includes(secret), `${f} holds ${secret}`);
+      }
     }
     // The completions did arrive, scrubbed (not dropped): the SQL names the redaction.
     const records = (await Deno.readTextFile(join(out, "results.jsonl"))).split("\n").filter(Boolean)
