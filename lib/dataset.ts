@@ -255,10 +255,11 @@ export function parsePredictions(data: unknown, file: string): Predictions {
   if (bad.length) {
     const shown = bad.slice(0, 5).map((k) => JSON.stringify(k)).join(", ");
     throw new DatasetError(
-      `${file}: key${bad.length > 1 ? "s" : ""} ${shown}${
+      `${file}: ${bad.length > 1 ? "keys" : "key"} ${shown}${
         bad.length > 5 ? ` and ${bad.length - 5} more` : ""
       } ` +
-        "not a question index (a non-negative integer without leading zeros, sign, spaces or decimals)",
+        `${bad.length > 1 ? "are not question indices" : "is not a question index"} ` +
+        "(a non-negative integer without leading zeros, sign, spaces or decimals)",
     );
   }
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {

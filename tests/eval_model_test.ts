@@ -122,11 +122,13 @@ Deno.test("generation that finally fails is generation_error with its reason; --
     assertEquals(failed.length, 3);
     assert(failed.every((r) => /500/.test(r.error!)), failed[0].error!);
     assertEquals(first.summary.statuses.generation_error, 3);
+    assertEquals(first.summary.incomplete, { generation_error: 3, unfinished: 0 }, "flagged in summary.json");
     healed = true;
     server.reset();
     const second = await runEvaluation({ ...opts, retryFailed: true });
     assertEquals(chats(server), 3, "only the failed questions are asked again");
     assertEquals(second.summary.correct, 12);
+    assertEquals(second.summary.incomplete, undefined, "no longer flagged");
     // Resuming without --retry-failed asks nothing.
     server.reset();
     await runEvaluation(opts);
