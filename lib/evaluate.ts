@@ -353,30 +353,42 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       progress.tick({ error: isError });
       options.onProgress?.({ ...state });
     };
-    // A dying endpoint must not read as a bad model: generation failures since the last answer are held back,
-    // and after `maxFails` of them in a row nothing more is sent and they are dropped (the resume asks them
-    // again). An answer in between proves the endpoint alive, so the held failures are that question's own.
+    // A dying endpoint must not read as a bad model: generation failures are held back until an answer that
+    // arrived after them proves the endpoint alive (then they are those questions' own); after `maxFails` held
+    // in a row nothing more is sent and they are dropped, for the resume to ask again. Times are when the answer
+    // or the last failure came, not when scoring ended, so a slow SQL execution cannot reorder them; a cached
+    // answer proves nothing about the endpoint.
     const maxFails = client ? options.maxConsecutiveFailures ?? 5 : 0;
-    let streak: ResultRecord[] = [];
+    let streak: { rec: ResultRecord; at: number }[] = [];
+    let aliveAt = -Infinity;
     let stopped: string | null = null;
     const lane = async () => {
       while (queue.length && failure === null && stopped === null) {
         const ex = queue.shift()!;
         try {
+          const t0 = performance.now();
           const rec = await scoreExample(ex, ctx);
-          if (rec.status === "generation_error" && maxFails > 0) {
+          const at = t0 + (rec.timings.generation_ms ?? 0);
+          if (maxFails === 0 || rec.cached) {
+            await commit(rec);
+          } else if (rec.status === "generation_error") {
             if (stopped !== null) continue;
-            streak.push(rec);
+            if (at < aliveAt) {
+              await commit(rec);
+              continue;
+            }
+            streak.push({ rec, at });
             if (streak.length >= maxFails) {
               stopped = rec.error ?? "unknown error";
               streak = [];
             }
-            continue;
+          } else {
+            aliveAt = Math.max(aliveAt, at);
+            const before = streak.filter((f) => f.at < at);
+            streak = streak.filter((f) => f.at >= at);
+            for (const f of before) await commit(f.rec);
+            await commit(rec);
           }
-          const held = streak;
-          streak = [];
-          for (const r of held) await commit(r);
-          await commit(rec);
         } catch (e) {
           failure = e;
         }
@@ -385,7 +397,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     try {
       await Promise.all(Array.from({ length: Math.min(lanes, Math.max(1, todo.length)) }, lane));
       // Failures at the very end with no stop: they are the questions' own.
-      if (failure === null && stopped === null) { for (const r of streak) await commit(r); }
+      if (failure === null && stopped === null) { for (const f of streak) await commit(f.rec); }
     } finally {
       progress.done();
       await writer.close();
