@@ -381,6 +381,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
             if (streak.length >= maxFails) {
               stopped = rec.error ?? "unknown error";
               streak = [];
+              // Questions in flight would only wait out their retries: cut them short (asked again on resume).
+              client!.stop();
             }
           } else {
             aliveAt = Math.max(aliveAt, at);

@@ -467,8 +467,18 @@ function backoffMs(options: ModelClientOptions, attempt: number): number {
   return (options.random ?? Math.random)() * Math.min(cap, base * 2 ** (attempt - 1));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done);
+  });
 }
 
 type FullConfig = ModelConfig & { requestTimeoutS: number; maxRetries: number };
@@ -513,6 +523,8 @@ export class ModelClient {
     failures: 0,
   };
   #cacheWarned = false;
+  /** Aborted by {@linkcode ModelClient.stop}. */
+  readonly #stopping = new AbortController();
 
   private constructor(init: {
     provider: ResolvedProvider;
@@ -719,6 +731,15 @@ export class ModelClient {
     }
   }
 
+  /**
+   * Give up on the endpoint (a run stopping on consecutive failures): requests in flight are abandoned, retry
+   * waits cut short, and every call from now on fails at once with a {@linkcode GenerationError}, so stopping
+   * does not wait out anyone's backoff. Cache hits are still served.
+   */
+  stop(): void {
+    this.#stopping.abort();
+  }
+
   /** Cost in USD of some usage by the configured price table, or null without one. */
   costUsd(usage: Usage): number | null {
     const prices = this.#config.prices;
@@ -743,7 +764,15 @@ export class ModelClient {
     if (this.sampling.top_p !== null) body.top_p = this.sampling.top_p;
     if (this.sampling.seed !== null) body.seed = this.sampling.seed;
 
+    const stopping = this.#stopping.signal;
+    const stoppedError = (attempts: number) =>
+      new GenerationError("stopped: the run gave up on this endpoint", {
+        status: null,
+        attempts,
+        transient: false,
+      });
     for (let attempt = 1;; attempt++) {
+      if (stopping.aborted) throw stoppedError(attempt - 1);
       // Our own deadline covers reading the body too: the library's timeout stops once headers arrive.
       const controller = new AbortController();
       let timedOut = false;
@@ -751,6 +780,8 @@ export class ModelClient {
         timedOut = true;
         controller.abort();
       }, timeoutS * 1000);
+      const onStop = () => controller.abort();
+      stopping.addEventListener("abort", onStop);
       let failure: Classified;
       try {
         this.#totals.requests++;
@@ -770,9 +801,11 @@ export class ModelClient {
           ms: performance.now() - started,
         };
       } catch (error) {
+        if (stopping.aborted) throw stoppedError(attempt);
         failure = classify(error, timedOut, timeoutS);
       } finally {
         clearTimeout(timer);
+        stopping.removeEventListener("abort", onStop);
       }
       const reason = scrubMessage(failure.reason, this.#secrets);
       if (!failure.transient || attempt >= maxAttempts) {
@@ -795,7 +828,7 @@ export class ModelClient {
           `waiting ${Math.round(wait / 1000)} s before retry ${attempt}/${maxAttempts - 1} (${reason})`,
         );
       }
-      await sleep(wait);
+      await sleep(wait, stopping);
     }
   }
 }

@@ -174,3 +174,38 @@ Deno.test("a finished run with some generation_error says so in summary.json and
     await server.close();
   }
 });
+
+Deno.test("ModelClient.stop: a request in flight and a retry wait end at once; later calls fail without a request", async () => {
+  const { ModelClient } = await import("../lib/models.ts");
+  let n = 0;
+  // The first prompt hangs; the second fails and would wait 10 s before its retry.
+  const server = await startFakeOpenAI({
+    script: (req) => (req.messages[0].content === "hang" ? { hang: true } : (n++, { status: 503 })),
+  });
+  try {
+    const client = await ModelClient.create(
+      { baseUrl: server.url, model: "fake-model", cache: false, requestTimeoutS: 60 },
+      { backoffBaseMs: 10_000, backoffMaxMs: 10_000, random: () => 1 },
+    );
+    const hung = client.complete([{ role: "user", content: "hang" }]);
+    const waiting = client.complete([{ role: "user", content: "fail" }]);
+    // Handled now: one may reject while the other is awaited.
+    hung.catch(() => {});
+    waiting.catch(() => {});
+    while (n === 0 || server.inFlight === 0) await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    client.stop();
+    for (const r of await Promise.allSettled([hung, waiting])) {
+      assert(
+        r.status === "rejected" && r.reason.name === "GenerationError" && /stopped/.test(r.reason.message),
+      );
+    }
+    const before = chats(server);
+    await rejects(client.complete([{ role: "user", content: "later" }]), /stopped/);
+    assertEquals(chats(server), before, "no request after stop");
+    // Not a timed assertion of speed: only that nobody waited out the 10 s backoff or the 60 s timeout.
+    assert(performance.now() - t0 < 9_000);
+  } finally {
+    await server.close();
+  }
+});
