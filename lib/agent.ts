@@ -110,6 +110,39 @@ function queryOf(call: ToolCall): { sql: string } | { error: string } {
 }
 
 /**
+ * One tool call: its query executed (or the reason it cannot be), as the trajectory records it and as the model
+ * is told.
+ */
+async function answerCall(
+  call: ToolCall,
+  turn: number,
+  execute: AgentExecute,
+): Promise<{ step: TrajectoryStep; result: ToolResult }> {
+  const query = queryOf(call);
+  if ("error" in query) {
+    return {
+      step: { turn, sql: null, ms: 0, ok: false, error: query.error },
+      result: { ok: false, ...query },
+    };
+  }
+  const t0 = performance.now();
+  const result = await execute(query.sql);
+  const ms = Math.round((result.ms ?? performance.now() - t0) * 100) / 100;
+  const step: TrajectoryStep = result.ok
+    ? {
+      turn,
+      sql: query.sql,
+      ms,
+      ok: true,
+      row_count: result.rowCount,
+      columns: result.columns,
+      rows: result.rows.slice(0, TRAJECTORY_ROWS),
+    }
+    : { turn, sql: query.sql, ms, ok: false, error: result.error };
+  return { step, result };
+}
+
+/**
  * The agent loop: up to `maxTurns` model calls. A message with tool calls gets each call executed and its
  * result sent back as a `tool` message; the first message without a tool call ends the loop, its SQL
  * (extracted as in single-answer mode) being the answer. At the limit, the last query executed is the answer
@@ -130,14 +163,22 @@ export async function runAgent(
     throw new RangeError(`--max-turns must be a positive integer, got ${maxTurns}`);
   }
   const toolRows = options.toolRows ?? DEFAULT_TOOL_ROWS;
-  const transcript: WireMessage[] = messages.map((
-    m,
-  ) => ({ role: m.role, content: m.content } as WireMessage));
+  const transcript = messages.map((m) => ({ role: m.role, content: m.content }) as WireMessage);
   const trajectory: TrajectoryStep[] = [];
   const tokens: Usage = { prompt: 0, completion: 0 };
   const turnMs: number[] = [];
-  let toolMs = 0;
   let cached = true;
+  const finish = (stop: AgentStop, sql: string, completion: string | null): AgentRun => ({
+    sql,
+    stop,
+    completion,
+    turns: turnMs.length,
+    trajectory,
+    tokens,
+    timings: { turn_ms: turnMs, tool_ms: Math.round(trajectory.reduce((sum, s) => sum + s.ms, 0)) },
+    cached,
+    transcript,
+  });
   for (let turn = 1; turn <= maxTurns; turn++) {
     const reply = await deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] });
     tokens.prompt += reply.usage.prompt;
@@ -147,70 +188,23 @@ export async function runAgent(
     const { content, tool_calls } = reply.message;
     if (tool_calls.length === 0) {
       if (looksLikeTextToolCall(content, [EXECUTE_SQL])) {
+        const where = options.where ?? "the endpoint";
         throw new ToolsUnsupportedError(
-          `${
-            options.where ?? "the endpoint"
-          } returned a tool call as plain text (no tool-call parser): ${ENABLE_TOOLS_HINT}`,
+          `${where} returned a tool call as plain text (no tool-call parser): ${ENABLE_TOOLS_HINT}`,
         );
       }
       transcript.push({ role: "assistant", content });
-      const completion = content ?? "";
-      return {
-        sql: extractSql(completion),
-        stop: "answer",
-        completion,
-        turns: turn,
-        trajectory,
-        tokens,
-        timings: { turn_ms: turnMs, tool_ms: Math.round(toolMs) },
-        cached,
-        transcript,
-      };
+      return finish("answer", extractSql(content ?? ""), content ?? "");
     }
     transcript.push({ role: "assistant", content, tool_calls });
     // Calls of one message run in order: a model that sends several expects their results in that order.
     for (const call of tool_calls) {
-      const query = queryOf(call);
-      let result: ToolResult;
-      let ms = 0;
-      if ("error" in query) {
-        result = { ok: false, error: query.error };
-        trajectory.push({ turn, sql: null, ms, ok: false, error: query.error });
-      } else {
-        const t0 = performance.now();
-        const r = await deps.execute(query.sql);
-        ms = r.ms ?? performance.now() - t0;
-        toolMs += ms;
-        result = r;
-        trajectory.push(
-          r.ok
-            ? {
-              turn,
-              sql: query.sql,
-              ms: Math.round(ms * 100) / 100,
-              ok: true,
-              row_count: r.rowCount,
-              columns: r.columns,
-              rows: r.rows.slice(0, TRAJECTORY_ROWS),
-            }
-            : { turn, sql: query.sql, ms: Math.round(ms * 100) / 100, ok: false, error: r.error },
-        );
-      }
+      const { step, result } = await answerCall(call, turn, deps.execute);
+      trajectory.push(step);
       transcript.push({ role: "tool", tool_call_id: call.id, content: formatToolResult(result, toolRows) });
     }
   }
-  const last = trajectory.findLast((s) => s.sql !== null);
-  return {
-    sql: last?.sql ?? "",
-    stop: "max_turns",
-    completion: null,
-    turns: maxTurns,
-    trajectory,
-    tokens,
-    timings: { turn_ms: turnMs, tool_ms: Math.round(toolMs) },
-    cached,
-    transcript,
-  };
+  return finish("max_turns", trajectory.findLast((s) => s.sql !== null)?.sql ?? "", null);
 }
 
 /**

@@ -20,13 +20,11 @@
  */
 import type OpenAI from "openai";
 import { type CacheEntry, cacheKey } from "./cache.ts";
+import type { Usage } from "./models.ts";
 import type { ChatMessage } from "./types.ts";
 
-/** Token counts as reported by the API (the shape of `models.ts`'s `Usage`). */
-export interface Usage {
-  prompt: number;
-  completion: number;
-}
+/** Token counts as reported by the API. */
+export type { Usage };
 
 /** A function call the model asked for (OpenAI tools protocol; `arguments` is a JSON text). */
 export interface ToolCall {
@@ -106,8 +104,8 @@ function failureOf(error: unknown): { status: number | null; message: string } {
   const e = error as { status?: unknown; reason?: unknown; message?: unknown };
   return {
     status: typeof e?.status === "number" ? e.status : null,
-    // npm:openai prefixes the status ("400 …"): said once in our message already.
-    message: String(e?.reason ?? e?.message ?? error).replace(/^\d{3}\s+/, ""),
+    // npm:openai prefixes the status ("400 …"), models.ts says "HTTP 400: …": our message says it once.
+    message: String(e?.reason ?? e?.message ?? error).replace(/^(?:HTTP\s*)?\d{3}:?\s+/i, ""),
   };
 }
 
@@ -139,19 +137,16 @@ export function toolsUnsupported(error: unknown, where: string): ToolsUnsupporte
  */
 export function looksLikeTextToolCall(content: string | null, toolNames: readonly string[]): boolean {
   if (!content) return false;
-  const text = content.replace(/<\|python_tag\|>|<\/?tool_call>/g, "").trim().replace(
-    /^```(?:json)?\s*|```$/g,
-    "",
-  );
   if (/<\|python_tag\|>|<tool_call>/.test(content)) return true;
+  const text = content.trim().replace(/^```(?:json)?\s*/, "").replace(/\s*```$/, "");
   try {
-    const parsed = JSON.parse(text.trim());
-    const calls = Array.isArray(parsed) ? parsed : [parsed];
-    return calls.length > 0 &&
-      calls.every((c) =>
-        c && typeof c === "object" && toolNames.includes(String((c as { name?: unknown }).name)) &&
-        ("parameters" in c || "arguments" in c)
-      );
+    const parsed = JSON.parse(text);
+    const calls: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+    return calls.length > 0 && calls.every((c) => {
+      const call = c as { name?: unknown } | null;
+      return typeof call === "object" && call !== null && toolNames.includes(String(call.name)) &&
+        ("parameters" in call || "arguments" in call);
+    });
   } catch {
     return false;
   }

@@ -6,14 +6,18 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import OpenAI from "openai";
 import { CompletionCache } from "../lib/cache.ts";
-import { ModelClient } from "../lib/models.ts";
+import { GenerationError, ModelClient } from "../lib/models.ts";
 import {
   type ChatReply,
   type ChatRequest,
+  ENABLE_TOOLS_HINT,
+  looksLikeTextToolCall,
   openAIBackend,
   parseChatReply,
   sampleCompletions,
   samplingWarning,
+  toolsUnsupported,
+  ToolsUnsupportedError,
   type TurnBackend,
 } from "../lib/model_turns.ts";
 import type { ChatMessage } from "../lib/types.ts";
@@ -187,4 +191,54 @@ Deno.test("K > 1 at temperature 0 warns: the samples would be identical", () => 
   assert(samplingWarning(8, 0)?.includes("8 identical samples"));
   assertEquals(samplingWarning(8, 0.8), null);
   assertEquals(samplingWarning(1, 0), null);
+});
+
+Deno.test("tools-unsupported refusals are recognised in the model client's errors too; text tool calls are spotted", () => {
+  const refusal = new GenerationError(
+    'HTTP 400: "auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+    { status: 400, attempts: 1, transient: false },
+  );
+  const error = toolsUnsupported(refusal, "http://gpu:8000/v1");
+  assert(error instanceof ToolsUnsupportedError);
+  assertEquals(
+    error.message,
+    'http://gpu:8000/v1 does not accept tool calls (HTTP 400: "auto" tool choice requires --enable-auto-tool-choice ' +
+      `and --tool-call-parser to be set): ${ENABLE_TOOLS_HINT}`,
+  );
+  assertEquals(
+    toolsUnsupported(
+      new GenerationError("HTTP 400: max_tokens too large", {
+        status: 400,
+        attempts: 1,
+        transient: false,
+      }),
+      "x",
+    ),
+    null,
+  );
+  assertEquals(
+    toolsUnsupported(
+      new GenerationError("HTTP 503: tools busy", {
+        status: 503,
+        attempts: 7,
+        transient: true,
+      }),
+      "x",
+    ),
+    null,
+  );
+
+  const names = ["execute_sql"];
+  assert(looksLikeTextToolCall('{"name": "execute_sql", "parameters": {"query": "SELECT 1"}}', names));
+  assert(
+    looksLikeTextToolCall(
+      '```json\n[{"name": "execute_sql", "arguments": {"query": "SELECT 1"}}]\n```',
+      names,
+    ),
+  );
+  assert(looksLikeTextToolCall('<|python_tag|>execute_sql.call(query="SELECT 1")', names));
+  assert(!looksLikeTextToolCall('{"name": "other", "parameters": {}}', names));
+  assert(!looksLikeTextToolCall("```sql\nSELECT 1\n```", names));
+  assert(!looksLikeTextToolCall('{"query": "SELECT 1"}', names));
+  assert(!looksLikeTextToolCall(null, names));
 });
