@@ -36,7 +36,7 @@ export const EXECUTE_SQL_TOOL: ToolSpec = Object.freeze({
     name: EXECUTE_SQL,
     description:
       "Run one read-only SQLite query on the question's database and see its column names, its row " +
-      `count and its first ${DEFAULT_TOOL_ROWS} rows, or the error message. Only SELECT (and WITH) queries run.`,
+      "count and its first rows, or the error message. Only SELECT (and WITH) queries run.",
     parameters: {
       type: "object",
       properties: { query: { type: "string", description: "One SQLite SELECT statement." } },

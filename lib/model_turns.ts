@@ -280,8 +280,8 @@ export interface SampleSet {
   requests: number;
   /** True when no request was made. */
   cached: boolean;
-  /** `n`: one request answered all K; `separate`: some or all came one per request. */
-  via: "n" | "separate";
+  /** `n`: one request answered all K; `separate`: some or all came one per request; `cache`: a rerun's read. */
+  via: "n" | "separate" | "cache";
   ms: number;
 }
 
@@ -351,7 +351,7 @@ export async function sampleCompletions(
       usage: hit.usage,
       requests: 0,
       cached: true,
-      via: "n",
+      via: "cache",
       ms: performance.now() - started,
     };
   }

@@ -73,7 +73,7 @@ Deno.test("n honoured: one request for K samples, cached under the key the model
     assert(!("tools" in posts()[0].body!));
 
     const again = await sampleCompletions(PROMPT, 5, backend, { cache });
-    assertEquals([again.texts, again.requests, again.cached], [set.texts, 0, true]);
+    assertEquals([again.texts, again.requests, again.cached, again.via], [set.texts, 0, true, "cache"]);
     // The model client configured with n = 5 finds the same entry: one cache, whichever path asked first.
     const viaClient = await client.complete(PROMPT);
     assertEquals([viaClient.texts, viaClient.cached], [set.texts, true]);
