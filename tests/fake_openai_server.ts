@@ -50,6 +50,12 @@ export interface ScriptRequest {
 /** How the server answers one request. */
 export type Reply =
   | { content: string | string[]; usage?: { prompt_tokens: number; completion_tokens: number } }
+  | {
+    /** Tool calls of one choice (OpenAI tools protocol); `arguments` objects are sent as JSON text. */
+    toolCalls: Array<{ name: string; arguments: string | Record<string, unknown>; id?: string }>;
+    content?: string | null;
+    usage?: { prompt_tokens: number; completion_tokens: number };
+  }
   | { status: 429; retryAfter?: number | string; message?: string }
   | { status: 400 | 401 | 403 | 404 | 500 | 502 | 503; message?: string }
   | { delayMs: number; then: Reply }
@@ -340,6 +346,30 @@ async function render(
       : "scripted";
     return errorResponse(reply.status, message, code, headers);
   }
+  if ("toolCalls" in reply) {
+    const usage = reply.usage ?? { prompt_tokens: 10, completion_tokens: 10 };
+    const calls = reply.toolCalls.map((c, i) => ({
+      id: c.id ?? `call_fake_${nextId()}_${i}`,
+      type: "function",
+      function: {
+        name: c.name,
+        arguments: typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments),
+      },
+    }));
+    return Response.json({
+      id: `chatcmpl-fake-${nextId()}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      choices: [{
+        index: 0,
+        message: { role: "assistant", content: reply.content ?? null, tool_calls: calls },
+        finish_reason: "tool_calls",
+        logprobs: null,
+      }],
+      usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    });
+  }
   if ("content" in reply) {
     const n = typeof body.n === "number" && body.n > 0 ? body.n : 1;
     const contents = Array.isArray(reply.content) ? reply.content : [reply.content];
@@ -479,6 +509,11 @@ export function withFailures(
 /** The `fail500` mode: an endpoint answering HTTP 500 to every chat request (a broken deployment). */
 export function failingScript(message = "internal server error"): Script {
   return () => ({ status: 500, message });
+}
+
+/** A reply calling `execute_sql` with one query: the agent mode's tool call. */
+export function sqlToolCall(query: string, id?: string): Reply {
+  return { toolCalls: [{ name: "execute_sql", arguments: { query }, ...(id ? { id } : {}) }] };
 }
 
 /** Re-exported for tests that bucket questions the way {@linkcode mixedScript} does. */
