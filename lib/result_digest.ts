@@ -66,17 +66,16 @@ function round(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** 128-bit hash of a string's UTF-16 code units into `out[o..o+4)`. */
-function hashString(s: string, out: Uint32Array, o: number): void {
-  let a = SEEDS[0] ^ s.length, b = SEEDS[1] ^ s.length, c = SEEDS[2], d = SEEDS[3];
-  for (let i = 0; i < s.length; i++) {
-    const k = s.charCodeAt(i);
-    a = round(a, k);
-    b = round(b, k ^ 0x5bd1e995);
-    c = round(c, k + 0x3c6ef372);
-    d = round(d, (k << 7) ^ 0x68e31da4);
-  }
-  // Cross the lanes so that each output word depends on all four.
+/** Type tags: numbers (INTEGER and REAL share one domain, as Python's `==` does), text, blob, NULL. */
+const TAG_NUMBER = 0x4e554d31, TAG_FLOAT = 0x464c5431, TAG_TEXT = 0x54585431, TAG_BLOB = 0x424c4231;
+const TAG_NULL = 0x4e554c31;
+const TWO32 = 2 ** 32;
+const TWO63 = 2 ** 63;
+const f64 = new Float64Array(1);
+const f64words = new Uint32Array(f64.buffer);
+
+/** Finish the four lanes into `out[o..o+4)`, crossing them so each word depends on all four. */
+function finish(a: number, b: number, c: number, d: number, out: Uint32Array, o: number): void {
   a = (a + b + c + d) | 0;
   b = (b + a) | 0;
   c = (c + a) | 0;
@@ -87,49 +86,127 @@ function hashString(s: string, out: Uint32Array, o: number): void {
   out[o + 3] = fmix(d ^ 0xe6546b64);
 }
 
-/** Open-addressing set of 128-bit values: the distinct rows of a result without a string per row. */
+/** 128-bit hash of two 32-bit words under a tag (numbers). */
+function hashWords(tag: number, w0: number, w1: number, out: Uint32Array, o: number): void {
+  let a = SEEDS[0] ^ tag, b = SEEDS[1] ^ tag, c = SEEDS[2] ^ tag, d = SEEDS[3] ^ tag;
+  a = round(round(a, w0), w1);
+  b = round(round(b, w0 ^ 0x5bd1e995), w1);
+  c = round(round(c, w0 + 0x3c6ef372), w1 ^ 0x68e31da4);
+  d = round(round(d, w1), w0);
+  finish(a, b, c, d, out, o);
+}
+
+/** 128-bit hash of a string's UTF-16 code units, two per round. */
+function hashText(s: string, out: Uint32Array, o: number): void {
+  const n = s.length;
+  let a = SEEDS[0] ^ TAG_TEXT ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ TAG_TEXT, d = SEEDS[3] + n;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ (k >>> 25) ^ 0x68e31da4);
+  }
+  if (i < n) {
+    const k = s.charCodeAt(i) | 0x10000;
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ 0x68e31da4);
+  }
+  finish(a, b, c, d, out, o);
+}
+
+/** 128-bit hash of a blob's bytes, four per round. */
+function hashBlob(v: Uint8Array, out: Uint32Array, o: number): void {
+  const n = v.length;
+  let a = SEEDS[0] ^ TAG_BLOB ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ TAG_BLOB, d = SEEDS[3] + n;
+  for (let i = 0; i < n; i += 4) {
+    const k = v[i] | (v[i + 1] << 8) | (v[i + 2] << 16) | (v[i + 3] << 24);
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ (k >>> 25) ^ 0x68e31da4);
+  }
+  finish(a, b, c, d, out, o);
+}
+
+/**
+ * 128-bit hash of one cell value, equal iff Python's `==` says the values are equal (what {@linkcode cellKey}
+ * encodes): an integral number below 2^63 in magnitude hashes as that integer whether it came as INTEGER (number or
+ * bigint) or REAL (`1 == 1.0`, `2**60 == 2.0**60`); any other REAL by its IEEE bits (SQLite never returns NaN).
+ */
+export function hashCell(v: unknown, out: Uint32Array, o: number): void {
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && Math.abs(v) < TWO63) {
+      // Two's-complement 64-bit words of the exact integer (exact in doubles for integral |v| < 2^63).
+      const hi = Math.floor(v / TWO32);
+      hashWords(TAG_NUMBER, (v - hi * TWO32) >>> 0, hi | 0, out, o);
+    } else {
+      f64[0] = v;
+      hashWords(TAG_FLOAT, f64words[0], f64words[1], out, o);
+    }
+  } else if (typeof v === "bigint") {
+    if (v >= -(2n ** 63n) && v < 2n ** 63n) {
+      hashWords(TAG_NUMBER, Number(BigInt.asUintN(32, v)), Number(BigInt.asIntN(32, v >> 32n)), out, o);
+    } else hashText("big:" + v.toString(), out, o);
+  } else if (typeof v === "string") hashText(v, out, o);
+  else if (v instanceof Uint8Array) hashBlob(v, out, o);
+  else if (v === null || v === undefined) hashWords(TAG_NULL, 0, 0, out, o);
+  else hashText(String(v), out, o);
+}
+
+/**
+ * Open-addressing set of 128-bit values kept in `keys` (4 words per entry): the distinct rows of a result without
+ * a string per row. Each slot holds the entry's first word beside its index, so a probe past another entry rarely
+ * touches `keys` (one cache miss per row, not three).
+ */
 class Hash128Set {
   private table: Int32Array;
   private mask: number;
   size = 0;
-  constructor(private readonly keys: Uint32Array, expected: number) {
+  constructor(private keys: Uint32Array, expected: number) {
     let cap = 16;
-    while (cap < expected * 2) cap *= 2;
-    this.table = new Int32Array(cap).fill(-1);
+    while (cap < expected * 4) cap *= 2;
+    this.table = new Int32Array(cap * 2).fill(-1);
     this.mask = cap - 1;
   }
-  /** Index of the entry equal to `src[o..o+4)` (in `keys`), or -1. */
+  /** Index of the entry equal to `src[o..o+4)`, or -1. */
   find(src: Uint32Array, o: number): number {
-    let i = src[o] & this.mask;
+    const w = src[o] | 0;
+    const t = this.table;
+    let i = (src[o + 1] ^ w) & this.mask;
     for (;;) {
-      const e = this.table[i];
+      const e = t[2 * i + 1];
       if (e < 0) return -1;
-      const k = e * 4;
-      if (
-        this.keys[k] === src[o] && this.keys[k + 1] === src[o + 1] && this.keys[k + 2] === src[o + 2] &&
-        this.keys[k + 3] === src[o + 3]
-      ) return e;
+      if (t[2 * i] === w) {
+        const k = e * 4;
+        const keys = this.keys;
+        if (keys[k + 1] === src[o + 1] && keys[k + 2] === src[o + 2] && keys[k + 3] === src[o + 3]) return e;
+      }
       i = (i + 1) & this.mask;
     }
   }
-  /** Add entry `e` (whose value is `keys[4e..4e+4)`), known to be absent. */
-  add(e: number): void {
-    if ((this.size + 1) * 2 > this.table.length) this.grow();
-    let i = this.keys[e * 4] & this.mask;
-    while (this.table[i] >= 0) i = (i + 1) & this.mask;
-    this.table[i] = e;
+  /** Add entry `e` (its value is `keys[4e..4e+4)`), known to be absent; `keys` may have been reallocated. */
+  add(e: number, keys: Uint32Array = this.keys): void {
+    this.keys = keys;
+    if ((this.size + 1) * 4 > this.table.length / 2) this.grow();
+    this.place(e);
     this.size++;
+  }
+  private place(e: number): void {
+    const w = this.keys[e * 4] | 0;
+    let i = (this.keys[e * 4 + 1] ^ w) & this.mask;
+    while (this.table[2 * i + 1] >= 0) i = (i + 1) & this.mask;
+    this.table[2 * i] = w;
+    this.table[2 * i + 1] = e;
   }
   private grow(): void {
     const old = this.table;
     this.table = new Int32Array(old.length * 2).fill(-1);
-    this.mask = this.table.length - 1;
-    for (const e of old) {
-      if (e < 0) continue;
-      let i = this.keys[e * 4] & this.mask;
-      while (this.table[i] >= 0) i = (i + 1) & this.mask;
-      this.table[i] = e;
-    }
+    this.mask = this.table.length / 2 - 1;
+    for (let i = 1; i < old.length; i += 2) if (old[i] >= 0) this.place(old[i]);
   }
 }
 
@@ -151,25 +228,23 @@ function rowHash(cells: Uint32Array, width: number, out: Uint32Array, o: number)
   out[o + 3] = fmix(d ^ b);
 }
 
-/** Digest rows of canonical cell keys (any row order; duplicates dropped keeping first-seen order). */
-export function digestKeys(rows: Iterable<string[]>, width: number): ResultDigest {
-  return digestRows(rows, width, (k) => k);
-}
-
 /**
- * Digest raw result rows (as node:sqlite returns them with `setReturnArrays`), hashing each cell's canonical key.
- * Linear in the result size; memory: 16 bytes per distinct row plus 8 per cell.
+ * Digest raw result rows (as node:sqlite returns them with `setReturnArrays`; duplicates dropped keeping
+ * first-seen order), hashing each cell's value as {@linkcode hashCell}. Linear in the result size; memory: 16
+ * bytes per distinct row plus 8 per cell.
  */
-export function digestRows<T>(rows: Iterable<T[]>, width: number, key: (v: T) => string): ResultDigest {
-  let cap = 1024;
+export function digestRows(rows: unknown[][], width: number): ResultDigest {
+  // Sized for all rows at once: no regrowth (distinct rows are at most all rows).
+  let cap = Math.max(16, rows.length);
   let rowsOut = new Uint32Array(cap * 4);
   let cellsOut = new Uint32Array(cap * width * 2);
   const cell = new Uint32Array(Math.max(1, width) * 4);
   const one = new Uint32Array(4);
-  let set = new Hash128Set(rowsOut, cap);
+  const set = new Hash128Set(rowsOut, cap);
   let n = 0;
-  for (const row of rows) {
-    for (let j = 0; j < width; j++) hashString(key(row[j]), cell, j * 4);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    for (let j = 0; j < width; j++) hashCell(row[j], cell, j * 4);
     rowHash(cell, width, one, 0);
     if (set.find(one, 0) >= 0) continue;
     if (n === cap) {
@@ -180,16 +255,16 @@ export function digestRows<T>(rows: Iterable<T[]>, width: number, key: (v: T) =>
       const c = new Uint32Array(cap * width * 2);
       c.set(cellsOut);
       cellsOut = c;
-      const grown = new Hash128Set(rowsOut, cap);
-      for (let e = 0; e < n; e++) grown.add(e);
-      set = grown;
     }
-    rowsOut.set(one, n * 4);
+    rowsOut[n * 4] = one[0];
+    rowsOut[n * 4 + 1] = one[1];
+    rowsOut[n * 4 + 2] = one[2];
+    rowsOut[n * 4 + 3] = one[3];
     for (let j = 0; j < width; j++) {
       cellsOut[(n * width + j) * 2] = cell[j * 4];
       cellsOut[(n * width + j) * 2 + 1] = cell[j * 4 + 1];
     }
-    set.add(n);
+    set.add(n, rowsOut);
     n++;
   }
   return { width, rows: rowsOut.slice(0, n * 4), cells: cellsOut.slice(0, n * width * 2) };

@@ -399,7 +399,7 @@ function score(req: Request): void {
     send({ id: req.id, pred });
     return;
   }
-  const predDigest = digestRows(pred.rows, pred.columns.length, cellKey);
+  const predDigest = digestRows(pred.rows, pred.columns.length);
   const predOut = summary(pred, predDigest, req.sampleRows);
   if (req.gold === null && !req.goldDigest) {
     send({ id: req.id, pred: predOut });
@@ -420,7 +420,7 @@ function score(req: Request): void {
       send({ id: req.id, gold });
       return;
     }
-    goldDigest = digestRows(gold.rows, gold.columns.length, cellKey);
+    goldDigest = digestRows(gold.rows, gold.columns.length);
     goldOut = { ...summary(gold, goldDigest, req.sampleRows), digest: encodeDigest(goldDigest) };
   }
   send({
