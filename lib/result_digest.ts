@@ -134,12 +134,12 @@ function hashBlob(v: Uint8Array, out: Uint32Array, o: number): void {
 
 /**
  * 128-bit hash of one cell value, equal iff Python's `==` says the values are equal (what {@linkcode cellKey}
- * encodes): an integral number below 2^63 in magnitude hashes as that integer whether it came as INTEGER (number or
+ * encodes): an integral number in the int64 range hashes as that integer whether it came as INTEGER (number or
  * bigint) or REAL (`1 == 1.0`, `2**60 == 2.0**60`); any other REAL by its IEEE bits (SQLite never returns NaN).
  */
 export function hashCell(v: unknown, out: Uint32Array, o: number): void {
   if (typeof v === "number") {
-    if (Number.isInteger(v) && Math.abs(v) < TWO63) {
+    if (Number.isInteger(v) && v >= -TWO63 && v < TWO63) {
       // Two's-complement 64-bit words of the exact integer (exact in doubles for integral |v| < 2^63).
       const hi = Math.floor(v / TWO32);
       hashWords(TAG_NUMBER, (v - hi * TWO32) >>> 0, hi | 0, out, o);

@@ -7,7 +7,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { SqlitePool } from "../lib/sqlite_pool.ts";
 
-const SAMPLE_DB = new URL("../data/sample/dev_databases/superhero/superhero.sqlite", import.meta.url).pathname;
+const SAMPLE_DB =
+  new URL("../data/sample/dev_databases/superhero/superhero.sqlite", import.meta.url).pathname;
 const POOL_URL = new URL("../lib/sqlite_pool.ts", import.meta.url).href;
 const ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
 
@@ -34,7 +35,12 @@ Deno.test("a zeroblob bomb fails its own question under the memory limit; the po
   const limit = 1.5 * 1024 ** 3;
   const pool = new SqlitePool({ workers: 1, workerMemory: limit });
   try {
-    for (const sql of ["SELECT zeroblob(400000000) FROM superhero", "SELECT zeroblob(400000000) FROM superhero LIMIT 4"]) {
+    for (
+      const sql of [
+        "SELECT zeroblob(400000000) FROM superhero",
+        "SELECT zeroblob(400000000) FROM superhero LIMIT 4",
+      ]
+    ) {
       let peak = 0;
       const run = pool.score(SAMPLE_DB, sql, { gold: "SELECT 1" });
       const watch = setInterval(() => {
@@ -86,7 +92,9 @@ Deno.test("no query writes a file: big sorts and groupings stay in memory", asyn
     assert(sort.ok && sort.rows[0][0] === "n1500000", JSON.stringify(sort));
     assert(group.ok, JSON.stringify(group));
     // Deno's own files (its binary, caches) are opened at start; a spill file would be a deleted temp file.
-    const spills = [...files].filter((f) => / \(deleted\)$/.test(f) || /^\/(var\/)?tmp\//.test(f) || /etilqs/.test(f));
+    const spills = [...files].filter((f) =>
+      / \(deleted\)$/.test(f) || /^\/(var\/)?tmp\//.test(f) || /etilqs/.test(f)
+    );
     assertEquals(spills, []);
   } finally {
     await pool.close();
