@@ -15,7 +15,7 @@ import {
   digestSoftF1,
   encodeDigest,
 } from "../lib/result_digest.ts";
-import type { GoldDigest } from "../lib/sqlite_pool.ts";
+import { ENGINE_OPTIONS, type GoldDigest } from "../lib/sqlite_pool.ts";
 
 /** Values that collide under Python's `==` across types, and ones that must not. */
 const VALUES: unknown[] = [
@@ -143,4 +143,13 @@ Deno.test("gold cache: engine in the key, malformed entries a miss with one warn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the digest format is pinned: changing it must bump ENGINE_OPTIONS, or old cache entries would be served", () => {
+  assertEquals(encodeDigest(digestRows([[1, "a", null, new Uint8Array([1, 2]), 2.5]], 5)), {
+    width: 5,
+    rows: "Onn8YPfcTkRlLeRqgxxw8A==",
+    cells: "DVeNnI5W4XlAu6Cre+QU1lNg3kHAnGIL7yJCaJtKjdrCYYYQg91+EA==",
+  });
+  assert(ENGINE_OPTIONS.includes("digest=value-murmur128"), "this format's name is in the cache key");
 });
