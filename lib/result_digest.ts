@@ -328,21 +328,21 @@ export function digestSoftF1(pred: ResultDigest, gold: ResultDigest): number {
 
 const u8 = (a: Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-function toBase64(a: Uint32Array): string {
-  const bytes = u8(a);
-  let s = "";
-  // Chunks keep String.fromCharCode's argument list short.
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
+/** Native base64 (TC39 `Uint8Array.prototype.toBase64`, in Deno 2.9's V8): ~1 GB/s, not a string per byte. */
+interface Base64 {
+  toBase64(): string;
+}
+interface FromBase64 {
+  fromBase64(s: string): Uint8Array;
 }
 
+const toBase64 = (a: Uint32Array): string => (u8(a) as unknown as Base64).toBase64();
+
 function fromBase64(s: string): Uint32Array {
-  const bin = atob(s);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Uint32Array(bytes.buffer, 0, bytes.length >>> 2);
+  const bytes = (Uint8Array as unknown as FromBase64).fromBase64(s);
+  if (bytes.length % 4 !== 0 || bytes.byteOffset % 4 !== 0) throw new Error("malformed result digest");
+  // A fresh buffer: aligned for the u32 view.
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
 }
 
 /** The digest as JSON-safe strings (for the pipe and the gold cache). */
