@@ -5,7 +5,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { SqlitePool } from "../lib/sqlite_pool.ts";
+import { parseMemory, SqlitePool } from "../lib/sqlite_pool.ts";
 
 const SAMPLE_DB =
   new URL("../data/sample/dev_databases/superhero/superhero.sqlite", import.meta.url).pathname;
@@ -170,4 +170,42 @@ Deno.test("the time limit measures SQLite's statement: a busy parent causes no t
   } finally {
     await pool.close();
   }
+});
+
+Deno.test("worker memory: sizes parse as bytes or binary units; a limit too small to start is refused", async () => {
+  assertEquals(parseMemory("2G"), 2 * 1024 ** 3);
+  assertEquals(parseMemory("512M"), 512 * 1024 ** 2);
+  assertEquals(parseMemory("1.5GiB"), 1.5 * 1024 ** 3);
+  assertEquals(parseMemory("3000000000"), 3_000_000_000);
+  for (const bad of ["", "2X", "-1G", "G"]) {
+    let threw = false;
+    try {
+      parseMemory(bad);
+    } catch {
+      threw = true;
+    }
+    assert(threw, `${JSON.stringify(bad)} is refused`);
+  }
+  let refused = false;
+  try {
+    new SqlitePool({ workerMemory: 512 * 1024 ** 2 });
+  } catch (e) {
+    refused = e instanceof RangeError;
+  }
+  assert(refused, "below 1 GiB a worker cannot start: refused up front");
+  const cli = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      new URL("../lib/cli.ts", import.meta.url).pathname,
+      "eval",
+      "--worker-memory",
+      "64M",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(cli.code, 2);
+  assert(/--worker-memory: at least 1G/.test(new TextDecoder().decode(cli.stderr)));
 });
