@@ -78,7 +78,9 @@ Deno.test("parity: every probe scores as the official evaluator with Python's sq
     );
     await Deno.writeTextFile(
       predictions,
-      JSON.stringify(Object.fromEntries(probes.map((p, i) => [String(i), `${p.pred}${BIRD_SEPARATOR}${p.db}`]))),
+      JSON.stringify(
+        Object.fromEntries(probes.map((p, i) => [String(i), `${p.pred}${BIRD_SEPARATOR}${p.db}`])),
+      ),
     );
     const dbNames = [...new Set(probes.map((p) => p.db))];
     const before = await hashDbs(dbRoot, dbNames);
@@ -108,7 +110,9 @@ Deno.test("parity: every probe scores as the official evaluator with Python's sq
       const p = probes[r.index];
       const live = official[String(r.index)];
       if (live[0] !== p.expected.ex || Math.abs(live[1] - p.expected.soft_f1) > 1e-12) {
-        const line = `${p.id}: stored ex ${p.expected.ex} f1 ${p.expected.soft_f1}, live ex ${live[0]} f1 ${live[1]}`;
+        const line = `${p.id}: stored ex ${p.expected.ex} f1 ${p.expected.soft_f1}, live ex ${live[0]} f1 ${
+          live[1]
+        }`;
         (p.version_dependent ? versionLines : drift).push(`${line} (stored verdict)`);
       }
       const same = (r.status === "correct" ? 1 : 0) === live[0] && Math.abs(r.soft_f1 - live[1]) < 1e-9;
@@ -119,7 +123,10 @@ Deno.test("parity: every probe scores as the official evaluator with Python's sq
       if (p.deliberate) {
         writeLines.push(`${same ? "same" : "differs"} ${line}`);
         assert(r.status !== "correct", `${p.id}: a writing statement must be refused`);
-        assert(/not authorized|read-?only/i.test(r.error ?? ""), `${p.id}: refused with a clear reason: ${r.error}`);
+        assert(
+          /not authorized|read-?only/i.test(r.error ?? ""),
+          `${p.id}: refused with a clear reason: ${r.error}`,
+        );
       } else if (p.version_dependent) {
         versionLines.push(`${same ? "same" : "differs"} ${line} — ${p.version_dependent}`);
       } else if (!same) {
@@ -137,7 +144,10 @@ Deno.test("parity: every probe scores as the official evaluator with Python's sq
       ...drift.map((l) => `stale in probes.json (rerun tests/parity/probe_verdicts.py --write): ${l}`),
       ...disagree.map((l) => `disagrees: ${l}`),
     ];
-    assert(problems.length === 0, `${disagree.length} probes disagree, ${drift.length} stale:\n${problems.join("\n")}`);
+    assert(
+      problems.length === 0,
+      `${disagree.length} probes disagree, ${drift.length} stale:\n${problems.join("\n")}`,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
