@@ -28,6 +28,10 @@ interface Probe {
   expected: { ex: number; soft_f1: number; error: string | null };
 }
 
+/** Python's report of a syntax error; group 1 is SQLite's message. */
+const SYNTAX_ERROR =
+  /^OperationalError: ((?:near ".*": syntax error|incomplete input|unrecognized token: .*))$/s;
+
 type Verdicts = Record<string, [number, number]>;
 
 async function python(args: string[]): Promise<string> {
@@ -131,6 +135,12 @@ Deno.test("parity: every probe scores as the official evaluator with Python's sq
         versionLines.push(`${same ? "same" : "differs"} ${line} — ${p.version_dependent}`);
       } else if (!same) {
         disagree.push(line);
+      } else {
+        // A syntax error must read as SQLite's own message (the error taxonomy sorts on it), as Python shows it.
+        const syntax = SYNTAX_ERROR.exec(p.expected.error ?? "");
+        if (syntax && !(r.error ?? "").includes(syntax[1])) {
+          disagree.push(`${line} — the error should read ${JSON.stringify(syntax[1])}`);
+        }
       }
     }
     const versionCount = probes.filter((p) => p.version_dependent).length;
