@@ -51,7 +51,12 @@ import type {
   Status,
   Summary,
 } from "./types.ts";
-import { DEFAULT_TOOL_ROWS, EXECUTE_SQL_TOOL, agentTemplateHash, buildAgentMessages } from "./agent_prompt.ts";
+import {
+  agentTemplateHash,
+  buildAgentMessages,
+  DEFAULT_TOOL_ROWS,
+  EXECUTE_SQL_TOOL,
+} from "./agent_prompt.ts";
 import { poolExecutor, runAgent } from "./agent.ts";
 import { agentRecord, modeMismatch, resolveMode, voteOnCompletions } from "./modes.ts";
 import {
@@ -288,12 +293,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     client = await models.ModelClient.create(config, options.clientOptions);
     publicUrl = models.publicBaseUrl(client.provider.baseUrl);
   }
-  // Agent start-up: one (cached) turn proves the endpoint does tool calls, before anything is written.
-  let chat: ToolChat | null = null;
-  if (client && mode.name === "agent") {
-    chat = createToolChat(client, { cache: client.cache, where: publicUrl! });
-    await probeTools(chat, EXECUTE_SQL_TOOL, publicUrl!);
-  }
+  const chat: ToolChat | null = client && mode.name === "agent"
+    ? createToolChat(client, { cache: client.cache, where: publicUrl! })
+    : null;
 
   // The agent is shown up to `tool_rows` rows of each result: the pool must keep that many.
   const sampleRows = mode.name === "agent" ? Math.max(10, mode.tool_rows) : undefined;
@@ -314,7 +316,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       prompt: {
         version: PROMPT_VERSION,
         hash: client
-          ? (mode.name === "agent" ? agentTemplateHash(promptOptions, mode.tool_rows) : templateHash(promptOptions))
+          ? (mode.name === "agent"
+            ? agentTemplateHash(promptOptions, mode.tool_rows)
+            : templateHash(promptOptions))
           : null,
         options: client ? { ...promptOptions } : {},
       },
@@ -349,6 +353,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       }
       info.started_at = previous.started_at;
     }
+    // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
+    // before anything is written.
+    if (chat) await probeTools(chat, EXECUTE_SQL_TOOL, publicUrl!);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const { records, intactBytes } = await readResults(dir);
@@ -512,7 +519,9 @@ interface Ctx {
 function runMode(options: EvalOptions, hasModel: boolean): RunMode {
   if (!hasModel) {
     if (options.agent || (options.n ?? 1) > 1) {
-      throw new DatasetError(`${options.agent ? "--agent" : "--n"} needs --model: a predictions file has one answer`);
+      throw new DatasetError(
+        `${options.agent ? "--agent" : "--n"} needs --model: a predictions file has one answer`,
+      );
     }
     return { name: "single" };
   }
