@@ -51,12 +51,7 @@ import type {
   Status,
   Summary,
 } from "./types.ts";
-import {
-  agentTemplateHash,
-  buildAgentMessages,
-  DEFAULT_TOOL_ROWS,
-  EXECUTE_SQL_TOOL,
-} from "./agent_prompt.ts";
+import { agentTemplateHash, buildAgentMessages, EXECUTE_SQL_TOOL } from "./agent_prompt.ts";
 import { poolExecutor, runAgent } from "./agent.ts";
 import { agentRecord, modeMismatch, resolveMode, voteOnCompletions } from "./modes.ts";
 import {
