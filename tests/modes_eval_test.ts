@@ -193,6 +193,37 @@ Deno.test("voting: the vote never sees gold (gold changed, the same voted SQL); 
   });
 });
 
+Deno.test("voting on an endpoint that ignores n: K requests per question; sample 0 is the single answer", async () => {
+  const answers = await answersFromDataset(DEV);
+  const dataset = await loadDataset(DEV);
+  const order = selectExamples(dataset, { db: ["superhero"], limit: 2 }).map((e) => e.question);
+  const script: Script = (req) => {
+    const q = questionOf(req.messages)!;
+    const texts = votingSamples(order.indexOf(q), answers.get(q)!);
+    // One choice per request whatever `n` says; the attempt counter walks through the samples.
+    return { content: [texts[(req.attempt - 1) % texts.length]], exact: true };
+  };
+  await withServer(script, async (server) => {
+    const d = await dirs();
+    const res = await runEvaluation(run(server.url, d, { limit: 2, n: 5, temperature: 0.8 }));
+    assertEquals(chats(server), 10, "five one-sample requests per question");
+    // Which later sample got which text depends on arrival order; the verdicts do not.
+    const status = new Map(res.records.map((r) => [r.index, r.status]));
+    assertEquals([status.get(717), status.get(718)], ["correct", "wrong"]);
+    assert(res.records.every((r) => r.completions!.length === 5 && r.candidates!.length === 5));
+    server.reset();
+    const single = await runEvaluation(run(server.url, { ...d, out: d.out + "-single" }, {
+      limit: 2,
+      temperature: 0.8,
+    }));
+    assertEquals(chats(server), 0, "the single-answer run finds sample 0 in the cache");
+    assertEquals(
+      single.records.map((r) => r.completion),
+      res.records.map((r) => r.completions![0]),
+    );
+  });
+});
+
 /** Agent scripts: each question's gold is known to the script (never to the loop); `tools` counts results. */
 type AgentPlan = (gold: string, toolResults: number) => Reply;
 
