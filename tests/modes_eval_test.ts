@@ -463,3 +463,19 @@ Deno.test("agent: an endpoint without tool calls fails fast at start-up, one lin
     await rejects(Deno.stat(join(d.out, "run.json")));
   });
 });
+
+Deno.test("voting at temperature 0 warns that the samples are identical, and still runs", async () => {
+  await withServer(await votingScript(), async (server) => {
+    const d = await dirs();
+    const said: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => said.push(args.join(" "));
+    try {
+      const res = await runEvaluation(run(server.url, d, { limit: 1, n: 3 }));
+      assertEquals(res.records[0].candidates!.length, 3);
+    } finally {
+      console.error = original;
+    }
+    assert(said.some((l) => /--n 3 with temperature 0 gives 3 identical samples/.test(l)), said.join("\n"));
+  });
+});
