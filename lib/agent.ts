@@ -24,7 +24,7 @@ import {
 } from "./model_turns.ts";
 import { extractSql } from "./sql_extract.ts";
 import type { ExecResult } from "./sqlite_pool.ts";
-import type { ChatMessage, DisplayValue } from "./types.ts";
+import type { AgentStop, ChatMessage, TrajectoryStep } from "./types.ts";
 
 /** Turns (model calls) an agent gets by default. */
 export const DEFAULT_MAX_TURNS = 8;
@@ -35,27 +35,7 @@ const TRAJECTORY_ROWS = 3;
 /** Runs one query for the agent: read-only, time-limited, the first rows and the row count. */
 export type AgentExecute = (sql: string) => Promise<ToolResult & { ms?: number }>;
 
-/** One tool call of a trajectory, as a record stores it. */
-export type TrajectoryStep =
-  & {
-    /** The turn (1-based model call) that asked for it. */
-    turn: number;
-    /** The query, or null when the call had no usable `query` argument or named another tool. */
-    sql: string | null;
-    /** Execution time in ms (0 for a call that never reached the database). */
-    ms: number;
-  }
-  & (
-    | { ok: true; row_count: number; columns: string[]; rows: DisplayValue[][] }
-    | { ok: false; error: string }
-  );
-
-/** How the loop ended. */
-export type AgentStop =
-  /** A message without a tool call: its SQL is the answer. */
-  | "answer"
-  /** T turns used without one: the last query executed is the answer. */
-  | "max_turns";
+export type { AgentStop, TrajectoryStep };
 
 /** A finished agent conversation. */
 export interface AgentRun {

@@ -23,7 +23,8 @@ export { numberFlag, UsageError };
 
 const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
-         [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N] [--n N]
+         [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N]
+         [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T]]
          [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
          [--prices FILE] [--out DIR] [--quiet] [--max-retries N] [--max-consecutive-failures N] [--allow-symlinks]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
@@ -62,6 +63,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       workers: { type: "string" },
       "worker-memory": { type: "string" },
       n: { type: "string" },
+      agent: { type: "boolean" },
+      "max-turns": { type: "string" },
       "no-evidence": { type: "boolean" },
       "sample-rows": { type: "string" },
       descriptions: { type: "boolean" },
@@ -84,6 +87,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { runEvaluation, formatSummaryTable } = await import("./evaluate.ts");
   if (values.predictions && values.model) {
     throw new UsageError("give either --predictions or --model, not both");
+  }
+  if ((values.agent || values["max-turns"] !== undefined || Number(values.n ?? 1) > 1) && !values.model) {
+    throw new UsageError("--n K, --agent and --max-turns need --model");
+  }
+  if (values["max-turns"] !== undefined && !values.agent) throw new UsageError("--max-turns needs --agent");
+  if (values.agent && Number(values.n ?? 1) > 1) {
+    throw new UsageError("--agent and --n > 1 are separate modes: choose one");
   }
   if ((values.provider || values["base-url"]) && !values.model) {
     throw new UsageError("--provider/--base-url need --model");
@@ -110,6 +120,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     temperature: model.temperature,
     maxTokens: model.maxTokens,
     n: numberFlag("n", values.n, { integer: true, min: 1 }),
+    agent: values.agent ?? false,
+    maxTurns: numberFlag("max-turns", values["max-turns"], { integer: true, min: 1 }),
     prompt: {
       evidence: !values["no-evidence"],
       sampleRows: numberFlag("sample-rows", values["sample-rows"], { integer: true, min: 0 }) ?? 0,

@@ -40,8 +40,28 @@ import { writeJsonAtomic } from "./files.ts";
 import { lockRun } from "./run_lock.ts";
 import { renderSchema } from "./schema.ts";
 import { extractSql } from "./sql_extract.ts";
-import { ENGINE_OPTIONS, type ExecErr, type ScoredOk, SqlitePool } from "./sqlite_pool.ts";
-import type { ChatMessage, Example, ResultRecord, ResultShape, RunInfo, Status, Summary } from "./types.ts";
+import { ENGINE_OPTIONS, type ExecErr, type ExecResult, type ScoredOk, SqlitePool } from "./sqlite_pool.ts";
+import type {
+  ChatMessage,
+  Example,
+  ResultRecord,
+  ResultShape,
+  RunInfo,
+  RunMode,
+  Status,
+  Summary,
+} from "./types.ts";
+import { agentTemplateHash, buildAgentMessages, EXECUTE_SQL_TOOL } from "./agent_prompt.ts";
+import { poolExecutor, runAgent } from "./agent.ts";
+import { agentRecord, modeMismatch, resolveMode, voteOnCompletions } from "./modes.ts";
+import {
+  createToolChat,
+  probeTools,
+  sampleCompletions,
+  type SamplingState,
+  type ToolChat,
+} from "./model_turns.ts";
+import { outcomeOf, scoreCandidates, votingSummary } from "./voting.ts";
 
 export { formatSummaryTable };
 
@@ -84,7 +104,12 @@ export interface EvalOptions {
   workerMemory?: number;
   temperature?: number;
   maxTokens?: number | null;
+  /** Samples per question; K > 1 is self-consistency (the vote over execution results). */
   n?: number;
+  /** Agent mode: the model may run queries through the `execute_sql` tool. */
+  agent?: boolean;
+  /** Model calls per question in agent mode (default 8). */
+  maxTurns?: number;
   prompt?: Partial<PromptOptions>;
   /** R-VES with this many timed repetitions per correct question. */
   ves?: number | null;
@@ -234,6 +259,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   }
   const promptOptions = resolvePromptOptions(options.prompt);
   const timeoutS = options.timeoutS ?? 30;
+  const mode = runMode(options, !!options.model);
   const sampling = {
     temperature: options.temperature ?? 0,
     max_tokens: options.maxTokens ?? null,
@@ -250,7 +276,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       model: options.model,
       temperature: sampling.temperature,
       maxTokens: sampling.max_tokens,
-      n: sampling.n,
+      // Voting asks for K per call, so its first sample shares the single-answer cache key.
+      n: 1,
       concurrency: options.concurrency ?? 8,
       maxRetries: options.maxRetries,
       requestTimeoutS: options.requestTimeoutS ?? 120,
@@ -263,8 +290,18 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     client = await models.ModelClient.create(config, options.clientOptions);
     publicUrl = models.publicBaseUrl(client.provider.baseUrl);
   }
+  const chat: ToolChat | null = client && mode.name === "agent"
+    ? createToolChat(client, { cache: client.cache, where: publicUrl! })
+    : null;
 
-  const pool = new SqlitePool({ workers: options.workers, timeoutS, workerMemory: options.workerMemory });
+  // The agent is shown up to `tool_rows` rows of each result: the pool must keep that many.
+  const sampleRows = mode.name === "agent" ? Math.max(10, mode.tool_rows) : undefined;
+  const pool = new SqlitePool({
+    workers: options.workers,
+    timeoutS,
+    workerMemory: options.workerMemory,
+    sampleRows,
+  });
   let releaseLock = () => {};
   pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
   try {
@@ -280,7 +317,11 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       model_identity: client ? client.identityLabel : null,
       prompt: {
         version: PROMPT_VERSION,
-        hash: client ? templateHash(promptOptions) : null,
+        hash: client
+          ? (mode.name === "agent"
+            ? agentTemplateHash(promptOptions, mode.tool_rows)
+            : templateHash(promptOptions))
+          : null,
         options: client ? { ...promptOptions } : {},
       },
       sampling: client ? sampling : { temperature: 0, max_tokens: null, n: 1 },
@@ -292,6 +333,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       code_version: await codeVersion(),
       started_at: new Date().toISOString(),
       finished_at: null,
+      mode,
       ...(symlinks.length ? { db_symlinks: symlinks } : {}),
     };
     const name = options.model ?? basename(dirname(resolve(predictions!)));
@@ -307,11 +349,16 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     const previous = await readRunInfo(dir);
     if (previous) {
       const diff = differences(previous, info);
+      const other = modeMismatch(previous.mode, mode);
+      if (other) diff.unshift(other);
       if (diff.length) {
         throw new RunMismatchError(`${dir} holds a different run; not resuming: ${diff.join("; ")}`);
       }
       info.started_at = previous.started_at;
     }
+    // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
+    // before anything is written.
+    if (chat) await probeTools(chat, EXECUTE_SQL_TOOL, publicUrl!);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const { records, intactBytes } = await readResults(dir);
@@ -336,6 +383,10 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       preds,
       promptOptions,
       ves: options.ves ?? null,
+      mode,
+      chat,
+      sampling: { honoursN: null },
+      where: publicUrl ?? "the endpoint",
     };
 
     if (client) {
@@ -370,7 +421,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
         const ex = queue.shift()!;
         try {
           const t0 = performance.now();
-          const rec = await scoreExample(ex, ctx);
+          const rec = await scoreQuestion(ex, ctx);
           const at = t0 + (rec.timings.generation_ms ?? 0);
           if (maxFails === 0 || rec.cached) {
             await commit(rec);
@@ -412,11 +463,20 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 
     const selected = examples.map((e) => records.get(e.index)).filter((r): r is ResultRecord => !!r);
     const costs = selected.map((r) => r.cost_usd).filter((c): c is number => typeof c === "number");
-    const summary = summarize(selected, {
+    const summary: Summary = summarize(selected, {
       ves: !!options.ves,
       costUsd: costs.length ? costs.reduce((a, b) => a + b, 0) : null,
       unfinished: examples.length - selected.length,
     });
+    if (mode.name === "voting" && client) {
+      summary.voting = votingSummary(
+        selected.map((r) => ({
+          difficulty: r.difficulty,
+          candidates: (r.candidates ?? []).map((c) => ({ ...c, correct: c.correct === true })),
+        })),
+        mode.n,
+      );
+    }
     if (stopped !== null) {
       // Not finished: no predictions file and no finished_at, but a summary that says how far it got.
       await writeJsonAtomic(join(dir, RUN_FILES.summary), summary);
@@ -446,6 +506,36 @@ interface Ctx {
   preds: Predictions | null;
   promptOptions: PromptOptions;
   ves: number | null;
+  mode: RunMode;
+  /** Agent mode: the tool chat over the client (cached per turn). */
+  chat: ToolChat | null;
+  /** Voting: whether the endpoint honours `n`, learnt once for the run. */
+  sampling: SamplingState;
+  /** The endpoint as it may be shown. */
+  where: string;
+}
+
+/**
+ * The mode the options ask for (its warnings printed); a predictions run is always single-answer and refuses
+ * the model-only mode flags.
+ */
+function runMode(options: EvalOptions, hasModel: boolean): RunMode {
+  if (!hasModel) {
+    if (options.agent || (options.n ?? 1) > 1) {
+      throw new DatasetError(
+        `${options.agent ? "--agent" : "--n"} needs --model: a predictions file has one answer`,
+      );
+    }
+    return { name: "single" };
+  }
+  const { mode, warnings } = resolveMode({
+    n: options.n,
+    agent: options.agent,
+    maxTurns: options.maxTurns,
+    temperature: options.temperature,
+  });
+  for (const w of warnings) console.error(w);
+  return mode;
 }
 
 function messagesFor(ex: Example, ctx: Ctx): ChatMessage[] {
@@ -453,7 +543,10 @@ function messagesFor(ex: Example, ctx: Ctx): ChatMessage[] {
     sampleRows: ctx.promptOptions.sampleRows,
     descriptions: ctx.promptOptions.descriptions,
   });
-  return buildMessages(ex, schema, ctx.promptOptions);
+  // The agent's user turn is the same renderer's; only its system prompt adds the tool.
+  return ctx.mode.name === "agent"
+    ? buildAgentMessages(ex, schema, ctx.promptOptions)
+    : buildMessages(ex, schema, ctx.promptOptions);
 }
 
 /**
@@ -473,6 +566,79 @@ function warnTooLong(client: ModelClient, todo: Example[], prompts: Map<number, 
         over.length > 10 ? ", …" : ""
       }`,
   );
+}
+
+/** Cost of this run's requests: an answer served from the cache cost nothing this time. */
+function costOf(ctx: Ctx, usage: { prompt: number; completion: number }, cached: boolean): number | null {
+  const cost = ctx.client!.costUsd(usage);
+  return cost === null ? null : cached ? 0 : cost;
+}
+
+/** Single answer: one completion, its SQL extracted. */
+async function generateSingle(rec: ResultRecord, messages: ChatMessage[], ctx: Ctx): Promise<void> {
+  const c = await ctx.client!.complete(messages);
+  rec.completion = c.texts[0] ?? "";
+  rec.tokens = { prompt: c.usage.prompt, completion: c.usage.completion };
+  rec.cached = c.cached;
+  rec.cost_usd = costOf(ctx, c.usage, c.cached);
+  rec.sql = extractSql(rec.completion);
+}
+
+/**
+ * Self-consistency: K samples, each distinct SQL executed once through the pool, the vote over their results
+ * (gold is not among its inputs); the answer is what gets scored. Candidates are scored after, in
+ * {@linkcode scoreQuestion}.
+ */
+async function generateVoting(rec: ResultRecord, messages: ChatMessage[], ctx: Ctx): Promise<void> {
+  const k = (ctx.mode as { n: number }).n;
+  const set = await sampleCompletions(messages, k, ctx.client!, {
+    cache: ctx.client!.cache,
+    state: ctx.sampling,
+  });
+  rec.timings.generation_ms = Math.round(set.ms);
+  const db = dbPath(ctx.dbRoot, rec.db_id);
+  const voted = await voteOnCompletions(set.texts, async (sql) => outcomeOf(await ctx.pool.execute(db, sql)));
+  rec.completion = voted.completion;
+  rec.sql = voted.sql;
+  rec.tokens = { prompt: set.usage.prompt, completion: set.usage.completion };
+  rec.cached = set.cached;
+  rec.cost_usd = costOf(ctx, set.usage, set.cached);
+  Object.assign(rec, voted.fields);
+}
+
+/** Agent: the tool loop on the question's database (the sandboxed pool); its answer is what gets scored. */
+async function generateAgent(rec: ResultRecord, messages: ChatMessage[], ctx: Ctx): Promise<void> {
+  const mode = ctx.mode as { max_turns: number; tool_rows: number };
+  const db = dbPath(ctx.dbRoot, rec.db_id);
+  const run = await runAgent(messages, {
+    chat: ctx.chat!,
+    execute: poolExecutor(ctx.pool, db, { rows: mode.tool_rows }),
+  }, { maxTurns: mode.max_turns, toolRows: mode.tool_rows, where: ctx.where });
+  const r = agentRecord(run);
+  rec.completion = r.completion;
+  rec.sql = r.sql;
+  rec.tokens = r.tokens;
+  rec.cached = r.cached;
+  rec.cost_usd = costOf(ctx, r.tokens, r.cached);
+  rec.timings.generation_ms = r.generation_ms;
+  Object.assign(rec, r.fields);
+}
+
+/**
+ * One question scored; in voting mode each candidate then gets its verdict against gold, for the analysis
+ * figures only (the vote and the answer are already fixed).
+ */
+async function scoreQuestion(ex: Example, ctx: Ctx): Promise<ResultRecord> {
+  const rec = await scoreExample(ex, ctx);
+  if (!rec.candidates) return rec;
+  const db = dbPath(ctx.dbRoot, ex.db_id);
+  // Candidates' digests are `voting.ts` result digests of their rows, so gold is executed for its rows here too
+  // (the gold cache holds the worker's compare form instead). When every candidate failed nothing can be correct.
+  let gold: ExecResult | null = null;
+  if (rec.candidates.some((c) => c.digest !== null)) gold = await ctx.pool.execute(db, ex.sql);
+  const goldOutcome = gold ? outcomeOf(gold) : null;
+  rec.candidates = scoreCandidates(rec.candidates, goldOutcome?.ok ? goldOutcome.digest : null);
+  return rec;
 }
 
 /** Generate (or look up) the SQL of one question, execute it and the gold SQL, and compare. */
@@ -505,17 +671,10 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
     rec.prompt_hash = promptHash(messages);
     const t0 = performance.now();
     try {
-      const c = await ctx.client.complete(messages);
-      rec.timings.generation_ms = Math.round(performance.now() - t0);
-      rec.completion = c.texts[0] ?? "";
-      if (c.texts.length > 1) rec.completions = c.texts;
-      rec.tokens = { prompt: c.usage.prompt, completion: c.usage.completion };
-      rec.cached = c.cached;
-      // Cost is money this run spent: an answer served from the cache cost nothing this time.
-      rec.cost_usd = c.cached
-        ? (ctx.client.costUsd(c.usage) === null ? null : 0)
-        : ctx.client.costUsd(c.usage);
-      rec.sql = extractSql(rec.completion);
+      if (ctx.mode.name === "voting") await generateVoting(rec, messages, ctx);
+      else if (ctx.mode.name === "agent") await generateAgent(rec, messages, ctx);
+      else await generateSingle(rec, messages, ctx);
+      rec.timings.generation_ms ??= Math.round(performance.now() - t0);
     } catch (e) {
       // A failure after all retries (models.ts GenerationError); anything else is a bug and propagates.
       if ((e as Error).name !== "GenerationError") throw e;

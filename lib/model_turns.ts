@@ -20,11 +20,13 @@
  */
 import type OpenAI from "openai";
 import { type CacheEntry, cacheKey } from "./cache.ts";
-import type { Usage } from "./models.ts";
 import type { ChatMessage } from "./types.ts";
 
-/** Token counts as reported by the API. */
-export type { Usage };
+/** Token counts as reported by the API (the same shape as `models.ts`'s, which imports this module). */
+export interface Usage {
+  prompt: number;
+  completion: number;
+}
 
 /** A function call the model asked for (OpenAI tools protocol; `arguments` is a JSON text). */
 export interface ToolCall {

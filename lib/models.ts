@@ -21,6 +21,7 @@ import OpenAI, {
 } from "openai";
 import { cacheKey, CompletionCache } from "./cache.ts";
 import { createLimiter, type Limiter } from "./limiter.ts";
+import { type ChatReply, type ChatRequest, parseChatReply, requestBody } from "./model_turns.ts";
 import type { ChatMessage } from "./types.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
@@ -632,6 +633,16 @@ export class ModelClient {
     return JSON.stringify({ id, root, parent, owned_by, created });
   }
 
+  /** The base URL requests go to (with any credentials it carries: for cache keys, which strip them). */
+  get baseUrl(): string {
+    return this.provider.baseUrl;
+  }
+
+  /** The completion cache (null with `cache: false`), for the callers that cache their own requests. */
+  get cache(): CompletionCache | null {
+    return this.#cache;
+  }
+
   /** Totals so far (a copy). */
   get totals(): ClientTotals {
     return { ...this.#totals, usage: { ...this.#totals.usage } };
@@ -732,6 +743,40 @@ export class ModelClient {
   }
 
   /**
+   * One chat exchange of any shape (tool turns, `n` samples), uncached (the callers in `model_turns.ts` cache
+   * it), with the same concurrency limit, retries, timeout, secret scrubbing and totals as
+   * {@linkcode ModelClient.complete}. A reply without choices counts as a transient failure.
+   *
+   * @throws {GenerationError} after the last retry, or at once on a refusal (a 400 naming tools included)
+   */
+  async send(request: ChatRequest): Promise<ChatReply> {
+    const body = requestBody(request, { model: this.model, sampling: this.sampling });
+    const { value } = await this.#limiter.run(() =>
+      this.#exchange(body, (raw) => {
+        let reply: ChatReply;
+        try {
+          reply = parseChatReply(raw);
+        } catch (e) {
+          throw new MalformedResponse((e as Error).message);
+        }
+        return { value: reply, usage: reply.usage };
+      })
+    );
+    const clean = (t: string) => redact(t, [...this.#secrets]);
+    return {
+      usage: value.usage,
+      // A model can echo a key it was shown in a tool call as well as in text.
+      choices: value.choices.map((c) => ({
+        content: c.content === null ? null : clean(c.content),
+        tool_calls: c.tool_calls.map((t) => ({
+          ...t,
+          function: { name: t.function.name, arguments: clean(t.function.arguments) },
+        })),
+      })),
+    };
+  }
+
+  /**
    * Give up on the endpoint (a run stopping on consecutive failures): requests in flight are abandoned, retry
    * waits cut short, and every call from now on fails at once with a {@linkcode GenerationError}, so stopping
    * does not wait out anyone's backoff. Cache hits are still served.
@@ -748,12 +793,6 @@ export class ModelClient {
   }
 
   async #fetchWithRetries(messages: ChatMessage[]): Promise<Completion> {
-    const started = performance.now();
-    const timeoutS = this.#config.requestTimeoutS;
-    const maxAttempts = this.#config.maxRetries + 1;
-    const base = this.#options.backoffBaseMs ?? 1000;
-    const retryAfterCap = this.#options.retryAfterCapMs ?? 60_000;
-    const random = this.#options.random ?? Math.random;
     const body: Record<string, unknown> = {
       model: this.model,
       messages: messages.map((m) => ({ role: m.role, content: m.content })),
@@ -763,6 +802,28 @@ export class ModelClient {
     if (this.sampling.max_tokens !== null) body.max_tokens = this.sampling.max_tokens;
     if (this.sampling.top_p !== null) body.top_p = this.sampling.top_p;
     if (this.sampling.seed !== null) body.seed = this.sampling.seed;
+    const { value: texts, usage, attempts, ms } = await this.#exchange(body, (raw) => {
+      const parsed = parseCompletionBody(raw);
+      return { value: parsed.texts, usage: parsed.usage };
+    });
+    // A model can echo a key it was shown (or a gateway can inject one): never let it reach a file.
+    return { texts: texts.map((t) => redact(t, [...this.#secrets])), usage, cached: false, attempts, ms };
+  }
+
+  /**
+   * One request body sent with retries: what `complete` and `send` share. `parse` throws
+   * `MalformedResponse` on a body it cannot read (retried as transient); tokens go to the totals.
+   */
+  async #exchange<T>(
+    body: Record<string, unknown>,
+    parse: (raw: unknown) => { value: T; usage: Usage },
+  ): Promise<{ value: T; usage: Usage; attempts: number; ms: number }> {
+    const started = performance.now();
+    const timeoutS = this.#config.requestTimeoutS;
+    const maxAttempts = this.#config.maxRetries + 1;
+    const base = this.#options.backoffBaseMs ?? 1000;
+    const retryAfterCap = this.#options.retryAfterCapMs ?? 60_000;
+    const random = this.#options.random ?? Math.random;
 
     const stopping = this.#stopping.signal;
     const stoppedError = (attempts: number) =>
@@ -789,17 +850,10 @@ export class ModelClient {
           body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
           { signal: controller.signal, timeout: timeoutS * 1000, maxRetries: 0 },
         );
-        const { texts, usage } = parseCompletionBody(raw);
+        const { value, usage } = parse(raw);
         this.#totals.usage.prompt += usage.prompt;
         this.#totals.usage.completion += usage.completion;
-        // A model can echo a key it was shown (or a gateway can inject one): never let it reach a file.
-        return {
-          texts: texts.map((t) => redact(t, [...this.#secrets])),
-          usage,
-          cached: false,
-          attempts: attempt,
-          ms: performance.now() - started,
-        };
+        return { value, usage, attempts: attempt, ms: performance.now() - started };
       } catch (error) {
         if (stopping.aborted) throw stoppedError(attempt);
         failure = classify(error, timedOut, timeoutS);

@@ -11,13 +11,10 @@ import { DEFAULT_MAX_TURNS } from "./agent.ts";
 import { DEFAULT_TOOL_ROWS } from "./agent_prompt.ts";
 import { samplingWarning } from "./model_turns.ts";
 import { extractSql } from "./sql_extract.ts";
+import type { RunMode } from "./types.ts";
 import { type CandidateOutcome, type CandidateRecord, executeDistinct, vote } from "./voting.ts";
 
-/** A run's mode, as `run.json` records it. */
-export type RunMode =
-  | { name: "single" }
-  | { name: "voting"; n: number }
-  | { name: "agent"; max_turns: number; tool_rows: number };
+export type { RunMode };
 
 /** Flags that choose a mode contradict each other or are out of range. One line. */
 export class ModeError extends Error {

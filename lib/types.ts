@@ -82,6 +82,86 @@ export interface ResultRecord {
   cost_usd?: number | null;
   /** True when the completion came from the on-disk cache (no request was made). */
   cached?: boolean;
+  /** Voting runs: every candidate with its result digest, group and verdict (`correct` for analysis only). */
+  candidates?: CandidateRecord[];
+  /** Voting runs: the sample whose SQL is the answer. */
+  answer_sample?: number;
+  /** Voting runs: candidate executions made for the vote (distinct SQL texts). */
+  executions?: number;
+  /** Agent runs: each tool call's SQL, what it returned, its time. */
+  trajectory?: TrajectoryStep[];
+  /** Agent runs: model calls made. */
+  turns?: number;
+  /** Agent runs: how the loop ended. */
+  stop?: AgentStop;
+}
+
+/** How a candidate fared in the vote (lib/voting.ts). */
+export type CandidateStatus =
+  /** The answer: the first sample (by index) of the winning group, or the first sample when all failed. */
+  | "answer"
+  /** Same result as the answer, a later sample. */
+  | "agrees"
+  /** Ran, but its group lost. */
+  | "outvoted"
+  /** Failed to execute: out of the vote. */
+  | "error";
+
+/** A voting candidate as a record lists it. */
+export interface CandidateRecord {
+  sample_index: number;
+  sql: string;
+  /** Result digest, null when the candidate failed. */
+  digest: string | null;
+  /** Size of the candidate's result group (0 for a failed one). */
+  group_size: number;
+  status: CandidateStatus;
+  /** The execution error of a failed candidate, else null. */
+  error: string | null;
+  /** Its verdict against gold, added after the vote for analysis only. */
+  correct?: boolean;
+}
+
+/** One tool call of an agent trajectory, as a record stores it. */
+export type TrajectoryStep =
+  & {
+    /** The turn (1-based model call) that asked for it. */
+    turn: number;
+    /** The query, or null when the call had no usable `query` argument or named another tool. */
+    sql: string | null;
+    /** Execution time in ms (0 for a call that never reached the database). */
+    ms: number;
+  }
+  & (
+    | { ok: true; row_count: number; columns: string[]; rows: DisplayValue[][] }
+    | { ok: false; error: string }
+  );
+
+/** How an agent loop ended: `answer` (a message without a tool call) or `max_turns` (cut at the limit). */
+export type AgentStop = "answer" | "max_turns";
+
+/** A run's mode, as `run.json` records it. */
+export type RunMode =
+  | { name: "single" }
+  | { name: "voting"; n: number }
+  | { name: "agent"; max_turns: number; tool_rows: number };
+
+/** The three voting figures of one bucket, in percent (two decimals), null when the bucket is empty. */
+export interface VotingFigures {
+  /** The voted answer is correct (equals the run's accuracy). */
+  majority: number | null;
+  /** The first sample alone is correct: what a single-answer run at this sampling would score. */
+  first: number | null;
+  /** Some candidate is correct: the oracle's ceiling. */
+  any: number | null;
+}
+
+/** `summary.json`'s `voting` (voting runs only). */
+export interface VotingSummary extends VotingFigures {
+  /** Samples per question. */
+  n: number;
+  /** The same figures per difficulty, with the bucket's question count. */
+  by_difficulty: Record<string, VotingFigures & { total: number }>;
 }
 
 /** Accuracy of one difficulty bucket in `summary.json`. */
@@ -111,6 +191,8 @@ export interface Summary {
    * questions not scored at all (a run stopped on a failing endpoint).
    */
   incomplete?: { generation_error: number; unfinished: number };
+  /** Voting runs: the voted answer's, the first sample's and the oracle's accuracy. */
+  voting?: VotingSummary;
 }
 
 /** `run.json`: what produced a run. Never holds a secret. */
@@ -137,6 +219,8 @@ export interface RunInfo {
   code_version: string;
   started_at: string;
   finished_at: string | null;
+  /** The evaluation mode; absent in folders from before modes existed (single answer). */
+  mode?: RunMode;
   /** Symlinks in the database root pointing outside it, followed because `--allow-symlinks` was given. */
   db_symlinks?: { path: string; target: string }[];
 }

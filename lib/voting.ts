@@ -12,6 +12,7 @@
  */
 import { sha256Hex } from "./hash.ts";
 import { DIFFICULTIES } from "./run_log.ts";
+import type { CandidateRecord, CandidateStatus, VotingFigures, VotingSummary } from "./types.ts";
 
 /**
  * What executing one candidate gave: a result identified by a digest that is equal iff the two results are
@@ -30,29 +31,7 @@ export interface Candidate {
   outcome: CandidateOutcome;
 }
 
-/** How a candidate fared in the vote. */
-export type CandidateStatus =
-  /** The answer: the first sample (by index) of the winning group, or the first sample when all failed. */
-  | "answer"
-  /** Same result as the answer, a later sample. */
-  | "agrees"
-  /** Ran, but its group lost. */
-  | "outvoted"
-  /** Failed to execute: out of the vote. */
-  | "error";
-
-/** A candidate as a record lists it (snake_case: it is written to `results.jsonl`). */
-export interface CandidateRecord {
-  sample_index: number;
-  sql: string;
-  /** Result digest, null when the candidate failed. */
-  digest: string | null;
-  /** Size of the candidate's result group (0 for a failed one). */
-  group_size: number;
-  status: CandidateStatus;
-  /** The execution error of a failed candidate, else null. */
-  error: string | null;
-}
+export type { CandidateRecord, CandidateStatus };
 
 /** Candidates with the same result. */
 export interface VoteGroup {
@@ -221,23 +200,7 @@ export interface VotingQuestion {
   candidates: readonly Pick<ScoredCandidate, "sample_index" | "status" | "correct">[];
 }
 
-/** The three figures of one bucket, in percent (two decimals), null when the bucket is empty. */
-export interface VotingFigures {
-  /** The voted answer is correct (equals the run's accuracy). */
-  majority: number | null;
-  /** The first sample alone is correct: what a single-answer run at this sampling would score. */
-  first: number | null;
-  /** Some candidate is correct: the oracle's ceiling. */
-  any: number | null;
-}
-
-/** `summary.json`'s `voting`. */
-export interface VotingSummary extends VotingFigures {
-  /** Samples per question. */
-  n: number;
-  /** The same figures per difficulty, with the bucket's question count; buckets as `summary.json` orders them. */
-  by_difficulty: Record<string, VotingFigures & { total: number }>;
-}
+export type { VotingFigures, VotingSummary };
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 

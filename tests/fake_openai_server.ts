@@ -49,7 +49,12 @@ export interface ScriptRequest {
 
 /** How the server answers one request. */
 export type Reply =
-  | { content: string | string[]; usage?: { prompt_tokens: number; completion_tokens: number } }
+  | {
+    content: string | string[];
+    usage?: { prompt_tokens: number; completion_tokens: number };
+    /** Answer exactly these choices, whatever `n` asked (an endpoint that ignores `n`). */
+    exact?: boolean;
+  }
   | {
     /** Tool calls of one choice (OpenAI tools protocol); `arguments` objects are sent as JSON text. */
     toolCalls: Array<{ name: string; arguments: string | Record<string, unknown>; id?: string }>;
@@ -374,7 +379,9 @@ async function render(
     const n = typeof body.n === "number" && body.n > 0 ? body.n : 1;
     const contents = Array.isArray(reply.content) ? reply.content : [reply.content];
     // With n > 1 and fewer scripted contents, the last one repeats, as identical samples at temperature 0 would.
-    const texts = Array.from({ length: n }, (_, i) => contents[Math.min(i, contents.length - 1)] ?? "");
+    const texts = reply.exact
+      ? contents
+      : Array.from({ length: n }, (_, i) => contents[Math.min(i, contents.length - 1)] ?? "");
     const promptChars = messages.reduce((sum, m) => sum + String(m.content ?? "").length, 0);
     const usage = reply.usage ?? {
       prompt_tokens: Math.ceil(promptChars / 4),

@@ -407,6 +407,42 @@ Deno.test("complete: malformed bodies and dropped connections are retried", asyn
   });
 });
 
+Deno.test("send: tool turns share retries, totals and secret scrubbing with complete", async () => {
+  const key = "sk-SEND-fake-key-0123456789abcdef";
+  const env = (name: string) => (name === "OPENAI_API_KEY" ? key : undefined);
+  const script: Script = (req) => {
+    switch (req.attempt) {
+      case 1:
+        return { garbage: '{"unexpected": true}' };
+      case 2:
+        return { status: 500 };
+      default:
+        return {
+          toolCalls: [{ name: "execute_sql", arguments: { query: `SELECT '${key}'` } }],
+          content: `my key is ${key}`,
+          usage: { prompt_tokens: 7, completion_tokens: 3 },
+        };
+    }
+  };
+  await withServer({ script, apiKey: key }, async (server, config) => {
+    const client = await ModelClient.create(config, { ...FAST, env });
+    assertEquals(client.baseUrl, server.url);
+    const reply = await client.send({
+      messages: [{ role: "user", content: "q" }],
+      tools: [{ type: "function", function: { name: "execute_sql", description: "d", parameters: {} } }],
+    });
+    assertEquals(chatRequests(server).length, 3, "a reply without choices and a 500 are retried");
+    const body = chatRequests(server)[2].body!;
+    assertEquals([body.n, body.tool_choice, Array.isArray(body.tools)], [1, "auto", true]);
+    const [turn] = reply.choices;
+    assertEquals(turn.content, "my key is [redacted]");
+    assertEquals(JSON.parse(turn.tool_calls[0].function.arguments), { query: "SELECT '[redacted]'" });
+    assertEquals(reply.usage, { prompt: 7, completion: 3 });
+    const totals = client.totals;
+    assertEquals([totals.requests, totals.retries, totals.usage.prompt], [3, 2, 7]);
+  });
+});
+
 Deno.test("complete: persistent failure ends in a GenerationError with the reason", async () => {
   await withServer(
     { script: () => ({ status: 503, message: "model overloaded" }) },
