@@ -1,0 +1,361 @@
+/**
+ * A compact, comparable form of a query result: the worker compares a prediction with its gold result where
+ * both are (inside the worker), and the gold cache keeps this form instead of the rows.
+ *
+ * Each distinct row (first-seen order, as `compare.ts` dedupes) is a 128-bit hash of its canonical cell keys, and
+ * each of its cells a 64-bit hash of the cell's key. EX compares sets of row hashes; Soft-F1 pairs rows by position
+ * and tests cell membership on cell hashes, mirroring `compare.ts` (the pure reference) step by step. Equal keys
+ * always hash equally; unequal keys collide with probability ~2^-128 per pair of rows (~2^-64 per pair of cells
+ * in one Soft-F1 row), far below anything a benchmark can observe.
+ *
+ * @module
+ */
+
+/** The digest of one result: `rows` 4 × u32 per distinct row, `cells` 2 × u32 per cell (width cells per row). */
+export interface ResultDigest {
+  width: number;
+  rows: Uint32Array;
+  cells: Uint32Array;
+}
+
+/** The digest as JSON carries it (base64 of the little-endian u32 arrays). */
+export interface EncodedDigest {
+  width: number;
+  rows: string;
+  cells: string;
+}
+
+const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+/**
+ * Canonical cell key: two cells have equal keys iff Python would call the values equal. INTEGER and integral
+ * REAL share a form (`1 == 1.0`), compared exactly as Python compares int and float; text and blob never equal a
+ * number (`'1' != 1`).
+ */
+export function cellKey(v: unknown): string {
+  if (v === null) return "z";
+  if (typeof v === "bigint") return "n" + v.toString();
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return "n" + BigInt(v).toString();
+    if (!Number.isFinite(v)) return "n" + (Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf");
+    return "n" + v.toString();
+  }
+  if (typeof v === "string") return "s" + v;
+  if (v instanceof Uint8Array) return "b" + hexOf(v);
+  return "s" + String(v);
+}
+
+// Four independent 32-bit lanes (murmur3 rounds with distinct seeds), finalised with murmur3's fmix32.
+const SEEDS: readonly number[] = [0x9747b28c, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f];
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function round(h: number, k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, C2);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** Type tags: numbers (INTEGER and REAL share one domain, as Python's `==` does), text, blob, NULL. */
+const TAG_NUMBER = 0x4e554d31, TAG_FLOAT = 0x464c5431, TAG_TEXT = 0x54585431, TAG_BLOB = 0x424c4231;
+const TAG_NULL = 0x4e554c31;
+const TWO32 = 2 ** 32;
+const TWO63 = 2 ** 63;
+const f64 = new Float64Array(1);
+const f64words = new Uint32Array(f64.buffer);
+
+/** Finish the four lanes into `out[o..o+4)`, crossing them so each word depends on all four. */
+function finish(a: number, b: number, c: number, d: number, out: Uint32Array, o: number): void {
+  a = (a + b + c + d) | 0;
+  b = (b + a) | 0;
+  c = (c + a) | 0;
+  d = (d + a) | 0;
+  out[o] = fmix(a);
+  out[o + 1] = fmix(b ^ 0x1b873593);
+  out[o + 2] = fmix(c ^ 0xcc9e2d51);
+  out[o + 3] = fmix(d ^ 0xe6546b64);
+}
+
+/** 128-bit hash of two 32-bit words under a tag (numbers). */
+function hashWords(tag: number, w0: number, w1: number, out: Uint32Array, o: number): void {
+  let a = SEEDS[0] ^ tag, b = SEEDS[1] ^ tag, c = SEEDS[2] ^ tag, d = SEEDS[3] ^ tag;
+  a = round(round(a, w0), w1);
+  b = round(round(b, w0 ^ 0x5bd1e995), w1);
+  c = round(round(c, w0 + 0x3c6ef372), w1 ^ 0x68e31da4);
+  d = round(round(d, w1), w0);
+  finish(a, b, c, d, out, o);
+}
+
+/** 128-bit hash of a string's UTF-16 code units, two per round. */
+function hashText(s: string, out: Uint32Array, o: number): void {
+  const n = s.length;
+  let a = SEEDS[0] ^ TAG_TEXT ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ TAG_TEXT, d = SEEDS[3] + n;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ (k >>> 25) ^ 0x68e31da4);
+  }
+  if (i < n) {
+    const k = s.charCodeAt(i) | 0x10000;
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ 0x68e31da4);
+  }
+  finish(a, b, c, d, out, o);
+}
+
+/** 128-bit hash of a blob's bytes, four per round. */
+function hashBlob(v: Uint8Array, out: Uint32Array, o: number): void {
+  const n = v.length;
+  let a = SEEDS[0] ^ TAG_BLOB ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ TAG_BLOB, d = SEEDS[3] + n;
+  for (let i = 0; i < n; i += 4) {
+    const k = v[i] | (v[i + 1] << 8) | (v[i + 2] << 16) | (v[i + 3] << 24);
+    a = round(a, k);
+    b = round(b, k ^ 0x5bd1e995);
+    c = round(c, k + 0x3c6ef372);
+    d = round(d, (k << 7) ^ (k >>> 25) ^ 0x68e31da4);
+  }
+  finish(a, b, c, d, out, o);
+}
+
+/**
+ * 128-bit hash of one cell value, equal iff Python's `==` says the values are equal (what {@linkcode cellKey}
+ * encodes): an integral number below 2^63 in magnitude hashes as that integer whether it came as INTEGER (number or
+ * bigint) or REAL (`1 == 1.0`, `2**60 == 2.0**60`); any other REAL by its IEEE bits (SQLite never returns NaN).
+ */
+export function hashCell(v: unknown, out: Uint32Array, o: number): void {
+  if (typeof v === "number") {
+    if (Number.isInteger(v) && Math.abs(v) < TWO63) {
+      // Two's-complement 64-bit words of the exact integer (exact in doubles for integral |v| < 2^63).
+      const hi = Math.floor(v / TWO32);
+      hashWords(TAG_NUMBER, (v - hi * TWO32) >>> 0, hi | 0, out, o);
+    } else {
+      f64[0] = v;
+      hashWords(TAG_FLOAT, f64words[0], f64words[1], out, o);
+    }
+  } else if (typeof v === "bigint") {
+    if (v >= -(2n ** 63n) && v < 2n ** 63n) {
+      hashWords(TAG_NUMBER, Number(BigInt.asUintN(32, v)), Number(BigInt.asIntN(32, v >> 32n)), out, o);
+    } else hashText("big:" + v.toString(), out, o);
+  } else if (typeof v === "string") hashText(v, out, o);
+  else if (v instanceof Uint8Array) hashBlob(v, out, o);
+  else if (v === null || v === undefined) hashWords(TAG_NULL, 0, 0, out, o);
+  else hashText(String(v), out, o);
+}
+
+/**
+ * Open-addressing set of 128-bit values kept in `keys` (4 words per entry): the distinct rows of a result without
+ * a string per row. Each slot holds the entry's first word beside its index, so a probe past another entry rarely
+ * touches `keys` (one cache miss per row, not three).
+ */
+class Hash128Set {
+  private table: Int32Array;
+  private mask: number;
+  size = 0;
+  constructor(private keys: Uint32Array, expected: number) {
+    let cap = 16;
+    while (cap < expected * 4) cap *= 2;
+    this.table = new Int32Array(cap * 2).fill(-1);
+    this.mask = cap - 1;
+  }
+  /** Index of the entry equal to `src[o..o+4)`, or -1. */
+  find(src: Uint32Array, o: number): number {
+    const w = src[o] | 0;
+    const t = this.table;
+    let i = (src[o + 1] ^ w) & this.mask;
+    for (;;) {
+      const e = t[2 * i + 1];
+      if (e < 0) return -1;
+      if (t[2 * i] === w) {
+        const k = e * 4;
+        const keys = this.keys;
+        if (keys[k + 1] === src[o + 1] && keys[k + 2] === src[o + 2] && keys[k + 3] === src[o + 3]) return e;
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+  /** Add entry `e` (its value is `keys[4e..4e+4)`), known to be absent; `keys` may have been reallocated. */
+  add(e: number, keys: Uint32Array = this.keys): void {
+    this.keys = keys;
+    if ((this.size + 1) * 4 > this.table.length / 2) this.grow();
+    this.place(e);
+    this.size++;
+  }
+  private place(e: number): void {
+    const w = this.keys[e * 4] | 0;
+    let i = (this.keys[e * 4 + 1] ^ w) & this.mask;
+    while (this.table[2 * i + 1] >= 0) i = (i + 1) & this.mask;
+    this.table[2 * i] = w;
+    this.table[2 * i + 1] = e;
+  }
+  private grow(): void {
+    const old = this.table;
+    this.table = new Int32Array(old.length * 2).fill(-1);
+    this.mask = this.table.length / 2 - 1;
+    for (let i = 1; i < old.length; i += 2) if (old[i] >= 0) this.place(old[i]);
+  }
+}
+
+/** The row hash of a row from its cells' 128-bit hashes (position-dependent). */
+function rowHash(cells: Uint32Array, width: number, out: Uint32Array, o: number): void {
+  let a = SEEDS[3] ^ width, b = SEEDS[2], c = SEEDS[1], d = SEEDS[0];
+  for (let j = 0; j < width * 4; j += 4) {
+    a = round(a, cells[j]);
+    b = round(b, cells[j + 1]);
+    c = round(c, cells[j + 2]);
+    d = round(d, cells[j + 3]);
+    // Mix the lanes between cells so that swapping two cells' hashes changes the result.
+    a = (a + d) | 0;
+    b = (b ^ a) | 0;
+  }
+  out[o] = fmix(a);
+  out[o + 1] = fmix(b);
+  out[o + 2] = fmix(c ^ a);
+  out[o + 3] = fmix(d ^ b);
+}
+
+/**
+ * Digest raw result rows (as node:sqlite returns them with `setReturnArrays`; duplicates dropped keeping
+ * first-seen order), hashing each cell's value as {@linkcode hashCell}. Linear in the result size; memory: 16
+ * bytes per distinct row plus 8 per cell.
+ */
+export function digestRows(rows: unknown[][], width: number): ResultDigest {
+  // Sized for all rows at once: no regrowth (distinct rows are at most all rows).
+  let cap = Math.max(16, rows.length);
+  let rowsOut = new Uint32Array(cap * 4);
+  let cellsOut = new Uint32Array(cap * width * 2);
+  const cell = new Uint32Array(Math.max(1, width) * 4);
+  const one = new Uint32Array(4);
+  const set = new Hash128Set(rowsOut, cap);
+  let n = 0;
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    for (let j = 0; j < width; j++) hashCell(row[j], cell, j * 4);
+    rowHash(cell, width, one, 0);
+    if (set.find(one, 0) >= 0) continue;
+    if (n === cap) {
+      cap *= 2;
+      const r = new Uint32Array(cap * 4);
+      r.set(rowsOut);
+      rowsOut = r;
+      const c = new Uint32Array(cap * width * 2);
+      c.set(cellsOut);
+      cellsOut = c;
+    }
+    rowsOut[n * 4] = one[0];
+    rowsOut[n * 4 + 1] = one[1];
+    rowsOut[n * 4 + 2] = one[2];
+    rowsOut[n * 4 + 3] = one[3];
+    for (let j = 0; j < width; j++) {
+      cellsOut[(n * width + j) * 2] = cell[j * 4];
+      cellsOut[(n * width + j) * 2 + 1] = cell[j * 4 + 1];
+    }
+    set.add(n, rowsOut);
+    n++;
+  }
+  return { width, rows: rowsOut.slice(0, n * 4), cells: cellsOut.slice(0, n * width * 2) };
+}
+
+/** Distinct rows in a digest. */
+export const distinctRows = (d: ResultDigest): number => d.rows.length / 4;
+
+/** EX (`compare.ts` `exMatch`) on digests: the sets of distinct rows are equal. */
+export function digestExMatch(pred: ResultDigest, gold: ResultDigest): boolean {
+  const n = distinctRows(gold);
+  if (distinctRows(pred) !== n) return false;
+  const set = new Hash128Set(pred.rows, n);
+  for (let e = 0; e < n; e++) set.add(e);
+  for (let o = 0; o < gold.rows.length; o += 4) if (set.find(gold.rows, o) < 0) return false;
+  return true;
+}
+
+/** Whether cell `j` of row `r` of `d` equals some cell of row `s` of `other` (`Array.includes` on hashes). */
+function includes(other: ResultDigest, s: number, d: ResultDigest, r: number, j: number): boolean {
+  const a = d.cells[(r * d.width + j) * 2];
+  const b = d.cells[(r * d.width + j) * 2 + 1];
+  for (let k = 0; k < other.width; k++) {
+    const o = (s * other.width + k) * 2;
+    if (other.cells[o] === a && other.cells[o + 1] === b) return true;
+  }
+  return false;
+}
+
+/** Soft-F1 (`compare.ts` `softF1`) on digests, step for step. */
+export function digestSoftF1(pred: ResultDigest, gold: ResultDigest): number {
+  const np = distinctRows(pred);
+  const ng = distinctRows(gold);
+  if (np === 0 && ng === 0) return 1;
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < ng; i++) {
+    if (i >= np) {
+      fn += 1;
+      continue;
+    }
+    const width = gold.width;
+    let matches = 0;
+    let predOnly = 0;
+    let goldOnly = 0;
+    for (let j = 0; j < pred.width; j++) {
+      if (includes(gold, i, pred, i, j)) matches++;
+      else predOnly++;
+    }
+    for (let j = 0; j < gold.width; j++) if (!includes(pred, i, gold, i, j)) goldOnly++;
+    tp += matches / width;
+    fp += predOnly / width;
+    fn += goldOnly / width;
+  }
+  if (np > ng) fp += np - ng;
+  const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+  const recall = tp + fn > 0 ? tp / (tp + fn) : 0;
+  return precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+}
+
+const u8 = (a: Uint32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+function toBase64(a: Uint32Array): string {
+  const bytes = u8(a);
+  let s = "";
+  // Chunks keep String.fromCharCode's argument list short.
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function fromBase64(s: string): Uint32Array {
+  const bin = atob(s);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Uint32Array(bytes.buffer, 0, bytes.length >>> 2);
+}
+
+/** The digest as JSON-safe strings (for the pipe and the gold cache). */
+export function encodeDigest(d: ResultDigest): EncodedDigest {
+  return { width: d.width, rows: toBase64(d.rows), cells: toBase64(d.cells) };
+}
+
+/** The inverse of {@linkcode encodeDigest}; throws on a malformed digest. */
+export function decodeDigest(e: EncodedDigest): ResultDigest {
+  const d = { width: e.width, rows: fromBase64(e.rows), cells: fromBase64(e.cells) };
+  if (
+    !Number.isInteger(d.width) || d.width < 0 || d.rows.length % 4 !== 0 ||
+    d.cells.length !== (d.rows.length / 4) * d.width * 2
+  ) throw new Error("malformed result digest");
+  return d;
+}
