@@ -296,7 +296,9 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
         }
         console.log(
           `  ${name} run ${r + 1}/${runs}: ours ${t.ours.at(-1)!.toFixed(2)} s, official ` +
-            `${t.official.at(-1)!.toFixed(2)} s${name === "scale" ? `, floor ${t.floor.at(-1)!.toFixed(2)} s` : ""}`,
+            `${t.official.at(-1)!.toFixed(2)} s${
+              name === "scale" ? `, floor ${t.floor.at(-1)!.toFixed(2)} s` : ""
+            }`,
         );
       }
       figures.push({
@@ -333,7 +335,9 @@ function printFigures(figures: SetFigures[], how: { workers: number; runs: numbe
   for (const f of figures) {
     console.log(
       `${f.name.padEnd(10)} ${String(f.pairs).padStart(6)} ${f.ours.toFixed(2).padStart(8)} ` +
-        `${f.official.toFixed(2).padStart(10)} ${(f.floor === null ? "-" : f.floor.toFixed(2)).padStart(8)} ` +
+        `${f.official.toFixed(2).padStart(10)} ${
+          (f.floor === null ? "-" : f.floor.toFixed(2)).padStart(8)
+        } ` +
         `${f.oursMb.toFixed(0).padStart(8)} ${f.officialMb.toFixed(0).padStart(8)}  ` +
         `${f.correct.ours}/${f.correct.official}${f.correct.ours === f.correct.official ? "" : "  (DIFFER)"}`,
     );

@@ -15,7 +15,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { cacheRoot, exists, writeJsonAtomic } from "./files.ts";
+import { cacheRoot, exists, writeJsonAtomic, writeTextAtomic } from "./files.ts";
 import { sha256Hex } from "./hash.ts";
 import { BIRD_SEPARATOR } from "./dataset.ts";
 
@@ -35,7 +35,12 @@ export interface ScaleParams {
 }
 
 /** The full BIRD-scale sizes (≥ 200 MB, a 5M-row fact table). */
-export const FULL_SCALE: ScaleParams = { transactions: 5_000_000, accounts: 200_000, posts: 300_000, users: 100_000 };
+export const FULL_SCALE: ScaleParams = {
+  transactions: 5_000_000,
+  accounts: 200_000,
+  posts: 300_000,
+  users: 100_000,
+};
 
 /** Options of {@linkcode ensureScaleDatabase}. */
 export interface ScaleOptions {
@@ -94,11 +99,12 @@ function h(n: string, salt: number, m: number): string {
 // The Julian day of 1993-01-01 00:00: `date(J + k)` is k days later without building a string per row.
 const J1993 = 2448988.5;
 
-const LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut " +
-  "labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut " +
-  "aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore " +
-  "eu fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt " +
-  "mollit anim id est laborum. ").repeat(6);
+const LOREM =
+  ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut " +
+    "labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut " +
+    "aliquip ex ea commodo consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore " +
+    "eu fugiat nulla pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt " +
+    "mollit anim id est laborum. ").repeat(6);
 
 function seq(n: number): string {
   return `WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < ${n})`;
@@ -109,8 +115,16 @@ const PRAGMAS = "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cac
 
 /** The SQL that builds `bank_scale` (BIRD `financial`-like). */
 export function bankSql(p: ScaleParams): string {
-  const regions = ["Prague", "central Bohemia", "south Bohemia", "west Bohemia", "north Bohemia", "east Bohemia",
-    "south Moravia", "north Moravia"];
+  const regions = [
+    "Prague",
+    "central Bohemia",
+    "south Bohemia",
+    "west Bohemia",
+    "north Bohemia",
+    "east Bohemia",
+    "south Moravia",
+    "north Moravia",
+  ];
   const region = `CASE n % 8 ${regions.map((r, i) => `WHEN ${i} THEN '${r}'`).join(" ")} END`;
   const clients = Math.round(p.accounts * 1.25);
   const loans = Math.round(p.accounts / 5);
@@ -166,11 +180,29 @@ ANALYZE;`;
 
 /** The SQL that builds `forum_scale` (BIRD `codebase_community`-like, with long texts). */
 export function forumSql(p: ScaleParams): string {
-  const locations = ["Berlin, Germany", "London, United Kingdom", "New York, NY", "Paris, France", "Bangalore, India",
-    "San Francisco, CA", "Toronto, Canada", "Sydney, Australia"];
+  const locations = [
+    "Berlin, Germany",
+    "London, United Kingdom",
+    "New York, NY",
+    "Paris, France",
+    "Bangalore, India",
+    "San Francisco, CA",
+    "Toronto, Canada",
+    "Sydney, Australia",
+  ];
   const location = `CASE ${h("n", 3, 12)} ${locations.map((l, i) => `WHEN ${i} THEN '${l}'`).join(" ")} END`;
-  const tags = ["<r>", "<python>", "<regression>", "<machine-learning>", "<bayesian>", "<time-series>",
-    "<r><regression>", "<python><pandas>", "<hypothesis-testing>", "<probability>"];
+  const tags = [
+    "<r>",
+    "<python>",
+    "<regression>",
+    "<machine-learning>",
+    "<bayesian>",
+    "<time-series>",
+    "<r><regression>",
+    "<python><pandas>",
+    "<hypothesis-testing>",
+    "<probability>",
+  ];
   const tag = `CASE ${h("n", 4, 10)} ${tags.map((t, i) => `WHEN ${i} THEN '${t}'`).join(" ")} END`;
   const comments = p.posts * 2;
   return `${PRAGMAS}
@@ -181,7 +213,9 @@ INSERT INTO users ${seq(p.users)}
 SELECT n, 1 + ${h("n", 0, 1000)} * ${h("n", 1, 1000)} / 100, date(2455197.5 + ${h("n", 2, 1500)}),
   'user' || n, ${location},
   CASE WHEN n % 3 = 0 THEN NULL ELSE substr('${LOREM}', 1 + ${h("n", 5, 400)}, 40 + ${h("n", 6, 400)}) END,
-  ${h("n", 7, 5000)}, ${h("n", 8, 800)}, ${h("n", 0, 60)}, CASE WHEN n % 4 = 0 THEN NULL ELSE 16 + ${h("n", 1, 60)} END
+  ${h("n", 7, 5000)}, ${h("n", 8, 800)}, ${h("n", 0, 60)}, CASE WHEN n % 4 = 0 THEN NULL ELSE 16 + ${
+    h("n", 1, 60)
+  } END
 FROM s;
 CREATE TABLE posts (Id INTEGER PRIMARY KEY, PostTypeId INTEGER NOT NULL, ParentId INTEGER,
   OwnerUserId INTEGER REFERENCES users, CreationDate TEXT NOT NULL, Score INTEGER NOT NULL, ViewCount INTEGER,
@@ -191,14 +225,18 @@ SELECT n, CASE WHEN n % 3 = 0 THEN 2 ELSE 1 END, CASE WHEN n % 3 = 0 THEN n - 1 
   CASE WHEN n % 29 = 0 THEN NULL ELSE 1 + ${h("n", 2, p.users)} END, date(2455197.5 + ${h("n", 3, 1500)}),
   ${h("n", 4, 60)} - 5, CASE WHEN n % 3 = 0 THEN NULL ELSE ${h("n", 5, 20000)} END,
   CASE WHEN n % 3 = 0 THEN NULL ELSE 'How to ' || substr('${LOREM}', 1 + ${h("n", 6, 300)}, 30) || '?' END,
-  substr('${LOREM}', 1 + ${h("n", 7, 500)}, 80 + ${h("n", 8, 500)}), CASE WHEN n % 3 = 0 THEN NULL ELSE ${tag} END,
+  substr('${LOREM}', 1 + ${h("n", 7, 500)}, 80 + ${
+    h("n", 8, 500)
+  }), CASE WHEN n % 3 = 0 THEN NULL ELSE ${tag} END,
   CASE WHEN n % 3 = 0 THEN NULL ELSE ${h("n", 0, 6)} END, ${h("n", 1, 12)} FROM s;
 CREATE TABLE comments (Id INTEGER PRIMARY KEY, PostId INTEGER NOT NULL REFERENCES posts, Score INTEGER NOT NULL,
   Text TEXT NOT NULL, CreationDate TEXT NOT NULL, UserId INTEGER REFERENCES users);
 INSERT INTO comments ${seq(comments)}
 SELECT n, 1 + ${h("n", 2, p.posts)}, ${h("n", 3, 12)}, substr('${LOREM}', 1 + ${h("n", 4, 600)}, 20 + ${
     h("n", 5, 160)
-  }), date(2455197.5 + ${h("n", 6, 1600)}), CASE WHEN n % 41 = 0 THEN NULL ELSE 1 + ${h("n", 7, p.users)} END FROM s;
+  }), date(2455197.5 + ${h("n", 6, 1600)}), CASE WHEN n % 41 = 0 THEN NULL ELSE 1 + ${
+    h("n", 7, p.users)
+  } END FROM s;
 CREATE INDEX posts_owner ON posts (OwnerUserId);
 CREATE INDEX posts_date ON posts (CreationDate);
 CREATE INDEX comments_post ON comments (PostId);
@@ -236,11 +274,13 @@ const BANK: Spec[] = [
   },
   {
     q: "List the id, account and amount of all credit transactions (PRIJEM) made in 1996.",
-    sql: "SELECT trans_id, account_id, amount FROM trans WHERE type = 'PRIJEM' AND date BETWEEN '1996-01-01' " +
+    sql:
+      "SELECT trans_id, account_id, amount FROM trans WHERE type = 'PRIJEM' AND date BETWEEN '1996-01-01' " +
       "AND '1996-12-31'",
     d: "simple",
     tags: ["fact", "large"], // ~0.46M rows
-    wrong: "SELECT trans_id, account_id, amount FROM trans WHERE type = 'PRIJEM' AND date BETWEEN '1996-01-01' " +
+    wrong:
+      "SELECT trans_id, account_id, amount FROM trans WHERE type = 'PRIJEM' AND date BETWEEN '1996-01-01' " +
       "AND '1996-12-30'",
   },
   {
@@ -272,7 +312,8 @@ const BANK: Spec[] = [
   },
   {
     q: "Which accounts withdrew (VYDAJ) more in December 1998 than the average account did that month?",
-    sql: "SELECT account_id FROM trans WHERE type = 'VYDAJ' AND date >= '1998-12-01' GROUP BY account_id HAVING " +
+    sql:
+      "SELECT account_id FROM trans WHERE type = 'VYDAJ' AND date >= '1998-12-01' GROUP BY account_id HAVING " +
       "SUM(amount) > (SELECT AVG(s) FROM (SELECT SUM(amount) AS s FROM trans WHERE type = 'VYDAJ' AND date >= " +
       "'1998-12-01' GROUP BY account_id))",
     d: "challenging",
@@ -284,7 +325,8 @@ const BANK: Spec[] = [
       "'1994-12-31' GROUP BY month",
     d: "moderate",
     tags: ["fact"],
-    alt: "SELECT substr(date, 6, 2), COUNT(trans_id) FROM trans WHERE date LIKE '1994-%' GROUP BY substr(date, 6, 2)",
+    alt:
+      "SELECT substr(date, 6, 2), COUNT(trans_id) FROM trans WHERE date LIKE '1994-%' GROUP BY substr(date, 6, 2)",
   },
   {
     q: "Which district has the highest average salary? Give its name and region.",
@@ -327,15 +369,18 @@ const BANK: Spec[] = [
   },
   {
     q: "How many transactions of 1997 are there per characterisation (k_symbol), unknown ones included?",
-    sql: "SELECT k_symbol, COUNT(*) FROM trans WHERE date BETWEEN '1997-01-01' AND '1997-12-31' GROUP BY k_symbol",
+    sql:
+      "SELECT k_symbol, COUNT(*) FROM trans WHERE date BETWEEN '1997-01-01' AND '1997-12-31' GROUP BY k_symbol",
     d: "simple",
     tags: ["fact"],
-    wrong: "SELECT k_symbol, COUNT(k_symbol) FROM trans WHERE date BETWEEN '1997-01-01' AND '1997-12-31' GROUP " +
+    wrong:
+      "SELECT k_symbol, COUNT(k_symbol) FROM trans WHERE date BETWEEN '1997-01-01' AND '1997-12-31' GROUP " +
       "BY k_symbol",
   },
   {
     q: "What is the average amount of each type of transaction per month of 1995?",
-    sql: "SELECT strftime('%m', date) AS m, type, AVG(amount) FROM trans WHERE date BETWEEN '1995-01-01' AND " +
+    sql:
+      "SELECT strftime('%m', date) AS m, type, AVG(amount) FROM trans WHERE date BETWEEN '1995-01-01' AND " +
       "'1995-12-31' GROUP BY m, type",
     d: "moderate",
     tags: ["fact"],
@@ -362,7 +407,8 @@ const BANK: Spec[] = [
   },
   {
     q: "In each region, which account received the largest total of credits in December 1997?",
-    sql: "SELECT A3, account_id FROM (SELECT T3.A3, T1.account_id, RANK() OVER (PARTITION BY T3.A3 ORDER BY " +
+    sql:
+      "SELECT A3, account_id FROM (SELECT T3.A3, T1.account_id, RANK() OVER (PARTITION BY T3.A3 ORDER BY " +
       "SUM(T1.amount) DESC) AS r FROM trans AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id " +
       "INNER JOIN district AS T3 ON T2.district_id = T3.district_id WHERE T1.type = 'PRIJEM' AND T1.date " +
       "BETWEEN '1997-12-01' AND '1997-12-31' GROUP BY T3.A3, T1.account_id) WHERE r = 1",
@@ -372,15 +418,18 @@ const BANK: Spec[] = [
   {
     q: "Which owners have a weekly-statement account opened in 1993? Give the client ids.",
     ev: "weekly statement refers to frequency = 'POPLATEK TYDNE'",
-    sql: "SELECT T1.client_id FROM disp AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id WHERE " +
+    sql:
+      "SELECT T1.client_id FROM disp AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id WHERE " +
       "T1.type = 'OWNER' AND T2.frequency = 'POPLATEK TYDNE' AND T2.date LIKE '1993%'",
     d: "moderate",
-    wrong: "SELECT T1.client_id FROM disp AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id WHERE " +
+    wrong:
+      "SELECT T1.client_id FROM disp AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id WHERE " +
       "T2.frequency = 'POPLATEK TYDNE' AND T2.date LIKE '1993%'",
   },
   {
     q: "List every account with the name and region of its district.",
-    sql: "SELECT T1.account_id, T2.A2, T2.A3 FROM account AS T1 INNER JOIN district AS T2 ON T1.district_id = " +
+    sql:
+      "SELECT T1.account_id, T2.A2, T2.A3 FROM account AS T1 INNER JOIN district AS T2 ON T1.district_id = " +
       "T2.district_id",
     d: "simple",
     tags: ["large"], // 200K rows
@@ -420,7 +469,8 @@ const BANK: Spec[] = [
   },
   {
     q: "How did the number of transactions change from each month of 1993 to the next?",
-    sql: "WITH m AS (SELECT substr(date, 1, 7) AS ym, COUNT(*) AS c FROM trans WHERE date < '1994-01-01' GROUP " +
+    sql:
+      "WITH m AS (SELECT substr(date, 1, 7) AS ym, COUNT(*) AS c FROM trans WHERE date < '1994-01-01' GROUP " +
       "BY ym) SELECT ym, c - LAG(c) OVER (ORDER BY ym) FROM m",
     d: "challenging",
     tags: ["fact", "window"],
@@ -433,7 +483,8 @@ const BANK: Spec[] = [
   },
   {
     q: "For the accounts of district 77, list each transaction of 1996 with the account's running total.",
-    sql: "SELECT T1.trans_id, SUM(T1.amount) OVER (PARTITION BY T1.account_id ORDER BY T1.date, T1.trans_id) " +
+    sql:
+      "SELECT T1.trans_id, SUM(T1.amount) OVER (PARTITION BY T1.account_id ORDER BY T1.date, T1.trans_id) " +
       "FROM trans AS T1 INNER JOIN account AS T2 ON T1.account_id = T2.account_id WHERE T2.district_id = 77 " +
       "AND T1.date LIKE '1996%'",
     d: "challenging",
@@ -447,7 +498,8 @@ const BANK: Spec[] = [
   },
   {
     q: "List the id and amount of the transactions to another bank (bank is given) in December 1998.",
-    sql: "SELECT trans_id, amount FROM trans WHERE bank IS NOT NULL AND date BETWEEN '1998-12-01' AND '1998-12-31'",
+    sql:
+      "SELECT trans_id, amount FROM trans WHERE bank IS NOT NULL AND date BETWEEN '1998-12-01' AND '1998-12-31'",
     d: "simple",
     tags: ["fact"],
   },
@@ -494,14 +546,17 @@ const FORUM: Spec[] = [
     sql: "SELECT T1.Id, COUNT(T2.Id) FROM posts AS T1 LEFT JOIN comments AS T2 ON T2.PostId = T1.Id WHERE " +
       "T1.OwnerUserId = 1234 GROUP BY T1.Id",
     d: "moderate",
-    wrong: "SELECT T1.Id, COUNT(T2.Id) FROM posts AS T1 INNER JOIN comments AS T2 ON T2.PostId = T1.Id WHERE " +
-      "T1.OwnerUserId = 1234 GROUP BY T1.Id",
+    wrong:
+      "SELECT T1.Id, COUNT(T2.Id) FROM posts AS T1 LEFT JOIN comments AS T2 ON T2.PostId = T1.Id WHERE " +
+      "T1.OwnerUserId = 1243 GROUP BY T1.Id",
   },
   {
     q: "How many users have never posted?",
-    sql: "SELECT COUNT(*) FROM users AS u WHERE NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.OwnerUserId = u.Id)",
+    sql:
+      "SELECT COUNT(*) FROM users AS u WHERE NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.OwnerUserId = u.Id)",
     d: "moderate",
-    alt: "SELECT COUNT(*) FROM users WHERE Id NOT IN (SELECT OwnerUserId FROM posts WHERE OwnerUserId IS NOT NULL)",
+    alt:
+      "SELECT COUNT(*) FROM users WHERE Id NOT IN (SELECT OwnerUserId FROM posts WHERE OwnerUserId IS NOT NULL)",
   },
   {
     q: "What is the average body length of questions and of answers?",
@@ -530,16 +585,19 @@ const FORUM: Spec[] = [
   },
   {
     q: "How many posts were created in each month of 2012?",
-    sql: "SELECT strftime('%m', CreationDate), COUNT(*) FROM posts WHERE CreationDate BETWEEN '2012-01-01' AND " +
+    sql:
+      "SELECT strftime('%m', CreationDate), COUNT(*) FROM posts WHERE CreationDate BETWEEN '2012-01-01' AND " +
       "'2012-12-31' GROUP BY 1",
     d: "moderate",
   },
   {
     q: "List the ids and scores of the answers to questions tagged <r>.",
-    sql: "SELECT T2.Id, T2.Score FROM posts AS T1 INNER JOIN posts AS T2 ON T2.ParentId = T1.Id WHERE T1.Tags = " +
+    sql:
+      "SELECT T2.Id, T2.Score FROM posts AS T1 INNER JOIN posts AS T2 ON T2.ParentId = T1.Id WHERE T1.Tags = " +
       "'<r>'",
     d: "moderate",
-    wrong: "SELECT T2.Id, T2.Score FROM posts AS T1 INNER JOIN posts AS T2 ON T2.ParentId = T1.Id WHERE T1.Tags " +
+    wrong:
+      "SELECT T2.Id, T2.Score FROM posts AS T1 INNER JOIN posts AS T2 ON T2.ParentId = T1.Id WHERE T1.Tags " +
       "LIKE '%<r>%'",
   },
   {
@@ -560,7 +618,8 @@ const FORUM: Spec[] = [
   },
   {
     q: "List the comments of 2013 with the display name of their author.",
-    sql: "SELECT T1.Text, T2.DisplayName FROM comments AS T1 INNER JOIN users AS T2 ON T1.UserId = T2.Id WHERE " +
+    sql:
+      "SELECT T1.Text, T2.DisplayName FROM comments AS T1 INNER JOIN users AS T2 ON T1.UserId = T2.Id WHERE " +
       "T1.CreationDate LIKE '2013%'",
     d: "moderate",
     tags: ["large", "long-text"], // ~130K rows
@@ -590,15 +649,46 @@ export function scaleQuestions(): ScaleQuestion[] {
   return [...BANK.map(make("bank_scale")), ...FORUM.map(make("forum_scale"))];
 }
 
-/** The cache key of a build: generator version, parameters, and the text of everything it writes. */
+/**
+ * The cache key of the databases: generator version, parameters and the SQL that builds them. The questions are
+ * not part of it: they are rewritten beside the databases whenever their text changes, at no rebuild.
+ */
 export function scaleHash(params: ScaleParams): string {
   return sha256Hex(JSON.stringify({
     v: GENERATOR_VERSION,
     params,
     bank: bankSql(params),
     forum: forumSql(params),
-    questions: scaleQuestions(),
   })).slice(0, 16);
+}
+
+/** Write `dev.json` and `predict_dev.json` of `questions` into `dir`, unless they already hold exactly that. */
+async function writeQuestions(dir: string, questions: ScaleQuestion[]): Promise<void> {
+  const dataset = JSON.stringify(
+    questions.map((q, i) => ({
+      question_id: i,
+      db_id: q.db_id,
+      question: q.question,
+      evidence: q.evidence,
+      SQL: q.SQL,
+      difficulty: q.difficulty,
+    })),
+    null,
+    2,
+  ) + "\n";
+  const predictions = JSON.stringify(
+    Object.fromEntries(questions.map((q, i) => [String(i), `${q.prediction}${BIRD_SEPARATOR}${q.db_id}`])),
+    null,
+    2,
+  ) + "\n";
+  for (const [name, text] of [["dev.json", dataset], ["predict_dev.json", predictions]]) {
+    const path = join(dir, name);
+    let old: string | null = null;
+    try {
+      old = await Deno.readTextFile(path);
+    } catch { /* absent: written below */ }
+    if (old !== text) await writeTextAtomic(path, text);
+  }
 }
 
 /** Run one database's SQL in a worker thread, so the two databases build in parallel. */
@@ -647,6 +737,7 @@ export async function ensureScaleDatabase(options: ScaleOptions = {}): Promise<S
     dbRoot: join(dir, "dev_databases"),
   };
   if (await exists(join(dir, "done.json"))) {
+    await writeQuestions(dir, questions);
     return { ...paths, questions, params, built: false, buildSeconds: 0 };
   }
   const started = performance.now();
@@ -661,19 +752,6 @@ export async function ensureScaleDatabase(options: ScaleOptions = {}): Promise<S
       buildInWorker(bankSql(params), join(partial, "dev_databases", "bank_scale", "bank_scale.sqlite")),
       buildInWorker(forumSql(params), join(partial, "dev_databases", "forum_scale", "forum_scale.sqlite")),
     ]);
-    const dataset = questions.map((q, i) => ({
-      question_id: i,
-      db_id: q.db_id,
-      question: q.question,
-      evidence: q.evidence,
-      SQL: q.SQL,
-      difficulty: q.difficulty,
-    }));
-    const predictions = Object.fromEntries(
-      questions.map((q, i) => [String(i), `${q.prediction}${BIRD_SEPARATOR}${q.db_id}`]),
-    );
-    await Deno.writeTextFile(join(partial, "dev.json"), JSON.stringify(dataset, null, 2));
-    await Deno.writeTextFile(join(partial, "predict_dev.json"), JSON.stringify(predictions, null, 2));
     const buildSeconds = (performance.now() - started) / 1000;
     await writeJsonAtomic(join(partial, "done.json"), { version: GENERATOR_VERSION, params, buildSeconds });
     try {
@@ -683,6 +761,7 @@ export async function ensureScaleDatabase(options: ScaleOptions = {}): Promise<S
       if (!(await exists(join(dir, "done.json")))) throw e;
       await Deno.remove(partial, { recursive: true });
     }
+    await writeQuestions(dir, questions);
     return { ...paths, questions, params, built: true, buildSeconds };
   } catch (e) {
     await Deno.remove(partial, { recursive: true }).catch(() => {});
