@@ -81,12 +81,17 @@ export interface TreeRun {
 function readText(path: string): string | null {
   try {
     return Deno.readTextFileSync(path);
-  } catch {
+  } catch (e) {
+    // A process gone between listing and reading is normal; a refused read would silently measure 0 MB.
+    if (e instanceof Deno.errors.NotCapable) throw new Error(`reading ${path} needs --allow-all (deno run -A)`);
     return null;
   }
 }
 
-/** The pids of `root` and all its descendants, through each thread's `children` list. */
+/**
+ * The pids of `root` and all its descendants, through each thread's `children` list. Deno reads another
+ * process's `/proc` entries only with `--allow-all`: the `bench` task runs with `-A` for this.
+ */
 function processTree(root: number): number[] {
   const seen: number[] = [];
   const todo = [root];
@@ -96,7 +101,8 @@ function processTree(root: number): number[] {
     let tasks: string[] = [];
     try {
       tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
-    } catch {
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable) throw new Error(`reading /proc/${pid} needs --allow-all (deno run -A)`);
       continue;
     }
     for (const tid of tasks) {
