@@ -83,7 +83,9 @@ function readText(path: string): string | null {
     return Deno.readTextFileSync(path);
   } catch (e) {
     // A process gone between listing and reading is normal; a refused read would silently measure 0 MB.
-    if (e instanceof Deno.errors.NotCapable) throw new Error(`reading ${path} needs --allow-all (deno run -A)`);
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new Error(`reading ${path} needs --allow-all (deno run -A)`);
+    }
     return null;
   }
 }
@@ -102,7 +104,9 @@ function processTree(root: number): number[] {
     try {
       tasks = [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => e.name);
     } catch (e) {
-      if (e instanceof Deno.errors.NotCapable) throw new Error(`reading /proc/${pid} needs --allow-all (deno run -A)`);
+      if (e instanceof Deno.errors.NotCapable) {
+        throw new Error(`reading /proc/${pid} needs --allow-all (deno run -A)`);
+      }
       continue;
     }
     for (const tid of tasks) {
@@ -123,7 +127,7 @@ function rssKb(pid: number): number {
 export async function runTree(
   cmd: string,
   args: string[],
-  options: { env?: Record<string, string>; stdin?: string } = {},
+  options: { env?: Record<string, string> } = {},
 ): Promise<TreeRun> {
   const started = performance.now();
   const child = new Deno.Command(cmd, { args, env: options.env, stdout: "piped", stderr: "piped" }).spawn();
