@@ -176,9 +176,11 @@ async function runOurs(pairs: Pairs, workers: number, tmp: string, denoCache: st
     join(fresh, "run"),
     "--quiet",
   ], { env: { XDG_CACHE_HOME: join(fresh, "cache"), DENO_DIR: denoCache } });
-  const summary = JSON.parse(await Deno.readTextFile(join(fresh, "run", "summary.json")));
+  const records = (await Deno.readTextFile(join(fresh, "run", "results.jsonl"))).split("\n").filter(Boolean)
+    .map((line) => JSON.parse(line) as { index: number; status: string; error?: string | null });
   await Deno.remove(fresh, { recursive: true });
-  return { ...run, correct: summary.correct as number };
+  const verdicts = new Map(records.map((r) => [r.index, r]));
+  return { ...run, verdicts, correct: records.filter((r) => r.status === "correct").length };
 }
 
 /** The official logic with its own pool of `workers` processes. */
@@ -192,7 +194,11 @@ async function runOfficial(pairs: Pairs, workers: number) {
     String(workers),
   ]);
   const verdicts = JSON.parse(run.stdout) as Record<string, [number, number]>;
-  return { ...run, correct: Object.values(verdicts).filter(([ex]) => ex === 1).length };
+  return {
+    ...run,
+    verdicts: new Map(Object.entries(verdicts).map(([i, [ex]]) => [Number(i), ex])),
+    correct: Object.values(verdicts).filter(([ex]) => ex === 1).length,
+  };
 }
 
 /** The floor: each question's prediction then gold in the `sqlite3` CLI, `lanes` questions at a time. */
@@ -288,6 +294,11 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
       const t = { ours: [] as number[], official: [] as number[], floor: [] as number[] };
       const mb = { ours: [] as number[], official: [] as number[] };
       const correct = { ours: 0, official: 0 };
+      const differ = new Set<string>();
+      const last: {
+        ours?: Map<number, { status: string; error?: string | null }>;
+        official?: Map<number, number>;
+      } = {};
       for (let r = 0; r < runs; r++) {
         // Alternating order, so neither side always runs on a warmer page cache.
         const order = r % 2 ? ["official", "ours", "floor"] : ["ours", "official", "floor"];
@@ -297,12 +308,21 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
             t.ours.push(o.seconds);
             mb.ours.push(o.peakMb);
             correct.ours = o.correct;
+            last.ours = o.verdicts;
           } else if (who === "official") {
             const o = await runOfficial(pairs, workers);
             t.official.push(o.seconds);
             mb.official.push(o.peakMb);
             correct.official = o.correct;
+            last.official = o.verdicts;
           } else if (name === "scale") t.floor.push(await runFloor(pairs, workers));
+        }
+        // A verdict that differs is named (an official timeout under load shows here as ours 1, official 0).
+        for (const [i, ex] of last.official ?? []) {
+          const ours = last.ours?.get(i);
+          if ((ours?.status === "correct" ? 1 : 0) !== ex) {
+            differ.add(`question ${i}: ours ${ours?.status} ${ours?.error ?? ""}, official ${ex}`.trim());
+          }
         }
         console.log(
           `  ${name} run ${r + 1}/${runs}: ours ${t.ours.at(-1)!.toFixed(2)} s, official ` +
@@ -311,6 +331,7 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
             }`,
         );
       }
+      for (const line of differ) console.log(`  ${name}: verdicts differ on ${line}`);
       figures.push({
         name,
         pairs: pairs.count,
