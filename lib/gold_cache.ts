@@ -54,6 +54,13 @@ function validEntry(v: unknown): v is { key: string; sql: string; result: GoldEn
     d.rows.length === Math.ceil((r.distinctRows as number) * 16 / 3) * 4;
 }
 
+/** (path, size, mtime, ctime, inode, device): any change of the file changes its stamp. */
+function stampOf(abs: string, st: Deno.FileInfo): string {
+  return createHash("sha256").update(
+    [abs, st.size, st.mtime?.getTime(), st.ctime?.getTime(), st.ino, st.dev].join("\0"),
+  ).digest("hex");
+}
+
 /** Whether a gold result may be cached: not when it depends on load or on the memory limit. */
 export function cacheable(result: GoldEntry): boolean {
   if (result.ok) return true;
@@ -71,6 +78,10 @@ export class GoldCache {
   /** Content hash by absolute path: settled (a string) once known; a promise while it is being computed. */
   private readonly dbHashes = new Map<string, Promise<string | null>>();
   private readonly known = new Map<string, string | null>();
+  private readonly stamps = new Map<
+    string,
+    Promise<{ stamp: string; indexFile: string; known: string | null } | null>
+  >();
   private readonly writes = new Set<Promise<void>>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
@@ -87,40 +98,45 @@ export class GoldCache {
     const abs = resolve(dbPath);
     let p = this.dbHashes.get(abs);
     if (!p) {
-      p = this.computeDbHash(abs).then((h) => {
-        this.known.set(abs, h);
-        return h;
-      });
+      p = this.stamped(abs).then(async (s) =>
+        s && (s.known ?? await this.hashFile(abs, s.stamp, s.indexFile))
+      )
+        .then((h) => {
+          this.known.set(abs, h);
+          return h;
+        });
       this.dbHashes.set(abs, p);
     }
     return p;
   }
 
-  private async computeDbHash(abs: string): Promise<string | null> {
-    const stampOf = (st: Deno.FileInfo) =>
-      createHash("sha256").update(
-        [abs, st.size, st.mtime?.getTime(), st.ctime?.getTime(), st.ino, st.dev].join("\0"),
-      ).digest("hex");
-    let st: Deno.FileInfo;
-    try {
-      st = await Deno.stat(abs);
-    } catch {
-      return null;
+  /** The file's stamp and, when an earlier run hashed this very file, its hash (a stat and a small read). */
+  private stamped(abs: string): Promise<{ stamp: string; indexFile: string; known: string | null } | null> {
+    let p = this.stamps.get(abs);
+    if (!p) {
+      p = (async () => {
+        let st: Deno.FileInfo;
+        try {
+          st = await Deno.stat(abs);
+        } catch {
+          return null;
+        }
+        const stamp = stampOf(abs, st);
+        const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
+        if (this.memoryOnly) return { stamp, indexFile, known: null };
+        const known = (await Deno.readTextFile(indexFile).catch(() => "")).trim();
+        return { stamp, indexFile, known: /^[0-9a-f]{64}$/.test(known) ? known : null };
+      })();
+      this.stamps.set(abs, p);
     }
-    const stamp = stampOf(st);
-    const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
-    if (!this.memoryOnly) {
-      try {
-        const known = (await Deno.readTextFile(indexFile)).trim();
-        if (/^[0-9a-f]{64}$/.test(known)) return known;
-      } catch {
-        // Not hashed yet.
-      }
-    }
+    return p;
+  }
+
+  private async hashFile(abs: string, stamp: string, indexFile: string): Promise<string | null> {
     const hash = await fileSha256(abs);
     // A file changed while it was hashed has no trustworthy hash: no cache for it in this run.
     const after = await Deno.stat(abs).catch(() => null);
-    if (!after || stampOf(after) !== stamp) return null;
+    if (!after || stampOf(abs, after) !== stamp) return null;
     if (!this.memoryOnly) {
       try {
         await Deno.mkdir(dirname(indexFile), { recursive: true });
@@ -193,13 +209,9 @@ export class GoldCache {
    */
   async peek(dbPath: string, sql: string): Promise<GoldEntry | null> {
     const abs = resolve(dbPath);
-    const pending = this.dbHash(abs);
-    if (!this.known.has(abs)) {
-      // Known from the stamp index at once, or being hashed in the background: do not wait for a full hash.
-      const quick = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
-      if (quick === undefined || quick === null) return null;
-    }
-    const hash = this.known.get(abs);
+    void this.dbHash(abs);
+    // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
+    const hash = (await this.stamped(abs))?.known ?? this.known.get(abs);
     if (!hash) return null;
     return (await this.shard(hash)).get(sql) ?? null;
   }

@@ -6,7 +6,7 @@
  * Semantics copied from func.c: an argument must have numeric type after SQLite's numeric affinity (a
  * well-formed numeric text converts, anything else, a blob included, gives NULL); a NaN result is NULL (SQLite
  * stores NaN as NULL); `ceil`/`floor`/`trunc` of an INTEGER return it unchanged, as an INTEGER; `log(X)` is base
- * 10, `log(B, X)` is base B, and non-positive inputs or a base ≤ 1 give NULL.
+ * 10, `log(B, X)` is base B (each computed as ln(X) divided by a logarithm, as func.c does), and non-positive inputs or a base ≤ 1 give NULL.
  *
  * @module
  */
@@ -112,10 +112,11 @@ const FUNCTIONS: [string, (...args: SqlValue[]) => SqlValue][] = [
   ["exp", math1(Math.exp)],
   ["floor", rounding(Math.floor)],
   ["ln", log1(Math.log)],
-  ["log", log1(Math.log10)],
+  // func.c computes every logarithm as ln(x), then divides by ln(10) or ln(2): so do we, bit for bit.
+  ["log", log1((x) => Math.log(x) / Math.LN10)],
   ["log", logBase as (...args: SqlValue[]) => SqlValue],
-  ["log10", log1(Math.log10)],
-  ["log2", log1(Math.log2)],
+  ["log10", log1((x) => Math.log(x) / Math.LN10)],
+  ["log2", log1((x) => Math.log(x) / Math.LN2)],
   // C's fmod: the sign of the dividend, NaN (NULL) for a zero divisor; JS `%` on doubles is exactly fmod.
   ["mod", math2((x, y) => x % y)],
   ["pi", () => Math.PI],
