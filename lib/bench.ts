@@ -75,6 +75,9 @@ async function buildTrivial(dir: string, count: number): Promise<Pairs> {
 export interface TreeRun {
   seconds: number;
   peakMb: number;
+  /** Peak RSS of the root process alone, and of the largest single descendant (MB). */
+  rootMb: number;
+  childMb: number;
   stdout: string;
 }
 
@@ -132,8 +135,16 @@ export async function runTree(
   const started = performance.now();
   const child = new Deno.Command(cmd, { args, env: options.env, stdout: "piped", stderr: "piped" }).spawn();
   let peak = 0;
+  let root = 0;
+  let kid = 0;
   const sample = () => {
-    const kb = processTree(child.pid).reduce((sum, pid) => sum + rssKb(pid), 0);
+    let kb = 0;
+    for (const pid of processTree(child.pid)) {
+      const one = rssKb(pid);
+      kb += one;
+      if (pid === child.pid) root = Math.max(root, one);
+      else kid = Math.max(kid, one);
+    }
     if (kb > peak) peak = kb;
   };
   const timer = setInterval(sample, 50);
@@ -145,7 +156,13 @@ export async function runTree(
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
     throw new Error(`${cmd} ${args.slice(0, 3).join(" ")} … failed (${out.code}): ${err}`);
   }
-  return { seconds, peakMb: peak / 1024, stdout: new TextDecoder().decode(out.stdout) };
+  return {
+    seconds,
+    peakMb: peak / 1024,
+    rootMb: root / 1024,
+    childMb: kid / 1024,
+    stdout: new TextDecoder().decode(out.stdout),
+  };
 }
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -295,6 +312,7 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
       const mb = { ours: [] as number[], official: [] as number[] };
       const correct = { ours: 0, official: 0 };
       const differ = new Set<string>();
+      const where: string[] = [];
       const last: {
         ours?: Map<number, { status: string; error?: string | null }>;
         official?: Map<number, number>;
@@ -306,12 +324,16 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
           if (who === "ours") {
             const o = await runOurs(pairs, workers, tmp, denoCache);
             t.ours.push(o.seconds);
+            where.push(`ours: parent ${o.rootMb.toFixed(0)} MB, largest worker ${o.childMb.toFixed(0)} MB`);
             mb.ours.push(o.peakMb);
             correct.ours = o.correct;
             last.ours = o.verdicts;
           } else if (who === "official") {
             const o = await runOfficial(pairs, workers);
             t.official.push(o.seconds);
+            where.push(
+              `official: parent ${o.rootMb.toFixed(0)} MB, largest pool process ${o.childMb.toFixed(0)} MB`,
+            );
             mb.official.push(o.peakMb);
             correct.official = o.correct;
             last.official = o.verdicts;
@@ -332,6 +354,7 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
         );
       }
       for (const line of differ) console.log(`  ${name}: verdicts differ on ${line}`);
+      console.log(`  ${name}: peak RSS per process: ${[...new Set(where)].join("; ")}`);
       figures.push({
         name,
         pairs: pairs.count,
