@@ -692,7 +692,8 @@ async function writeQuestions(dir: string, questions: ScaleQuestion[]): Promise<
 
 /** Run one database's SQL in a worker thread, so the two databases build in parallel. */
 function buildInWorker(sql: string, path: string): Promise<void> {
-  const source = `self.onmessage = (e) => {
+  const source = `import { DatabaseSync } from "node:sqlite";
+self.onmessage = (e) => {
   try {
     const db = new DatabaseSync(e.data.path);
     db.exec(e.data.sql);
