@@ -88,3 +88,73 @@ export function splitFirstStatement(sql: string): SplitStatement {
   }
   return { statement: sql.slice(start), multiple: false };
 }
+
+/** SQLite's `IdChar`: letters, digits, `_`, `$` and every byte of a multi-byte UTF-8 character. */
+function isIdChar(c: string): boolean {
+  const x = c.charCodeAt(0);
+  return (x >= 0x61 && x <= 0x7a) || (x >= 0x41 && x <= 0x5a) || (x >= 0x30 && x <= 0x39) || x === 0x5f ||
+    x === 0x24 || x >= 0x80;
+}
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+
+/** Index just past the named parameter (`:a`, `@a`, `#a`, `$a`, TCL's `$a(x)` and `$a::b`) opening at `i`. */
+function skipNamedParameter(sql: string, i: number): number {
+  let j = i + 1;
+  while (j < sql.length) {
+    const c = sql[j];
+    if (isIdChar(c)) j++;
+    else if (c === "(" && j > i + 1) {
+      // `$a(...)` runs to `)` or to whitespace (an illegal token, which fails to prepare anyway).
+      while (++j < sql.length && !/\s/.test(sql[j]) && sql[j] !== ")");
+      return sql[j] === ")" ? j + 1 : j;
+    } else if (c === ":" && sql[j + 1] === ":") j += 2;
+    else break;
+  }
+  return j;
+}
+
+/**
+ * The number of parameters of one statement as `sqlite3_bind_parameter_count` gives it (Python's `sqlite3` raises
+ * when it differs from the number bound, and the evaluator binds none): SQLite's tokenizer numbers them while
+ * parsing, so parameters the planner later drops (`WHERE x = :n OR 1`) still count. `?` takes the next number,
+ * `?NNN` the number NNN, a name (`:a`, `@a`, `#a`, `$a`) the next number the first time it appears and the same
+ * one after; the count is the largest number. Parameters inside string literals, quoted identifiers and comments
+ * are text, and `$` inside an identifier (`a$b`) is part of it.
+ *
+ * @example
+ * countParameters("SELECT ?2, ?")      // 3
+ * countParameters("SELECT :a, :a, $a") // 2
+ */
+export function countParameters(statement: string): number {
+  let count = 0;
+  const names = new Set<string>();
+  let i = 0;
+  while (i < statement.length) {
+    const c = statement[i];
+    if (c === "'" || c === '"' || c === "`") i = skipQuoted(statement, i, c);
+    else if (c === "[") i = skipQuoted(statement, i, "]");
+    else if ((c === "-" && statement[i + 1] === "-") || (c === "/" && statement[i + 1] === "*")) {
+      i = skipSpaceAndComments(statement, i);
+    } else if (c === "?") {
+      let j = i + 1;
+      while (isDigit(statement[j])) j++;
+      // `?0` or a number past SQLite's limit fails to prepare: the count is never asked for then.
+      count = j === i + 1 ? count + 1 : Math.max(count, Number(statement.slice(i + 1, j)));
+      i = j;
+    } else if (c === ":" || c === "@" || c === "#" || c === "$") {
+      const j = skipNamedParameter(statement, i);
+      const name = statement.slice(i, j);
+      // A bare `:` is not a parameter (nor valid SQL).
+      if (j > i + 1 && !names.has(name)) {
+        names.add(name);
+        count++;
+      }
+      i = j;
+    } else if (isIdChar(c)) {
+      // A keyword, identifier or number: a `$` inside it is not a parameter.
+      while (i < statement.length && isIdChar(statement[i])) i++;
+    } else i++;
+  }
+  return count;
+}

@@ -100,8 +100,8 @@ export const MIN_WORKER_MEMORY: number = 1024 ** 3;
  * changes.
  */
 export const ENGINE_OPTIONS =
-  "t2s-engine/3 dqs=on math=sqlite-func.c params=python-raise nul=python-raise utf8=strict temp_store=memory " +
-  "digest=value-murmur128";
+  "t2s-engine/4 dqs=on fk=off busy=5000 math=sqlite-func.c params=tokenizer-count nul=python-raise+reread " +
+  "utf8=strict surrogates=python-raise pragma=unknown-noop temp_store=memory digest=value-murmur128";
 
 /** The SQLite version linked by Deno (the workers run the same binary), read without a worker. */
 export function sqliteVersion(): string {

@@ -11,15 +11,16 @@
  * never cross the pipe: only the verdict, Soft-F1, shapes, a display sample and the gold's digest for the cache.
  *
  * The connection behaves as Python's `sqlite3` (what the official evaluator uses): double-quoted string literals
- * on, SQLite's math functions, unbound parameters, NUL bytes and undecodable text raise. Layers of defence against
- * hostile SQL: the connection is read-only; an authorizer allows only reads, SELECT, functions (but not
- * `load_extension`), recursive CTEs and read-only PRAGMAs; extension loading is off; temporary data stays in
- * memory; SQLite's heap is capped below the process's memory limit.
+ * on, foreign keys off, SQLite's math functions; unbound parameters, NUL bytes, lone surrogates and undecodable
+ * text raise; unknown PRAGMAs are no-ops. Layers of defence against hostile SQL: the connection is read-only; an
+ * authorizer allows only reads, SELECT, functions (but not `load_extension`), recursive CTEs and read-only
+ * PRAGMAs; extension loading is off; temporary data stays in memory; SQLite's heap is capped below the process's
+ * memory limit.
  *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { MULTIPLE_STATEMENTS_ERROR, splitFirstStatement } from "./sql_statement.ts";
+import { countParameters, MULTIPLE_STATEMENTS_ERROR, splitFirstStatement } from "./sql_statement.ts";
 import { registerMathFunctions } from "./sqlite_math.ts";
 import {
   cellKey,
@@ -148,6 +149,13 @@ const READ_STATEMENT = /^(SELECT|WITH|VALUES|EXPLAIN|PRAGMA)\b/i;
 
 const ALLOWED_ACTIONS = new Set<number>([SQLITE.SELECT, SQLITE.READ, SQLITE.RECURSIVE]);
 
+/**
+ * The PRAGMAs this SQLite knows (its own `pragma_list`), read once before any untrusted SQL runs. SQLite treats
+ * any other name as a no-op returning no rows, whatever its value (`PRAGMA nonexistent_pragma`): Python runs it,
+ * and a no-op cannot write.
+ */
+let knownPragmas: Set<string> | null = null;
+
 function authorize(action: number, a1: string | null, a2: string | null): number {
   if (ALLOWED_ACTIONS.has(action)) return SQLITE.OK;
   if (action === SQLITE.FUNCTION) {
@@ -155,6 +163,7 @@ function authorize(action: number, a1: string | null, a2: string | null): number
   }
   if (action === SQLITE.PRAGMA && a1 !== null) {
     const name = a1.toLowerCase();
+    if (knownPragmas !== null && !knownPragmas.has(name)) return SQLITE.OK;
     // Any other PRAGMA given a value (`= x`) is a setting.
     if (DESCRIBE_PRAGMAS.has(name) || (a2 === null && READ_PRAGMAS.has(name))) return SQLITE.OK;
   }
@@ -172,16 +181,24 @@ function open(path: string, heapLimit: number): DatabaseSync {
     conn.close();
     connections.delete(oldest);
   }
-  // Python's sqlite3 accepts "text" as a string literal where no such column exists (SQLite's legacy default).
+  // The connection defaults of Python's sqlite3, where node:sqlite's differ (`PRAGMA foreign_keys` and
+  // `PRAGMA busy_timeout` read as in Python): "text" is a string literal where no such column exists (SQLite's
+  // legacy default), foreign keys are not enforced, a locked database is waited for 5 s.
   db = new DatabaseSync(path, {
     readOnly: true,
     allowExtension: false,
     enableDoubleQuotedStringLiterals: true,
+    enableForeignKeyConstraints: false,
+    timeout: 5000,
   });
   // Before any untrusted SQL runs (the authorizer is not installed yet): bound SQLite's own memory, and keep
   // sorts and temporary tables in memory, so a "read-only" query never writes a spill file.
   db.exec(`PRAGMA hard_heap_limit = ${Math.floor(heapLimit)}`);
   db.exec("PRAGMA temp_store = MEMORY");
+  encodings.set(db, String((db.prepare("PRAGMA encoding").get() as { encoding: string }).encoding));
+  knownPragmas ??= new Set(
+    (db.prepare("SELECT name FROM pragma_pragma_list").all() as { name: string }[]).map((r) => r.name),
+  );
   registerMathFunctions(db);
   (db as unknown as DatabaseExtras).setAuthorizer(authorize);
   connections.set(path, db);
@@ -227,43 +244,95 @@ interface Ran {
 
 const fail = (error: string, kind: Failure["kind"] = "error"): Failure => ({ ok: false, kind, error });
 
-/** Characters that can open a bound parameter (`?`, `?1`, `:x`, `@x`, `$x`). */
-const MAYBE_PARAMETER = /[?:@$]/;
+/** Characters that can open a bound parameter (`?`, `?1`, `:x`, `@x`, `#x`, `$x`). */
+const MAYBE_PARAMETER = /[?:@#$]/;
 
 /**
- * Python's check that every parameter is bound (it binds none): the number of parameters is the largest
- * `Variable` operand of the statement's bytecode. Only asked when the text could hold one.
+ * Python's check that every parameter is bound (it binds none): `sqlite3_bind_parameter_count`, which counts
+ * what the tokenizer saw, even a parameter the planner drops. Only counted when the text could hold one.
  */
-function unboundParameters(db: DatabaseSync, statement: string): number {
-  if (!MAYBE_PARAMETER.test(statement) || /^(EXPLAIN|PRAGMA)\b/i.test(statement)) return 0;
-  let max = 0;
-  for (const op of db.prepare("EXPLAIN " + statement).all() as { opcode: string; p1: number }[]) {
-    if (op.opcode === "Variable" && op.p1 > max) max = op.p1;
+const unboundParameters = (statement: string): number =>
+  MAYBE_PARAMETER.test(statement) ? countParameters(statement) : 0;
+
+/**
+ * Python encodes the SQL as strict UTF-8 before SQLite sees it, so a lone surrogate (`'\udcff'` in a JSON
+ * predictions file) raises where node:sqlite would substitute U+FFFD. Returns Python's message, or null. The
+ * position counts code points, as Python's does, and a run of surrogates is reported as one range.
+ */
+function unencodable(sql: string): string | null {
+  if (sql.isWellFormed()) return null;
+  let pos = 0;
+  let start = -1;
+  let first = "";
+  for (const ch of sql) {
+    const lone = ch.length === 1 && ch.charCodeAt(0) >= 0xd800 && ch.charCodeAt(0) <= 0xdfff;
+    if (start < 0 && lone) {
+      start = pos;
+      first = ch;
+    } else if (start >= 0 && !lone) break;
+    pos++;
   }
-  return max;
+  const hex = `\\u${first.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  return pos - start === 1
+    ? `'utf-8' codec can't encode character '${hex}' in position ${start}: surrogates not allowed`
+    : `'utf-8' codec can't encode characters in position ${start}-${pos - 1}: surrogates not allowed`;
 }
 
 /**
- * Python decodes every TEXT value as strict UTF-8 and raises on bytes it cannot decode, where node:sqlite
- * silently substitutes U+FFFD. A result holding U+FFFD is re-checked on the raw bytes (CAST AS BLOB), so only
- * undecodable text fails, never a genuine U+FFFD. Returns Python's message, or null.
+ * SQL that can make a NUL byte inside a TEXT value: `char(0)`, `unistr('\0000')`, a blob literal holding a zero
+ * byte (cast to text). node:sqlite cuts TEXT at its first NUL where Python returns all of it; such a result is
+ * re-read (see {@linkcode reread}). A NUL stored in the database is not seen here: a driver limit.
  */
-function undecodable(
+const MAKES_NUL = /\b(?:char|unistr)\s*\(|\bx'(?:[0-9a-f]{2})*?00/i;
+
+/** `TextDecoder` labels of SQLite's database encodings (`PRAGMA encoding`). */
+const DECODER_LABEL: Record<string, string> = {
+  "UTF-8": "utf-8",
+  "UTF-16le": "utf-16le",
+  "UTF-16be": "utf-16be",
+};
+const encodings = new WeakMap<DatabaseSync, string>();
+
+/**
+ * Python reads each TEXT value in full (`sqlite3_column_bytes`) and decodes it as strict UTF-8, raising on bytes it
+ * cannot decode; node:sqlite substitutes U+FFFD for those and cuts the text at a NUL byte. A result holding
+ * U+FFFD, or one of SQL that can make a NUL (`MAKES_NUL`), is re-read as raw bytes (`CAST AS BLOB` in the
+ * database's encoding), so only undecodable text fails (never a genuine U+FFFD) and cut text is restored in
+ * `rows`, cell by cell where the re-read extends it at a NUL. Returns Python's message, or null.
+ */
+function reread(
   db: DatabaseSync,
   statement: string,
   columns: string[],
   rows: unknown[][],
 ): string | null {
-  let suspect = false;
+  let replaced = false;
   outer: for (const row of rows) {
     for (const v of row) {
       if (typeof v === "string" && v.includes("\uFFFD")) {
-        suspect = true;
+        replaced = true;
         break outer;
       }
     }
   }
-  if (!suspect || !/^(SELECT|WITH|VALUES)\b/i.test(statement)) return null;
+  if (!replaced && !MAKES_NUL.test(statement)) return null;
+  if (columns.length === 0 || !/^(SELECT|WITH|VALUES)\b/i.test(statement)) return null;
+  try {
+    return rereadRows(db, statement, columns, rows);
+  } catch (e) {
+    // Only a possible NUL asked for the re-read: the rows as read stand (the statement itself ran fine).
+    if (replaced) throw e;
+    return null;
+  }
+}
+
+/** The re-read of {@linkcode reread}: the statement again, each TEXT cell as its raw bytes. */
+function rereadRows(
+  db: DatabaseSync,
+  statement: string,
+  columns: string[],
+  rows: unknown[][],
+): string | null {
   const cols = columns.map((_, i) => `c${i}`);
   const body = statement.replace(/;\s*$/, "");
   const check = db.prepare(
@@ -272,18 +341,28 @@ function undecodable(
     } FROM t2s_q`,
   ) as StatementSync & StatementExtras;
   check.setReturnArrays(true);
-  const strict = new TextDecoder("utf-8", { fatal: true });
+  const label = DECODER_LABEL[encodings.get(db) ?? "UTF-8"] ?? "utf-8";
+  const strict = new TextDecoder(label, { fatal: true });
+  let i = 0;
   for (const row of check.iterate() as Iterable<unknown[]>) {
+    const original = rows[i++];
     for (let j = 0; j < row.length; j++) {
       const raw = row[j];
       if (!(raw instanceof Uint8Array)) continue;
+      let full: string;
       try {
-        strict.decode(raw);
+        full = strict.decode(raw);
       } catch {
         return `Could not decode to UTF-8 column '${columns[j]}' with text '${
-          new TextDecoder().decode(raw)
+          new TextDecoder(label).decode(raw)
         }'`;
       }
+      // Same query, same plan: row i is row i; a cell is replaced only where it is a prefix cut at a NUL.
+      const cut = original?.[j];
+      if (
+        typeof cut === "string" && full.length > cut.length && full.charCodeAt(cut.length) === 0 &&
+        full.startsWith(cut)
+      ) original[j] = full;
     }
   }
   return null;
@@ -291,6 +370,8 @@ function undecodable(
 
 /** Prepare and run one statement as Python's `sqlite3` would, telling the parent when SQLite starts and ends. */
 function runStatement(req: Request, sql: string): Ran | Failure {
+  const badText = unencodable(sql);
+  if (badText) return fail(badText);
   if (sql.includes("\0")) return fail("the query contains a null character");
   const { statement, multiple } = splitFirstStatement(sql);
   if (multiple) return fail(MULTIPLE_STATEMENTS_ERROR);
@@ -307,7 +388,7 @@ function runStatement(req: Request, sql: string): Ran | Failure {
       // VACUUM, REINDEX, BEGIN … never reach the authorizer; a query statement is all BIRD ever asks for.
       ran = fail("not authorized: only SELECT, WITH, VALUES, EXPLAIN and read-only PRAGMA");
     } else {
-      const params = unboundParameters(db, statement);
+      const params = unboundParameters(statement);
       if (params > 0) {
         ran = fail(
           `Incorrect number of bindings supplied. The current statement uses ${params}, and there are 0 supplied.`,
@@ -328,7 +409,7 @@ function runStatement(req: Request, sql: string): Ran | Failure {
           rows = stmt.all() as unknown as unknown[][];
         }
         const execMs = performance.now() - t0;
-        const bad = undecodable(db, statement, columns, rows);
+        const bad = reread(db, statement, columns, rows);
         ran = bad ? fail(bad) : { ok: true, columns, rows, execMs };
       }
     }

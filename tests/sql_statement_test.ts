@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { splitFirstStatement } from "../lib/sql_statement.ts";
+import { countParameters, splitFirstStatement } from "../lib/sql_statement.ts";
 
 // Each case was checked against Python 3.11's sqlite3 (cursor.execute): "multi" means it raised
 // "You can only execute one statement at a time.", "empty" means it returned no rows.
@@ -30,4 +30,34 @@ Deno.test("splitFirstStatement matches Python sqlite3's statement rules", () => 
   for (const [sql, statement, multiple] of CASES) {
     assertEquals(splitFirstStatement(sql), { statement, multiple }, JSON.stringify(sql));
   }
+});
+
+/** Counts measured with Python 3.11's sqlite3 on SQLite 3.40 ("The current statement uses N"; 0 when it ran). */
+const PARAMETER_COUNTS: [string, number][] = [
+  ["SELECT ?", 1],
+  ["SELECT ?3", 3],
+  ["SELECT :a, :a", 1],
+  ["SELECT $x", 1],
+  ["SELECT :a, ?", 2],
+  ["SELECT ?, ?1", 1],
+  ["SELECT ?2, ?", 3],
+  ["SELECT :a, $a, @a", 3],
+  ["SELECT #a", 1],
+  ["SELECT 1 WHERE 0 AND ?", 1],
+  ["EXPLAIN SELECT ?", 1],
+  ["SELECT $a::b", 1],
+  ["SELECT 1 AS a$b", 0],
+  [`SELECT '?:a', "?", [?] FROM people -- ?`, 0],
+  ["SELECT name FROM people WHERE name = :n OR 1", 1],
+  ["SELECT ? /* ? */", 1],
+  ["SELECT ?2, ?2", 2],
+  ["SELECT :é, :é", 1],
+  ["SELECT ?1, :a, ?1, :A", 3],
+  ["SELECT 'it''s ?'", 0],
+  ["SELECT ?10, :a", 11],
+  ["SELECT 1 -- ?\n, ?", 1],
+];
+
+Deno.test("countParameters counts as sqlite3_bind_parameter_count (measured with Python's sqlite3)", () => {
+  for (const [sql, n] of PARAMETER_COUNTS) assertEquals(countParameters(sql), n, JSON.stringify(sql));
 });
