@@ -17,15 +17,30 @@ import {
   UsageError,
 } from "./args.ts";
 
+import { MIN_WORKER_MEMORY, parseMemory } from "./sqlite_pool.ts";
+
 export { numberFlag, UsageError };
 
 const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
-         [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--temperature T] [--max-tokens N] [--n N]
+         [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N] [--n N]
          [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
          [--prices FILE] [--out DIR] [--quiet]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
 API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
+
+/** `--worker-memory 2G`: bytes, or K/M/G/T (binary units); at least what a worker needs to start. */
+function memoryFlag(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  let bytes: number;
+  try {
+    bytes = parseMemory(text);
+  } catch (e) {
+    throw new UsageError(`--worker-memory: ${(e as Error).message}`);
+  }
+  if (bytes < MIN_WORKER_MEMORY) throw new UsageError(`--worker-memory: at least 1G (a worker needs ~1 GiB to start)`);
+  return bytes;
+}
 
 /** `deno task eval`: parse flags, run, print the official table. Returns the exit code. */
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -43,6 +58,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       ...MODEL_FLAGS,
       timeout: { type: "string" },
       workers: { type: "string" },
+      "worker-memory": { type: "string" },
       n: { type: "string" },
       "no-evidence": { type: "boolean" },
       "sample-rows": { type: "string" },
@@ -85,6 +101,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     requestTimeoutS: model.requestTimeoutS,
     timeoutS: numberFlag("timeout", values.timeout, { min: 0.001 }),
     workers: numberFlag("workers", values.workers, { integer: true, min: 1 }),
+    workerMemory: memoryFlag(values["worker-memory"]),
     temperature: model.temperature,
     maxTokens: model.maxTokens,
     n: numberFlag("n", values.n, { integer: true, min: 1 }),

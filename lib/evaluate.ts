@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { EVALUATOR, exMatch, softF1, timeRatio, vesReward } from "./compare.ts";
+import { EVALUATOR, timeRatio, vesReward } from "./compare.ts";
 import {
   DatasetError,
   dbPath,
@@ -39,7 +39,7 @@ import {
 import { writeJsonAtomic } from "./files.ts";
 import { renderSchema } from "./schema.ts";
 import { extractSql } from "./sql_extract.ts";
-import { type ExecResult, SqlitePool } from "./sqlite_pool.ts";
+import { ENGINE_OPTIONS, type ExecErr, type ScoredOk, SqlitePool } from "./sqlite_pool.ts";
 import type { ChatMessage, Example, ResultRecord, ResultShape, RunInfo, Status, Summary } from "./types.ts";
 
 export { formatSummaryTable };
@@ -79,6 +79,8 @@ export interface EvalOptions {
   /** Per-query time limit, seconds (default 30). */
   timeoutS?: number;
   workers?: number;
+  /** Memory limit of each SQLite worker, bytes (default 2 GiB): a larger result fails its own question. */
+  workerMemory?: number;
   temperature?: number;
   maxTokens?: number | null;
   n?: number;
@@ -127,9 +129,9 @@ function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "").slice(0, 80) || "run";
 }
 
-function shape(r: ExecResult | null | undefined): ResultShape | null {
+function shape(r: ScoredOk | ExecErr | null | undefined): ResultShape | null {
   if (!r || !r.ok) return null;
-  return { columns: r.columns, rows: r.rowCount, distinct_rows: r.rows.length, sample: r.sample };
+  return { columns: r.columns, rows: r.rowCount, distinct_rows: r.distinctRows, sample: r.sample };
 }
 
 /** The fields that must match for `--out` to resume a run (dataset, selection, model, prompt, sampling). */
@@ -247,7 +249,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     publicUrl = models.publicBaseUrl(client.provider.baseUrl);
   }
 
-  const pool = new SqlitePool({ workers: options.workers, timeoutS });
+  const pool = new SqlitePool({ workers: options.workers, timeoutS, workerMemory: options.workerMemory });
   let releaseLock = async () => {};
   pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
   try {
@@ -271,6 +273,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       timeout_s: timeoutS,
       ves: options.ves ?? null,
       sqlite_version: await pool.sqliteVersion(),
+      engine: ENGINE_OPTIONS,
       code_version: await codeVersion(),
       started_at: new Date().toISOString(),
       finished_at: null,
@@ -503,21 +506,14 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
   }
 
   // As the official script: the prediction first, and the gold query only when the prediction ran (a failed
-  // prediction is wrong whatever the gold result). Both go to one worker in one round trip unless the gold result
-  // is cached; a cached gold result is shown even for a failed prediction.
-  let pred: ExecResult;
-  let goldRes = await ctx.gold.peek(db, ex.sql);
-  if (goldRes) {
-    pred = await ctx.pool.execute(db, rec.sql!);
-    if (pred.ok) ctx.gold.hits++;
-  } else {
-    const results = await ctx.pool.executeEach(db, [rec.sql!, ex.sql]);
-    pred = results[0];
-    if (results[1]) {
-      goldRes = results[1];
-      await ctx.gold.record(db, ex.sql, goldRes);
-    }
-  }
+  // prediction is wrong whatever the gold result). Both run and are compared in one worker, in one round trip; a
+  // cached gold result travels as its digest, and is shown even for a failed prediction.
+  const cached = await ctx.gold.peek(db, ex.sql);
+  const out = await ctx.pool.score(db, rec.sql!, { gold: cached && !cached.ok ? null : cached ?? ex.sql });
+  const pred = out.pred;
+  const goldRes = cached ?? out.gold;
+  if (cached && pred.ok) ctx.gold.hits++;
+  if (out.goldExecuted && out.gold) ctx.gold.record(db, ex.sql, out.gold);
   rec.pred = shape(pred);
   rec.timings.pred_ms = Math.round(pred.ms * 100) / 100;
   rec.gold = shape(goldRes);
@@ -525,8 +521,8 @@ async function scoreExample(ex: Example, ctx: Ctx): Promise<ResultRecord> {
   if (!pred.ok) return finish(pred.kind === "timeout" ? "timeout" : "pred_error", pred.error);
   if (!goldRes) throw new Error("unreachable: a prediction that ran always gets its gold result");
   if (!goldRes.ok) return finish("gold_error", `gold SQL failed: ${goldRes.error}`);
-  rec.soft_f1 = softF1(pred, goldRes);
-  if (!exMatch(pred, goldRes)) return finish("wrong", null);
+  rec.soft_f1 = out.softF1;
+  if (!out.match) return finish("wrong", null);
   if (ctx.ves) rec.ves_reward = await timeVes(ctx, db, rec.sql!, ex.sql, ctx.ves);
   return finish("correct", null);
 }

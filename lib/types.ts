@@ -127,6 +127,8 @@ export interface RunInfo {
   timeout_s: number;
   ves: number | null;
   sqlite_version: string;
+  /** The SQLite worker's semantics (`ENGINE_OPTIONS` in sqlite_pool.ts): DQS, math functions, … */
+  engine?: string;
   code_version: string;
   started_at: string;
   finished_at: string | null;
