@@ -123,6 +123,8 @@ export interface Conversation {
   answerTokens: number;
   /** Tokens of the whole conversation. */
   totalTokens: number;
+  /** Fields written after `messages` on the JSONL line (`--format grpo`: db_id, gold_sql, db_path). */
+  fields?: Record<string, string>;
 }
 
 /**
@@ -131,8 +133,34 @@ export interface Conversation {
  * @param messages the conversation
  * @returns the line, without newline
  */
-export function jsonlLine(messages: readonly ChatMessage[]): string {
-  return JSON.stringify({ messages: messages.map((m) => ({ role: m.role, content: m.content })) });
+export function jsonlLine(messages: readonly ChatMessage[], fields: Record<string, string> = {}): string {
+  return JSON.stringify({ messages: messages.map((m) => ({ role: m.role, content: m.content })), ...fields });
+}
+
+/**
+ * One GRPO prompt (`--format grpo`): the evaluation prompt without an answer, plus what the execution reward
+ * needs: `db_id`, the gold SQL and the database's path relative to the database root (the trainer mounts the
+ * root read-only and resolves the path inside it, so the file never names a host path).
+ *
+ * @param example the question
+ * @param schema its database's rendered schema
+ * @param options prompt and split options, and the database root
+ * @returns the conversation, with its fields
+ */
+export function grpoPromptOf(
+  example: Example,
+  schema: string,
+  options: { prompt: PromptOptions; split: SplitOptions; dbRoot: string },
+): Conversation {
+  const messages = buildMessages(example, schema, options.prompt);
+  const dbFile = relative(resolve(options.dbRoot), resolve(dbPath(options.dbRoot, example.db_id)));
+  return {
+    example,
+    split: splitOf(example, options.split),
+    messages,
+    ...conversationTokens(messages),
+    fields: { db_id: example.db_id, gold_sql: example.sql.trim(), db_path: dbFile.split("\\").join("/") },
+  };
 }
 
 /**
@@ -429,7 +457,9 @@ export async function writeSplits(
   keyed.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : a.c.example.index - b.c.example.index);
   const files: Record<string, { lines: number; sha256: string }> = {};
   for (const side of ["train", "test"] as const) {
-    const lines = keyed.filter((k) => k.c.split === side).map((k) => jsonlLine(k.c.messages) + "\n");
+    const lines = keyed.filter((k) => k.c.split === side).map((k) =>
+      jsonlLine(k.c.messages, k.c.fields) + "\n"
+    );
     const text = lines.join("");
     const name = `${side}.jsonl`;
     await writeTextAtomic(join(dir, name), text);
@@ -457,6 +487,11 @@ export function promptDoc(prompt: PromptOptions): Record<string, unknown> {
 export interface SftOptions extends CommonDatasetOptions {
   /** Execute each gold query and drop the ones that fail (default true). */
   verify?: boolean;
+  /**
+   * `messages` (default): `[system, user, assistant = gold SQL]`; `grpo`: prompt-only `[system, user]` with
+   * `db_id`, `gold_sql` and `db_path` (relative to the database root), for `"method": "grpo"`.
+   */
+  format?: "messages" | "grpo";
 }
 
 /** Per-conversation lengths, for a notebook's table and chart. */
@@ -503,16 +538,28 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
       await pool.close();
     }
   }
+  const grpo = options.format === "grpo";
+  const dbRoot = selected.dataset.dbRoot;
   const conversations = selected.examples.map((e) =>
-    conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
+    grpo
+      ? grpoPromptOf(e, schemas.get(e.db_id)!, { prompt, split, dbRoot })
+      : conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
   );
   const dir = resolve(options.out);
   const files = await writeSplits(dir, conversations, split.seed);
   const result = summarise(selected, conversations);
   const doc = {
     ...datasetHeader("sft", selected),
+    ...(grpo
+      ? {
+        format: "grpo",
+        // Relative to this folder, so the dataset moves with its databases and names no host path.
+        db_root: relative(dir, resolve(dbRoot)) || ".",
+        assistant: null,
+        gold_sql: "gold SQL (trimmed), for the reward",
+      }
+      : { assistant: "gold SQL (trimmed)" }),
     prompt: promptDoc(prompt),
-    assistant: "gold SQL (trimmed)",
     split: splitDoc(split),
     gold_verified: verify,
     counts: result.stats.counts,
@@ -662,8 +709,10 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
 
 const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
          [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
-         [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--quiet]
+         [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--format messages|grpo] [--quiet]
 Writes DIR/train.jsonl, DIR/test.jsonl ({"messages":[system, user, assistant = gold SQL]}) and DIR/dataset.json.
+--format grpo writes prompt-only rows {"messages":[system, user],"db_id","gold_sql","db_path"} for
+"method": "grpo" (db_path is relative to the database root, which the trainer's grpo.db_root must name).
 Gold SQL that fails to execute is dropped and recorded (--no-verify skips execution). A missing database is an
 error unless --db leaves it out or --skip-missing drops (and records) its questions.`;
 
@@ -678,14 +727,18 @@ export async function sftCommand(argv: string[]): Promise<number> {
     args: joinNegativeNumbers(argv),
     strict: true,
     allowPositionals: false,
-    options: { ...COMMON_FLAGS, "no-verify": { type: "boolean" } },
+    options: { ...COMMON_FLAGS, "no-verify": { type: "boolean" }, format: { type: "string" } },
   });
   if (values.help) {
     console.log(SFT_USAGE);
     return 0;
   }
   const common = commonOptionsFrom(values, SFT_USAGE);
-  const result = await buildSftDataset({ ...common, verify: !values["no-verify"] });
+  const format = values.format ?? "messages";
+  if (format !== "messages" && format !== "grpo") {
+    throw new UsageError(`--format must be messages or grpo, got ${format}\n${SFT_USAGE}`);
+  }
+  const result = await buildSftDataset({ ...common, verify: !values["no-verify"], format });
   printSummary("sft", result);
   return buildExitCode("sft", result);
 }

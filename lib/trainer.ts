@@ -50,13 +50,36 @@ export interface DistributedConfig {
   fsdp_layer_cls: string | null;
 }
 
+/** The `grpo` section: TRL GRPOTrainer settings and the sandboxed execution reward's. */
+export interface GrpoConfig {
+  /** How the policy is trained: LoRA on a 4-bit base (`qlora`) or on a bf16 base (`lora`). */
+  adapter: "qlora" | "lora";
+  num_generations: number;
+  temperature: number;
+  beta: number;
+  epsilon: number;
+  max_completion_length: number;
+  loss_type: string;
+  /** Reward of SQL that executes but gives another result (a correct one gets 1.0, a failing one 0). */
+  partial_reward: number;
+  /** Weight of the optional format reward (`<think>…</think>` then the answer); 0 turns it off. */
+  format_reward: number;
+  /** Folder the dataset's `db_path` values are relative to (mounted read-only); relative to the config file. */
+  db_root: string | null;
+  reward_timeout_s: number;
+  reward_workers: number;
+  use_vllm: "auto" | boolean;
+  vllm_gpu_memory_utilization: number;
+  log_completions: boolean;
+}
+
 /** A validated trainer config with every default filled in (mirrors `trainer/text2sql_trainer/config.py`). */
 export interface TrainConfig {
   name: string;
   base_model: string;
   /** Folder with `train.jsonl`/`test.jsonl`; relative paths are relative to the config file. */
   dataset_dir: string | null;
-  method: "qlora" | "lora" | "full";
+  method: "qlora" | "lora" | "full" | "grpo";
   lora: { r: number; alpha: number; dropout: number; target_modules: "all-linear" | string[] };
   training: {
     epochs: number;
@@ -83,6 +106,8 @@ export interface TrainConfig {
     resume: boolean;
   };
   output: { merge: boolean };
+  /** GRPO with the execution reward (`method: "grpo"`); see `trainer/README.md`. */
+  grpo: GrpoConfig;
   distributed: DistributedConfig | null;
   container: { image: string; shm_size: string };
 }
@@ -90,7 +115,8 @@ export interface TrainConfig {
 /** The defaults: the original tool's fine-tuning profile (see `trainer/README.md` for the two deliberate changes). */
 export const TRAIN_DEFAULTS: TrainConfig = SHARED.defaults as TrainConfig;
 const DISTRIBUTED_DEFAULTS = SHARED.distributed as DistributedConfig;
-const SECTIONS = ["lora", "training", "output", "container"] as const;
+const SECTIONS = ["lora", "training", "output", "grpo", "container"] as const;
+const GRPO_LOSS_TYPES: readonly string[] = SHARED.grpo_loss_types;
 const SCHEDULERS: readonly string[] = SHARED.schedulers;
 const STRATEGIES = ["no", "steps", "epoch"];
 /**
@@ -114,6 +140,40 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/** Problems of the `grpo` section (checked for every method, as `_grpo_errors` in config.py does). */
+function grpoErrors(g: GrpoConfig): string[] {
+  const errors: string[] = [];
+  if (!["qlora", "lora"].includes(g.adapter)) errors.push("grpo.adapter: must be one of qlora, lora");
+  for (const key of ["num_generations", "max_completion_length", "reward_workers"] as const) {
+    if (!isInt(g[key]) || g[key] < 1) errors.push(`grpo.${key}: must be a positive integer`);
+  }
+  if (isInt(g.num_generations) && g.num_generations < 2) {
+    errors.push("grpo.num_generations: must be at least 2 (advantages are relative within a group)");
+  }
+  for (const key of ["temperature", "reward_timeout_s"] as const) {
+    if (!isNum(g[key]) || g[key] <= 0) errors.push(`grpo.${key}: must be a positive number`);
+  }
+  for (const key of ["beta", "epsilon", "format_reward"] as const) {
+    if (!isNum(g[key]) || g[key] < 0) errors.push(`grpo.${key}: must be a number >= 0`);
+  }
+  if (!isNum(g.partial_reward) || g.partial_reward < 0 || g.partial_reward >= 1) {
+    errors.push("grpo.partial_reward: must be in [0, 1) (below the 1.0 of a correct answer)");
+  }
+  const u = g.vllm_gpu_memory_utilization;
+  if (!isNum(u) || u <= 0 || u >= 1) errors.push("grpo.vllm_gpu_memory_utilization: must be in (0, 1)");
+  if (!GRPO_LOSS_TYPES.includes(g.loss_type)) {
+    errors.push(`grpo.loss_type: must be one of ${GRPO_LOSS_TYPES.join(", ")}`);
+  }
+  if (!["auto", true, false].includes(g.use_vllm)) {
+    errors.push('grpo.use_vllm: must be "auto", true or false');
+  }
+  if (typeof g.log_completions !== "boolean") errors.push("grpo.log_completions: must be true or false");
+  if (g.db_root !== null && (typeof g.db_root !== "string" || !g.db_root)) {
+    errors.push("grpo.db_root: must be null or the folder the dataset's db_path values are relative to");
+  }
+  return errors;
+}
 
 /**
  * Validates a parsed config and returns it merged with {@link TRAIN_DEFAULTS}.
@@ -169,8 +229,8 @@ export function validateTrainConfig(user: unknown): TrainConfig {
   if (cfg.dataset_dir !== null && (typeof cfg.dataset_dir !== "string" || !cfg.dataset_dir)) {
     errors.push("dataset_dir: must be a folder path holding train.jsonl and test.jsonl");
   }
-  if (!["qlora", "lora", "full"].includes(cfg.method)) {
-    errors.push("method: must be one of qlora, lora, full");
+  if (!["qlora", "lora", "full", "grpo"].includes(cfg.method)) {
+    errors.push("method: must be one of qlora, lora, full, grpo");
   }
 
   const l = cfg.lora;
@@ -234,6 +294,7 @@ export function validateTrainConfig(user: unknown): TrainConfig {
   if (t.eval_strategy === "steps" && t.eval_steps === null) {
     errors.push('training.eval_steps: required when eval_strategy is "steps"');
   }
+  errors.push(...grpoErrors(cfg.grpo));
   if (typeof cfg.output.merge !== "boolean") errors.push("output.merge: must be true or false");
   if (typeof cfg.container.image !== "string" || !cfg.container.image) {
     errors.push("container.image: must be an image name");
@@ -256,6 +317,17 @@ export function validateTrainConfig(user: unknown): TrainConfig {
     if (d.fsdp === true && cfg.output.merge === true) {
       errors.push("output.merge: not supported with distributed.fsdp; merge the adapter afterwards");
     }
+  }
+  if (cfg.method === "grpo" && errors.length === 0) {
+    const batch = cfg.training.per_device_batch_size * cfg.training.gradient_accumulation_steps *
+      (d ? d.num_processes : 1);
+    if (batch % cfg.grpo.num_generations !== 0) {
+      // TRL samples one generation batch per optimizer step, K completions per prompt.
+      errors.push(
+        `grpo.num_generations: ${cfg.grpo.num_generations} must divide the completions per step (per_device_batch_size × gradient_accumulation_steps × processes = ${batch})`,
+      );
+    }
+    if (d?.fsdp) errors.push("method: grpo is not supported with distributed.fsdp (use DDP or one GPU)");
   }
   if (errors.length) throw new TrainerError(errors.join("\n"));
   return cfg;
@@ -289,6 +361,7 @@ export async function loadTrainConfig(file: string): Promise<TrainConfig> {
     throw e;
   }
   if (cfg.dataset_dir) cfg.dataset_dir = path.resolve(path.dirname(path.resolve(file)), cfg.dataset_dir);
+  if (cfg.grpo.db_root) cfg.grpo.db_root = path.resolve(path.dirname(path.resolve(file)), cfg.grpo.db_root);
   return cfg;
 }
 
@@ -297,8 +370,9 @@ export async function loadTrainConfig(file: string): Promise<TrainConfig> {
 const ROLES = ["system", "user", "assistant"];
 
 /** Problems with one parsed dataset line (empty when it is a valid conversation ending in an assistant answer). */
-export function validateExample(obj: unknown): string[] {
+export function validateExample(obj: unknown, options: { grpo?: boolean } = {}): string[] {
   if (!isObj(obj)) return ["not a JSON object"];
+  if (options.grpo) return validateGrpoExample(obj);
   const msgs = obj.messages;
   if (!Array.isArray(msgs) || msgs.length === 0) return ['missing "messages" array'];
   const problems: string[] = [];
@@ -321,6 +395,32 @@ export function validateExample(obj: unknown): string[] {
   const last = msgs[msgs.length - 1] as Obj;
   if (last.role !== "assistant") problems.push("the last message must be the assistant answer");
   else if (!(last.content as string).trim()) problems.push("the assistant answer is empty");
+  return problems;
+}
+
+/**
+ * Problems of one GRPO prompt row (`deno task sft --format grpo`): a conversation ending in the user turn, the
+ * gold SQL, and the database path relative to the database root (never absolute, never leaving it).
+ */
+export function validateGrpoExample(obj: Obj): string[] {
+  const msgs = obj.messages;
+  if (!Array.isArray(msgs) || msgs.length === 0) return ['missing "messages" array'];
+  const problems: string[] = [];
+  msgs.forEach((m, i) => {
+    if (!isObj(m) || !ROLES.includes(m.role as string) || typeof m.content !== "string") {
+      problems.push(`messages[${i}] must be {role: system|user|assistant, content: string}`);
+    }
+  });
+  if (!problems.length && (msgs[msgs.length - 1] as Obj).role !== "user") {
+    problems.push("a GRPO prompt must end with the user turn (the model writes the answer)");
+  }
+  if (typeof obj.gold_sql !== "string" || !obj.gold_sql.trim()) problems.push('missing "gold_sql"');
+  if (typeof obj.db_id !== "string" || !obj.db_id) problems.push('missing "db_id"');
+  const p = obj.db_path;
+  if (typeof p !== "string" || !p) problems.push('missing "db_path"');
+  else if (path.isAbsolute(p) || path.normalize(p).split(path.sep).includes("..")) {
+    problems.push(`db_path ${JSON.stringify(p)} must be relative to the database root, inside it`);
+  }
   return problems;
 }
 
@@ -356,7 +456,7 @@ export interface DatasetReport {
  */
 export async function validateDataset(
   dir: string,
-  options: { maxErrors?: number; maxLength?: number; requireTest?: boolean } = {},
+  options: { maxErrors?: number; maxLength?: number; requireTest?: boolean; grpo?: boolean } = {},
 ): Promise<DatasetReport> {
   const maxErrors = options.maxErrors ?? 20;
   const requireTest = options.requireTest ?? true;
@@ -391,7 +491,7 @@ export async function validateDataset(
         errors.push(`${file}:${i + 1}: not valid JSON`);
         return;
       }
-      const problems = validateExample(obj);
+      const problems = validateExample(obj, { grpo: options.grpo });
       if (problems.length) errors.push(...problems.map((p) => `${file}:${i + 1}: ${p}`));
       else {
         counts[split]++;
@@ -659,8 +759,10 @@ export function buildTrainCommand(config: TrainConfig, options: BuildTrainOption
   const hfCache = path.resolve(options.hfCache ?? defaultHfCache());
   const python = options.python ?? "python3";
   const env: Record<string, string> = { PYTHONUNBUFFERED: "1" };
+  const dbRoot = config.method === "grpo" && config.grpo.db_root ? path.resolve(config.grpo.db_root) : null;
   if (options.runtime === "local") {
     env.TENSORBOARD_LOGGING_DIR = path.join(outDir, "tensorboard");
+    if (dbRoot) env.TEXT2SQL_DB_ROOT = dbRoot;
     const command = [
       ...launcherArgs(config.distributed, python),
       path.join(trainerDir, "train.py"),
@@ -694,6 +796,8 @@ export function buildTrainCommand(config: TrainConfig, options: BuildTrainOption
   args.push("-e", "TENSORBOARD_LOGGING_DIR=/out/tensorboard");
   args.push("-v", `${trainerDir}:/app:ro`, "-v", `${configPath}:/config/train.json:ro`);
   args.push("-v", `${datasetDir}:/data:ro`, "-v", `${outDir}:/out`, "-v", `${hfCache}:/hf`);
+  // The GRPO reward executes SQL against the databases: mounted read-only (the reward also opens them `mode=ro`).
+  if (dbRoot) args.push("-v", `${dbRoot}:/dbs:ro`, "-e", "TEXT2SQL_DB_ROOT=/dbs");
   const scriptArgs = [
     "/app/train.py",
     "--config",
@@ -1036,10 +1140,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (!datasetDir) {
       throw new TrainerError("no dataset: pass --dataset DIR or set dataset_dir in the config");
     }
+    const grpo = config.method === "grpo";
     const counts = await validateDataset(datasetDir, {
       maxLength: config.training.max_length,
-      requireTest: config.training.eval_strategy !== "no",
+      requireTest: !grpo && config.training.eval_strategy !== "no",
+      grpo,
     });
+    if (grpo && !config.grpo.db_root) {
+      throw new TrainerError(
+        "grpo.db_root: required for method grpo (the folder holding <db_id>/<db_id>.sqlite)",
+      );
+    }
     for (const w of counts.warnings) console.error(`train: warning: ${w}`);
     const runtime = await chooseRuntime(values.runtime, dryRun, "pass --runtime local on a GPU machine");
     const outDir = values.out ?? path.join("runs", "train", `${utcStamp()}-${config.name}`);

@@ -116,3 +116,24 @@ Deno.test("unfenced: prose line starting with 'With' is not a query; whole text 
   const text = "With the given schema this cannot be answered.";
   assertEquals(extractSql(text), text);
 });
+
+/** Shared with the Python reward's tests (`trainer/tests/test_reward.py`): both ports must agree on every case. */
+const shared = JSON.parse(
+  readFileSync(join(import.meta.dirname!, "fixtures", "sql_extract_cases.json"), "utf8"),
+).cases as { name: string; completion: string; expected: string }[];
+
+Deno.test("shared extraction cases: every case gives its expected SQL", () => {
+  const wrong = shared.filter((c) => extractSql(c.completion) !== c.expected).map((c) => c.name);
+  assertEquals(wrong, []);
+});
+
+Deno.test("shared extraction cases hold the whole completions corpus, unchanged", () => {
+  const byName = new Map(shared.map((c) => [c.name, c]));
+  for (const c of corpus()) {
+    const s = byName.get("corpus/" + c.name);
+    assertEquals(s && { completion: s.completion, expected: s.expected }, {
+      completion: c.completion,
+      expected: c.expected,
+    }, c.name);
+  }
+});

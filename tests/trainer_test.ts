@@ -113,9 +113,14 @@ async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const code = `import { ${fn} } from ${JSON.stringify(TRAINER_MODULE)};\n` +
     `Deno.exit(await ${fn}(${JSON.stringify(argv)}));`;
+  // lib/trainer.ts imports only local files: `--no-config` keeps the child from resolving deno.json's npm
+  // imports (which, in a fresh cache and with the environment cleared of CA settings and proxies, downloads and
+  // fails), and `--cached-only` makes any download an error instead of a network call. DENO_DIR passes through
+  // so the child uses the same cache as this process.
+  const denoDir = Deno.env.get("DENO_DIR");
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-lock", code],
-    env: { HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
+    args: ["eval", "--no-config", "--cached-only", code],
+    env: { HOME: Deno.env.get("HOME") ?? "/tmp", ...(denoDir ? { DENO_DIR: denoDir } : {}), ...env },
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
@@ -487,7 +492,7 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
     await Deno.writeTextFile(script, FAKE_TRAINER);
     const outDir = path.join(tmp, "run");
     const plan = buildTrainCommand(validateTrainConfig({}), { ...opts, outDir, runtime: "local" });
-    plan.command = [Deno.execPath(), "run", "--quiet", script];
+    plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script];
     const seen: MetricLine[] = [];
     const logs: string[] = [];
     const result = await runTraining(plan, {
@@ -506,7 +511,7 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
     assertStringIncludes(await Deno.readTextFile(result.logPath), "a warning on stderr");
 
     // A resumed run appends to the same metrics file; a failing trainer's exit code comes back.
-    plan.command = [Deno.execPath(), "run", "--quiet", script, "3"];
+    plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script, "3"];
     const again = await runTraining(plan, { onLog: () => {} });
     assertEquals(again.code, 3);
     assertEquals((await readMetrics(result.metricsPath)).length, 10);
@@ -708,7 +713,7 @@ Deno.test("serveCommand: starts the server, waits until the adapter is listed, p
     await Deno.writeTextFile(path.join(tmp, "fake_vllm.ts"), FAKE_VLLM);
     await Deno.writeTextFile(
       path.join(bin, "vllm"),
-      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --no-config --cached-only --quiet ${
         JSON.stringify(path.join(tmp, "fake_vllm.ts"))
       } "$@"\n`,
     );

@@ -104,7 +104,27 @@ def build_tokenizer() -> Any:
     )
     tok.chat_template = CHAT_TEMPLATE
     # No pad token on purpose: prepare_tokenizer must supply one, as for Llama 3.
+    real = llama31_template()
+    if real is not None:
+        # The real Llama 3.1 template (system preamble with dates, trimmed turns) and, as Llama 3's tokenizer
+        # does, a BOS added on plain tokenization: a second BOS in training inputs must then be caught.
+        from tokenizers import processors
+
+        tok.chat_template = real
+        bos = tok.bos_token
+        tok._tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.bos_token_id)])
     return tok
+
+
+def llama31_template() -> str | None:
+    """The Llama 3.1 chat template TRL ships (`trl/chat_templates/llama3_1.jinja`), or None without trl."""
+    try:
+        import importlib.resources
+
+        return importlib.resources.files("trl").joinpath("chat_templates/llama3_1.jinja").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return None
 
 
 def build_model(tok: Any) -> Any:
@@ -178,7 +198,11 @@ def check_masking(tok: Any) -> None:
     prompt = tok.decode(ex["input_ids"][:first])
     assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n"), repr(prompt[-60:])
     assert train_mod.tokenize_conversation(tok, conversation(q, sql)["messages"], 40) is None
-    ok("labels cover exactly the answer and <|eot_id|>; too-long examples are dropped")
+    assert ex["input_ids"].count(tok.bos_token_id) == 1, f"{ex['input_ids'].count(tok.bos_token_id)} BOS tokens"
+    ok("labels cover exactly the answer and <|eot_id|>; one BOS; too-long examples are dropped "
+       f"({'real Llama 3.1 template, BOS-adding tokenizer' if llama31_template() else 'simplified template'})")
+    if llama31_template() is None:
+        skipped.append("real Llama 3.1 template (trl not installed)")
 
 
 def logits_of(model: Any, tok: Any, device: str) -> Any:
@@ -187,7 +211,7 @@ def logits_of(model: Any, tok: Any, device: str) -> Any:
         return model(input_ids=ids.to(device)).logits.float().cpu()
 
 
-def run(steps: int, work: str, force_cpu: bool) -> None:
+def run(steps: int, work: str, force_cpu: bool, metrics_file: str | None = None, method: str = "lora") -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -208,8 +232,10 @@ def run(steps: int, work: str, force_cpu: bool) -> None:
 
     metrics = capture_metrics()
     out = os.path.join(work, "out")
-    cfg = smoke_config(base_dir, steps)
-    summary = train_mod.train(cfg, data, out, model=build_model(tok), tokenizer=tok)
+    cfg = smoke_config(base_dir, steps, method)
+    # QLoRA must load the base from disk itself (quantized on load); LoRA takes the model built here.
+    fresh = (lambda: None) if method == "qlora" else (lambda: build_model(tok))
+    summary = train_mod.train(cfg, data, out, model=fresh(), tokenizer=tok)
 
     train_lines = [m for m in metrics if m["type"] == "train"]
     eval_lines = [m for m in metrics if m["type"] == "eval"]
@@ -258,15 +284,30 @@ def run(steps: int, work: str, force_cpu: bool) -> None:
     print(f"generated: {text!r}", flush=True)
     ok("reloaded adapter generates")
 
-    # Resume: a longer run in the same folder must start from the last checkpoint, not from step 0.
+    if metrics_file:
+        with open(metrics_file, "w", encoding="utf-8") as f:
+            for m in metrics:
+                f.write(json.dumps(m, separators=(",", ":")) + "\n")
+    last_lr = train_lines[-1]["lr"]
+    # Resume: a longer run in the same folder must continue the optimizer, scheduler and step count from the
+    # last checkpoint, not restart them (a restarted warmup would start the learning rate at 0 again).
     metrics.clear()
-    cfg2 = smoke_config(base_dir, steps + 5)
-    train_mod.train(cfg2, data, out, model=build_model(tok), tokenizer=tok)
+    cfg2 = smoke_config(base_dir, steps + 5, method)
+    cfg2["training"]["save_steps"] = 5
+    train_mod.train(cfg2, data, out, model=fresh(), tokenizer=tok)
     start = next(m for m in metrics if m["type"] == "start")
     assert start["resume_from"] and os.path.basename(start["resume_from"]).startswith("checkpoint-"), start
-    first_step = min(m["step"] for m in metrics if m["type"] == "train")
-    assert first_step > steps - 10, f"resumed run started at step {first_step}"
-    ok(f"resumed from {os.path.basename(start['resume_from'])}")
+    resumed_at = int(os.path.basename(start["resume_from"]).split("-")[1])
+    resumed_lines = [m for m in metrics if m["type"] == "train"]
+    first = min(resumed_lines, key=lambda m: m["step"])
+    assert first["step"] == resumed_at + 1, f"resumed run started at step {first['step']}, checkpoint {resumed_at}"
+    assert first["lr"] is not None and abs(first["lr"] - last_lr) <= 1e-12 + 1e-6 * last_lr, (first["lr"], last_lr)
+    final = os.path.join(out, f"checkpoint-{steps + 5}")
+    opt = torch.load(os.path.join(final, "optimizer.pt"), map_location="cpu", weights_only=False)
+    opt_steps = {int(v["step"]) for v in opt["state"].values() if "step" in v}
+    assert opt_steps == {steps + 5}, f"optimizer step count {opt_steps} at checkpoint {steps + 5}"
+    ok(f"resumed from {os.path.basename(start['resume_from'])}: step {first['step']}, lr {first['lr']} continues, "
+       f"optimizer at {steps + 5} steps")
 
     merged_dir = train_mod.merge_adapter(cfg, summary["adapter"], os.path.join(work, "merge"))
     merged = AutoModelForCausalLM.from_pretrained(merged_dir, **train_mod._dtype_kwarg(torch.float32)).to(device).eval()
@@ -296,9 +337,7 @@ def run(steps: int, work: str, force_cpu: bool) -> None:
         assert any(m["type"] == "train" for m in metrics), "QLoRA produced no train lines"
         ok("QLoRA (4-bit NF4) path trains")
     if not train_mod.has_module("trl"):
-        skipped.append("trl (not installed; train.py does not need it)")
-    else:
-        skipped.append("trl (installed, but train.py uses plain transformers.Trainer)")
+        skipped.append("trl (not installed; SFT does not need it, GRPO does: see grpo_check.py)")
 
 
 def main() -> int:
@@ -306,6 +345,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     parser.add_argument("--cpu", action="store_true", help="run on CPU even when a GPU is present")
+    parser.add_argument("--metrics", help="write the first run's metric lines to this JSONL file")
+    parser.add_argument("--method", choices=("lora", "qlora"), default="lora",
+                        help="the main run's method (qlora needs CUDA and bitsandbytes)")
     args = parser.parse_args()
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before anything initialises CUDA
@@ -316,7 +358,7 @@ def main() -> int:
     os.environ["TENSORBOARD_LOGGING_DIR"] = os.path.join(work, "out", "tensorboard")
     status = 0
     try:
-        run(args.steps, work, args.cpu)
+        run(args.steps, work, args.cpu, args.metrics, args.method)
     except Exception:  # report every failure the same way, with its traceback, then exit non-zero
         traceback.print_exc()
         status = 1

@@ -191,7 +191,8 @@ def quantization_config(cfg: dict[str, Any]) -> Any:
         "load_in_4bit": True,
         "bnb_4bit_quant_type": "nf4",
         "bnb_4bit_use_double_quant": True,
-        "bnb_4bit_compute_dtype": torch.bfloat16,
+        # Compute in the dtype the run trains in: bf16 on GPUs that have it, fp32 with `training.bf16: false`.
+        "bnb_4bit_compute_dtype": torch.bfloat16 if cfg["training"]["bf16"] else torch.float32,
     }
     if uses_fsdp(cfg):
         # FSDP flattens parameters of one dtype per unit: storing the 4-bit weights as bf16 lets it shard them
@@ -319,7 +320,8 @@ class TokenCountingTrainer(Trainer):
         return super().training_step(model, inputs, *args, **kwargs)
 
 
-def training_arguments(cfg: dict[str, Any], output_dir: str, has_eval: bool) -> Any:
+def training_arguments(cfg: dict[str, Any], output_dir: str, has_eval: bool, args_cls: Any = None,
+                       extra: dict[str, Any] | None = None) -> Any:
     """TrainingArguments for the config, for transformers 4.4x–5.x.
 
     Differences handled: `eval_strategy` (the old `evaluation_strategy` is gone in 5); `warmup_ratio` is
@@ -382,12 +384,16 @@ def training_arguments(cfg: dict[str, Any], output_dir: str, has_eval: bool) -> 
             fsdp_config["transformer_layer_cls_to_wrap"] = [layer]
         kwargs["fsdp"] = "full_shard auto_wrap"
         kwargs["fsdp_config"] = fsdp_config
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    # `args_cls`: TRL's GRPOConfig (a TrainingArguments subclass) for GRPO, with its own settings in `extra`.
+    args_cls = args_cls or TrainingArguments
+    kwargs.update(extra or {})
+    fields = {f.name for f in dataclasses.fields(args_cls)}
     essential = {"eval_strategy", "fsdp", "fsdp_config", "warmup_steps", "gradient_checkpointing_kwargs"}
+    essential |= set(extra or {})
     missing = sorted(k for k in kwargs if k not in fields and k in essential)
     if missing:
-        raise TrainError(f"transformers {transformers.__version__} lacks TrainingArguments {', '.join(missing)}")
-    return TrainingArguments(**{k: v for k, v in kwargs.items() if k in fields})
+        raise TrainError(f"{args_cls.__name__} (transformers {transformers.__version__}) lacks {', '.join(missing)}")
+    return args_cls(**{k: v for k, v in kwargs.items() if k in fields})
 
 
 def make_trainer(model: Any, tokenizer: Any, train_ds: list, eval_ds: list, args: Any) -> TokenCountingTrainer:
@@ -463,6 +469,8 @@ def train(
     `cfg["base_model"]` is a container mount path; it is what `train_config.json`, the run fingerprint and the
     adapter's `adapter_config.json` record. Returns a summary dict (also emitted as the final `"end"` line).
     """
+    if cfg["method"] == "grpo":
+        return train_grpo(cfg, data_dir, output_dir, model=model, tokenizer=tokenizer, base_model=base_model)
     eval_on = cfg["training"]["eval_strategy"] != "no"
     counts = validate_dataset_dir(data_dir, require_test=eval_on)
     source = base_model or base_model_source(cfg["base_model"])
@@ -536,6 +544,181 @@ def train(
         "seconds": round(time.perf_counter() - t0, 1),
         **written,
     }
+    if is_main_process():
+        emit(summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- GRPO
+
+
+def use_vllm(cfg: dict[str, Any]) -> bool:
+    """vLLM colocated for generation when installed on a CUDA machine (`"auto"`), else TRL's plain generate."""
+    want = cfg["grpo"]["use_vllm"]
+    if want is True and not has_module("vllm"):
+        raise TrainError('grpo.use_vllm is true but vllm is not installed (set "auto" to fall back to generate)')
+    return bool(want is True or (want == "auto" and has_module("vllm") and torch.cuda.is_available()))
+
+
+def load_grpo_prompts(path: str, tokenizer: Any, max_length: int) -> tuple[list[dict[str, Any]], int]:
+    """GRPO rows of one JSONL file as TRL wants them (`prompt` = the conversation), and the number dropped
+    because the rendered prompt exceeds `max_length` tokens (TRL 1.x has no prompt truncation of its own, and a
+    cut schema would teach the wrong thing)."""
+    rows: list[dict[str, Any]] = []
+    dropped = 0
+    for n, obj, err in read_jsonl(path):
+        if err:
+            raise TrainError(f"{path}:{n}: {err}")
+        text = tokenizer.apply_chat_template(obj["messages"], tokenize=False, add_generation_prompt=True)
+        if len(_ids(tokenizer, text)) > max_length:
+            dropped += 1
+            continue
+        rows.append({"prompt": obj["messages"], "db_id": obj["db_id"], "gold_sql": obj["gold_sql"],
+                     "db_path": obj["db_path"]})
+    return rows, dropped
+
+
+def grpo_extra_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    """GRPOConfig's own settings from the `grpo` section."""
+    g = cfg["grpo"]
+    extra: dict[str, Any] = {
+        "num_generations": g["num_generations"],
+        "temperature": g["temperature"],
+        "beta": g["beta"],
+        "epsilon": g["epsilon"],
+        "max_completion_length": g["max_completion_length"],
+        "loss_type": g["loss_type"],
+        "log_completions": g["log_completions"],
+        "use_vllm": use_vllm(cfg),
+    }
+    if extra["use_vllm"]:
+        extra["vllm_mode"] = "colocate"  # one GPU: vLLM shares it with training, no separate server
+        extra["vllm_gpu_memory_utilization"] = g["vllm_gpu_memory_utilization"]
+    if g["format_reward"] > 0:
+        extra["reward_weights"] = [1.0, 1.0]
+    return extra
+
+
+class GrpoMetricsCallback(TrainerCallback):
+    """One JSON line per GRPO logging step: loss, lr, reward mean/std, fractions correct/executable, KL, length."""
+
+    def __init__(self, reward: Any):
+        self.reward = reward
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not logs:
+            return
+        from text2sql_trainer.metrics import grpo_metric_from_logs
+
+        gpu_mem = None
+        if "loss" in logs and torch.cuda.is_available():
+            gpu_mem = torch.cuda.max_memory_allocated() / 2**30
+            torch.cuda.reset_peak_memory_stats()
+        stats = self.reward.pop_stats() if "loss" in logs else None
+        metric = grpo_metric_from_logs(logs, state.global_step, state.epoch, stats, gpu_mem)
+        if metric is None or not state.is_world_process_zero:
+            return
+        emit(metric)
+        if metric["type"] == "train":
+            log(f"step {metric['step']} loss {metric['loss']} reward {metric['reward']} "
+                f"correct {metric['frac_correct']} executable {metric['frac_executable']} kl {metric['kl']}")
+
+
+def train_grpo(
+    cfg: dict[str, Any],
+    data_dir: str,
+    output_dir: str,
+    model: Any = None,
+    tokenizer: Any = None,
+    base_model: str | None = None,
+) -> dict[str, Any]:
+    """GRPO with TRL's GRPOTrainer: K completions per prompt, rewarded by the evaluator's verdict.
+
+    The policy is the base with LoRA (on a 4-bit base for `grpo.adapter: "qlora"`); with `beta` > 0 the
+    reference model is the same base with the adapter disabled (TRL does this for a PEFT model), so no second
+    copy is loaded. Rewards execute in sandboxed worker processes (`text2sql_trainer/reward.py`).
+    """
+    if not has_module("trl"):
+        raise TrainError('method "grpo" needs trl (pip install trl; it is in the trainer image)')
+    import trl
+    from trl import GRPOConfig, GRPOTrainer
+    from text2sql_trainer.reward import ExecutionReward, FormatReward, SandboxLimits
+    from text2sql_trainer.data import validate_dataset_dir as _validate
+
+    g = cfg["grpo"]
+    db_root = os.environ.get("TEXT2SQL_DB_ROOT") or g["db_root"]
+    if not db_root or not os.path.isdir(db_root):
+        raise TrainError(f"grpo.db_root: database folder not found ({db_root!r}); it holds <db_id>/<db_id>.sqlite")
+    counts = _validate(data_dir, require_test=False, grpo=True)
+    source = base_model or base_model_source(cfg["base_model"])
+    fingerprint = run_fingerprint(cfg, source, dataset_hash(data_dir))
+    check_run_folder(output_dir, fingerprint)
+    os.makedirs(output_dir, exist_ok=True)
+    if is_main_process():
+        with open(os.path.join(output_dir, "train_config.json"), "w", encoding="utf-8") as f:
+            json.dump({**cfg, "base_model": source}, f, indent=2)
+        write_fingerprint(output_dir, fingerprint)
+    token = os.environ.get("HF_TOKEN") or None
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"], token=token)
+    prepare_tokenizer(tokenizer)
+    tokenizer.padding_side = "left"  # generation pads on the left
+    max_length = cfg["training"]["max_length"]
+    rows, dropped = load_grpo_prompts(os.path.join(data_dir, "train.jsonl"), tokenizer, max_length)
+    if not rows:
+        raise TrainError(f"no GRPO prompt fits in training.max_length {max_length}")
+    resume = last_checkpoint(output_dir) if cfg["training"]["resume"] else None
+    extra = grpo_extra_args(cfg)
+    policy_cfg = {**cfg, "method": g["adapter"]}
+    if is_main_process():
+        emit({
+            "type": "start",
+            "base_model": source,
+            "method": "grpo",
+            "adapter": g["adapter"],
+            "train_examples": len(rows),
+            "eval_examples": 0,
+            "dropped_too_long": dropped,
+            "valid_lines": counts,
+            "resume_from": resume,
+            "num_generations": g["num_generations"],
+            "generation": "vllm-colocate" if extra["use_vllm"] else "generate",
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "trl": trl.__version__},
+        })
+    args = training_arguments(policy_cfg, output_dir, has_eval=False, args_cls=GRPOConfig, extra=extra)
+    model = load_model(policy_cfg) if model is None else wrap_model(policy_cfg, model)
+    from datasets import Dataset
+
+    reward = ExecutionReward(db_root, partial=g["partial_reward"], workers=g["reward_workers"],
+                             limits=SandboxLimits(timeout_s=g["reward_timeout_s"]))
+    reward_funcs: list[Any] = [reward]
+    if g["format_reward"] > 0:
+        reward_funcs.append(FormatReward(g["format_reward"]))
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    try:
+        trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args,
+                              train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(GrpoMetricsCallback(reward))
+        t0 = time.perf_counter()
+        trainer.train(resume_from_checkpoint=resume)
+        target = os.path.join(output_dir, "adapter")
+        trainer.save_model(target)
+        if trainer.is_world_process_zero():
+            tokenizer.padding_side = "right"
+            tokenizer.save_pretrained(target)
+            set_adapter_base_model(target, source)
+        written = {"adapter": target}
+        if cfg["output"]["merge"] and trainer.is_world_process_zero():
+            written["merged"] = merge_adapter(cfg, target, output_dir)
+    finally:
+        reward.close()
+    summary = {"type": "end", "train_loss": None, "resumed_from": resume, "eval_loss": None,
+               "seconds": round(time.perf_counter() - t0, 1), **written}
     if is_main_process():
         emit(summary)
     return summary

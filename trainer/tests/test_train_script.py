@@ -19,8 +19,12 @@ from unittest import mock
 import _path  # noqa: F401  (puts trainer/ on sys.path)
 
 
+# Looked up once, before any stand-in sits in sys.modules (find_spec fails on a module without a spec).
+HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
+
+
 def _stub_modules() -> dict:
-    if importlib.util.find_spec("torch") and importlib.util.find_spec("transformers"):
+    if HAS_TORCH:
         return {}
     torch = types.ModuleType("torch")
     transformers = types.ModuleType("transformers")
@@ -44,9 +48,13 @@ GOOD = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "co
 
 class TrainScriptTest(unittest.TestCase):
     def setUp(self):
-        patcher = mock.patch.dict(sys.modules, _stub_modules())
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        # Only the stand-ins are added and removed: `mock.patch.dict(sys.modules)` would restore the whole module
+        # table at cleanup, unloading the real torch that importing train.py loaded (which breaks every later
+        # torch import in the process wherever torch is installed).
+        for name, module in _stub_modules().items():
+            if name not in sys.modules:
+                sys.modules[name] = module
+                self.addCleanup(sys.modules.pop, name, None)
         sys.modules.pop("train", None)
         self.addCleanup(sys.modules.pop, "train", None)
         self.train = importlib.import_module("train")
@@ -88,6 +96,15 @@ class TrainScriptTest(unittest.TestCase):
         code, err = self.main("--config", config, "--data", first, "--output", out)
         self.assertEqual(code, 2)
         self.assertIn("lora.r (256 → 8)", err)
+
+    def test_cleanup_keeps_the_real_torch_loaded(self):
+        # Regression: mock.patch.dict(sys.modules) unloaded torch at cleanup, breaking later torch imports.
+        if not HAS_TORCH:
+            self.skipTest("torch is not installed (the stand-ins are used; nothing real to keep loaded)")
+        self.assertIn("torch", sys.modules)
+        torch = sys.modules["torch"]
+        self.doCleanups()
+        self.assertIs(sys.modules.get("torch"), torch)
 
     def test_the_original_base_model_is_what_is_compared(self):
         # In the container the base is loaded from /base; the fingerprint holds the host path it came from.

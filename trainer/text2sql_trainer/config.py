@@ -13,7 +13,9 @@ import math
 import os
 from typing import Any
 
-METHODS = ("qlora", "lora", "full")
+METHODS = ("qlora", "lora", "full", "grpo")
+# How the GRPO policy is trained: LoRA on a 4-bit (QLoRA) or a bf16 base.
+GRPO_ADAPTERS = ("qlora", "lora")
 STRATEGIES = ("no", "steps", "epoch")
 # The defaults, the scheduler and the optimizer names live in `defaults.json` beside this file, which `lib/trainer.ts` imports
 # too: one list for both validators, so the dry run and the container cannot disagree.
@@ -24,6 +26,7 @@ with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.jso
 # `adamw_hf` is gone in 5). A typo must fail here, before a GPU is rented, not in TrainingArguments on it.
 OPTIMIZERS: tuple[str, ...] = tuple(_SHARED["optimizers"])
 SCHEDULERS: tuple[str, ...] = tuple(_SHARED["schedulers"])
+GRPO_LOSS_TYPES: tuple[str, ...] = tuple(_SHARED["grpo_loss_types"])
 LAUNCHERS = ("accelerate", "torchrun")
 
 # The original tool's profile (`trl_sft.py`), except: the scheduler is `constant_with_warmup` because the
@@ -31,7 +34,7 @@ LAUNCHERS = ("accelerate", "torchrun")
 # assistant answer only (the original trained on every token).
 DEFAULTS: dict[str, Any] = _SHARED["defaults"]
 
-_SECTIONS = ("lora", "training", "output", "container")
+_SECTIONS = ("lora", "training", "output", "grpo", "container")
 _DISTRIBUTED_DEFAULTS: dict[str, Any] = _SHARED["distributed"]
 
 
@@ -157,6 +160,7 @@ def validate_config(user: Any) -> dict[str, Any]:
     if t["eval_strategy"] == "steps" and t["eval_steps"] is None:
         errors.append('training.eval_steps: required when eval_strategy is "steps"')
 
+    errors.extend(_grpo_errors(cfg["grpo"]))
     if not isinstance(cfg["output"]["merge"], bool):
         errors.append("output.merge: must be true or false")
     if not isinstance(cfg["container"]["image"], str) or not cfg["container"]["image"]:
@@ -178,9 +182,49 @@ def validate_config(user: Any) -> dict[str, Any]:
         if dist["fsdp"] is True and cfg["output"]["merge"] is True:
             # Merging needs the full bf16 model in one process: do it after training, not under FSDP.
             errors.append("output.merge: not supported with distributed.fsdp; merge the adapter afterwards")
+    if cfg["method"] == "grpo" and not errors:
+        g, procs = cfg["grpo"], (dist["num_processes"] if dist else 1)
+        batch = t["per_device_batch_size"] * t["gradient_accumulation_steps"] * procs
+        if batch % g["num_generations"]:
+            # TRL samples one generation batch per optimizer step, K completions per prompt.
+            errors.append(f"grpo.num_generations: {g['num_generations']} must divide the completions per step "
+                          f"(per_device_batch_size × gradient_accumulation_steps × processes = {batch})")
+        if dist and dist["fsdp"]:
+            errors.append("method: grpo is not supported with distributed.fsdp (use DDP or one GPU)")
     if errors:
         raise ConfigError("\n".join(errors))
     return cfg
+
+
+def _grpo_errors(g: dict[str, Any]) -> list[str]:
+    """Problems of the `grpo` section (checked for every method: a typo must not wait for a GRPO run)."""
+    errors: list[str] = []
+    if g["adapter"] not in GRPO_ADAPTERS:
+        errors.append(f"grpo.adapter: must be one of {', '.join(GRPO_ADAPTERS)}")
+    for key in ("num_generations", "max_completion_length", "reward_workers"):
+        if not _is_int(g[key]) or g[key] < 1:
+            errors.append(f"grpo.{key}: must be a positive integer")
+    if _is_int(g["num_generations"]) and g["num_generations"] < 2:
+        errors.append("grpo.num_generations: must be at least 2 (advantages are relative within a group)")
+    for key in ("temperature", "reward_timeout_s"):
+        if not _is_num(g[key]) or g[key] <= 0:
+            errors.append(f"grpo.{key}: must be a positive number")
+    for key in ("beta", "epsilon", "format_reward"):
+        if not _is_num(g[key]) or g[key] < 0:
+            errors.append(f"grpo.{key}: must be a number >= 0")
+    if not _is_num(g["partial_reward"]) or not 0 <= g["partial_reward"] < 1:
+        errors.append("grpo.partial_reward: must be in [0, 1) (below the 1.0 of a correct answer)")
+    if not _is_num(g["vllm_gpu_memory_utilization"]) or not 0 < g["vllm_gpu_memory_utilization"] < 1:
+        errors.append("grpo.vllm_gpu_memory_utilization: must be in (0, 1)")
+    if g["loss_type"] not in GRPO_LOSS_TYPES:
+        errors.append(f"grpo.loss_type: must be one of {', '.join(GRPO_LOSS_TYPES)}")
+    if g["use_vllm"] not in ("auto", True, False):
+        errors.append('grpo.use_vllm: must be "auto", true or false')
+    if not isinstance(g["log_completions"], bool):
+        errors.append("grpo.log_completions: must be true or false")
+    if g["db_root"] is not None and (not isinstance(g["db_root"], str) or not g["db_root"]):
+        errors.append("grpo.db_root: must be null or the folder the dataset's db_path values are relative to")
+    return errors
 
 
 def load_config(path: str) -> dict[str, Any]:

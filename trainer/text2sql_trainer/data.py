@@ -55,6 +55,32 @@ def validate_example(obj: Any) -> list[str]:
     return problems
 
 
+def validate_grpo_example(obj: Any) -> list[str]:
+    """Problems of one GRPO prompt row (`deno task sft --format grpo`), as `validateGrpoExample` in lib/trainer.ts."""
+    if not isinstance(obj, dict):
+        return ["not a JSON object"]
+    msgs = obj.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return ['missing "messages" array']
+    problems = [
+        f"messages[{i}] must be {{role: system|user|assistant, content: string}}"
+        for i, m in enumerate(msgs)
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str)
+    ]
+    if not problems and msgs[-1]["role"] != "user":
+        problems.append("a GRPO prompt must end with the user turn (the model writes the answer)")
+    if not isinstance(obj.get("gold_sql"), str) or not obj["gold_sql"].strip():
+        problems.append('missing "gold_sql"')
+    if not isinstance(obj.get("db_id"), str) or not obj["db_id"]:
+        problems.append('missing "db_id"')
+    p = obj.get("db_path")
+    if not isinstance(p, str) or not p:
+        problems.append('missing "db_path"')
+    elif os.path.isabs(p) or ".." in os.path.normpath(p).split(os.sep):
+        problems.append(f"db_path {json.dumps(p)} must be relative to the database root, inside it")
+    return problems
+
+
 def read_jsonl(path: str) -> Iterable[tuple[int, Any, str | None]]:
     """Yield (line number, parsed object or None, error or None) for each non-blank line."""
     with open(path, encoding="utf-8") as f:
@@ -67,7 +93,8 @@ def read_jsonl(path: str) -> Iterable[tuple[int, Any, str | None]]:
                 yield n, None, f"not valid JSON ({e.msg})"
 
 
-def validate_dataset_dir(path: str, max_errors: int = 20, require_test: bool = True) -> dict[str, int]:
+def validate_dataset_dir(path: str, max_errors: int = 20, require_test: bool = True,
+                         grpo: bool = False) -> dict[str, int]:
     """Check `train.jsonl` and `test.jsonl` in `path`; return example counts per split.
 
     Raises DatasetError with up to `max_errors` problems (file:line: reason) when anything is wrong, so a
@@ -89,7 +116,7 @@ def validate_dataset_dir(path: str, max_errors: int = 20, require_test: bool = T
             continue
         count = 0
         for n, obj, err in read_jsonl(file):
-            problems = [err] if err else validate_example(obj)
+            problems = [err] if err else (validate_grpo_example(obj) if grpo else validate_example(obj))
             if problems:
                 errors.extend(f"{file}:{n}: {p}" for p in problems)
             else:

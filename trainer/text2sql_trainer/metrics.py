@@ -87,3 +87,43 @@ def parse_metric_line(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return obj if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
+
+
+def _first(logs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if key in logs:
+            return logs[key]
+    return None
+
+
+def grpo_metric_from_logs(
+    logs: dict[str, Any],
+    step: int,
+    epoch: float | None,
+    reward_stats: dict[str, float] | None = None,
+    gpu_mem_gb: float | None = None,
+) -> dict[str, Any] | None:
+    """A GRPOTrainer log dict as a metric object: the SFT train line plus reward mean/std, the fractions correct
+    and executable (from the execution reward's counts since the previous line), KL and completion length.
+
+    TRL names: `reward`, `reward_std`, `kl` (only logged with beta > 0), `completions/mean_length`; older TRL
+    used `completion_length`.
+    """
+    if "loss" not in logs:
+        return metric_from_logs(logs, step, epoch)
+    stats = reward_stats or {}
+    return {
+        "type": "train",
+        "step": step,
+        "epoch": _num(epoch if epoch is not None else logs.get("epoch")),
+        "loss": _num(logs["loss"]),
+        "lr": _num(logs.get("learning_rate")),
+        "grad_norm": _num(logs.get("grad_norm")),
+        "reward": _num(logs.get("reward")),
+        "reward_std": _num(logs.get("reward_std")),
+        "frac_correct": _num(stats.get("frac_correct")),
+        "frac_executable": _num(stats.get("frac_executable")),
+        "kl": _num(logs.get("kl")),
+        "completion_length": _num(_first(logs, "completions/mean_length", "completion_length")),
+        "gpu_mem_gb": _num(gpu_mem_gb),
+    }

@@ -1,0 +1,170 @@
+"""The GRPO execution reward (stdlib only): extraction parity with lib/sql_extract.ts, the sandbox, the verdicts."""
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+import unittest
+
+import _path  # noqa: F401  (puts trainer/ on sys.path)
+from text2sql_trainer.reward import (
+    ExecutionReward,
+    FormatReward,
+    RewardPool,
+    SandboxLimits,
+    execute_sandboxed,
+    verdict_of,
+)
+from text2sql_trainer.sql_extract import extract_sql
+
+REPO = os.path.dirname(_path.TRAINER_DIR)
+
+
+def make_db(path: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE hero (id INTEGER PRIMARY KEY, name TEXT, height REAL);"
+        "INSERT INTO hero VALUES (1, 'Ana', 170.0), (2, 'Bo', 180.5), (3, 'Cy', NULL);"
+    )
+    conn.commit()
+    conn.close()
+
+
+class ExtractionParityTest(unittest.TestCase):
+    def test_every_shared_case_extracts_what_the_typescript_extracts(self):
+        with open(os.path.join(REPO, "tests", "fixtures", "sql_extract_cases.json"), encoding="utf-8") as f:
+            cases = json.load(f)["cases"]
+        self.assertGreaterEqual(len(cases), 50)
+        wrong = [c["name"] for c in cases if extract_sql(c["completion"]) != c["expected"]]
+        self.assertEqual(wrong, [])
+
+
+class SandboxTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.db = os.path.join(self.tmp.name, "hero.sqlite")
+        make_db(self.db)
+
+    def run_sql(self, sql, **limits):
+        return execute_sandboxed(self.db, sql, SandboxLimits(**limits))
+
+    def test_a_read_returns_the_distinct_rows(self):
+        res = self.run_sql("SELECT name FROM hero UNION ALL SELECT name FROM hero")
+        self.assertEqual(res, {"ok": True, "rows": {("Ana",), ("Bo",), ("Cy",)}})
+
+    def test_writes_attach_extensions_and_settings_are_refused_and_nothing_changes(self):
+        for sql in (
+            "INSERT INTO hero VALUES (4, 'x', 1)",
+            "WITH x AS (SELECT 1) INSERT INTO hero(id) SELECT 9 FROM x",
+            "ATTACH DATABASE ':memory:' AS m",
+            "SELECT load_extension('/tmp/evil')",
+            "PRAGMA writable_schema = 1",
+            "PRAGMA journal_mode = WAL",
+            "SELECT 1; DROP TABLE hero",
+            "DROP TABLE hero",
+        ):
+            res = self.run_sql(sql)
+            self.assertFalse(res["ok"], sql)
+            self.assertEqual(res["kind"], "error", sql)
+        self.assertEqual(len(self.run_sql("SELECT * FROM hero")["rows"]), 3)
+
+    def test_the_database_is_opened_read_only_and_never_created(self):
+        missing = os.path.join(self.tmp.name, "nope.sqlite")
+        self.assertFalse(execute_sandboxed(missing, "SELECT 1")["ok"])
+        self.assertFalse(os.path.exists(missing))
+
+    def test_a_runaway_query_times_out(self):
+        t0 = time.monotonic()
+        res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
+                           timeout_s=0.5)
+        self.assertEqual(res["kind"], "timeout")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_too_many_rows_is_too_large(self):
+        res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c",
+                           max_rows=10)
+        self.assertEqual(res["kind"], "too_large")
+
+
+class PoolTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.db = os.path.join(self.tmp.name, "hero.sqlite")
+        make_db(self.db)
+
+    def test_a_worker_that_does_not_answer_is_killed_and_replaced(self):
+        # The grace is negative so the parent gives up before SQLite's own time limit fires: the kill path.
+        runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=3), grace_s=-2.5) as pool:
+            t0 = time.monotonic()
+            res = pool.execute(self.db, runaway)
+            self.assertEqual(res["kind"], "timeout")
+            self.assertLess(time.monotonic() - t0, 2.5)
+            self.assertEqual(pool.killed, 1)
+            self.assertEqual(pool.execute(self.db, "SELECT count(*) FROM hero"), {"ok": True, "rows": {(3,)}})
+
+    def test_execute_many_keeps_the_order(self):
+        with RewardPool(workers=2) as pool:
+            out = pool.execute_many([(self.db, f"SELECT {i}") for i in range(6)])
+        self.assertEqual([next(iter(r["rows"])) for r in out], [(i,) for i in range(6)])
+
+
+class RewardTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        os.makedirs(os.path.join(cls.tmp.name, "hero"))
+        make_db(os.path.join(cls.tmp.name, "hero", "hero.sqlite"))
+        cls.reward = ExecutionReward(cls.tmp.name, partial=0.1, workers=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.reward.close()
+        cls.tmp.cleanup()
+
+    def test_the_reward_is_the_evaluators_verdict(self):
+        gold = "SELECT name FROM hero WHERE height > 100"
+        completions = [
+            [{"role": "assistant", "content": "```sql\nSELECT name FROM hero WHERE height IS NOT NULL ORDER BY 1 DESC;\n```"}],
+            [{"role": "assistant", "content": "SELECT name FROM hero"}],
+            [{"role": "assistant", "content": "```sql\nSELECT nam FROM hero\n```"}],
+            [{"role": "assistant", "content": "I cannot answer that."}],
+            "SELECT name FROM hero WHERE id IN (1, 2, 1)",
+        ]
+        n = len(completions)
+        verdicts = self.reward.verdicts(completions, ["hero/hero.sqlite"] * n, [gold] * n)
+        self.assertEqual(verdicts, ["correct", "incorrect", "error", "error", "correct"])
+        self.reward.pop_stats()
+        rewards = self.reward(prompts=[None] * n, completions=completions, db_path=["hero/hero.sqlite"] * n,
+                              gold_sql=[gold] * n)
+        self.assertEqual(rewards, [1.0, 0.1, 0.0, 0.0, 1.0])
+        self.assertEqual(self.reward.pop_stats(), {"frac_correct": 0.4, "frac_executable": 0.6, "gold_errors": 0})
+        self.assertIsNone(self.reward.pop_stats())
+
+    def test_a_failing_gold_rewards_nothing(self):
+        self.assertEqual(self.reward.verdicts(["SELECT 1"], ["hero/hero.sqlite"], ["SELECT nope FROM hero"]),
+                         ["gold_error"])
+
+    def test_a_path_outside_the_root_is_refused(self):
+        with self.assertRaises(ValueError):
+            self.reward.verdicts(["SELECT 1"], ["../x.sqlite"], ["SELECT 1"])
+
+    def test_verdict_of_uses_set_semantics_like_bird(self):
+        gold = {"ok": True, "rows": {(1,), (2.0,)}}
+        self.assertEqual(verdict_of({"ok": True, "rows": {(1.0,), (2,)}}, gold), "correct")
+        self.assertEqual(verdict_of({"ok": True, "rows": {(1,)}}, gold), "incorrect")
+        self.assertEqual(verdict_of({"ok": True, "rows": {("1",), (2,)}}, gold), "incorrect")
+        self.assertEqual(verdict_of(None, gold), "no_sql")
+        self.assertEqual(verdict_of({"ok": False, "kind": "timeout"}, gold), "timeout")
+
+    def test_the_format_reward_wants_thinking_then_an_answer(self):
+        fmt = FormatReward(0.2)
+        self.assertEqual(fmt(completions=["<think>join hero</think>\nSELECT 1", "SELECT 1", "<think>x</think>"]),
+                         [0.2, 0.0, 0.0])
+
+
+if __name__ == "__main__":
+    unittest.main()
