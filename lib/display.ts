@@ -87,16 +87,15 @@ export interface TableOptions {
 function toRows(
   data: TableInput,
 ): { columns: string[]; rows: Record<string, unknown>[]; floats: Set<string> } {
-  if (Array.isArray(data)) {
-    const columns = [...new Set(data.flatMap((r) => Object.keys(r)))];
-    // Plain rows carry no types: a column is fractional when any of its numbers is.
-    const floats = new Set(
-      columns.filter((c) => data.some((r) => typeof r[c] === "number" && !Number.isInteger(r[c]))),
-    );
-    return { columns, rows: data, floats };
-  }
-  const floats = new Set(data.columns.filter((c) => /^Float/.test(String(data.getColumn(c).dtype))));
-  return { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[], floats };
+  const { columns, rows } = Array.isArray(data)
+    ? { columns: [...new Set(data.flatMap((r) => Object.keys(r)))], rows: data }
+    : { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[] };
+  // A column is fractional when any of its numbers is: then all its numbers get two decimals, so `100.00` sits
+  // under `65.12`. (Not Polars' dtype: a frame built from JavaScript numbers is Float64 even for counts.)
+  const floats = new Set(
+    columns.filter((c) => rows.some((r) => typeof r[c] === "number" && !Number.isInteger(r[c]))),
+  );
+  return { columns, rows, floats };
 }
 
 /**
@@ -154,16 +153,12 @@ export function tableText(data: TableInput, options: TableOptions = {}): string 
   };
   const cells = rows.slice(0, max).map((r) => columns.map((c) => cut(cellText(r[c], floats.has(c)))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const numeric = columns.map((c) => rows.some((r) => typeof r[c] === "number"));
-  // Numbers right-aligned, as in the HTML table, so decimals line up.
-  const line = (vals: string[], head = false) =>
-    vals.map((v, i) => numeric[i] && !head ? v.padStart(widths[i]) : v.padEnd(widths[i])).join("  ")
-      .trimEnd();
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
   const out = [
     ...(options.caption ? [options.caption] : []),
-    line(columns, true),
+    line(columns),
     line(widths.map((w) => "-".repeat(w))),
-    ...cells.map((c) => line(c)),
+    ...cells.map(line),
   ];
   if (rows.length > max) out.push(`… ${rows.length - max} more rows`);
   return out.join("\n");
