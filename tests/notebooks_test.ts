@@ -42,6 +42,7 @@ import {
   NotebookParamError,
   notebookParams,
   notebookRuns,
+  prepareData,
   previewConversation,
   REPO_ROOT,
   runSlug,
@@ -1275,5 +1276,31 @@ Deno.test("liveLossChart draws one chart and updates it in place; outside a note
     assert.equal(offline.metrics.length, 1);
   } finally {
     setDisplayBackend(undefined);
+  }
+});
+
+Deno.test("01 offline: a failed download is one line after a bounded wait, then the bundled sample", async () => {
+  // A port nothing listens on: connections are refused, as offline or behind a firewall.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-nboffline-" });
+  try {
+    const params = notebookParams({ download: "dev", dataDir: tmp }, {
+      TEXT2SQL_BIRD_URL_DEV: `http://127.0.0.1:${port}/dev.zip`,
+    });
+    const data = await prepareData(params);
+    assert.equal(data.source, "sample");
+    assert.match(
+      data.failed ?? "",
+      new RegExp(`127\\.0\\.0\\.1:${port}/dev\\.zip: .*gave up after 3 attempts`),
+    );
+    assert.match(
+      data.note,
+      /^Download of BIRD dev failed: .* Using the bundled sample instead; run this cell again/,
+    );
+    assert.ok(!data.note.includes("\n"), "one line");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });
