@@ -781,7 +781,14 @@ Deno.test({
             },
           ],
           [{ kind: "text", match: /run --rm --gpus all [\s\S]* -e HF_TOKEN [\s\S]*train\.py/ }],
-          [{ kind: "chart", chart: "loss-curve" }],
+          [
+            { kind: "chart", chart: "loss-curve" },
+            // The replayed stream is named for what it is (its start line's note, or the run it records).
+            {
+              kind: "text",
+              match: /^\[chart: Training loss, replayed: metrics_\w+\.jsonl \(.+\), \d+ steps\]$/,
+            },
+          ],
           [{
             kind: "table",
             rows: (rows) => assert.ok(rows.length >= 1 && rows.every((r) => Number(r.eval_loss) > 0)),
@@ -1181,7 +1188,11 @@ Deno.test("deno task notebooks: the install line without JupyterLab; else regist
 Deno.test('no notebook has an "In CI" paragraph; each starts with a Parameters cell that drives it', async () => {
   for await (const entry of Deno.readDir(NOTEBOOKS_DIR)) {
     if (!entry.name.endsWith(".ipynb")) continue;
-    assert.ok(!/\bIn CI\b/.test(await notebookText(entry.name)), `${entry.name} still says "In CI"`);
+    const text = await notebookText(entry.name);
+    assert.ok(!/\bIn CI\b/.test(text), `${entry.name} still says "In CI"`);
+    // A ``` inside a line opens a code fence in nbconvert's HTML export and swallows the rest of the cell.
+    const inline = text.split("\n").filter((l) => /\S.*```/.test(l));
+    assert.deepEqual(inline, [], `${entry.name}: a code fence inside a line`);
     const nb = JSON.parse(await Deno.readTextFile(join(NOTEBOOKS_DIR, entry.name))) as { cells: RawCell[] };
     const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => ({
       source: joinText(c.source),
