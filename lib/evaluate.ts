@@ -186,7 +186,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   // A mistyped --dataset is "not found", whatever else is missing.
   if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
-    throw new DatasetError(`${datasetArg}: not found`);
+    throw new DatasetError(`${datasetArg}: dataset not found`);
   }
   if (!options.model && !predictions) {
     if (!onSample) {

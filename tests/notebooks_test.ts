@@ -1315,3 +1315,40 @@ Deno.test("01 offline: a failed download is one line after a bounded wait, then 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+// Kept here rather than in evaluate_test.ts, which other branches edit at the same time.
+Deno.test("eval CLI: a wrong --dataset alone is 'dataset not found'; a file covering few questions warns", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-evalwarn-" });
+  const run = async (...args: string[]) => {
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO_ROOT, "lib", "cli.ts"), "eval", ...args],
+      env: { NO_COLOR: "1", XDG_CACHE_HOME: join(tmp, "cache") },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, err: new TextDecoder().decode(o.stderr).trim() };
+  };
+  try {
+    const missing = await run("--dataset", "/nonexistent/dev.json");
+    assert.deepEqual(missing, { code: 1, err: "error: /nonexistent/dev.json: dataset not found" });
+
+    // One prediction, for the first superhero question of the sample (its dev.json index).
+    const questions = JSON.parse(await Deno.readTextFile(SAMPLE_DATASET)) as Question[];
+    const first = questions.findIndex((q) => q.db_id === "superhero");
+    const one = join(tmp, "predict_dev.json");
+    await Deno.writeTextFile(
+      one,
+      JSON.stringify({ [first]: `${questions[first].SQL}\t----- bird -----\tsuperhero` }),
+    );
+    const few = await run("--predictions", one, "--db", "superhero", "--out", join(tmp, "run"), "--quiet");
+    assert.equal(few.code, 0, few.err);
+    assert.match(
+      few.err,
+      /warning: .*predict_dev\.json: 128 of the 129 selected questions have no prediction/,
+    );
+    const full = await run("--db", "superhero", "--out", join(tmp, "full"), "--quiet");
+    assert.doesNotMatch(full.err, /have no prediction/, "the bundled baseline covers every question");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
