@@ -1322,7 +1322,7 @@ Deno.test("eval CLI: a wrong --dataset alone is 'dataset not found'; a file cove
   const run = async (...args: string[]) => {
     const o = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(REPO_ROOT, "lib", "cli.ts"), "eval", ...args],
-      env: { NO_COLOR: "1", XDG_CACHE_HOME: join(tmp, "cache") },
+      env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
     }).output();
