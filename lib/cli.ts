@@ -1,6 +1,6 @@
 /**
  * `deno task <command>` entry point: `eval`, `download`, `sft`, `cot`, `train`, `serve`, `report`,
- * `notebook:html`, `bench`. Each command lives in its own module, loaded only when asked for, so `eval`
+ * `notebook:html`, `notebooks`, `bench`. Each command lives in its own module, loaded only when asked for, so `eval`
  * never pays for Polars or Plot.
  *
  * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
@@ -191,6 +191,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: async (a) => (await import("./trainer.ts")).serveCommand(a),
   report: async (a) => (await import("./report.ts")).reportCommand(a),
   "notebook:html": async (a) => (await import("./notebook_html.ts")).notebookHtmlCommand(a),
+  notebooks: async (a) => (await import("./notebook_html.ts")).notebooksCommand(a),
   bench: async (a) => (await import("./bench.ts")).benchCommand(a),
 };
 

@@ -84,24 +84,44 @@ export interface TableOptions {
   caption?: string;
 }
 
-function toRows(data: TableInput): { columns: string[]; rows: Record<string, unknown>[] } {
-  if (Array.isArray(data)) {
-    const columns = [...new Set(data.flatMap((r) => Object.keys(r)))];
-    return { columns, rows: data };
-  }
-  return { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[] };
+function toRows(
+  data: TableInput,
+): { columns: string[]; rows: Record<string, unknown>[]; floats: Set<string> } {
+  const { columns, rows } = Array.isArray(data)
+    ? { columns: [...new Set(data.flatMap((r) => Object.keys(r)))], rows: data }
+    : { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[] };
+  // A column is fractional when any of its numbers is: then all its numbers get two decimals, so `100.00` sits
+  // under `65.12`. (Not Polars' dtype: a frame built from JavaScript numbers is Float64 even for counts.)
+  const floats = new Set(
+    columns.filter((c) => rows.some((r) => typeof r[c] === "number" && !Number.isInteger(r[c]))),
+  );
+  return { columns, rows, floats };
 }
 
-function cellText(v: unknown): string {
+/**
+ * A number as every table shows it: integers as they are; fractional values (or any value of a float column)
+ * with two decimals (`65.12`, `100.00`), except small magnitudes, which keep three significant digits so a
+ * p-value or a learning rate does not read as `0.00`.
+ */
+export function formatNumber(v: number, float = !Number.isInteger(v)): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (!float) return String(v);
+  if (v !== 0 && Math.abs(v) < 0.01) return v.toPrecision(3);
+  return v.toFixed(2);
+}
+
+function cellText(v: unknown, float = false): string {
   if (v === null || v === undefined) return "null";
   if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  if (typeof v === "number") return formatNumber(v, float || !Number.isInteger(v));
+  if (typeof v === "boolean" || typeof v === "bigint") return String(v);
+  if (v instanceof Date) return v.toISOString();
   return JSON.stringify(v);
 }
 
-/** An HTML `<table>` of the rows, every value escaped; numbers right-aligned. */
+/** An HTML `<table>` of the rows, every value escaped; text left-aligned, numbers right-aligned and formatted. */
 export function tableHtml(data: TableInput, options: TableOptions = {}): string {
-  const { columns, rows } = toRows(data);
+  const { columns, rows, floats } = toRows(data);
   const max = options.maxRows ?? 50;
   const shown = rows.slice(0, max);
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
@@ -110,10 +130,10 @@ export function tableHtml(data: TableInput, options: TableOptions = {}): string 
       const v = r[c];
       const cls = v === null || v === undefined
         ? ' class="null"'
-        : typeof v === "number"
+        : typeof v === "number" || typeof v === "bigint"
         ? ' class="num"'
         : "";
-      return `<td${cls}>${escapeHtml(cellText(v))}</td>`;
+      return `<td${cls}>${escapeHtml(cellText(v, floats.has(c)))}</td>`;
     }).join("") + "</tr>"
   ).join("\n");
   const caption = options.caption ? `<caption>${escapeHtml(options.caption)}</caption>` : "";
@@ -125,13 +145,13 @@ export function tableHtml(data: TableInput, options: TableOptions = {}): string 
 
 /** A plain-text table with aligned columns (cells cut at 40 characters), for terminals and logs. */
 export function tableText(data: TableInput, options: TableOptions = {}): string {
-  const { columns, rows } = toRows(data);
+  const { columns, rows, floats } = toRows(data);
   const max = options.maxRows ?? 50;
   const cut = (s: string) => {
     const one = s.replace(/\s+/g, " ");
     return one.length > 40 ? one.slice(0, 39) + "…" : one;
   };
-  const cells = rows.slice(0, max).map((r) => columns.map((c) => cut(cellText(r[c]))));
+  const cells = rows.slice(0, max).map((r) => columns.map((c) => cut(cellText(r[c], floats.has(c)))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
   const out = [
@@ -146,11 +166,16 @@ export function tableText(data: TableInput, options: TableOptions = {}): string 
 
 /** Styles for tables shown in a notebook (the report has its own stylesheet). */
 const NOTEBOOK_TABLE_CSS = "<style>.t2s-table{border-collapse:collapse;font:12px system-ui,sans-serif}" +
-  ".t2s-table th,.t2s-table td{border:1px solid #ddd;padding:2px 6px;text-align:left}" +
+  ".t2s-table th,.t2s-table td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}" +
+  ".t2s-table td{max-width:48em;overflow-wrap:anywhere;white-space:pre-wrap}" +
   ".t2s-table td.num{text-align:right;font-variant-numeric:tabular-nums}.t2s-table td.null{color:#999}" +
   ".t2s-table caption{text-align:left;font-weight:600;padding:4px 0}</style>";
 
-/** Displays a table in the notebook; outside one, prints it as plain text. */
+/**
+ * Displays a table in the notebook as `text/html` with a `text/plain` twin (never Polars'
+ * `application/vnd.dataresource+json`, which VS Code picks first and renders as nothing); outside one, prints it
+ * as plain text. Every table the notebooks show goes through here.
+ */
 export async function showTable(data: TableInput, options: TableOptions = {}): Promise<void> {
   const text = tableText(data, options);
   if (

@@ -587,7 +587,14 @@ async function fetchArchive(
     } catch (error) {
       clearTimeout(timer);
       options.signal?.throwIfAborted();
-      await fail(stalled ? `no response in ${stallTimeout / 1000} s` : message(error));
+      // A name that does not resolve (offline, or a typo) will not resolve in a minute either: no retries.
+      const reason = `${message(error)}${
+        error instanceof Error && error.cause ? ` (${message(error.cause)})` : ""
+      }`;
+      if (!stalled && /dns error|failed to lookup address|name or service not known/i.test(reason)) {
+        throw new DownloadError(`${url}: cannot resolve ${new URL(url).hostname} (offline?): ${reason}`);
+      }
+      await fail(stalled ? `no response in ${stallTimeout / 1000} s` : reason);
       continue;
     }
 

@@ -223,6 +223,10 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     resolve(datasetArg) === SAMPLE_DIR;
   // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
+  // A mistyped --dataset is "not found", whatever else is missing.
+  if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
+    throw new DatasetError(`${datasetArg}: dataset not found`);
+  }
   if (!options.model && !predictions) {
     if (!onSample) {
       throw new DatasetError(
@@ -254,6 +258,14 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       console.error(
         `warning: ${predictions}: ${stray.length} prediction(s) index no question of ${dataset.path} ` +
           `(e.g. ${stray.slice(0, 3).join(", ")}): are these predictions for another dataset?`,
+      );
+    }
+    // Unanswered questions score as wrong: a file covering few of them gives a low number that looks real.
+    const unanswered = examples.filter((e) => !preds.has(e.index)).length;
+    if (unanswered > examples.length / 2) {
+      console.error(
+        `warning: ${predictions}: ${unanswered} of the ${examples.length} selected questions have no prediction ` +
+          `and count as wrong`,
       );
     }
   }

@@ -1,27 +1,28 @@
 /**
- * Notebook parameters, and the few helpers the notebooks in `notebooks/` call beyond the rest of `lib/`. Jupyter
- * passes no arguments to a notebook, so they read theirs from environment variables (set them before
- * `jupyter lab`, or let the headless test set them to its local servers). The logic lives here, under
- * `deno check`, because notebooks are not type-checked: each notebook cell is a few calls.
+ * Notebook parameters, and the few helpers the notebooks in `notebooks/` call beyond the rest of `lib/`. Each
+ * notebook starts with a "Parameters" code cell of plain assignments (`MODELS = [...]`) that users edit and rerun;
+ * the next cell passes them to {@linkcode notebookParams}. An environment variable, when set, wins over the cell
+ * (the headless test and CI set them to their local servers). The logic lives here, under `deno check`, because
+ * notebooks are not type-checked: each notebook cell is a few calls.
  *
- * | variable | meaning | default |
- * |---|---|---|
- * | `TEXT2SQL_DOWNLOAD` | `dev`, `train` or `mini-dev`: the set `01` downloads (official URL unless overridden) | unset: `01` uses the bundled sample and says so |
- * | `TEXT2SQL_BIRD_URL_DEV` (`_TRAIN`, `_MINI_DEV`) | a mirror or local server for that set (read by `lib/download.ts`); setting the dev one alone also selects `dev` | the official URL |
- * | `TEXT2SQL_DATA_DIR` | where `01` puts downloads | `<repo>/data` |
- * | `TEXT2SQL_DATASET` | the dataset `02`–`04` use (file or folder) | `<repo>/data/sample/dev.json` |
- * | `TEXT2SQL_DB_ROOT` | databases folder | the `*_databases/` beside the dataset |
- * | `TEXT2SQL_DB` | comma list of `db_id`s to select | `superhero` (the bundled database) |
- * | `TEXT2SQL_LIMIT` | first N questions after `TEXT2SQL_DB` | all |
- * | `TEXT2SQL_MODELS` | comma list of models `02` evaluates | none: only the bundled baseline predictions |
- * | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
- * | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
- * | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `TEXT2SQL_MODELS` |
- * | `TEXT2SQL_RUNS_DIR` | where runs and built datasets go | `<repo>/runs` |
- * | `TEXT2SQL_REPORTS_DIR` | where `06` writes its report | `<repo>/reports` |
- * | `TEXT2SQL_TRAIN` | `run` makes `05` really launch the trainer; anything else is a dry run | dry run |
- * | `TEXT2SQL_TRAIN_CONFIG` | trainer config file for `05` | the trainer's default |
- * | `TEXT2SQL_METRICS` | a recorded metrics stream `05` charts when not training | `<repo>/trainer/fixtures/metrics_sample.jsonl` |
+ * | cell value | variable | meaning | default |
+ * |---|---|---|---|
+ * | `DOWNLOAD` | `TEXT2SQL_DOWNLOAD` | `dev`, `train` or `mini-dev`: the set `01` downloads (official URL unless overridden) | none: `01` uses the bundled sample and says so |
+ * | | `TEXT2SQL_BIRD_URL_DEV` (`_TRAIN`, `_MINI_DEV`) | a mirror or local server for that set (read by `lib/download.ts`); setting the dev one alone also selects `dev` | the official URL |
+ * | `DATA_DIR` | `TEXT2SQL_DATA_DIR` | where `01` puts downloads | `<repo>/data` |
+ * | `DATASET` | `TEXT2SQL_DATASET` | the dataset `02`–`04` use (file or folder) | dev downloaded by `01` when there, else the bundled sample |
+ * | `DB_ROOT` | `TEXT2SQL_DB_ROOT` | databases folder | the `*_databases/` beside the dataset |
+ * | `DB` | `TEXT2SQL_DB` | `db_id`s to select (comma list in the variable; empty: all) | `superhero` on the bundled sample, every database otherwise |
+ * | `LIMIT` | `TEXT2SQL_LIMIT` | first N questions after `DB` | all |
+ * | `MODELS` | `TEXT2SQL_MODELS` | models `02` evaluates (comma list in the variable) | none: only the bundled baseline predictions |
+ * | `BASE_URL` | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
+ * | `PROVIDER` | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
+ * | `TEACHER_MODEL` | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `MODELS` |
+ * | `RUNS_DIR` | `TEXT2SQL_RUNS_DIR` | where runs and built datasets go | `<repo>/runs` |
+ * | `REPORTS_DIR` | `TEXT2SQL_REPORTS_DIR` | where `06` writes its report | `<repo>/reports` |
+ * | `TRAIN` | `TEXT2SQL_TRAIN` | `true` (`run` in the variable) makes `05` really launch the trainer | dry run |
+ * | `TRAIN_CONFIG` | `TEXT2SQL_TRAIN_CONFIG` | trainer config file for `05` | the trainer's default |
+ * | `METRICS` | `TEXT2SQL_METRICS` | a recorded metrics stream `05` charts when not training | {@linkcode SAMPLE_METRICS} |
  *
  * API keys are never parameters here: the model client reads `LLAMA_API_KEY`, `TOGETHER_API_KEY` and
  * `OPENAI_API_KEY` from the environment itself.
@@ -29,20 +30,24 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
   type DatasetName,
   datasetSpec,
   downloadDataset,
+  DownloadError,
   type DownloadProgress,
   type DownloadResult,
   type VerificationSummary,
+  VERIFIED_MARKER,
 } from "./download.ts";
-import type { EvalOptions, EvalProgress } from "./evaluate.ts";
+import { type EvalOptions, type EvalProgress, type EvalResult, runEvaluation } from "./evaluate.ts";
+import { loadDataset, selectExamples } from "./dataset.ts";
+import { buildCotDataset, type CotOptions, type CotResult } from "./cot.ts";
 import { type Provider, PROVIDERS } from "./models.ts";
 import { lossCurveChart } from "./charts.ts";
-import { displayBundle, inNotebook } from "./display.ts";
+import { createNotebookProgress, displayBundle, inNotebook } from "./display.ts";
 import { exists } from "./files.ts";
 import { sha256Hex } from "./hash.ts";
 import { DIFFICULTIES } from "./run_log.ts";
@@ -127,22 +132,68 @@ function optional(value: string | undefined): string | undefined {
 }
 
 /**
- * Reads the notebook parameters from an environment.
+ * The values of a notebook's "Parameters" cell, by the names the cell uses in camelCase. `null`, `undefined` and
+ * `""` mean "the default".
+ */
+export interface CellParams {
+  download?: string | null;
+  dataDir?: string | null;
+  dataset?: string | null;
+  dbRoot?: string | null;
+  /** `db_id`s; an empty list selects every database. */
+  db?: string[] | null;
+  limit?: number | null;
+  models?: string[] | null;
+  baseUrl?: string | null;
+  provider?: string | null;
+  teacherModel?: string | null;
+  runsDir?: string | null;
+  reportsDir?: string | null;
+  train?: boolean | null;
+  trainConfig?: string | null;
+  metrics?: string | null;
+}
+
+/**
+ * The metrics stream `05` replays when it does not train. Its `start` line's `note` says what it is; the chart's
+ * title shows it (see {@linkcode metricsLabel}).
+ */
+export const SAMPLE_METRICS: string = join(REPO_ROOT, "trainer", "fixtures", "metrics_sample.jsonl");
+
+/** The cell's value as the text an environment variable would hold, so both go through one parser. */
+function cellText(value: string | number | boolean | string[] | null | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (Array.isArray(value)) return value.join(",");
+  return String(value);
+}
+
+/**
+ * The notebook parameters: the Parameters cell's values, each replaced by its environment variable when that is
+ * set, with defaults applied.
  *
+ * @param cell Values of the notebook's Parameters cell (default: none).
  * @param env Variables to read (default: this process's environment).
  * @returns The parameters with defaults applied; paths absolute.
- * @throws {NotebookParamError} When a value is malformed (e.g. a non-numeric `TEXT2SQL_LIMIT`).
+ * @throws {NotebookParamError} When a value is malformed (e.g. a non-numeric limit); the message names the variable.
  */
-export function notebookParams(env: Record<string, string> = Deno.env.toObject()): NotebookParams {
+export function notebookParams(
+  cell: CellParams = {},
+  env: Record<string, string> = Deno.env.toObject(),
+): NotebookParams {
+  // A set variable wins, even when empty (`TEXT2SQL_DB=` selects every database); else the cell's value.
+  const get = (name: string, value: Parameters<typeof cellText>[0]) =>
+    env[`TEXT2SQL_${name}`] ?? cellText(value);
   // A dev mirror URL alone means "download dev from there": the CI archive server sets only that.
-  const downloadName = optional(env.TEXT2SQL_DOWNLOAD) ??
+  const downloadName = optional(get("DOWNLOAD", cell.download)) ??
     (optional(env.TEXT2SQL_BIRD_URL_DEV) ? "dev" : undefined);
   let download: DatasetName | null = null;
   if (downloadName !== undefined) {
     try {
       download = datasetSpec(downloadName).name;
     } catch {
-      throw new NotebookParamError(`TEXT2SQL_DOWNLOAD must be dev, train or mini-dev, got ${downloadName}`);
+      throw new NotebookParamError(
+        `DOWNLOAD (TEXT2SQL_DOWNLOAD) must be dev, train or mini-dev, got ${downloadName}`,
+      );
     }
   }
   const downloadUrl = download === null ? null : optional(env[datasetSpec(download).envVar]) ?? null;
@@ -151,44 +202,68 @@ export function notebookParams(env: Record<string, string> = Deno.env.toObject()
       `${datasetSpec(download!).envVar} must be an http(s) URL, got ${downloadUrl}`,
     );
   }
-  const limitText = optional(env.TEXT2SQL_LIMIT);
+  const limitText = optional(get("LIMIT", cell.limit));
   const limit = limitText === undefined ? undefined : Number(limitText);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-    throw new NotebookParamError(`TEXT2SQL_LIMIT must be a positive integer, got ${limitText}`);
+    throw new NotebookParamError(`LIMIT (TEXT2SQL_LIMIT) must be a positive integer, got ${limitText}`);
   }
-  const baseUrl = optional(env.TEXT2SQL_BASE_URL);
+  const baseUrl = optional(get("BASE_URL", cell.baseUrl));
   if (baseUrl !== undefined && !/^https?:\/\//.test(baseUrl)) {
-    throw new NotebookParamError(`TEXT2SQL_BASE_URL must be an http(s) URL, got ${baseUrl}`);
+    throw new NotebookParamError(`BASE_URL (TEXT2SQL_BASE_URL) must be an http(s) URL, got ${baseUrl}`);
   }
-  const models = list(env.TEXT2SQL_MODELS);
+  const models = list(get("MODELS", cell.models));
   const sampleDataset = join(REPO_ROOT, "data", "sample", "dev.json");
+  const dataDir = path(get("DATA_DIR", cell.dataDir), join(REPO_ROOT, "data"));
+  const dataset = path(get("DATASET", cell.dataset), downloadedDev(dataDir) ?? sampleDataset);
+  const dbText = get("DB", cell.db);
+  const dbRootText = optional(get("DB_ROOT", cell.dbRoot));
+  const trainText = get("TRAIN", cell.train)?.trim();
   return {
     download,
     downloadUrl,
-    dataDir: path(env.TEXT2SQL_DATA_DIR, join(REPO_ROOT, "data")),
-    dataset: path(env.TEXT2SQL_DATASET, sampleDataset),
-    dbRoot: env.TEXT2SQL_DB_ROOT?.trim() ? path(env.TEXT2SQL_DB_ROOT, "") : undefined,
-    db: env.TEXT2SQL_DB === undefined ? ["superhero"] : list(env.TEXT2SQL_DB),
+    dataDir,
+    dataset,
+    dbRoot: dbRootText ? path(dbRootText, "") : undefined,
+    // `superhero` is the only database the sample ships; any other dataset has its databases beside it.
+    db: dbText === undefined ? (onSample(dataset, sampleDataset) ? ["superhero"] : []) : list(dbText),
     limit,
     models,
     baseUrl,
-    provider: optional(env.TEXT2SQL_PROVIDER),
-    teacherModel: optional(env.TEXT2SQL_TEACHER_MODEL) ?? models[0],
-    runsDir: path(env.TEXT2SQL_RUNS_DIR, join(REPO_ROOT, "runs")),
-    reportsDir: path(env.TEXT2SQL_REPORTS_DIR, join(REPO_ROOT, "reports")),
-    trainRun: env.TEXT2SQL_TRAIN?.trim() === "run",
-    trainConfig: env.TEXT2SQL_TRAIN_CONFIG?.trim() ? path(env.TEXT2SQL_TRAIN_CONFIG, "") : undefined,
-    metrics: path(env.TEXT2SQL_METRICS, join(REPO_ROOT, "trainer", "fixtures", "metrics_sample.jsonl")),
+    provider: optional(get("PROVIDER", cell.provider)),
+    teacherModel: optional(get("TEACHER_MODEL", cell.teacherModel)) ?? models[0],
+    runsDir: path(get("RUNS_DIR", cell.runsDir), join(REPO_ROOT, "runs")),
+    reportsDir: path(get("REPORTS_DIR", cell.reportsDir), join(REPO_ROOT, "reports")),
+    trainRun: trainText === "run" || trainText === "true",
+    trainConfig: optional(get("TRAIN_CONFIG", cell.trainConfig))
+      ? path(get("TRAIN_CONFIG", cell.trainConfig), "")
+      : undefined,
+    metrics: path(get("METRICS", cell.metrics), SAMPLE_METRICS),
     sampleDataset,
     samplePredictions: join(
       REPO_ROOT,
       "data",
       "sample",
       "predictions",
-      "gpt-3.5-turbo-evidence",
+      BASELINE_LABEL,
       "predict_dev.json",
     ),
   };
+}
+
+/** The dev set `01` downloaded and verified under `dataDir`, if there is one: then `02` uses it by default. */
+function downloadedDev(dataDir: string): string | undefined {
+  const spec = datasetSpec("dev");
+  const folder = join(dataDir, spec.folder);
+  try {
+    Deno.statSync(join(folder, VERIFIED_MARKER));
+    return join(folder, spec.questions);
+  } catch {
+    return undefined;
+  }
+}
+
+function onSample(dataset: string, sampleDataset: string): boolean {
+  return dataset === sampleDataset || dataset === dirname(sampleDataset);
 }
 
 /**
@@ -197,30 +272,40 @@ export function notebookParams(env: Record<string, string> = Deno.env.toObject()
  * Fixed names, not timestamps: rerunning a notebook cell resumes the same run instead of starting a new one.
  *
  * @param label Model or predictions name.
- * @returns Lowercase letters, digits, `.`, `_` and `-` only.
+ * @returns Letters, digits, `.`, `_` and `-` only, case kept so the folder reads as the model's name.
  */
 export function runSlug(label: string): string {
-  const slug = label.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[-.]+|-+$/g, "");
+  const slug = label.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|-+$/g, "");
   return slug || "run";
 }
 
 /** One evaluation `02` performs: a display label and its fixed output folder. */
 export interface EvalTarget {
-  /** `baseline` for the bundled predictions, else the model name. */
+  /** {@linkcode BASELINE_LABEL} for the bundled predictions, else the model name. */
   label: string;
   /** The model, or undefined for the bundled predictions. */
   model: string | undefined;
   /** The bundled predictions file, when `model` is undefined. */
   predictions: string | undefined;
-  /** Output folder: `<runsDir>/nb-<slug>`; also how `06` finds the notebook's runs. */
+  /** Output folder: `<runsDir>/notebooks/<slug>`; also how `06` finds the notebook's runs. */
   out: string;
 }
 
-/** The prefix of the run folders the notebooks create, so `06` can find them among other runs. */
-export const NOTEBOOK_RUN_PREFIX = "nb-";
+/**
+ * The folder under `runsDir` that holds the runs `02` makes, one per model named as the model, so that `06` finds
+ * them among other runs and every table, chart and report calls a run by one name.
+ *
+ * @param runsDir The runs folder of the parameters.
+ */
+export function notebookRunsDir(runsDir: string): string {
+  return join(runsDir, "notebooks");
+}
 
-/** The label (and, after {@linkcode NOTEBOOK_RUN_PREFIX}, the folder name) of the bundled baseline's run. */
-export const BASELINE_LABEL = "baseline-gpt-3.5-turbo";
+/**
+ * The name of the bundled baseline's run: the name BIRD's authors gave their predictions folder
+ * (`data/sample/predictions/<name>/predict_dev.json`), which is also how `lib/analysis.ts` labels them.
+ */
+export const BASELINE_LABEL = "gpt-3.5-turbo-evidence";
 
 /** Whether two files have the same bytes (false when either cannot be read). */
 function sameContent(a: string, b: string): boolean {
@@ -249,7 +334,7 @@ export function evalTargets(params: NotebookParams): EvalTarget[] {
       label: BASELINE_LABEL,
       model: undefined,
       predictions: params.samplePredictions,
-      out: join(params.runsDir, `${NOTEBOOK_RUN_PREFIX}${BASELINE_LABEL}`),
+      out: join(notebookRunsDir(params.runsDir), BASELINE_LABEL),
     });
   }
   for (const model of params.models) {
@@ -257,7 +342,7 @@ export function evalTargets(params: NotebookParams): EvalTarget[] {
       label: model,
       model,
       predictions: undefined,
-      out: join(params.runsDir, `${NOTEBOOK_RUN_PREFIX}${runSlug(model)}`),
+      out: join(notebookRunsDir(params.runsDir), runSlug(model)),
     });
   }
   return targets;
@@ -307,21 +392,100 @@ export function evalOptionsFor(
  * others are compared with), then by name.
  *
  * @param runsDir Folder to scan.
- * @returns Absolute run folders whose name starts with {@linkcode NOTEBOOK_RUN_PREFIX} and that hold `summary.json`.
+ * @returns Absolute run folders under {@linkcode notebookRunsDir} that hold `summary.json`.
  */
 export async function notebookRuns(runsDir: string): Promise<string[]> {
+  const dir = notebookRunsDir(runsDir);
   const found: string[] = [];
   try {
-    for await (const entry of Deno.readDir(runsDir)) {
-      if (!entry.isDirectory || !entry.name.startsWith(NOTEBOOK_RUN_PREFIX)) continue;
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isDirectory) continue;
       // An interrupted run without a summary is not comparable yet.
-      if (await exists(join(runsDir, entry.name, "summary.json"))) found.push(join(runsDir, entry.name));
+      if (await exists(join(dir, entry.name, "summary.json"))) found.push(join(dir, entry.name));
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const baseline = join(runsDir, `${NOTEBOOK_RUN_PREFIX}${BASELINE_LABEL}`);
+  const baseline = join(dir, BASELINE_LABEL);
   return found.sort((a, b) => Number(b === baseline) - Number(a === baseline) || a.localeCompare(b));
+}
+
+/** The questions a notebook will work on, as {@linkcode describeSelection} found them. */
+export interface SelectionSummary {
+  /** The dataset file. */
+  dataset: string;
+  questions: number;
+  databases: number;
+  /** One line for the notebook, e.g. `1534 questions on 11 databases (all of data/dev_20240627/dev.json)`. */
+  line: string;
+}
+
+/**
+ * What the parameters select, counted before anything runs, so a notebook says "1534 questions on 11 databases"
+ * rather than silently scoring a subset.
+ *
+ * @param params Notebook parameters (`dataset`, `dbRoot`, `db`, `limit`).
+ * @returns The counts and the line to print.
+ * @throws {DatasetError} For an unreadable dataset or a `db` no question uses.
+ */
+export async function describeSelection(params: NotebookParams): Promise<SelectionSummary> {
+  const dataset = await loadDataset(params.dataset, { dbRoot: params.dbRoot });
+  const examples = selectExamples(dataset, { db: params.db, limit: params.limit });
+  const databases = new Set(examples.map((e) => e.db_id)).size;
+  const filters = [
+    params.db.length ? `DB ${params.db.join(", ")}` : "",
+    params.limit !== undefined ? `first ${params.limit}` : "",
+  ].filter(Boolean);
+  const of = filters.length ? `${filters.join(", ")} of` : "all of";
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  return {
+    dataset: dataset.path,
+    questions: examples.length,
+    databases,
+    line: `${plural(examples.length, "question")} on ${plural(databases, "database")} ` +
+      `(${of} ${dataset.path}, ${dataset.examples.length} questions)`,
+  };
+}
+
+/** One finished evaluation of `02`, with how much of it came from its run folder. */
+export interface NotebookEvalResult extends EvalResult {
+  label: string;
+  /** Questions read back from the run's `results.jsonl` (finished earlier). */
+  resumed: number;
+  /** Questions scored in this call. */
+  fresh: number;
+}
+
+/**
+ * Runs (or resumes) one of `02`'s evaluations with an in-place progress line that counts the questions already in
+ * the run log, so a rerun reads "129 of 129 from the run log, 0 new" rather than "0 done".
+ *
+ * @param params Notebook parameters.
+ * @param target One of {@linkcode evalTargets}.
+ * @returns The run's result and its resumed/new counts.
+ */
+export async function evaluateInNotebook(
+  params: NotebookParams,
+  target: EvalTarget,
+): Promise<NotebookEvalResult> {
+  const progress = createNotebookProgress(`evaluate ${target.label}`);
+  let fresh = 0;
+  // The run reports only the questions it still has to do; the others were read back from its run log.
+  const onProgress = (p: EvalProgress) => {
+    fresh = p.done;
+    void progress.update(p.done, p.total, `${p.correct} correct, ${p.errors} errors`);
+  };
+  const result = await runEvaluation(evalOptionsFor(params, target, onProgress));
+  const selected = result.records.length;
+  const resumed = selected - fresh;
+  const accuracy = result.summary.accuracy === null
+    ? "no accuracy"
+    : `${result.summary.accuracy.toFixed(2)}%`;
+  await progress.update(selected, selected);
+  await progress.finish(
+    `${resumed} of ${selected} from the run log, ${fresh} new · ${accuracy} → ${result.dir}`,
+  );
+  return { ...result, label: target.label, resumed, fresh };
 }
 
 /**
@@ -359,6 +523,8 @@ export interface PreparedData {
   summary: VerificationSummary;
   /** The download's own report, when `source` is `download`. */
   download?: DownloadResult;
+  /** Why a requested download failed (the sample is used instead), when it did. */
+  failed?: string;
 }
 
 /**
@@ -371,14 +537,31 @@ export interface PreparedData {
  */
 export async function prepareData(
   params: NotebookParams,
-  options: { onProgress?: (progress: DownloadProgress) => void } = {},
+  options: { onProgress?: (progress: DownloadProgress) => void; retries?: number; stallTimeoutMs?: number } =
+    {},
 ): Promise<PreparedData> {
   if (params.download !== null) {
-    const result = await downloadDataset(params.download, {
-      dest: params.dataDir,
-      url: params.downloadUrl ?? undefined,
-      onProgress: options.onProgress,
-    });
+    let result: DownloadResult;
+    try {
+      result = await downloadDataset(params.download, {
+        dest: params.dataDir,
+        url: params.downloadUrl ?? undefined,
+        onProgress: options.onProgress,
+        // A notebook waits a bounded time, not the CLI's patient minutes: a few quick retries, then one line.
+        retries: options.retries ?? 2,
+        stallTimeoutMs: options.stallTimeoutMs ?? 20_000,
+      });
+    } catch (error) {
+      if (!(error instanceof DownloadError)) throw error;
+      const sample = await sampleData(params.sampleDataset);
+      return {
+        ...sample,
+        failed: error.message,
+        note:
+          `Download of BIRD ${params.download} failed: ${error.message}. Using the bundled sample instead; ` +
+          `run this cell again when the network is back (a partial download resumes).`,
+      };
+    }
     return {
       source: "download",
       note:
@@ -691,4 +874,96 @@ export function metricRows(
     Object.fromEntries(columns.map((c) => [c, m[c] ?? null]))
   );
   return last === undefined ? rows : rows.slice(-last);
+}
+
+/** Lines in a file (0 when it does not exist yet). */
+async function lineCount(file: string): Promise<number> {
+  try {
+    const text = await Deno.readTextFile(file);
+    return text.split("\n").filter((l) => l.trim()).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Builds `04`'s chain-of-thought dataset with an in-place progress line in the notebook. The builder reports its
+ * progress only to the terminal (the Jupyter server's log), but it appends one line to `progress.jsonl` per
+ * finished question, so the notebook counts those lines twice a second.
+ *
+ * @param options The builder's options (`out` is its folder).
+ * @param selected How many questions are selected (from {@linkcode describeSelection}), for the bar's total.
+ * @returns The builder's result.
+ */
+export async function cotInNotebook(options: CotOptions, selected: number): Promise<CotResult> {
+  const log = join(resolve(options.out), "progress.jsonl");
+  const before = await lineCount(log);
+  const progress = createNotebookProgress(`teacher ${options.model}`);
+  let polling = Promise.resolve();
+  const timer = setInterval(() => {
+    polling = polling.then(async () => {
+      const fresh = Math.max(0, (await lineCount(log)) - before);
+      await progress.update(fresh, undefined, `new answers, of ${selected} questions selected`);
+    });
+  }, 500);
+  try {
+    const cot = await buildCotDataset({ ...options, quiet: true });
+    clearInterval(timer);
+    await polling;
+    await progress.update(Math.max(0, (await lineCount(log)) - before), undefined);
+    await progress.finish(
+      `${cot.requests} teacher requests for ${selected} questions (the others from progress.jsonl or the cache)`,
+    );
+    return cot;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * A training conversation for display: each turn as `--- role` and its text, with the user turn's schema cut to
+ * its first `schemaChars` characters so the question at its end stays in view.
+ *
+ * @param messages The conversation's messages (a line of `train.jsonl`).
+ * @param options `schemaChars` kept of the schema (default 600).
+ * @returns One text per turn, to print one by one.
+ */
+export function previewConversation(
+  messages: { role: string; content: string }[],
+  options: { schemaChars?: number } = {},
+): string[] {
+  const keep = options.schemaChars ?? 600;
+  return messages.map((m) => {
+    let text = m.content;
+    const schema = text.match(/^-- DB Schema: ([\s\S]*?)(?=\n\n-- (External Knowledge|Question): )/);
+    if (m.role === "user" && schema && schema[1].length > keep) {
+      const cut = schema[1].length - keep;
+      text = `-- DB Schema: ${schema[1].slice(0, keep)}\n… (${cut} more characters of schema)` +
+        text.slice(schema[0].length);
+    }
+    return `--- ${m.role}\n${text}`;
+  });
+}
+
+/**
+ * What a recorded metrics stream is, for the title of the chart that replays it: the `note` of its `start` line
+ * when the recording says what it is (e.g. illustrative values), else the model, method and size it records.
+ *
+ * @param file A metrics JSONL file.
+ * @returns A short description naming the file.
+ */
+export function metricsLabel(file: string): string {
+  let start: Record<string, unknown> = {};
+  try {
+    const first = Deno.readTextFileSync(file).split("\n").find((l) => l.trim()) ?? "{}";
+    start = JSON.parse(first) as Record<string, unknown>;
+  } catch {
+    // An unreadable file is reported by the replay itself; the title only names it.
+  }
+  const name = basename(file);
+  if (start.type !== "start") return name;
+  if (typeof start.note === "string" && start.note) return `${name} (${start.note})`;
+  const parts = [start.base_model, start.method, start.train_examples && `${start.train_examples} examples`]
+    .filter((p) => typeof p === "string" || typeof p === "number");
+  return parts.length ? `${name} (a recorded run: ${parts.join(", ")})` : name;
 }

@@ -187,3 +187,77 @@ export async function notebookHtmlCommand(argv: string[]): Promise<number> {
 if (import.meta.main) {
   Deno.exit(await notebookHtmlCommand(Deno.args));
 }
+
+/**
+ * How to install JupyterLab when it is missing. Debian ships Notebook 6 but no JupyterLab package, so it comes
+ * from PyPI through pipx (which Debian does ship), into `~/.local/bin`.
+ */
+export const JUPYTERLAB_INSTALL_COMMAND = "apt-get install -y pipx && pipx install jupyterlab";
+
+const NOTEBOOKS_USAGE = `usage: deno task notebooks [--check] [-- JUPYTER_LAB_FLAGS...]
+Checks for JupyterLab (printing the line that installs it when missing), registers the Deno Jupyter kernel for the
+Deno running this command, and opens notebooks/ in JupyterLab. --check does all but the last step and prints the
+command it would run. Flags after -- go to jupyter lab (e.g. -- --no-browser --port 8889).`;
+
+/**
+ * Finds the `jupyter-lab` program: on PATH, else where pipx puts it.
+ *
+ * @returns Its path or name, or null when JupyterLab is not installed.
+ */
+export async function findJupyterLab(): Promise<string | null> {
+  const home = Deno.env.get("HOME");
+  const candidates = ["jupyter-lab", ...(home ? [join(home, ".local", "bin", "jupyter-lab")] : [])];
+  for (const candidate of candidates) {
+    if (await probe(candidate, ["--version"])) return candidate;
+  }
+  return null;
+}
+
+/**
+ * `deno task notebooks`: check for JupyterLab, register the Deno kernel for this Deno (`deno jupyter --install`
+ * stores the absolute path of the deno that runs it), open `notebooks/` in JupyterLab.
+ *
+ * @param argv Command-line flags.
+ * @returns The exit code (JupyterLab's, once it stops).
+ */
+export async function notebooksCommand(argv: string[]): Promise<number> {
+  const dashes = argv.indexOf("--");
+  const own = dashes < 0 ? argv : argv.slice(0, dashes);
+  const forwarded = dashes < 0 ? [] : argv.slice(dashes + 1);
+  const parsed = parseArgs({
+    args: own,
+    strict: true,
+    allowPositionals: false,
+    options: { check: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (parsed.values.help) {
+    console.log(NOTEBOOKS_USAGE);
+    return 0;
+  }
+  const lab = await findJupyterLab();
+  if (lab === null) {
+    console.error(`JupyterLab is not installed; install it with: ${JUPYTERLAB_INSTALL_COMMAND}`);
+    return 1;
+  }
+  const deno = Deno.execPath();
+  const install = await new Deno.Command(deno, {
+    args: ["jupyter", "--install", "--force"],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).output();
+  if (!install.success) {
+    const why = new TextDecoder().decode(install.stderr).trim().split("\n").at(-1);
+    console.error(`cannot register the Deno kernel (${deno} jupyter --install --force): ${why}`);
+    return 1;
+  }
+  console.log(`registered the Deno kernel for ${deno}`);
+  const args = [`--notebook-dir=${join(REPO_ROOT, "notebooks")}`, ...forwarded];
+  if (parsed.values.check) {
+    console.log(`would run: ${lab} ${args.join(" ")}`);
+    return 0;
+  }
+  console.log(`starting: ${lab} ${args.join(" ")}`);
+  const status = await new Deno.Command(lab, { args, cwd: REPO_ROOT }).spawn().status;
+  return status.code;
+}

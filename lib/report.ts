@@ -46,13 +46,20 @@ h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 32px 0 8p
   padding-bottom: 4px; } h3 { font-size: 15px; margin: 18px 0 6px; }
 .muted, .t2s-more { color: var(--muted); } nav a { margin-right: 12px; color: #2f5fbf; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
-th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
+/* The page never scrolls sideways: long values (hashes, paths, SQL) wrap, and a table with many runs scrolls
+   inside its own box. */
+html, body { overflow-wrap: anywhere; }
+table { display: block; max-width: 100%; overflow-x: auto; }
+figure.t2s-chart { max-width: 100%; overflow-x: auto; } figure.t2s-chart svg { max-width: 100%; height: auto; }
+.pair > div { overflow-x: auto; }
+th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
 th { background: var(--bg2); font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.null { color: #aaa; } table.official td, table.official th { min-width: 90px; text-align: right; }
 table.official th:first-child, table.official td:first-child { text-align: left; }
 figure.t2s-chart { margin: 12px 0 24px; } figure.t2s-chart h2 { font-size: 14px; border: 0; margin: 0 0 4px; }
 pre { background: var(--bg2); border: 1px solid var(--line); padding: 6px 8px; white-space: pre-wrap;
-  word-break: break-word; margin: 4px 0; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
+  overflow-wrap: anywhere; margin: 4px 0; font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 details { margin: 4px 0; } details > summary { cursor: pointer; }
 details.run > summary { font-weight: 600; font-size: 15px; }
 details.q { border-left: 3px solid var(--line); padding-left: 8px; }
@@ -77,8 +84,12 @@ function fmtPct(v: unknown): string {
 
 /** Run metadata side by side, one column per run; `notes` holds each run's {@link runNotes}. */
 function metadataTable(runs: RunData[], notes: Map<RunData, string>): string {
-  const row = (name: string, f: (r: RunData) => unknown) =>
-    `<tr><th>${escapeHtml(name)}</th>${runs.map((r) => cell(f(r))).join("")}</tr>`;
+  // A row that applies to no run (a provider for predictions files, say) is left out, not shown as dashes.
+  const row = (name: string, f: (r: RunData) => unknown) => {
+    const values = runs.map(f);
+    if (values.every((v) => v === null || v === undefined || v === "")) return "";
+    return `<tr><th>${escapeHtml(name)}</th>${values.map(cell).join("")}</tr>`;
+  };
   const i = (r: RunData) => r.info;
   return `<table class="meta"><thead><tr><th></th>${
     runs.map((r) => `<th>${escapeHtml(r.label)}</th>`).join("")
@@ -94,7 +105,7 @@ ${row("dataset sha256", (r) => i(r).dataset?.sha256 ? `${i(r).dataset.sha256.sli
 ${row("selection", (r) => selectionText(r))}
 ${row("questions scored", (r) => r.records.length)}
 ${row("prompt", (r) => [i(r).prompt?.version, i(r).prompt?.hash].filter(Boolean).join(" · "))}
-${row("sampling", (r) => i(r).sampling ? JSON.stringify(i(r).sampling) : null)}
+${row("sampling", (r) => i(r).model && i(r).sampling ? samplingText(i(r).sampling) : null)}
 ${row("evaluator", (r) => i(r).evaluator)}
 ${row("SQL timeout", (r) => i(r).timeout_s ? `${i(r).timeout_s} s` : null)}
 ${row("R-VES", (r) => i(r).ves ? `${i(r).ves} repetitions; score ${r.summary?.r_ves ?? "—"}` : null)}
@@ -104,6 +115,12 @@ ${row("started", (r) => i(r).started_at)}
 ${row("finished", (r) => i(r).finished_at ?? "(not finished)")}
 ${row("notes", (r) => notes.get(r))}
 </tbody></table>`;
+}
+
+/** Sampling settings that were set: a predictions file has none, and an unset `max_tokens` is not a setting. */
+function samplingText(sampling: Record<string, unknown>): string | null {
+  const set = Object.entries(sampling).filter(([, v]) => v !== null && v !== undefined);
+  return set.length ? set.map(([k, v]) => `${k} ${v}`).join(", ") : null;
 }
 
 function selectionText(r: RunData): string {
@@ -346,7 +363,14 @@ ${hasRows ? C.accuracyByDatabaseChart(df) : ""}`,
         r.prompt_tokens + r.completion_tokens > 0
       );
       if (anyTokens) {
-        section("tokens", "Token use and cost", `${tableHtml(tokens)}\n${C.tokenUsageChart(df)}`);
+        // No price known for any run: a column of nulls says nothing, so it is left out.
+        const priced = (tokens.toRecords() as Record<string, unknown>[]).some((r) => r.cost_usd !== null);
+        const shown = priced ? tokens : tokens.drop("cost_usd");
+        section(
+          "tokens",
+          priced ? "Token use and cost" : "Token use",
+          `${tableHtml(shown)}\n${C.tokenUsageChart(df)}`,
+        );
       }
     }
 

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildReport } from "../lib/report.ts";
 import { withBrowserPage } from "./browser.ts";
-import { makeRunFixtures } from "./run_fixtures.ts";
+import { copyRunAs, makeRunFixtures } from "./run_fixtures.ts";
 
 const TMP = join(dirname(fileURLToPath(import.meta.url)), ".tmp");
 
@@ -100,6 +100,45 @@ Deno.test({
         assertEquals(network.external, []);
       });
       assert((await Deno.stat(join(TMP, "report.png"))).size > 20_000, "screenshot written");
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the report never scrolls sideways in a 1400 px window, at 3, 6 and 10 runs (hashes and paths wrap)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "t2s-width-" });
+    try {
+      const fx = await makeRunFixtures(root);
+      // Runs with long model names (a real one, then a path-like adapter) and their 64-character prompt hashes.
+      const runs = [fx.a, fx.b];
+      for (let i = runs.length; i < 10; i++) {
+        const dir = join(root, `copy-${i}`);
+        await copyRunAs(
+          fx.b,
+          dir,
+          `meta-llama/Llama-3.3-70B-Instruct-Turbo/adapter-checkpoint-${i}-of-a-long-run`,
+        );
+        runs.push(dir);
+      }
+      await Deno.mkdir(TMP, { recursive: true });
+      for (const n of [3, 6, 10]) {
+        const htmlPath = join(TMP, `report_${n}_runs.html`);
+        await Deno.writeTextFile(htmlPath, await buildReport(runs.slice(0, n)));
+        await withBrowserPage(htmlPath, async (page) => {
+          await page.screenshot({ path: join(TMP, `report_${n}_runs.png`), fullPage: true });
+          const width = await page.evaluate(() =>
+            (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+              .documentElement.scrollWidth
+          );
+          assert(width <= 1400, `with ${n} runs the page is ${width} px wide in a 1400 px window`);
+          assertEquals(await page.locator("table.meta thead th").count(), n + 1);
+        }, { width: 1400 });
+      }
     } finally {
       await Deno.remove(root, { recursive: true });
     }

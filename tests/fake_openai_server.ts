@@ -7,7 +7,7 @@
  * Standalone (notebooks, CI):
  *
  * ```sh
- * deno run -A tests/fake_openai_server.ts --port 8765 --dataset data/sample/dev.json --mode gold|mixed
+ * deno run -A tests/fake_openai_server.ts --port 8765 --dataset data/sample/dev.json --mode gold|mixed|teacher
  * ```
  *
  * prints `listening on http://127.0.0.1:8765/v1`. Other flags: `--model NAME` (repeatable, default
@@ -560,6 +560,21 @@ export function mixedScript(
   return options.failureRate ? withFailures(base, options) : base;
 }
 
+/**
+ * The `teacher` mode, for `deno task cot`: reasoning that ends in the gold SQL the teacher prompt shows
+ * (`-- Gold SQL: ...`), except for a hashed fifth of the queries where it ends in a wrong query, so both verdicts
+ * of the CoT builder (kept, `different_result`) occur. A prompt without gold SQL gets no SQL at all.
+ */
+export function teacherScript(): Script {
+  return (req) => {
+    const content = req.messages.findLast((m) => m.role === "user")?.content ?? "";
+    const sql = content.match(/-- Gold SQL: ([\s\S]*?)\n\n/)?.[1];
+    if (sql === undefined) return { content: "I cannot find the gold SQL." };
+    const wrong = fnv1a(sql) % 5 === 0;
+    return { content: styleAnswer(wrong ? "SELECT -424242 AS wrong_answer" : sql, "reasoning") };
+  };
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -575,13 +590,15 @@ async function main(args: string[]): Promise<void> {
       "die-after-ms": { type: "string" },
     },
   });
-  if (values.mode !== "gold" && values.mode !== "mixed" && values.mode !== "fail500") {
-    throw new Error(`--mode must be gold, mixed or fail500, got ${values.mode}`);
+  if (!["gold", "mixed", "teacher", "fail500"].includes(values.mode)) {
+    throw new Error(`--mode must be gold, mixed, teacher or fail500, got ${values.mode}`);
   }
   const answers = values.dataset ? await answersFromDataset(values.dataset) : new Map<string, string>();
   const failure = { failureRate: Number(values["failure-rate"]), seed: Number(values.seed) };
   const script = values.mode === "fail500"
     ? failingScript()
+    : values.mode === "teacher"
+    ? withFailures(teacherScript(), failure)
     : values.mode === "mixed"
     ? mixedScript(answers, failure)
     : goldScript(answers, failure);

@@ -3,6 +3,9 @@
  * nbconvert (which bring nbclient) and the Deno kernelspec. When something is missing, the error is one line
  * with the command that installs it, so a test fails with the fix in its message instead of skipping.
  *
+ * The tests register the Deno kernel in a private folder ({@linkcode privateKernel}) and point Jupyter at it, so
+ * running them never re-points the user's own `deno` kernelspec at whatever Deno ran the tests.
+ *
  * @module
  */
 import { findNotebookPython, JUPYTER_APT_COMMAND } from "../lib/notebook_html.ts";
@@ -28,9 +31,13 @@ export class NotebookSetupError extends Error {
   override name = "NotebookSetupError";
 }
 
-async function run(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+async function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" })
+    const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped", stdin: "null" })
       .output();
     const dec = new TextDecoder();
     return { ok: out.success, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
@@ -40,14 +47,49 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: 
   }
 }
 
+/** A Deno kernelspec registered in a private folder, and the variables that make Jupyter use it. */
+export interface PrivateKernel {
+  /** `JUPYTER_PATH` and `JUPYTER_DATA_DIR` pointing at the private folder: add them to the executor's env. */
+  env: Record<string, string>;
+  /** Removes the private folder. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Registers the Deno kernel for the Deno running this process in a temporary folder (Deno's installer writes
+ * under `$XDG_DATA_HOME/jupyter`), leaving the user's own registration in `~/.local/share/jupyter` untouched.
+ *
+ * @returns The variables to run Jupyter with, and a clean-up.
+ * @throws {NotebookSetupError} When `deno jupyter --install` fails.
+ */
+export async function privateKernel(): Promise<PrivateKernel> {
+  const dir = await Deno.makeTempDir({ prefix: "text2sql-kernel-" });
+  const install = await run(Deno.execPath(), ["jupyter", "--install", "--force"], { XDG_DATA_HOME: dir });
+  const jupyterDir = `${dir}/jupyter`;
+  const spec = await Deno.stat(`${jupyterDir}/kernels/deno/kernel.json`).then(() => true, () => false);
+  if (!install.ok || !spec) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new NotebookSetupError(
+      `cannot register the Deno kernel in a private folder: ${install.stderr.trim().split("\n").at(-1)}`,
+    );
+  }
+  return {
+    env: { JUPYTER_PATH: jupyterDir, JUPYTER_DATA_DIR: jupyterDir },
+    remove: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
 /**
  * Checks that headless notebook execution can work here: Jupyter client + nbconvert for some python3, and a `deno`
  * kernelspec whose deno binary exists.
  *
+ * @param options `env` to list kernelspecs with (e.g. {@linkcode privateKernel}'s).
  * @returns The interpreter and kernel found.
  * @throws {NotebookSetupError} One line naming what is missing and the command that installs it.
  */
-export async function checkNotebookSetup(): Promise<NotebookSetup> {
+export async function checkNotebookSetup(
+  options: { env?: Record<string, string> } = {},
+): Promise<NotebookSetup> {
   const python = await findNotebookPython();
   if (python === null) {
     throw new NotebookSetupError(
@@ -59,7 +101,7 @@ export async function checkNotebookSetup(): Promise<NotebookSetup> {
     "-c",
     "import json; from jupyter_client.kernelspec import KernelSpecManager as K; " +
     "print(json.dumps(K().get_all_specs()))",
-  ]);
+  ], options.env);
   if (!listing.ok) {
     throw new NotebookSetupError(
       `cannot list Jupyter kernelspecs (${

@@ -2,7 +2,9 @@
  * The six notebooks, executed headlessly top to bottom in order, as CI runs them ("Notebooks in CI" in
  * ARCHITECTURE.md): `01` downloads from a local archive server (an archive built here from the bundled sample in
  * the official layout), `02`–`04` call the test model server, `05` runs the trainer as a dry run and charts the
- * recorded metrics stream, `06` compares `02`'s runs and writes the report. Every code cell must produce its
+ * recorded metrics stream, `06` compares `02`'s runs and writes the report. The parameters reach the notebooks as
+ * `TEXT2SQL_*` environment variables, which win over each notebook's Parameters cell; one step edits the
+ * Parameters cell of a copy of `02` instead, as a user would, to add a model and rerun. Every code cell must produce its
  * expected outputs (tables with the right numbers, charts with marks, progress lines), not merely not throw —
  * Deno's kernel can report a cell done before its outputs are sent, which `tests/nb_execute.py` must survive.
  * Then `01` and `02` are rerun to show that rerunning is cheap (no new download, no model call), and `06` is
@@ -16,7 +18,9 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkNbconvert, checkNotebookSetup, type NotebookSetup } from "./notebook_setup.ts";
+import { parseHTML } from "linkedom";
+import { DatabaseSync } from "node:sqlite";
+import { checkNbconvert, checkNotebookSetup, type NotebookSetup, privateKernel } from "./notebook_setup.ts";
 import { startArchiveServer } from "./archive_server.ts";
 import { devArchive } from "./sample_archives.ts";
 import {
@@ -26,17 +30,20 @@ import {
   mixedScript,
   type Script,
   startFakeOpenAI,
-  styleAnswer,
+  teacherScript,
 } from "./fake_openai_server.ts";
 import { withBrowserPage } from "./browser.ts";
-import { exportNotebookHtml, notebookHtmlCommand } from "../lib/notebook_html.ts";
+import { exportNotebookHtml, notebookHtmlCommand, notebooksCommand } from "../lib/notebook_html.ts";
 import { setDisplayBackend } from "../lib/display.ts";
 import {
+  describeSelection,
   evalTargets,
   liveLossChart,
   NotebookParamError,
   notebookParams,
   notebookRuns,
+  prepareData,
+  previewConversation,
   REPO_ROOT,
   runSlug,
   summaryRows,
@@ -59,7 +66,7 @@ interface Output {
   /** `text/plain`, or the stream's text, or the error's name and value. */
   text: string;
   html: string | null;
-  /** Polars' table rows (`application/vnd.dataresource+json`), when the output is a DataFrame. */
+  /** The rows of the HTML table the output shows (numeric cells as numbers), when it shows one. */
   rows: Record<string, unknown>[] | null;
   mimes: string[];
 }
@@ -83,11 +90,37 @@ const joinText = (t: unknown) => Array.isArray(t) ? t.join("") : typeof t === "s
 const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g");
 const stripAnsi = (s: string) => s.replace(ANSI, "");
 
+/** The rows of the first `<table>` in an output's HTML: header cells name the columns; `num` cells are numbers. */
+function tableRows(html: string | null): Record<string, unknown>[] | null {
+  if (html === null || !/<table[\s>]/.test(html)) return null;
+  interface El {
+    textContent: string | null;
+    classList: { contains(c: string): boolean };
+    querySelectorAll(s: string): El[];
+  }
+  const { document } = parseHTML(`<html><body>${html}</body></html>`) as unknown as {
+    document: { querySelector(s: string): El };
+  };
+  const table = document.querySelector("table");
+  const columns = [...table.querySelectorAll("thead th")].map((th) => th.textContent ?? "");
+  return [...table.querySelectorAll("tbody tr")].map((tr) =>
+    Object.fromEntries(
+      [...tr.querySelectorAll("td")].map((td, i) => {
+        const text = td.textContent ?? "";
+        const value = td.classList.contains("null")
+          ? null
+          : td.classList.contains("num")
+          ? Number(text)
+          : text;
+        return [columns[i], value];
+      }),
+    )
+  );
+}
+
 function flatten(o: RawOutput): Output {
   const data = o.data ?? {};
-  const resource = data["application/vnd.dataresource+json"] as
-    | { data?: Record<string, unknown>[] }
-    | undefined;
+  const html = data["text/html"] === undefined ? null : joinText(data["text/html"]);
   return {
     type: o.output_type,
     text: stripAnsi(
@@ -97,8 +130,8 @@ function flatten(o: RawOutput): Output {
         ? `${o.ename}: ${o.evalue}`
         : joinText(data["text/plain"]),
     ),
-    html: data["text/html"] === undefined ? null : joinText(data["text/html"]),
-    rows: resource?.data ?? null,
+    html,
+    rows: tableRows(html),
     mimes: Object.keys(data),
   };
 }
@@ -112,17 +145,21 @@ async function codeCells(path: string): Promise<{ source: string; outputs: Outpu
   }));
 }
 
-/** Runs `tests/nb_execute.py` on a notebook of `notebooks/`; the executed copy goes to `outDir`. */
+/**
+ * Runs `tests/nb_execute.py` on a notebook of `notebooks/` (or on `source`, an edited copy, run in `notebooks/` as
+ * the original would be); the executed copy goes to `outDir`.
+ */
 async function execute(
   setup: NotebookSetup,
   notebook: string,
   outDir: string,
   env: Record<string, string>,
   suffix = "",
+  source = join(NOTEBOOKS_DIR, notebook),
 ): Promise<string> {
   const out = join(outDir, notebook.replace(/\.ipynb$/, `${suffix}.ipynb`));
   const run = await new Deno.Command(setup.python, {
-    args: [EXECUTOR, join(NOTEBOOKS_DIR, notebook), "--out", out, "--timeout", "120"],
+    args: [EXECUTOR, source, "--out", out, "--timeout", "120", "--cwd", NOTEBOOKS_DIR],
     env,
     clearEnv: true,
     stdout: "piped",
@@ -196,10 +233,20 @@ function assertOutputs(
     expected.length,
     `${name}: ${cells.length} code cells but expectations for ${expected.length}: update the test with the notebook`,
   );
+  assertParametersCell(name, cells);
   cells.forEach((cell, i) => {
     const where = `${name} code cell ${i + 1} (${cell.source.split("\n")[0]})`;
     const errors = cell.outputs.filter((o) => o.type === "error");
     assert.equal(errors.length, 0, `${where}: error output ${errors.map((e) => e.text).join("; ")}`);
+    for (const o of cell.outputs) {
+      // VS Code renders the first MIME type it knows: a DataFrame's dataresource bundle shows as nothing there.
+      assert.ok(
+        !o.mimes.includes("application/vnd.dataresource+json"),
+        `${where}: a table sent as application/vnd.dataresource+json (display it with showTable)`,
+      );
+      if (o.rows !== null) assert.ok(o.mimes.includes("text/html"), `${where}: a table without text/html`);
+      assert.ok(!/\bIn CI\b/.test(o.text), `${where}: prints "In CI": ${o.text.slice(0, 200)}`);
+    }
     for (const check of expected[i]) {
       assert.ok(
         cell.outputs.some((o) => satisfies(o, check)),
@@ -210,6 +257,52 @@ function assertOutputs(
       );
     }
   });
+}
+
+/**
+ * The first code cell is the Parameters cell: only comments and `const NAME = <literal>;` lines (nothing a user
+ * must read code to change), and the next cell passes every one of them to `notebookParams`.
+ */
+function assertParametersCell(name: string, cells: { source: string; outputs: Output[] }[]): void {
+  const [params, setup] = cells;
+  const names: string[] = [];
+  for (const line of params.source.split("\n")) {
+    if (!line.trim() || /^\s*\/\//.test(line)) continue;
+    const m = line.match(/^const ([A-Z][A-Z_]*) = ("[^"]*"|null|true|false|\d+|\[[^\]]*\]);\s*(\/\/.*)?$/);
+    assert.ok(m, `${name}: the Parameters cell has a line that is not a plain assignment: ${line}`);
+    names.push(m[1]);
+  }
+  assert.ok(names.length > 0, `${name}: the first code cell assigns no parameter`);
+  assert.equal(params.outputs.length, 0, `${name}: the Parameters cell printed something`);
+  assert.match(setup.source, /notebookParams\(\{/, `${name}: the second cell does not call notebookParams`);
+  for (const n of names) {
+    assert.match(
+      setup.source,
+      new RegExp(`: ${n}\\b`),
+      `${name}: parameter ${n} is not passed to notebookParams`,
+    );
+  }
+}
+
+/** A copy of a notebook whose Parameters cell has `name` set to `value` (a TypeScript literal), as a user edits it. */
+async function withParameter(notebook: string, edits: Record<string, string>, out: string): Promise<string> {
+  const nb = JSON.parse(await Deno.readTextFile(join(NOTEBOOKS_DIR, notebook))) as { cells: RawCell[] };
+  const cell = nb.cells.find((c) => c.cell_type === "code")!;
+  let source = joinText(cell.source);
+  for (const [name, value] of Object.entries(edits)) {
+    const next = source.replace(new RegExp(`^const ${name} = .*?;`, "m"), `const ${name} = ${value};`);
+    assert.notEqual(next, source, `${notebook}: no parameter ${name} to edit`);
+    source = next;
+  }
+  cell.source = source;
+  await Deno.writeTextFile(out, JSON.stringify(nb));
+  return out;
+}
+
+/** Markdown and code of a notebook as committed, for checks on what it says. */
+async function notebookText(notebook: string): Promise<string> {
+  const nb = JSON.parse(await Deno.readTextFile(join(NOTEBOOKS_DIR, notebook))) as { cells: RawCell[] };
+  return nb.cells.map((c) => joinText(c.source)).join("\n");
 }
 
 /** Every file under a folder with its content, to show a run left it as it was. */
@@ -244,17 +337,54 @@ interface Question {
 function modelScript(answers: Map<string, string>): Script {
   const gold = goldScript(answers);
   const mixed = mixedScript(answers);
+  // The standalone server's `--mode teacher`, so `deno task cot` against it behaves as this notebook run does.
+  const teacher = teacherScript();
   return (req) => {
     if (req.model === "mixed-model") return mixed(req);
-    if (req.model === "teacher-model") {
-      const content = req.messages.findLast((m) => m.role === "user")?.content ?? "";
-      const sql = content.match(/-- Gold SQL: ([\s\S]*?)\n\n/)?.[1];
-      if (sql === undefined) return { content: "I cannot find the gold SQL." };
-      const wrong = fnv1a(sql) % 5 === 0;
-      return { content: styleAnswer(wrong ? "SELECT -424242 AS wrong_answer" : sql, "reasoning") };
-    }
+    if (req.model === "teacher-model") return teacher(req);
     return gold(req);
   };
+}
+
+/**
+ * A tiny dev set in BIRD's layout with two databases (`alpha`, `beta`), three questions each, so a notebook's
+ * default selection (every database of a non-sample dataset) can be seen to take both.
+ */
+async function tinyMultiDbDataset(dir: string): Promise<{ file: string; questions: Question[] }> {
+  const questions: Question[] = [];
+  for (const db of ["alpha", "beta"]) {
+    await Deno.mkdir(join(dir, "dev_databases", db), { recursive: true });
+    const sqlite = new DatabaseSync(join(dir, "dev_databases", db, `${db}.sqlite`));
+    sqlite.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT, price REAL);");
+    for (let i = 1; i <= 5; i++) sqlite.exec(`INSERT INTO item VALUES (${i}, '${db}-${i}', ${i * 1.5});`);
+    sqlite.close();
+    questions.push(
+      {
+        db_id: db,
+        question: `How many items are in ${db}?`,
+        difficulty: "simple",
+        SQL: "SELECT COUNT(*) FROM item",
+      },
+      {
+        db_id: db,
+        question: `Which ${db} items cost more than 4?`,
+        difficulty: "moderate",
+        SQL: "SELECT name FROM item WHERE price > 4",
+      },
+      {
+        db_id: db,
+        question: `What is the most expensive ${db} item?`,
+        difficulty: "challenging",
+        SQL: "SELECT name FROM item ORDER BY price DESC LIMIT 1",
+      },
+    );
+  }
+  const file = join(dir, "dev.json");
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify(questions.map((q, i) => ({ question_id: i, evidence: "", ...q }))),
+  );
+  return { file, questions };
 }
 
 /** The mixed model's expected accuracy on the first `limit` superhero questions: its wrong bucket is known. */
@@ -284,8 +414,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    // Fails (never skips) with the install command when Jupyter or the kernel is missing.
-    const setup = await checkNotebookSetup();
+    // Fails (never skips) with the install command when Jupyter or the kernel is missing. The kernel is
+    // registered in a private folder: the user's own registration is left alone.
+    const kernel = await privateKernel();
+    const setup = await checkNotebookSetup({ env: kernel.env });
     await checkNbconvert();
     const before = await snapshot(NOTEBOOKS_DIR);
     const tmp = await Deno.makeTempDir({ prefix: "text2sql-notebooks-" });
@@ -293,9 +425,12 @@ Deno.test({
     const archive = startArchiveServer({
       "/dev.zip": await devArchive({ questions: questions.filter((q) => q.db_id === "superhero") }),
     });
+    const tiny = await tinyMultiDbDataset(join(tmp, "tiny_dev"));
     const models = await startFakeOpenAI({
       models: ["gold-model", "mixed-model", "teacher-model"].map((id) => ({ id, max_model_len: 8192 })),
-      script: modelScript(await answersFromDataset(SAMPLE_DATASET)),
+      script: modelScript(
+        new Map([...await answersFromDataset(SAMPLE_DATASET), ...await answersFromDataset(tiny.file)]),
+      ),
     });
     const executed = join(tmp, "executed");
     const dirs = {
@@ -305,6 +440,7 @@ Deno.test({
       cache: join(tmp, "cache"),
     };
     const env = kernelEnv({
+      ...kernel.env,
       XDG_CACHE_HOME: dirs.cache,
       TEXT2SQL_BIRD_URL_DEV: archive.url("/dev.zip"),
       TEXT2SQL_DATA_DIR: dirs.data,
@@ -313,6 +449,8 @@ Deno.test({
       TEXT2SQL_MODELS: "gold-model,mixed-model",
       TEXT2SQL_TEACHER_MODEL: "teacher-model",
       TEXT2SQL_BASE_URL: models.url,
+      // 01 downloads a dev set here: without this, 02 would use it by default (tested on its own below).
+      TEXT2SQL_DATASET: SAMPLE_DATASET,
       TEXT2SQL_DB: "superhero",
       TEXT2SQL_LIMIT: String(LIMIT),
     });
@@ -321,6 +459,7 @@ Deno.test({
       await t.step("01_download: downloads from the local archive server, verifies, summarises", async () => {
         paths["01"] = await execute(setup, "01_download.ipynb", executed, env);
         assertOutputs("01_download", await codeCells(paths["01"]), [
+          [],
           [{ kind: "table" }],
           [
             { kind: "progress" },
@@ -350,7 +489,7 @@ Deno.test({
         const again = await execute(setup, "01_download.ipynb", executed, env, ".rerun");
         const cells = await codeCells(again);
         assert.ok(
-          cells[1].outputs.some((o) => /already verified, nothing fetched/.test(o.text)),
+          cells[2].outputs.some((o) => /already verified, nothing fetched/.test(o.text)),
           "rerun did not report the dataset as already there",
         );
         assert.equal(archive.requests.length, before, "rerunning 01 requested the archive again");
@@ -367,17 +506,39 @@ Deno.test({
               `[\\s\\S]*?accuracy\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+${total}\\s`,
           );
         assertOutputs("02_evaluate", await codeCells(paths["02"]), [
-          [{ kind: "table" }],
+          [],
           [
-            { kind: "progress", match: /evaluate baseline-gpt-3\.5-turbo/ },
+            { kind: "table" },
+            {
+              kind: "text",
+              match: new RegExp(`^selected: ${LIMIT} questions on 1 database \\(DB superhero`),
+            },
+          ],
+          [
+            {
+              kind: "progress",
+              match: new RegExp(
+                `evaluate gpt-3\\.5-turbo-evidence: .* 0 of ${LIMIT} from the run log, ${LIMIT} new`,
+              ),
+            },
             { kind: "progress", match: /evaluate gold-model/ },
             { kind: "progress", match: /evaluate mixed-model/ },
-            { kind: "table", rows: (rows) => assert.equal(rows.length, 3) },
+            {
+              kind: "table",
+              rows: (rows) => {
+                assert.deepEqual(rows.map((r) => r.model), [
+                  "gpt-3.5-turbo-evidence",
+                  "gold-model",
+                  "mixed-model",
+                ]);
+                assert.ok(rows.every((r) => r.new === LIMIT && r.from_run_log === 0));
+              },
+            },
           ],
           [
             { kind: "text", match: /gold-model\n[\s\S]*?accuracy\s+100\.00\s+100\.00\s+100\.00\s+100\.00\s/ },
             { kind: "text", match: accuracyRow("mixed-model", mixed.replace(".", "\\.")) },
-            { kind: "text", match: accuracyRow("baseline-gpt-3.5-turbo", "\\d+\\.\\d\\d") },
+            { kind: "text", match: accuracyRow("gpt-3.5-turbo-evidence", "\\d+\\.\\d\\d") },
           ],
           [{
             kind: "table",
@@ -392,17 +553,94 @@ Deno.test({
           [{ kind: "table", rows: (rows) => assert.equal(rows.length, 3) }],
           [{ kind: "chart", chart: "error-taxonomy" }],
         ]);
-        assert.equal((await notebookRuns(dirs.runs)).length, 3);
+        assert.deepEqual(
+          (await notebookRuns(dirs.runs)).map((d) => d.split("/").at(-1)),
+          ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"],
+          "one name per run: the folder is named as the model",
+        );
+        // Numbers formatted one way: accuracies with two decimals, in every table.
+        const html = (await codeCells(paths["02"]))[4].outputs.find((o) => o.rows !== null)!.html!;
+        assert.match(html, /<td class="num">100\.00<\/td>/);
       });
 
       await t.step("02_evaluate again: resumes the finished runs, no model call", async () => {
         const before = models.requests.length;
         const again = await execute(setup, "02_evaluate.ipynb", executed, env, ".rerun");
         const cells = await codeCells(again);
-        assert.ok(cells[2].outputs.some((o) => /gold-model\n[\s\S]*?accuracy\s+100\.00/.test(o.text)));
+        assert.ok(cells[3].outputs.some((o) => /gold-model\n[\s\S]*?accuracy\s+100\.00/.test(o.text)));
+        for (const model of ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"]) {
+          const line = new RegExp(
+            `evaluate ${model.replaceAll(".", "\\.")}: .* ${LIMIT} of ${LIMIT} from the run log, 0 new`,
+          );
+          assert.ok(cells[2].outputs.some((o) => line.test(o.text)), `the rerun of ${model} does not say so`);
+        }
         const calls = models.requests.slice(before).filter((r) => r.path.endsWith("/chat/completions"));
         assert.equal(calls.length, 0, "rerunning 02 called the model again");
       });
+
+      await t.step(
+        "02 edited as a user would: a dev set of two databases is selected whole; adding a model runs only it",
+        async () => {
+          // No TEXT2SQL_MODELS, _DB or _LIMIT: the Parameters cell decides.
+          const own = Object.fromEntries(
+            Object.entries(env).filter(([k]) =>
+              !["TEXT2SQL_MODELS", "TEXT2SQL_DB", "TEXT2SQL_LIMIT"].includes(k)
+            ),
+          );
+          own.TEXT2SQL_DATASET = tiny.file;
+          own.TEXT2SQL_RUNS_DIR = join(tmp, "runs-edited");
+          const chat = (from: number) =>
+            models.requests.slice(from).filter((r) => r.path.endsWith("/chat/completions"));
+          const n = tiny.questions.length;
+
+          const one = await withParameter(
+            "02_evaluate.ipynb",
+            { MODELS: '["gold-model"]' },
+            join(tmp, "02_one.ipynb"),
+          );
+          let before = models.requests.length;
+          const first = await codeCells(
+            await execute(setup, "02_evaluate.ipynb", executed, own, ".one", one),
+          );
+          assert.ok(
+            first[1].outputs.some((o) =>
+              new RegExp(`^selected: ${n} questions on 2 databases \\(all of `).test(o.text)
+            ),
+            `02 did not select both databases: ${first[1].outputs.map((o) => o.text).join(" | ")}`,
+          );
+          const rows = first[2].outputs.find((o) => o.rows !== null)!.rows!;
+          assert.deepEqual(rows.map((r) => [r.model, r.questions, r.accuracy]), [["gold-model", n, 100]]);
+          assert.equal(chat(before).length, n);
+
+          const two = await withParameter(
+            "02_evaluate.ipynb",
+            { MODELS: '["gold-model", "mixed-model"]' },
+            join(tmp, "02_two.ipynb"),
+          );
+          before = models.requests.length;
+          const second = await codeCells(
+            await execute(setup, "02_evaluate.ipynb", executed, own, ".two", two),
+          );
+          assert.deepEqual(
+            [...new Set(chat(before).map((r) => r.body?.model))],
+            ["mixed-model"],
+            "adding a model called the model already evaluated",
+          );
+          assert.equal(chat(before).length, n);
+          assert.ok(
+            second[2].outputs.some((o) =>
+              new RegExp(`evaluate gold-model: .* ${n} of ${n} from the run log, 0 new`).test(o.text)
+            ),
+            "the evaluated model did not come back from its run folder",
+          );
+          assert.deepEqual(
+            second[2].outputs.find((o) => o.rows !== null)!.rows!.map((
+              r,
+            ) => [r.model, r.from_run_log, r.new]),
+            [["gold-model", n, 0], ["mixed-model", 0, n]],
+          );
+        },
+      );
 
       const sftCheck = (kind: string) => (rows: Record<string, unknown>[]) => {
         assert.equal(rows.length, 3, `${kind}: train, test and all rows`);
@@ -417,7 +655,11 @@ Deno.test({
         async () => {
           paths["03"] = await execute(setup, "03_sft_dataset.ipynb", executed, env);
           assertOutputs("03_sft_dataset", await codeCells(paths["03"]), [
-            [{ kind: "table" }],
+            [],
+            [{ kind: "table" }, {
+              kind: "text",
+              match: new RegExp(`^selected: ${LIMIT} questions on 1 database`),
+            }],
             [
               { kind: "text", match: /wrote .*datasets\/sft: \d+ train, \d+ test, 0 dropped/ },
               {
@@ -437,7 +679,12 @@ Deno.test({
             [{ kind: "text", match: /no question dropped/ }],
             [
               { kind: "text", match: /^--- system\n/ },
-              { kind: "text", match: /^--- user\n-- DB Schema: CREATE TABLE/ },
+              // The schema is cut short; the question at the end stays.
+              {
+                kind: "text",
+                match:
+                  /^--- user\n-- DB Schema: CREATE TABLE[\s\S]*more characters of schema\)[\s\S]*\n-- Question: \S/,
+              },
               { kind: "text", match: /^--- assistant\nSELECT /i },
             ],
           ]);
@@ -451,8 +698,17 @@ Deno.test({
         async () => {
           paths["04"] = await execute(setup, "04_cot_dataset.ipynb", executed, env);
           assertOutputs("04_cot_dataset", await codeCells(paths["04"]), [
-            [{ kind: "table" }],
+            [],
+            [{ kind: "table" }, {
+              kind: "text",
+              match: new RegExp(`^selected: ${LIMIT} questions on 1 database`),
+            }],
             [
+              // The teacher's progress shows in the notebook, not in the Jupyter server's log.
+              {
+                kind: "progress",
+                match: new RegExp(`teacher teacher-model: ${LIMIT} done .* ${LIMIT} teacher requests`),
+              },
               {
                 kind: "text",
                 match: new RegExp(`wrote .*datasets/cot: ${LIMIT - rejected} kept, ${rejected} rejected`),
@@ -495,7 +751,7 @@ Deno.test({
             await execute(setup, "04_cot_dataset.ipynb", executed, env, ".rerun"),
           );
           assert.ok(
-            cells[1].outputs.some((o) => / 0 teacher requests/.test(o.text)),
+            cells[2].outputs.some((o) => / 0 teacher requests/.test(o.text)),
             "the rerun asked the teacher",
           );
           assert.equal(
@@ -508,6 +764,7 @@ Deno.test({
       await t.step("05_finetune: dry-run command, live loss chart from the recorded stream", async () => {
         paths["05"] = await execute(setup, "05_finetune.ipynb", executed, env);
         assertOutputs("05_finetune", await codeCells(paths["05"]), [
+          [],
           [
             {
               kind: "text",
@@ -524,7 +781,14 @@ Deno.test({
             },
           ],
           [{ kind: "text", match: /run --rm --gpus all [\s\S]* -e HF_TOKEN [\s\S]*train\.py/ }],
-          [{ kind: "chart", chart: "loss-curve" }],
+          [
+            { kind: "chart", chart: "loss-curve" },
+            // The replayed stream is named for what it is (its start line's note, or the run it records).
+            {
+              kind: "text",
+              match: /^\[chart: Training loss, replayed: metrics_\w+\.jsonl \(.+\), \d+ steps\]$/,
+            },
+          ],
           [{
             kind: "table",
             rows: (rows) => assert.ok(rows.length >= 1 && rows.every((r) => Number(r.eval_loss) > 0)),
@@ -539,6 +803,7 @@ Deno.test({
         paths["06"] = await execute(setup, "06_analysis.ipynb", executed, env);
         const report = join(dirs.reports, "notebook-analysis.html");
         assertOutputs("06_analysis", await codeCells(paths["06"]), [
+          [],
           [{
             kind: "table",
             rows: (rows) => assert.equal(byKey(rows, "parameter").get("runsDir")?.value, dirs.runs),
@@ -547,9 +812,9 @@ Deno.test({
             kind: "table",
             rows: (rows) =>
               assert.deepEqual(rows.map((r) => r.run), [
-                "nb-baseline-gpt-3.5-turbo",
-                "nb-gold-model",
-                "nb-mixed-model",
+                "gpt-3.5-turbo-evidence",
+                "gold-model",
+                "mixed-model",
               ]),
           }],
           [{
@@ -569,7 +834,7 @@ Deno.test({
           }],
           [
             { kind: "text", match: new RegExp(`^${LIMIT} common questions`) },
-            { kind: "text", match: /^only nb-baseline-gpt-3\.5-turbo: \d+; only nb-mixed-model: \d+/ },
+            { kind: "text", match: /^only gpt-3\.5-turbo-evidence: \d+; only mixed-model: \d+/ },
             { kind: "table" },
           ],
           [{ kind: "chart", chart: "token-usage" }],
@@ -588,16 +853,24 @@ Deno.test({
             Object.entries(env).filter(([k]) => !k.startsWith("TEXT2SQL_") || k === "TEXT2SQL_REPORTS_DIR"),
           );
           plain.TEXT2SQL_RUNS_DIR = join(tmp, "runs-defaults");
+          // No dev downloaded there: the bundled sample, whose only database is superhero.
+          plain.TEXT2SQL_DATA_DIR = join(tmp, "no-data");
           const nb02 = await codeCells(
             await execute(setup, "02_evaluate.ipynb", executed, plain, ".defaults"),
           );
-          const summary = nb02[1].outputs.find((o) => o.rows !== null)?.rows;
-          assert.deepEqual(summary?.map((r) => [r.model, r.questions]), [["baseline-gpt-3.5-turbo", 129]]);
+          assert.ok(
+            nb02[1].outputs.some((o) =>
+              /^selected: 129 questions on 1 database \(DB superhero of /.test(o.text)
+            ),
+            "02 does not say what it selected",
+          );
+          const summary = nb02[2].outputs.find((o) => o.rows !== null)?.rows;
+          assert.deepEqual(summary?.map((r) => [r.model, r.questions]), [["gpt-3.5-turbo-evidence", 129]]);
           assert.match(String(summary?.[0].accuracy), /^\d+(\.\d+)?$/);
           const nb06 = await codeCells(
             await execute(setup, "06_analysis.ipynb", executed, plain, ".defaults"),
           );
-          assert.ok(nb06[7].outputs.some((o) => /only one run: nothing to compare/.test(o.text)));
+          assert.ok(nb06[8].outputs.some((o) => /only one run: nothing to compare/.test(o.text)));
           assert.ok(nb06.at(-1)!.outputs.some((o) => /report: .* \(1 runs\)/.test(o.text)));
         },
       );
@@ -645,8 +918,10 @@ Deno.test({
         const out = join(tmp, "html", "06_cli.html");
         const saved = Deno.env.toObject();
         // The command's executor inherits this process's environment, so point it at the test's folders.
+        const ours = (k: string) =>
+          k.startsWith("TEXT2SQL_") || k.startsWith("JUPYTER_") || k === "XDG_CACHE_HOME";
         for (const [k, v] of Object.entries(env)) {
-          if (k.startsWith("TEXT2SQL_") || k === "XDG_CACHE_HOME") Deno.env.set(k, v);
+          if (ours(k)) Deno.env.set(k, v);
         }
         try {
           const status = await notebookHtmlCommand([
@@ -658,7 +933,7 @@ Deno.test({
           assert.equal(status, 0);
         } finally {
           for (const k of Object.keys(env)) {
-            if (k.startsWith("TEXT2SQL_") || k === "XDG_CACHE_HOME") {
+            if (ours(k)) {
               if (saved[k] === undefined) Deno.env.delete(k);
               else Deno.env.set(k, saved[k]);
             }
@@ -674,6 +949,7 @@ Deno.test({
     } finally {
       await archive.close();
       await models.close();
+      await kernel.remove();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
@@ -683,8 +959,10 @@ Deno.test({
 // The executor and the parameters on their own
 
 Deno.test("nb_execute.py keeps every output of every cell (Deno's kernel sends some after the cell's idle)", async () => {
-  const setup = await checkNotebookSetup();
+  const kernel = await privateKernel();
+  const setup = await checkNotebookSetup({ env: kernel.env });
   const tmp = await Deno.makeTempDir({ prefix: "text2sql-nbexec-" });
+  const env = { ...Deno.env.toObject(), ...kernel.env };
   try {
     // Cells that print, display and return: with plain `nbconvert --execute` some of these outputs went missing.
     const cells = Array.from({ length: 12 }, (_, i) => ({
@@ -707,6 +985,7 @@ Deno.test("nb_execute.py keeps every output of every cell (Deno's kernel sends s
       const out = join(tmp, `race.out${round}.ipynb`);
       const run = await new Deno.Command(setup.python, {
         args: [EXECUTOR, join(tmp, "race.ipynb"), "--out", out, "--html", join(tmp, "race.html")],
+        env,
         stdout: "piped",
         stderr: "piped",
       }).output();
@@ -729,6 +1008,7 @@ Deno.test("nb_execute.py keeps every output of every cell (Deno's kernel sends s
     await Deno.writeTextFile(join(tmp, "fail.ipynb"), JSON.stringify(nb));
     const fail = await new Deno.Command(setup.python, {
       args: [EXECUTOR, join(tmp, "fail.ipynb"), "--out", join(tmp, "fail.out.ipynb")],
+      env,
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -738,43 +1018,188 @@ Deno.test("nb_execute.py keeps every output of every cell (Deno's kernel sends s
     assert.equal(partial[2].outputs.length, 3);
     assert.ok(partial[3].outputs.some((o) => o.type === "error"));
   } finally {
+    await kernel.remove();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 });
 
-Deno.test("notebook parameters: defaults, environment, errors", () => {
-  const d = notebookParams({});
+Deno.test("notebook parameters: defaults, the Parameters cell, the environment winning, errors", async () => {
+  const none = join(REPO_ROOT, "tests", ".tmp", "no-such-data-dir");
+  const d = notebookParams({ dataDir: none }, {});
   assert.equal(d.download, null, "nothing set: the bundled sample, no download");
   assert.equal(d.dataset, SAMPLE_DATASET);
-  assert.deepEqual(d.db, ["superhero"]);
+  assert.deepEqual(d.db, ["superhero"], "superhero is the default on the bundled sample");
   assert.deepEqual(d.models, []);
   assert.equal(d.runsDir, join(REPO_ROOT, "runs"));
-  assert.deepEqual(evalTargets(d).map((x) => x.label), ["baseline-gpt-3.5-turbo"]);
+  assert.deepEqual(evalTargets(d).map((x) => x.label), ["gpt-3.5-turbo-evidence"]);
 
-  const p = notebookParams({
+  const p = notebookParams({}, {
     TEXT2SQL_BIRD_URL_DEV: "http://127.0.0.1:9/dev.zip",
-    TEXT2SQL_MODELS: " meta-llama/Llama-3.3-70B-Instruct , gold-model,",
+    TEXT2SQL_MODELS: " meta-llama/Llama-3.3-70B-Instruct-Turbo , gold-model,",
     TEXT2SQL_LIMIT: "7",
     TEXT2SQL_DB: "",
     TEXT2SQL_RUNS_DIR: "tmp-runs",
+    TEXT2SQL_DATA_DIR: none,
   });
   assert.equal(p.download, "dev", "a dev mirror URL alone selects dev");
   assert.equal(p.downloadUrl, "http://127.0.0.1:9/dev.zip");
   assert.equal(p.limit, 7);
   assert.deepEqual(p.db, [], "an empty TEXT2SQL_DB selects every database");
   assert.equal(p.runsDir, join(REPO_ROOT, "tmp-runs"), "relative paths are from the repository root");
-  assert.deepEqual(evalTargets(p).map((x) => x.out), [
-    join(REPO_ROOT, "tmp-runs", "nb-baseline-gpt-3.5-turbo"),
-    join(REPO_ROOT, "tmp-runs", "nb-meta-llama-llama-3.3-70b-instruct"),
-    join(REPO_ROOT, "tmp-runs", "nb-gold-model"),
+  assert.deepEqual(evalTargets(p).map((x) => x.out.slice(REPO_ROOT.length + 1)), [
+    "tmp-runs/notebooks/gpt-3.5-turbo-evidence",
+    "tmp-runs/notebooks/meta-llama-Llama-3.3-70B-Instruct-Turbo",
+    "tmp-runs/notebooks/gold-model",
   ]);
-  assert.equal(notebookParams({ TEXT2SQL_DOWNLOAD: "minidev" }).download, "mini-dev");
+  assert.equal(notebookParams({}, { TEXT2SQL_DOWNLOAD: "minidev" }).download, "mini-dev");
   assert.equal(runSlug("../../etc"), "etc");
 
-  assert.throws(() => notebookParams({ TEXT2SQL_LIMIT: "ten" }), NotebookParamError);
-  assert.throws(() => notebookParams({ TEXT2SQL_LIMIT: "0" }), /TEXT2SQL_LIMIT/);
-  assert.throws(() => notebookParams({ TEXT2SQL_DOWNLOAD: "test" }), /TEXT2SQL_DOWNLOAD/);
-  assert.throws(() => notebookParams({ TEXT2SQL_BASE_URL: "localhost:8000" }), /TEXT2SQL_BASE_URL/);
+  // The cell's values are used, and a set variable wins over them.
+  const cell = { models: ["a", "b"], limit: 5, db: [] as string[], provider: "together", train: true };
+  const fromCell = notebookParams(cell, {});
+  assert.deepEqual([fromCell.models, fromCell.limit, fromCell.db, fromCell.provider, fromCell.trainRun], [
+    ["a", "b"],
+    5,
+    [],
+    "together",
+    true,
+  ]);
+  const overridden = notebookParams(cell, { TEXT2SQL_MODELS: "c", TEXT2SQL_LIMIT: "9" });
+  assert.deepEqual([overridden.models, overridden.limit], [["c"], 9]);
+  assert.deepEqual(notebookParams({ db: null, dataset: "", models: null }, {}).models, []);
+
+  assert.throws(() => notebookParams({}, { TEXT2SQL_LIMIT: "ten" }), NotebookParamError);
+  assert.throws(() => notebookParams({ limit: 0 }, {}), /LIMIT \(TEXT2SQL_LIMIT\)/);
+  assert.throws(() => notebookParams({}, { TEXT2SQL_DOWNLOAD: "test" }), /TEXT2SQL_DOWNLOAD/);
+  assert.throws(() => notebookParams({ baseUrl: "localhost:8000" }, {}), /BASE_URL/);
+
+  // After 01 downloaded dev (a verified folder under the data dir), it is the default, with every database.
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-nbparams-" });
+  try {
+    const dev = join(tmp, "dev_20240627");
+    await Deno.mkdir(dev);
+    await Deno.writeTextFile(join(dev, "dev.json"), "[]");
+    assert.equal(
+      notebookParams({ dataDir: tmp }, {}).dataset,
+      SAMPLE_DATASET,
+      "an unverified folder is not used",
+    );
+    await Deno.writeTextFile(join(dev, ".text2sql-verified.json"), "{}");
+    const after = notebookParams({ dataDir: tmp }, {});
+    assert.equal(after.dataset, join(dev, "dev.json"));
+    assert.deepEqual(after.db, [], "every database of the downloaded set, not superhero alone");
+    assert.deepEqual(notebookParams({ dataDir: tmp, dataset: SAMPLE_DATASET }, {}).db, ["superhero"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("describeSelection counts what the parameters select; previewConversation keeps the question", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-nbsel-" });
+  try {
+    const tiny = await tinyMultiDbDataset(tmp);
+    const all = await describeSelection(notebookParams({ dataset: tiny.file }, {}));
+    assert.equal(all.line, `6 questions on 2 databases (all of ${tiny.file}, 6 questions)`);
+    const some = await describeSelection(notebookParams({ dataset: tiny.file, db: ["beta"], limit: 1 }, {}));
+    assert.equal(some.line, `1 question on 1 database (DB beta, first 1 of ${tiny.file}, 6 questions)`);
+    const sample = await describeSelection(notebookParams({ dataDir: tmp }, {}));
+    assert.match(
+      sample.line,
+      /^129 questions on 1 database \(DB superhero of .*dev\.json, 1534 questions\)$/,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+  const schema = "CREATE TABLE t (" + "x INTEGER, ".repeat(200) + "y TEXT)";
+  const [system, user] = previewConversation([
+    { role: "system", content: "You translate." },
+    {
+      role: "user",
+      content: `-- DB Schema: ${schema}\n\n-- External Knowledge: e\n\n-- Question: How many?`,
+    },
+  ], { schemaChars: 50 });
+  assert.equal(system, "--- system\nYou translate.");
+  assert.ok(
+    user.startsWith(
+      `--- user\n-- DB Schema: ${schema.slice(0, 50)}\n… (${schema.length - 50} more characters`,
+    ),
+  );
+  assert.ok(user.endsWith("-- External Knowledge: e\n\n-- Question: How many?"));
+});
+
+Deno.test("deno task notebooks: the install line without JupyterLab; else registers the kernel, opens notebooks/", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-nbcmd-" });
+  const saved = {
+    PATH: Deno.env.get("PATH"),
+    HOME: Deno.env.get("HOME"),
+    XDG: Deno.env.get("XDG_DATA_HOME"),
+  };
+  const restore = (k: string, v: string | undefined) =>
+    v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  const errors: string[] = [];
+  const logs: string[] = [];
+  const [error, log] = [console.error, console.log];
+  console.error = (...a: unknown[]) => void errors.push(a.join(" "));
+  console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+  try {
+    // Deno's kernel installer writes under $XDG_DATA_HOME: a private one, so the user's registration is untouched.
+    Deno.env.set("XDG_DATA_HOME", join(tmp, "xdg"));
+    Deno.env.set("HOME", join(tmp, "home"));
+    const bin = join(tmp, "bin");
+    await Deno.mkdir(bin);
+    Deno.env.set("PATH", bin);
+    assert.equal(await notebooksCommand([]), 1);
+    assert.deepEqual(errors, [
+      "JupyterLab is not installed; install it with: apt-get install -y pipx && pipx install jupyterlab",
+    ]);
+    assert.equal(
+      await Deno.stat(join(tmp, "xdg")).then(() => true, () => false),
+      false,
+      "nothing registered",
+    );
+
+    // A stand-in jupyter-lab that records how it was started.
+    const called = join(tmp, "called.txt");
+    await Deno.writeTextFile(
+      join(bin, "jupyter-lab"),
+      `#!/bin/sh\n[ "$1" = --version ] && { echo 4.2.5; exit 0; }\necho "$@" > ${called}\n`,
+    );
+    await Deno.chmod(join(bin, "jupyter-lab"), 0o755);
+    assert.equal(await notebooksCommand(["--", "--no-browser"]), 0);
+    assert.equal(
+      (await Deno.readTextFile(called)).trim(),
+      `--notebook-dir=${join(REPO_ROOT, "notebooks")} --no-browser`,
+    );
+    const spec = JSON.parse(
+      await Deno.readTextFile(join(tmp, "xdg", "jupyter", "kernels", "deno", "kernel.json")),
+    ) as { argv: string[] };
+    assert.equal(spec.argv[0], Deno.execPath(), "the kernel is registered for the Deno that ran the command");
+    assert.ok(logs.includes(`registered the Deno kernel for ${Deno.execPath()}`));
+  } finally {
+    console.error = error;
+    console.log = log;
+    restore("PATH", saved.PATH);
+    restore("HOME", saved.HOME);
+    restore("XDG_DATA_HOME", saved.XDG);
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test('no notebook has an "In CI" paragraph; each starts with a Parameters cell that drives it', async () => {
+  for await (const entry of Deno.readDir(NOTEBOOKS_DIR)) {
+    if (!entry.name.endsWith(".ipynb")) continue;
+    const text = await notebookText(entry.name);
+    assert.ok(!/\bIn CI\b/.test(text), `${entry.name} still says "In CI"`);
+    // A ``` inside a line opens a code fence in nbconvert's HTML export and swallows the rest of the cell.
+    const inline = text.split("\n").filter((l) => /\S.*```/.test(l));
+    assert.deepEqual(inline, [], `${entry.name}: a code fence inside a line`);
+    const nb = JSON.parse(await Deno.readTextFile(join(NOTEBOOKS_DIR, entry.name))) as { cells: RawCell[] };
+    const code = nb.cells.filter((c) => c.cell_type === "code").map((c) => ({
+      source: joinText(c.source),
+      outputs: [] as Output[],
+    }));
+    assertParametersCell(entry.name, code);
+  }
 });
 
 Deno.test("02 scores the baseline only on the dataset its predictions index; 06 finds runs baseline first", async () => {
@@ -787,21 +1212,24 @@ Deno.test("02 scores the baseline only on the dataset its predictions index; 06 
     await Deno.mkdir(copy);
     await Deno.copyFile(SAMPLE_DATASET, join(copy, "dev.json"));
     const labels = (dataset: string) =>
-      evalTargets(notebookParams({ TEXT2SQL_DATASET: dataset, TEXT2SQL_MODELS: "m" })).map((x) => x.label);
+      evalTargets(notebookParams({ dataset, models: ["m"] }, {})).map((x) => x.label);
     assert.deepEqual(labels(subset), ["m"], "predictions keyed by index do not fit another dev.json");
     assert.deepEqual(
       labels(copy),
-      ["baseline-gpt-3.5-turbo", "m"],
+      ["gpt-3.5-turbo-evidence", "m"],
       "an official download with the same bytes",
     );
 
-    for (const name of ["nb-aaa", "nb-baseline-gpt-3.5-turbo", "nb-zzz", "nb-unfinished", "other"]) {
+    const names = ["aaa", "gpt-3.5-turbo-evidence", "zzz", "unfinished"].map((n) => `notebooks/${n}`);
+    for (const name of [...names, "other"]) {
       await Deno.mkdir(join(tmp, "runs", name), { recursive: true });
-      if (name !== "nb-unfinished") await Deno.writeTextFile(join(tmp, "runs", name, "summary.json"), "{}");
+      if (!name.endsWith("unfinished")) {
+        await Deno.writeTextFile(join(tmp, "runs", name, "summary.json"), "{}");
+      }
     }
     assert.deepEqual(
       (await notebookRuns(join(tmp, "runs"))).map((d) => d.split("/").at(-1)),
-      ["nb-baseline-gpt-3.5-turbo", "nb-aaa", "nb-zzz"],
+      ["gpt-3.5-turbo-evidence", "aaa", "zzz"],
     );
     assert.deepEqual(await notebookRuns(join(tmp, "absent")), []);
   } finally {
@@ -859,5 +1287,68 @@ Deno.test("liveLossChart draws one chart and updates it in place; outside a note
     assert.equal(offline.metrics.length, 1);
   } finally {
     setDisplayBackend(undefined);
+  }
+});
+
+Deno.test("01 offline: a failed download is one line after a bounded wait, then the bundled sample", async () => {
+  // A port nothing listens on: connections are refused, as offline or behind a firewall.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-nboffline-" });
+  try {
+    const params = notebookParams({ download: "dev", dataDir: tmp }, {
+      TEXT2SQL_BIRD_URL_DEV: `http://127.0.0.1:${port}/dev.zip`,
+    });
+    const data = await prepareData(params);
+    assert.equal(data.source, "sample");
+    assert.match(
+      data.failed ?? "",
+      new RegExp(`127\\.0\\.0\\.1:${port}/dev\\.zip: .*gave up after 3 attempts`),
+    );
+    assert.match(
+      data.note,
+      /^Download of BIRD dev failed: .* Using the bundled sample instead; run this cell again/,
+    );
+    assert.ok(!data.note.includes("\n"), "one line");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+// Kept here rather than in evaluate_test.ts, which other branches edit at the same time.
+Deno.test("eval CLI: a wrong --dataset alone is 'dataset not found'; a file covering few questions warns", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-evalwarn-" });
+  const run = async (...args: string[]) => {
+    const o = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO_ROOT, "lib", "cli.ts"), "eval", ...args],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, err: new TextDecoder().decode(o.stderr).trim() };
+  };
+  try {
+    const missing = await run("--dataset", "/nonexistent/dev.json");
+    assert.deepEqual(missing, { code: 1, err: "error: /nonexistent/dev.json: dataset not found" });
+
+    // One prediction, for the first superhero question of the sample (its dev.json index).
+    const questions = JSON.parse(await Deno.readTextFile(SAMPLE_DATASET)) as Question[];
+    const first = questions.findIndex((q) => q.db_id === "superhero");
+    const one = join(tmp, "predict_dev.json");
+    await Deno.writeTextFile(
+      one,
+      JSON.stringify({ [first]: `${questions[first].SQL}\t----- bird -----\tsuperhero` }),
+    );
+    const few = await run("--predictions", one, "--db", "superhero", "--out", join(tmp, "run"), "--quiet");
+    assert.equal(few.code, 0, few.err);
+    assert.match(
+      few.err,
+      /warning: .*predict_dev\.json: 128 of the 129 selected questions have no prediction/,
+    );
+    const full = await run("--db", "superhero", "--out", join(tmp, "full"), "--quiet");
+    assert.doesNotMatch(full.err, /have no prediction/, "the bundled baseline covers every question");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });

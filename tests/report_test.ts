@@ -283,3 +283,17 @@ Deno.test("report: TEXT that reads as a number is quoted, so '750' and 750 look 
   assert(html.includes("&#39;750&#39;") || html.includes("'750'"), "the TEXT value is quoted");
   assert(/>750</.test(html), "the INTEGER value is plain");
 });
+
+Deno.test("buildReport leaves out what does not apply: a predictions run has no sampling, provider or cost", async () => {
+  const only = await buildReport([fx.a], { generatedAt });
+  for (const row of ["sampling", "provider", "base URL", "model identity"]) {
+    assert(!only.includes(`<tr><th>${row}</th>`), `${row} shown for a predictions file`);
+  }
+  assert(!/max_tokens|&quot;n&quot;/.test(only), "sampling settings shown for a predictions file");
+  // Beside a model run, the row is kept (the predictions run's cell is a dash) and reads as settings.
+  const both = await buildReport([fx.a, fx.b], { generatedAt });
+  assert(
+    both.includes('<tr><th>sampling</th><td class="null">—</td><td>temperature 0, max_tokens 512, n 1</td>'),
+  );
+  assert(/<th>cost_usd<\/th>/.test(both), "run B has priced tokens: the cost column stays");
+});

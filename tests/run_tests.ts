@@ -82,8 +82,8 @@ if (import.meta.main) {
     console.error(`missing ${missing.join(", ")}: install with: ${INSTALL}`);
     Deno.exit(1);
   }
-  // The kernelspec stores deno's absolute path, so it is (re)installed for this machine; no network involved.
-  await runEcho(Deno.execPath(), ["jupyter", "--install", "--force"]);
+  // No kernel registration here: the notebook tests register theirs in a private folder
+  // (tests/notebook_setup.ts), so the user's own `deno` kernelspec is never re-pointed at this Deno.
   const filter = Deno.args;
   const deno = await runEcho(Deno.execPath(), [
     "test",
