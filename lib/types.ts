@@ -96,7 +96,7 @@ export interface ResultRecord {
   stop?: AgentStop;
 }
 
-/** How a candidate fared in the vote (lib/voting.ts). */
+/** How a candidate fared in the vote (lib/run/voting.ts). */
 export type CandidateStatus =
   /** The answer: the first sample (by index) of the winning group, or the first sample when all failed. */
   | "answer"

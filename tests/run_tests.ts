@@ -83,7 +83,7 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   // No kernel registration here: the notebook tests register theirs in a private folder
-  // (tests/notebook_setup.ts), so the user's own `deno` kernelspec is never re-pointed at this Deno.
+  // (tests/support/notebook_setup.ts), so the user's own `deno` kernelspec is never re-pointed at this Deno.
   const filter = Deno.args;
   const deno = await runEcho(Deno.execPath(), [
     "test",

@@ -1,4 +1,4 @@
--- The probe databases of the parity suite (tests/parity_test.ts, tests/parity/probe_verdicts.py).
+-- The probe databases of the parity suite (tests/exec/parity_test.ts, tests/parity/probe_verdicts.py).
 -- Each section, from a "-- db: NAME" line to the next, is one database's script, run by Python's
 -- sqlite3 executescript() into NAME/NAME.sqlite (the BIRD layout). Plain SQL so that any test, in any
 -- language, can build them the same way.

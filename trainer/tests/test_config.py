@@ -1,4 +1,4 @@
-"""Config validation (stdlib only). The same cases are checked in tests/trainer_test.ts for the TS validator."""
+"""Config validation (stdlib only). The same cases are checked in tests/train/trainer_test.ts for the TS validator."""
 
 import copy
 import json

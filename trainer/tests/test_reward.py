@@ -1,4 +1,4 @@
-"""The GRPO execution reward (stdlib only): extraction parity with lib/sql_extract.ts, the sandbox, the verdicts."""
+"""The GRPO execution reward (stdlib only): extraction parity with lib/model/sql_extract.ts, the sandbox, the verdicts."""
 
 import json
 import os

@@ -7,7 +7,7 @@ Verdicts (the reward for each in parentheses, configurable):
 - `error`, `timeout`, `too_large`, `no_sql`, `gold_error` (0): it cannot be extracted, fails, runs too long or
   returns too much; `gold_error` when the gold itself fails (logged, never rewarded).
 
-The sandbox is as strict as `lib/sqlite_worker.ts`: the database opened through a read-only URI
+The sandbox is as strict as `lib/exec/sqlite_worker.ts`: the database opened through a read-only URI
 (`file:…?mode=ro`), an authorizer that allows only reads (no writes, ATTACH, PRAGMA settings or
 `load_extension`), extension loading off, SQLite's heap bounded (`PRAGMA hard_heap_limit`), a progress handler
 that aborts a statement past its time limit, and a bound on distinct rows and bytes read. Each query runs in a

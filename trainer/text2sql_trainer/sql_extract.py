@@ -1,4 +1,4 @@
-"""SQL out of a model's completion: a faithful port of `lib/sql_extract.ts` (stdlib only).
+"""SQL out of a model's completion: a faithful port of `lib/model/sql_extract.ts` (stdlib only).
 
 The GRPO reward must score exactly the SQL the evaluator would score, so this is a line-by-line port of the
 TypeScript rules (see that module's doc for the rules themselves); `tests/fixtures/sql_extract_cases.json` is
@@ -36,7 +36,7 @@ def js_trim(s: str) -> str:
 
 @dataclass
 class FencedBlock:
-    """One fenced code block (as `FencedBlock` in lib/sql_extract.ts)."""
+    """One fenced code block (as `FencedBlock` in lib/model/sql_extract.ts)."""
 
     tag: str
     content: str

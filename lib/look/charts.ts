@@ -1,0 +1,349 @@
+/**
+ * Charts over run frames with Observable Plot, rendered server-side on a linkedom document. Each function returns
+ * the HTML of one `<figure>` holding an inline SVG (no script, no network, no web font): the same string goes to a
+ * notebook (as `text/html`, since nbconvert's HTML export drops `image/svg+xml`) and into the HTML report.
+ *
+ * linkedom cannot measure text, so Plot cannot size margins from tick labels: every chart sets its margins from
+ * an estimate of the longest label.
+ *
+ * @module
+ */
+
+import * as Plot from "@observablehq/plot";
+import { parseHTML } from "linkedom";
+import type pl from "nodejs-polars";
+import {
+  accuracyByDatabase,
+  accuracyByDifficulty,
+  DIFFICULTIES,
+  ERROR_KINDS,
+  errorTable,
+  tokenUsage,
+} from "./analysis.ts";
+import { escapeHtml } from "../notebook/display.ts";
+
+/** Options shared by the chart functions. */
+export interface ChartOptions {
+  /** Title above the chart (each chart has a default). */
+  title?: string;
+  /** Caption under the chart. */
+  caption?: string;
+  /** Width in px (default 720). */
+  width?: number;
+}
+
+/** Colours per error kind: green for correct, warm for wrong results, reds for SQL errors, greys for the rest. */
+const KIND_COLORS: Record<string, string> = {
+  correct: "#3ca951",
+  "wrong:values": "#efb118",
+  "wrong:row_count": "#f4c95d",
+  "wrong:column_count": "#d98c2b",
+  "wrong:empty_result": "#ffd8a8",
+  "sql_error:no_such_column": "#ff725c",
+  "sql_error:no_such_table": "#c94040",
+  "sql_error:syntax": "#ff9b8a",
+  "sql_error:other": "#8f2d2d",
+  timeout: "#a463f2",
+  generation_error: "#9c9c9c",
+  gold_error: "#404040",
+};
+
+/** Rough width in px of a label at Plot's 10px system-ui font; generous, since clipping is worse than space. */
+function textWidth(s: string): number {
+  return Math.ceil(s.length * 6.2) + 4;
+}
+
+/** A fresh linkedom document per chart: Plot appends style elements to it, so sharing one would leak state. */
+function newDocument(): PlotDocument {
+  const { document } = parseHTML("<!doctype html><html><head></head><body></body></html>") as unknown as {
+    document: PlotDocument;
+  };
+  return document;
+}
+
+/** Plot's `document` option type (a DOM Document, which Deno's lib does not declare). */
+type PlotDocument = NonNullable<Plot.PlotOptions["document"]>;
+
+/** The little of a DOM element used here. */
+interface Element {
+  outerHTML: string;
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+}
+
+/** Renders a Plot spec to a `<figure>` string tagged with `data-chart` (tests and the report find charts by it). */
+function render(kind: string, spec: Plot.PlotOptions): string {
+  const document = newDocument();
+  const node = Plot.plot({ ...spec, figure: true, document }) as unknown as Element;
+  node.setAttribute("class", `${node.getAttribute("class") ?? ""} t2s-chart`.trim());
+  node.setAttribute("data-chart", kind);
+  return node.outerHTML;
+}
+
+/** A figure with a message and no marks, for data that is not there yet (a run without tokens, no metrics). */
+function emptyFigure(kind: string, title: string, message: string): string {
+  return `<figure class="t2s-chart t2s-empty" data-chart="${kind}"><h2>${escapeHtml(title)}</h2><p>${
+    escapeHtml(message)
+  }</p></figure>`;
+}
+
+/**
+ * The bars of both accuracy charts: one bar per model coloured by model, its accuracy in the tooltip and printed
+ * just past the bar's end. `along` is the axis the accuracy runs along (`y`: vertical bars, `x`: horizontal).
+ */
+function accuracyBars(
+  along: "x" | "y",
+  data: { model: string; accuracy: number | null }[],
+  channels: Record<string, string>,
+): Plot.Markish[] {
+  const bar = {
+    ...channels,
+    fill: "model",
+    title: (d: (typeof data)[number]) => `${d.model}: ${d.accuracy}%`,
+  };
+  const label = {
+    ...channels,
+    text: (d: (typeof data)[number]) => (d.accuracy as number).toFixed(1),
+    ...(along === "y" ? { dy: -6 } : { dx: 4, textAnchor: "start" as const }),
+    fontSize: 9,
+  };
+  return [along === "y" ? Plot.barY(data, bar) : Plot.barX(data, bar), Plot.text(data, label)];
+}
+
+/**
+ * Grouped bars: accuracy (%) per difficulty bucket and total, one bar per model, value printed on each bar.
+ * `df` is a {@link loadRuns} frame.
+ */
+export function accuracyByDifficultyChart(df: pl.DataFrame, options: ChartOptions = {}): string {
+  const table = accuracyByDifficulty(df).toRecords() as Record<string, unknown>[];
+  const buckets = [...DIFFICULTIES, "total"].filter((b) => table.some((r) => Number(r[`${b}_count`]) > 0));
+  const data = table.flatMap((r) =>
+    buckets.map((b) => ({ model: r.model as string, bucket: b, accuracy: r[b] as number | null }))
+  ).filter((d) => d.accuracy !== null);
+  const models = table.map((r) => r.model as string);
+  const width = options.width ?? 720;
+  return render("accuracy-by-difficulty", {
+    title: options.title ?? "Execution accuracy by difficulty (BIRD EX, set semantics)",
+    caption: options.caption,
+    width,
+    height: 320,
+    marginLeft: 44,
+    marginRight: 10,
+    marginTop: 24,
+    marginBottom: 36,
+    fx: { domain: buckets, label: null, padding: 0.15 },
+    x: { domain: models, axis: null, paddingInner: 0.1 },
+    y: { domain: [0, 100], grid: true, label: "accuracy (%)" },
+    color: { domain: models, legend: true },
+    marks: [
+      ...accuracyBars("y", data, { fx: "bucket", x: "model", y: "accuracy" }),
+      Plot.ruleY([0]),
+    ],
+  });
+}
+
+/** Horizontal grouped bars: accuracy (%) per database, one bar per model. */
+export function accuracyByDatabaseChart(df: pl.DataFrame, options: ChartOptions = {}): string {
+  const rows = accuracyByDatabase(df).toRecords() as {
+    model: string;
+    db_id: string;
+    accuracy: number | null;
+  }[];
+  const data = rows.filter((r) => r.accuracy !== null);
+  const models = [...new Set(rows.map((r) => r.model))];
+  const dbs = [...new Set(rows.map((r) => r.db_id))].sort();
+  const bar = 14;
+  return render("accuracy-by-database", {
+    title: options.title ?? "Execution accuracy by database",
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 60 + dbs.length * (models.length * bar + 10),
+    marginLeft: Math.max(60, ...dbs.map(textWidth)),
+    marginRight: 40,
+    marginTop: 24,
+    marginBottom: 36,
+    fy: { domain: dbs, label: null, axis: "left", padding: 0.1 },
+    y: { domain: models, axis: null, paddingInner: 0.1 },
+    x: { domain: [0, 100], grid: true, label: "accuracy (%)" },
+    color: { domain: models, legend: true },
+    marks: [
+      ...accuracyBars("x", data, { fy: "db_id", y: "model", x: "accuracy" }),
+      Plot.ruleX([0]),
+    ],
+  });
+}
+
+/** Stacked horizontal bars: each model's questions split by error kind (see `errorTaxonomy`), as counts. */
+export function errorTaxonomyChart(df: pl.DataFrame, options: ChartOptions = {}): string {
+  const rows = errorTable(df).toRecords() as {
+    model: string;
+    error_kind: string;
+    count: number;
+    percent: number;
+  }[];
+  const models = [...new Set(rows.map((r) => r.model))];
+  const kinds = (ERROR_KINDS as readonly string[]).filter((k) => rows.some((r) => r.error_kind === k));
+  return render("error-taxonomy", {
+    title: options.title ?? "Verdicts by error kind",
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 70 + models.length * 34,
+    marginLeft: Math.max(60, ...models.map(textWidth)),
+    marginRight: 20,
+    marginTop: 16,
+    marginBottom: 36,
+    y: { domain: models, label: null },
+    x: { grid: true, label: "questions" },
+    color: { domain: kinds, range: kinds.map((k) => KIND_COLORS[k]), legend: true },
+    marks: [
+      Plot.barX(rows, {
+        y: "model",
+        x: "count",
+        fill: "error_kind",
+        order: kinds,
+        title: (d) => `${d.model}: ${d.error_kind} ${d.count} (${d.percent}%)`,
+      }),
+      Plot.ruleX([0]),
+    ],
+  });
+}
+
+/**
+ * What the loss chart reads of a metric line: both `analysis.ts`'s `MetricRecord` and the trainer's `MetricLine`
+ * (live, as the trainer prints them) fit, so a notebook can chart either without conversion. Other types are ignored.
+ */
+export interface LossPoint {
+  type: string;
+  step?: unknown;
+  loss?: unknown;
+  eval_loss?: unknown;
+}
+
+/**
+ * Training curves: train loss per step (line) and eval loss (line with dots) from a trainer's metrics stream
+ * (`readMetrics` / `parseMetrics`). With no record yet it returns a figure saying so.
+ */
+export function lossCurveChart(metrics: readonly LossPoint[], options: ChartOptions = {}): string {
+  const title = options.title ?? "Training loss";
+  const data = metrics.filter((m) => m.type === "train" || m.type === "eval").map((m) =>
+    m.type === "train"
+      ? { step: Number(m.step), loss: Number(m.loss ?? NaN), series: "train loss" }
+      : { step: Number(m.step), loss: Number(m.eval_loss ?? NaN), series: "eval loss" }
+  ).filter((d) => Number.isFinite(d.step) && Number.isFinite(d.loss));
+  if (data.length === 0) return emptyFigure("loss-curve", title, "No metrics recorded yet.");
+  const series = ["train loss", "eval loss"].filter((s) => data.some((d) => d.series === s));
+  return render("loss-curve", {
+    title,
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 300,
+    marginLeft: 48,
+    marginRight: 20,
+    marginTop: 20,
+    marginBottom: 36,
+    x: { label: "step", grid: true },
+    y: { label: "loss", grid: true, zero: false },
+    color: { domain: series, range: ["#4269d0", "#ff725c"].slice(0, series.length), legend: true },
+    marks: [
+      Plot.line(data, { x: "step", y: "loss", stroke: "series", strokeWidth: 1.6 }),
+      Plot.dot(data.filter((d) => d.series === "eval loss"), {
+        x: "step",
+        y: "loss",
+        fill: "series",
+        r: 3.5,
+      }),
+    ],
+  });
+}
+
+/**
+ * Token use per model (prompt and completion tokens, stacked) with the total cost printed at the bar's end when
+ * known. Runs scored from a predictions file have no tokens; when no run has any, the figure says so.
+ */
+export function tokenUsageChart(df: pl.DataFrame, options: ChartOptions = {}): string {
+  const title = options.title ?? "Token use and cost per model";
+  const rows = tokenUsage(df).toRecords() as {
+    model: string;
+    prompt_tokens: number;
+    completion_tokens: number;
+    cost_usd: number | null;
+  }[];
+  if (!rows.some((r) => r.prompt_tokens + r.completion_tokens > 0)) {
+    return emptyFigure(
+      "token-usage",
+      title,
+      "No token counts in these runs (scored from predictions files).",
+    );
+  }
+  const models = rows.map((r) => r.model);
+  const data = rows.flatMap((r) => [
+    { model: r.model, kind: "prompt", tokens: r.prompt_tokens },
+    { model: r.model, kind: "completion", tokens: r.completion_tokens },
+  ]);
+  const labels = rows.map((r) => ({
+    model: r.model,
+    total: r.prompt_tokens + r.completion_tokens,
+    text: r.prompt_tokens + r.completion_tokens === 0
+      ? "no token counts"
+      : `${(r.prompt_tokens + r.completion_tokens).toLocaleString("en-US")} tok` +
+        (r.cost_usd === null ? "" : ` · $${r.cost_usd.toFixed(4)}`),
+  }));
+  return render("token-usage", {
+    title,
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 70 + models.length * 34,
+    marginLeft: Math.max(60, ...models.map(textWidth)),
+    // Room for the "123,456 tok · $0.1234" label beyond the longest bar.
+    marginRight: Math.max(60, ...labels.map((l) => textWidth(l.text))),
+    marginTop: 16,
+    marginBottom: 36,
+    y: { domain: models, label: null },
+    x: { grid: true, label: "tokens" },
+    color: { domain: ["prompt", "completion"], range: ["#6cc5b0", "#4269d0"], legend: true },
+    marks: [
+      Plot.barX(data, {
+        y: "model",
+        x: "tokens",
+        fill: "kind",
+        title: (d) => `${d.model}: ${d.tokens} ${d.kind} tokens`,
+      }),
+      Plot.text(labels, { y: "model", x: "total", text: "text", dx: 4, textAnchor: "start", fontSize: 9 }),
+      Plot.ruleX([0]),
+    ],
+  });
+}
+
+/** Token lengths of one training conversation (from `sft.ts`/`cot.ts` results). */
+export interface PromptLengthRow {
+  split: string;
+  prompt_tokens: number;
+}
+
+/** Histogram of prompt lengths (system + user tokens) per split of an SFT or CoT dataset. */
+export function promptLengthChart(rows: PromptLengthRow[], options: ChartOptions = {}): string {
+  const title = options.title ?? "Prompt lengths (tokens, system + user)";
+  if (rows.length === 0) return emptyFigure("prompt-lengths", title, "No conversation kept.");
+  const data = rows.map((r) => ({ split: r.split, tokens: r.prompt_tokens }));
+  return render("prompt-lengths", {
+    title,
+    caption: options.caption,
+    width: options.width ?? 720,
+    height: 260,
+    marginLeft: 48,
+    marginBottom: 36,
+    x: { label: "prompt tokens", grid: true },
+    y: { label: "conversations", grid: true },
+    color: { legend: true, domain: ["train", "test"], range: ["#4269d0", "#efb118"] },
+    marks: [
+      Plot.rectY(
+        data,
+        Plot.binX(
+          { y: "count" },
+          { x: "tokens", fill: "split", thresholds: 30 } as Plot.BinXInputs<Plot.RectYOptions>,
+        ),
+      ),
+      Plot.ruleY([0]),
+    ],
+  });
+}

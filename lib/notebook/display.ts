@@ -1,0 +1,276 @@
+/**
+ * Notebook display: tables (Polars frames or rows), charts and HTML as `text/html` outputs, and an in-place
+ * progress display for long cells. Charts go out as HTML, never `image/svg+xml`, because nbconvert's HTML export
+ * drops SVG outputs.
+ *
+ * Outside a notebook (CLI, tests: `Deno.jupyter` throws or is absent) nothing is displayed and nothing throws:
+ * tables print as plain text, charts and HTML as a one-line notice, progress as one line when it finishes.
+ *
+ * @module
+ */
+
+import type pl from "nodejs-polars";
+
+/** A Jupyter MIME bundle, e.g. `{"text/html": "...", "text/plain": "..."}`. */
+export type MediaBundle = Record<string, string>;
+
+/** The part of `Deno.jupyter` used here. */
+export interface DisplayBackend {
+  /** Sends a MIME bundle (`raw`), optionally as an update of the output with `display_id`. */
+  display(obj: unknown, options?: { raw?: boolean; update?: boolean; display_id?: string }): Promise<void>;
+}
+
+let backendOverride: DisplayBackend | null | undefined;
+
+/**
+ * Replaces the display backend (normally `Deno.jupyter`, which cannot be redefined): a recorder in tests, `null` to
+ * force the plain-text path, `undefined` to go back to the kernel's.
+ */
+export function setDisplayBackend(backend: DisplayBackend | null | undefined): void {
+  backendOverride = backend;
+}
+
+/** The kernel's display API, or null outside `deno jupyter` (where merely reading `Deno.jupyter` throws). */
+function jupyter(): DisplayBackend | null {
+  if (backendOverride !== undefined) return backendOverride;
+  try {
+    const api = (Deno as unknown as { jupyter?: DisplayBackend }).jupyter;
+    return api && typeof api.display === "function" ? api : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True when running inside a Deno Jupyter kernel. */
+export function inNotebook(): boolean {
+  return jupyter() !== null;
+}
+
+/**
+ * Sends a bundle to the notebook (with `display_id`, `update` replaces that earlier output); false when there is no
+ * notebook or the kernel refused it (no frontend attached), so callers fall back to text instead of failing a long
+ * computation over a display.
+ */
+export async function displayBundle(
+  bundle: MediaBundle,
+  options: { update?: boolean; display_id?: string } = {},
+): Promise<boolean> {
+  const api = jupyter();
+  if (!api) return false;
+  try {
+    await api.display(bundle, { raw: true, ...options });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+/** Rows of a table: a Polars DataFrame or an array of plain objects. */
+export type TableInput = pl.DataFrame | Record<string, unknown>[];
+
+/** Options of the table renderers. */
+export interface TableOptions {
+  /** Rows shown at most (default 50); the rest is summarised in a line under the table. */
+  maxRows?: number;
+  /** Caption above the table. */
+  caption?: string;
+}
+
+function toRows(
+  data: TableInput,
+): { columns: string[]; rows: Record<string, unknown>[]; floats: Set<string> } {
+  const { columns, rows } = Array.isArray(data)
+    ? { columns: [...new Set(data.flatMap((r) => Object.keys(r)))], rows: data }
+    : { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[] };
+  // A column is fractional when any of its numbers is: then all its numbers get two decimals, so `100.00` sits
+  // under `65.12`. (Not Polars' dtype: a frame built from JavaScript numbers is Float64 even for counts.)
+  const floats = new Set(
+    columns.filter((c) => rows.some((r) => typeof r[c] === "number" && !Number.isInteger(r[c]))),
+  );
+  return { columns, rows, floats };
+}
+
+/**
+ * A number as every table shows it: integers as they are; fractional values (or any value of a float column)
+ * with two decimals (`65.12`, `100.00`), except small magnitudes, which keep three significant digits so a
+ * p-value or a learning rate does not read as `0.00`.
+ */
+export function formatNumber(v: number, float = !Number.isInteger(v)): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (!float) return String(v);
+  if (v !== 0 && Math.abs(v) < 0.01) return v.toPrecision(3);
+  return v.toFixed(2);
+}
+
+function cellText(v: unknown, float = false): string {
+  if (v === null || v === undefined) return "null";
+  if (typeof v === "string") return v;
+  if (typeof v === "number") return formatNumber(v, float || !Number.isInteger(v));
+  if (typeof v === "boolean" || typeof v === "bigint") return String(v);
+  if (v instanceof Date) return v.toISOString();
+  return JSON.stringify(v);
+}
+
+/** An HTML `<table>` of the rows, every value escaped; text left-aligned, numbers right-aligned and formatted. */
+export function tableHtml(data: TableInput, options: TableOptions = {}): string {
+  const { columns, rows, floats } = toRows(data);
+  const max = options.maxRows ?? 50;
+  const shown = rows.slice(0, max);
+  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  const body = shown.map((r) =>
+    "<tr>" + columns.map((c) => {
+      const v = r[c];
+      const cls = v === null || v === undefined
+        ? ' class="null"'
+        : typeof v === "number" || typeof v === "bigint"
+        ? ' class="num"'
+        : "";
+      return `<td${cls}>${escapeHtml(cellText(v, floats.has(c)))}</td>`;
+    }).join("") + "</tr>"
+  ).join("\n");
+  const caption = options.caption ? `<caption>${escapeHtml(options.caption)}</caption>` : "";
+  const more = rows.length > shown.length
+    ? `<p class="t2s-more">… ${rows.length - shown.length} more rows</p>`
+    : "";
+  return `<table class="t2s-table">${caption}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>${more}`;
+}
+
+/** A plain-text table with aligned columns (cells cut at 40 characters), for terminals and logs. */
+export function tableText(data: TableInput, options: TableOptions = {}): string {
+  const { columns, rows, floats } = toRows(data);
+  const max = options.maxRows ?? 50;
+  const cut = (s: string) => {
+    const one = s.replace(/\s+/g, " ");
+    return one.length > 40 ? one.slice(0, 39) + "…" : one;
+  };
+  const cells = rows.slice(0, max).map((r) => columns.map((c) => cut(cellText(r[c], floats.has(c)))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
+  const out = [
+    ...(options.caption ? [options.caption] : []),
+    line(columns),
+    line(widths.map((w) => "-".repeat(w))),
+    ...cells.map(line),
+  ];
+  if (rows.length > max) out.push(`… ${rows.length - max} more rows`);
+  return out.join("\n");
+}
+
+/** Styles for tables shown in a notebook (the report has its own stylesheet). */
+const NOTEBOOK_TABLE_CSS = "<style>.t2s-table{border-collapse:collapse;font:12px system-ui,sans-serif}" +
+  ".t2s-table th,.t2s-table td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}" +
+  ".t2s-table td{max-width:48em;overflow-wrap:anywhere;white-space:pre-wrap}" +
+  ".t2s-table td.num{text-align:right;font-variant-numeric:tabular-nums}.t2s-table td.null{color:#999}" +
+  ".t2s-table caption{text-align:left;font-weight:600;padding:4px 0}</style>";
+
+/**
+ * Displays a table in the notebook as `text/html` with a `text/plain` twin (never Polars'
+ * `application/vnd.dataresource+json`, which VS Code picks first and renders as nothing); outside one, prints it
+ * as plain text. Every table the notebooks show goes through here.
+ */
+export async function showTable(data: TableInput, options: TableOptions = {}): Promise<void> {
+  const text = tableText(data, options);
+  if (
+    !await displayBundle({ "text/html": NOTEBOOK_TABLE_CSS + tableHtml(data, options), "text/plain": text })
+  ) {
+    console.log(text);
+  }
+}
+
+/** The title (`<h2>`) of a chart figure, for text fallbacks. */
+function chartTitle(html: string): string {
+  const m = html.match(/<h2[^>]*>([\s\S]*?)<\/h2>/);
+  return m
+    ? m[1].replace(/<[^>]*>/g, "").replace(/&amp;/g, "&").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+    : "chart";
+}
+
+/** Displays a chart (a `<figure>` from `lib/look/charts.ts`) as `text/html`; outside a notebook prints a notice. */
+export async function showChart(html: string): Promise<void> {
+  const title = chartTitle(html);
+  if (!await displayBundle({ "text/html": html, "text/plain": `[chart: ${title}]` })) {
+    console.log(`[chart: ${title}] (drawn in notebooks and HTML reports only)`);
+  }
+}
+
+/** Displays an HTML fragment; outside a notebook prints a one-line notice (or `options.text` when given). */
+export async function showHtml(html: string, options: { text?: string } = {}): Promise<void> {
+  const text = options.text ?? `[html output, ${html.length} characters] (shown in notebooks only)`;
+  if (!await displayBundle({ "text/html": html, "text/plain": text })) console.log(text);
+}
+
+/** An in-place progress display; see {@link createNotebookProgress}. */
+export interface NotebookProgress {
+  /** Sets progress to `done` of `total` (total may be given once, at creation), with an optional note. */
+  update(done: number, total?: number, note?: string): Promise<void>;
+  /** Marks the work finished: the display shows the final count and elapsed time. */
+  finish(note?: string): Promise<void>;
+}
+
+function fmtSeconds(ms: number): string {
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)} s`
+    : `${Math.floor(ms / 60_000)} min ${Math.round(ms % 60_000 / 1000)} s`;
+}
+
+/**
+ * A progress bar that updates in place in the notebook (one output, updated through its `display_id`), so a long
+ * cell shows one line rather than hundreds. Updates are throttled to 5 per second; `finish` always draws.
+ * Outside a notebook it prints a single line when finished.
+ */
+export function createNotebookProgress(label: string, options: { total?: number } = {}): NotebookProgress {
+  const displayId = `t2s-progress-${crypto.randomUUID()}`;
+  const started = Date.now();
+  let total = options.total ?? 0, done = 0, note = "", shown = false, last = 0;
+  const bundle = (finished: boolean): MediaBundle => {
+    const pct = total > 0 ? Math.min(100, 100 * done / total) : 0;
+    const count = total > 0 ? `${done}/${total} (${pct.toFixed(0)}%)` : `${done}`;
+    const text = `${label}: ${count}${finished ? " done" : ""} · ${fmtSeconds(Date.now() - started)}${
+      note ? ` · ${note}` : ""
+    }`;
+    const bar = total > 0 ? `<progress max="${total}" value="${done}" style="width:240px"></progress> ` : "";
+    return {
+      "text/html": `<div class="t2s-progress" style="font:12px system-ui,sans-serif">${bar}${
+        escapeHtml(text)
+      }</div>`,
+      "text/plain": text,
+    };
+  };
+  const draw = async (finished: boolean) => {
+    const now = Date.now();
+    if (!finished && shown && now - last < 200) return;
+    last = now;
+    if (!inNotebook()) {
+      if (finished) console.log(bundle(true)["text/plain"]);
+      return;
+    }
+    // Claimed before awaiting: callers often fire updates without awaiting them, and a second "first" display
+    // would leave a stale progress line behind.
+    const update = shown;
+    shown = true;
+    if (!await displayBundle(bundle(finished), { display_id: displayId, update }) && finished) {
+      console.log(bundle(true)["text/plain"]);
+    }
+  };
+  return {
+    async update(d: number, t?: number, n?: string) {
+      done = d;
+      if (t !== undefined) total = t;
+      if (n !== undefined) note = n;
+      await draw(false);
+    },
+    async finish(n?: string) {
+      if (n !== undefined) note = n;
+      if (total > 0 && done < total) done = total;
+      await draw(true);
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * The prompts, as pure functions. ONE user-prompt renderer serves evaluation, SFT and CoT, so a model is trained
+ * on exactly the prompt it is evaluated with (the original tool drifted: its CoT data said `-- Text Question:`).
+ *
+ * The default prompt is the original tool's, byte for byte:
+ *
+ * ```
+ * system: You are a text to SQL query translator. Using the SQLite DB Schema and the External Knowledge, translate the following text question into a SQLite SQL select statement.
+ * user:   -- DB Schema: <CREATE statements joined by blank lines>\n\n-- External Knowledge: <evidence>\n\n-- Question: <question>
+ * ```
+ *
+ * The schema text comes from `renderSchema` in `schema.ts`, called with {@link schemaOptionsOf}; these functions
+ * take it as a string so they stay pure.
+ *
+ * @module
+ */
+
+import { canonicalJson, sha256Hex } from "../util/hash.ts";
+import type { ChatMessage, Example } from "../types.ts";
+
+/**
+ * Version of the prompt templates. Bump it whenever any template text below changes; it is recorded per run
+ * (the template hash changes on its own as well).
+ */
+export const PROMPT_VERSION = "1";
+
+/** The original tool's system prompt, exactly. */
+export const SYSTEM_PROMPT =
+  "You are a text to SQL query translator. Using the SQLite DB Schema and the External Knowledge, translate the following text question into a SQLite SQL select statement.";
+
+/**
+ * System prompt of the reasoning variant (`--reasoning`), also the system turn of the CoT dataset, so a model
+ * fine-tuned on CoT data is evaluated with the prompt it was trained on. The first sentence is the original
+ * tool's CoT system prompt; the second fixes the answer's shape so the SQL can be found after the reasoning.
+ */
+export const REASONING_SYSTEM_PROMPT =
+  "You are a text to SQL query translator. Using the SQLite DB Schema and the External Knowledge, generate the step-by-step reasoning and the final SQLite SQL select statement from the text question. Reason step by step first, then end your answer with the final SQL statement in a ```sql code block.";
+
+/** Prompt options, each recorded in run.json / dataset.json. */
+export interface PromptOptions {
+  /** Include the `-- External Knowledge:` section (default true). False (`--no-evidence`) omits it entirely. */
+  evidence: boolean;
+  /** Sample rows per table in the schema (default 0). */
+  sampleRows: number;
+  /** Column descriptions from `database_description/*.csv` in the schema (default false). */
+  descriptions: boolean;
+  /** The reasoning variant: {@link REASONING_SYSTEM_PROMPT} instead of {@link SYSTEM_PROMPT} (default false). */
+  reasoning: boolean;
+}
+
+/** The default options: the original tool's prompt. */
+export const DEFAULT_PROMPT_OPTIONS: Readonly<PromptOptions> = Object.freeze({
+  evidence: true,
+  sampleRows: 0,
+  descriptions: false,
+  reasoning: false,
+});
+
+/**
+ * Fill defaults and normalise (sample rows to a non-negative integer), with keys in a fixed order so the result
+ * can be hashed and recorded as is.
+ *
+ * @param options any subset of the options
+ * @returns complete options
+ */
+export function resolvePromptOptions(options: Partial<PromptOptions> = {}): PromptOptions {
+  const sampleRows = Math.max(
+    0,
+    Math.floor(Number(options.sampleRows ?? DEFAULT_PROMPT_OPTIONS.sampleRows) || 0),
+  );
+  return {
+    evidence: options.evidence ?? DEFAULT_PROMPT_OPTIONS.evidence,
+    sampleRows,
+    descriptions: options.descriptions ?? DEFAULT_PROMPT_OPTIONS.descriptions,
+    reasoning: options.reasoning ?? DEFAULT_PROMPT_OPTIONS.reasoning,
+  };
+}
+
+/**
+ * The options `renderSchema` needs for these prompt options.
+ *
+ * @param options prompt options (defaults filled in)
+ * @returns `{sampleRows, descriptions}`
+ */
+export function schemaOptionsOf(
+  options: Partial<PromptOptions> = {},
+): { sampleRows: number; descriptions: boolean } {
+  const o = resolvePromptOptions(options);
+  return { sampleRows: o.sampleRows, descriptions: o.descriptions };
+}
+
+/**
+ * The user prompt: `-- DB Schema: <schema>\n\n-- External Knowledge: <evidence>\n\n-- Question: <question>`.
+ *
+ * An empty evidence still gives `-- External Knowledge: ` (with its trailing space), as the original did, so
+ * prompts for questions without knowledge match the original tool's too. With `evidence: false` the whole
+ * knowledge section (and its blank line) is left out: a model is not shown an empty slot it was never meant to use.
+ *
+ * @param example the question (only `question` and `evidence` are read)
+ * @param schema the rendered schema (from `renderSchema`)
+ * @param options prompt options
+ * @returns the user message text
+ */
+export function renderUserPrompt(
+  example: Pick<Example, "question" | "evidence">,
+  schema: string,
+  options: Partial<PromptOptions> = {},
+): string {
+  const o = resolvePromptOptions(options);
+  let text = "-- DB Schema: " + schema;
+  if (o.evidence) text += "\n\n-- External Knowledge: " + (example.evidence ?? "");
+  return text + "\n\n-- Question: " + example.question;
+}
+
+/**
+ * The system prompt for these options.
+ *
+ * @param options prompt options
+ * @returns {@link REASONING_SYSTEM_PROMPT} when `reasoning`, else {@link SYSTEM_PROMPT}
+ */
+export function systemPromptFor(options: Partial<PromptOptions> = {}): string {
+  return resolvePromptOptions(options).reasoning ? REASONING_SYSTEM_PROMPT : SYSTEM_PROMPT;
+}
+
+/**
+ * The chat messages sent to a model (and the first two turns of an SFT/CoT conversation).
+ *
+ * @param example the question
+ * @param schema the rendered schema
+ * @param options prompt options
+ * @returns `[system, user]`
+ */
+export function buildMessages(
+  example: Pick<Example, "question" | "evidence">,
+  schema: string,
+  options: Partial<PromptOptions> = {},
+): ChatMessage[] {
+  return [
+    { role: "system", content: systemPromptFor(options) },
+    { role: "user", content: renderUserPrompt(example, schema, options) },
+  ];
+}
+
+/**
+ * The CoT teacher's instruction, from the original `create_reasoning_dataset.py`, with its faults fixed: the
+ * question block is the evaluation renderer's (the original said `-- Text Question Input:` without blank lines,
+ * so the student learnt on a prompt it was never evaluated with), and the teacher is told not to mention that it
+ * was shown the answer, since the student will not be.
+ */
+export const TEACHER_INSTRUCTION =
+  "You are a text to SQL query translator. Based on the DB Schema and External Knowledge, given the Question and its Gold SQL below, generate the step-by-step reasoning to infer the Gold SQL from the Question.";
+
+const TEACHER_RESPONSE_FORMAT =
+  "Write the reasoning as if you were deriving the SQL yourself from the question: " +
+  "do not mention that a gold SQL was given. Your response should be as follows:\n\n" +
+  "Let me think through this step by step:\n\n1. First, I need to consider...\n2. Then...\n3. Next...\n...\n\n" +
+  "Finally, the SQL statement for the text question is:\n```sql\n...\n```";
+
+/**
+ * The messages asking a teacher model for reasoning toward the known gold SQL: one user turn holding the
+ * instruction, the evaluation user prompt for the question, the gold SQL, and the required response shape
+ * (reasoning, then the SQL in a ```sql fence).
+ *
+ * @param example the question, with its gold SQL in `sql`
+ * @param schema the rendered schema
+ * @param options prompt options (evidence, schema extras); `reasoning` is irrelevant here
+ * @returns `[user]`
+ */
+export function buildTeacherMessages(
+  example: Pick<Example, "question" | "evidence" | "sql">,
+  schema: string,
+  options: Partial<PromptOptions> = {},
+): ChatMessage[] {
+  const content = TEACHER_INSTRUCTION + "\n\n" + renderUserPrompt(example, schema, options) +
+    "\n\n-- Gold SQL: " + example.sql.trim() + "\n\n" + TEACHER_RESPONSE_FORMAT;
+  return [{ role: "user", content }];
+}
+
+/**
+ * Hash of the exact messages sent for one question (recorded per result record).
+ *
+ * @param messages the chat messages
+ * @returns sha256 hex of their canonical JSON (`[{content, role}, …]`)
+ */
+export function promptHash(messages: readonly ChatMessage[]): string {
+  return sha256Hex(canonicalJson(messages.map((m) => ({ role: m.role, content: m.content }))));
+}
+
+const PLACEHOLDER = { question: "{question}", evidence: "{evidence}", sql: "{gold_sql}" };
+
+/**
+ * Hash of the prompt TEMPLATE with its options (recorded in run.json / dataset.json): the messages rendered for
+ * placeholder question, evidence and schema, plus the version and options. Any change to a template's text or
+ * to an option changes it; the data (questions, schemas) does not.
+ *
+ * @param options prompt options
+ * @returns sha256 hex
+ */
+export function templateHash(options: Partial<PromptOptions> = {}): string {
+  return hashTemplate(options, "messages", buildMessages);
+}
+
+/**
+ * Hash of the CoT teacher's template with its options (recorded in a CoT dataset.json beside
+ * {@link templateHash} of the student prompt). Kept apart so editing the teacher never invalidates evaluation runs.
+ *
+ * @param options prompt options
+ * @returns sha256 hex
+ */
+export function teacherTemplateHash(options: Partial<PromptOptions> = {}): string {
+  return hashTemplate(options, "teacher", buildTeacherMessages);
+}
+
+/** sha256 of `{version, options, [field]: render(placeholders)}`: the field name keeps the two hashes apart. */
+function hashTemplate(
+  options: Partial<PromptOptions>,
+  field: "messages" | "teacher",
+  render: (example: typeof PLACEHOLDER, schema: string, options: PromptOptions) => ChatMessage[],
+): string {
+  const o = resolvePromptOptions(options);
+  return sha256Hex(
+    canonicalJson({ version: PROMPT_VERSION, options: o, [field]: render(PLACEHOLDER, "{schema}", o) }),
+  );
+}

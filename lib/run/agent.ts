@@ -1,0 +1,209 @@
+/**
+ * The agent mode (`--agent`): the model gets the evaluation prompt and one tool, `execute_sql`, runs queries
+ * on the question's database through the same sandbox as scoring, and ends with a message without a tool
+ * call whose SQL is its answer. The loop takes its model and its database as injected functions, so gold
+ * cannot enter it: it is given the opening messages, a chat function and an executor, nothing else.
+ *
+ * @module
+ */
+import {
+  DEFAULT_TOOL_ROWS,
+  EXECUTE_SQL,
+  EXECUTE_SQL_TOOL,
+  formatToolResult,
+  type ToolResult,
+} from "../prompt/agent_prompt.ts";
+import {
+  ENABLE_TOOLS_HINT,
+  looksLikeTextToolCall,
+  type ToolCall,
+  type ToolChat,
+  ToolsUnsupportedError,
+  type Usage,
+  type WireMessage,
+} from "../model/model_turns.ts";
+import { extractSql } from "../model/sql_extract.ts";
+import type { ExecResult } from "../exec/sqlite_pool.ts";
+import type { AgentStop, ChatMessage, TrajectoryStep } from "../types.ts";
+
+/** Turns (model calls) an agent gets by default. */
+export const DEFAULT_MAX_TURNS = 8;
+
+/** Rows of each tool result kept in the trajectory (the model saw more). */
+const TRAJECTORY_ROWS = 3;
+
+/** Runs one query for the agent: read-only, time-limited, the first rows and the row count. */
+export type AgentExecute = (sql: string) => Promise<ToolResult & { ms?: number }>;
+
+export type { AgentStop, TrajectoryStep };
+
+/** A finished agent conversation. */
+export interface AgentRun {
+  /** The answer to score. */
+  sql: string;
+  stop: AgentStop;
+  /** The final message's text, null on `max_turns`. */
+  completion: string | null;
+  /** Model calls made (cached ones included). */
+  turns: number;
+  trajectory: TrajectoryStep[];
+  /** Tokens summed over the turns. */
+  tokens: Usage;
+  /** Generation ms per turn, and the sum of tool execution ms. */
+  timings: { turn_ms: number[]; tool_ms: number };
+  /** True when every turn came from the cache. */
+  cached: boolean;
+  /** The whole conversation as sent, ending with the model's last message. */
+  transcript: WireMessage[];
+}
+
+/** What the loop is given. Nothing in it knows the gold answer. */
+export interface AgentDeps {
+  /** One model turn with the tool offered. */
+  chat: ToolChat;
+  /** Runs the model's queries on the question's database. */
+  execute: AgentExecute;
+}
+
+/** Options of {@linkcode runAgent}. */
+export interface AgentOptions {
+  /** Model calls at most (default {@linkcode DEFAULT_MAX_TURNS}). */
+  maxTurns?: number;
+  /** Rows of a result shown to the model (default {@linkcode DEFAULT_TOOL_ROWS}). */
+  toolRows?: number;
+  /** The endpoint as it may be shown, for the error when it returns tool calls as text. */
+  where?: string;
+}
+
+/** The `query` argument of a call, or the error text the model is sent instead. */
+function queryOf(call: ToolCall): { sql: string } | { error: string } {
+  if (call.function.name !== EXECUTE_SQL) {
+    return { error: `unknown tool ${JSON.stringify(call.function.name)}; the only tool is ${EXECUTE_SQL}` };
+  }
+  try {
+    const args = JSON.parse(call.function.arguments || "{}");
+    if (typeof args?.query === "string" && args.query.trim()) return { sql: args.query };
+  } catch {
+    // Reported below, as for a missing argument.
+  }
+  return { error: `${EXECUTE_SQL} takes a JSON object {"query": "<one SQLite SELECT statement>"}` };
+}
+
+/**
+ * One tool call: its query executed (or the reason it cannot be), as the trajectory records it and as the model
+ * is told.
+ */
+async function answerCall(
+  call: ToolCall,
+  turn: number,
+  execute: AgentExecute,
+): Promise<{ step: TrajectoryStep; result: ToolResult }> {
+  const query = queryOf(call);
+  if ("error" in query) {
+    return {
+      step: { turn, sql: null, ms: 0, ok: false, error: query.error },
+      result: { ok: false, ...query },
+    };
+  }
+  const t0 = performance.now();
+  const result = await execute(query.sql);
+  const ms = Math.round((result.ms ?? performance.now() - t0) * 100) / 100;
+  const step: TrajectoryStep = result.ok
+    ? {
+      turn,
+      sql: query.sql,
+      ms,
+      ok: true,
+      row_count: result.rowCount,
+      columns: result.columns,
+      rows: result.rows.slice(0, TRAJECTORY_ROWS),
+    }
+    : { turn, sql: query.sql, ms, ok: false, error: result.error };
+  return { step, result };
+}
+
+/**
+ * The agent loop: up to `maxTurns` model calls. A message with tool calls gets each call executed and its
+ * result sent back as a `tool` message; the first message without a tool call ends the loop, its SQL
+ * (extracted as in single-answer mode) being the answer. At the limit, the last query executed is the answer
+ * (empty when there was none) and `stop` says `max_turns`.
+ *
+ * @param messages the opening messages (from `buildAgentMessages`)
+ * @param deps the chat function and the executor
+ * @param options turn limit, rows shown
+ * @throws {ToolsUnsupportedError} when the model's final text is a tool call the server did not parse
+ */
+export async function runAgent(
+  messages: ChatMessage[],
+  deps: AgentDeps,
+  options: AgentOptions = {},
+): Promise<AgentRun> {
+  const maxTurns = options.maxTurns ?? DEFAULT_MAX_TURNS;
+  if (!Number.isInteger(maxTurns) || maxTurns < 1) {
+    throw new RangeError(`--max-turns must be a positive integer, got ${maxTurns}`);
+  }
+  const toolRows = options.toolRows ?? DEFAULT_TOOL_ROWS;
+  const transcript = messages.map((m) => ({ role: m.role, content: m.content }) as WireMessage);
+  const trajectory: TrajectoryStep[] = [];
+  const tokens: Usage = { prompt: 0, completion: 0 };
+  const turnMs: number[] = [];
+  let cached = true;
+  const finish = (stop: AgentStop, sql: string, completion: string | null): AgentRun => ({
+    sql,
+    stop,
+    completion,
+    turns: turnMs.length,
+    trajectory,
+    tokens,
+    timings: { turn_ms: turnMs, tool_ms: Math.round(trajectory.reduce((sum, s) => sum + s.ms, 0)) },
+    cached,
+    transcript,
+  });
+  for (let turn = 1; turn <= maxTurns; turn++) {
+    const reply = await deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] });
+    tokens.prompt += reply.usage.prompt;
+    tokens.completion += reply.usage.completion;
+    turnMs.push(Math.round(reply.ms));
+    cached &&= reply.cached;
+    const { content, tool_calls } = reply.message;
+    if (tool_calls.length === 0) {
+      if (looksLikeTextToolCall(content, [EXECUTE_SQL])) {
+        const where = options.where ?? "the endpoint";
+        throw new ToolsUnsupportedError(
+          `${where} returned a tool call as plain text (no tool-call parser): ${ENABLE_TOOLS_HINT}`,
+        );
+      }
+      transcript.push({ role: "assistant", content });
+      return finish("answer", extractSql(content ?? ""), content ?? "");
+    }
+    transcript.push({ role: "assistant", content, tool_calls });
+    // Calls of one message run in order: a model that sends several expects their results in that order.
+    for (const call of tool_calls) {
+      const { step, result } = await answerCall(call, turn, deps.execute);
+      trajectory.push(step);
+      transcript.push({ role: "tool", tool_call_id: call.id, content: formatToolResult(result, toolRows) });
+    }
+  }
+  return finish("max_turns", trajectory.findLast((s) => s.sql !== null)?.sql ?? "", null);
+}
+
+/**
+ * An {@linkcode AgentExecute} over the run's sandboxed pool, on one question's database. The pool must keep at
+ * least `rows` sample rows (`PoolOptions.sampleRows`), since the sample is what the model is shown.
+ *
+ * @param pool the run's pool (only `execute` is used)
+ * @param dbPath the question's database
+ * @param options rows shown (default {@linkcode DEFAULT_TOOL_ROWS})
+ */
+export function poolExecutor(
+  pool: { execute(dbPath: string, sql: string): Promise<ExecResult> },
+  dbPath: string,
+  options: { rows?: number } = {},
+): AgentExecute {
+  const rows = options.rows ?? DEFAULT_TOOL_ROWS;
+  return async (sql) => {
+    const r = await pool.execute(dbPath, sql);
+    if (!r.ok) return { ok: false, error: r.error, ms: r.ms };
+    return { ok: true, columns: r.columns, rows: r.sample.slice(0, rows), rowCount: r.rowCount, ms: r.ms };
+  };
+}

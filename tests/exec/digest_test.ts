@@ -1,0 +1,155 @@
+/**
+ * The worker's digest comparison (`result_digest.ts`) gives the verdict and Soft-F1 of the pure reference
+ * (`compare.ts`) on every input: random results over values that are equal or not under Python's `==`.
+ * The gold cache serves only entries of the same engine, and treats a malformed entry as a miss, with a warning.
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { exMatch, softF1 } from "../../lib/exec/compare.ts";
+import { GoldCache } from "../../lib/exec/gold_cache.ts";
+import {
+  cellKey,
+  decodeDigest,
+  digestExMatch,
+  digestRows,
+  digestSoftF1,
+  encodeDigest,
+} from "../../lib/exec/result_digest.ts";
+import { ENGINE_OPTIONS, type GoldDigest } from "../../lib/exec/sqlite_pool.ts";
+
+/** Values that collide under Python's `==` across types, and ones that must not. */
+const VALUES: unknown[] = [
+  0,
+  -0,
+  1,
+  1n,
+  1.0,
+  1.5,
+  "1",
+  "1.0",
+  null,
+  new Uint8Array([1]),
+  new Uint8Array([]),
+  "",
+  "a",
+  "A",
+  "é",
+  2 ** 53,
+  2n ** 53n,
+  2n ** 53n + 1n,
+  9007199254740993n,
+  2 ** 60,
+  2n ** 60n,
+  9223372036854775807n,
+  -9223372036854775808n,
+  1e20,
+  Infinity,
+  -Infinity,
+  0.1 + 0.2,
+  0.3,
+  "\uFFFD",
+  new Uint8Array([0, 255]),
+];
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    return ((seed ^ (seed >>> 13)) >>> 0) / 2 ** 32;
+  };
+}
+
+Deno.test("digest verdicts and Soft-F1 equal compare.ts on random results", () => {
+  const rand = rng(42);
+  const pick = () => VALUES[Math.floor(rand() * VALUES.length)];
+  let equalCases = 0;
+  for (let t = 0; t < 3000; t++) {
+    const width = 1 + Math.floor(rand() * 3);
+    const gold = Array.from({ length: Math.floor(rand() * 6) }, () => Array.from({ length: width }, pick));
+    let pred: unknown[][];
+    const mode = rand();
+    if (mode < 0.3) pred = [...gold].reverse().concat(gold.slice(0, 1)); // same set, other order, a duplicate
+    else if (mode < 0.5) pred = gold.map((r) => r.map((v) => (typeof v === "bigint" ? Number(v) : v))); // int vs real
+    else {
+      const w = mode < 0.9 ? width : width + 1;
+      pred = Array.from({ length: Math.floor(rand() * 6) }, () => Array.from({ length: w }, pick));
+    }
+    const keys = (rs: unknown[][]) => ({ rows: rs.map((r) => r.map(cellKey)) });
+    const want = exMatch(keys(pred), keys(gold));
+    const dp = digestRows(pred, pred[0]?.length ?? width);
+    const dg = decodeDigest(encodeDigest(digestRows(gold, width)));
+    assertEquals(digestExMatch(dp, dg), want, `EX of ${String(pred)} vs ${String(gold)}`);
+    const f1 = softF1(keys(pred), keys(gold));
+    assert(
+      Math.abs(digestSoftF1(dp, dg) - f1) < 1e-12,
+      `Soft-F1 ${digestSoftF1(dp, dg)} vs ${f1}: ${JSON.stringify(keys(pred))} ${JSON.stringify(keys(gold))}`,
+    );
+    if (want) equalCases++;
+  }
+  assert(equalCases > 500, "the cases include many equal results");
+});
+
+Deno.test("gold cache: engine in the key, malformed entries a miss with one warning, writes not awaited", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "t2s-goldcache-" });
+  const db = join(dir, "x.sqlite");
+  await Deno.writeTextFile(db, "not really a database, only hashed");
+  const entry: GoldDigest = {
+    ok: true,
+    columns: ["a"],
+    rowCount: 1,
+    distinctRows: 1,
+    sample: [[1]],
+    execMs: 1,
+    digest: encodeDigest(digestRows([[1]], 1)),
+  };
+  try {
+    const a = new GoldCache({ dir, engine: "engine A" });
+    await a.dbHash(db);
+    a.record(db, "SELECT 1", entry);
+    a.record(db, "SELECT 2", { ok: false, kind: "timeout", error: "query timed out after 30 s", ms: 1 });
+    await a.flush();
+    const again = new GoldCache({ dir, engine: "engine A" });
+    await again.dbHash(db);
+    assertEquals(await again.peek(db, "SELECT 1"), entry);
+    assertEquals(await again.peek(db, "SELECT 2"), null, "timeouts are never cached");
+    const other = new GoldCache({ dir, engine: "engine B" });
+    await other.dbHash(db);
+    assertEquals(await other.peek(db, "SELECT 1"), null, "another engine's entry is never served");
+    // A parseable line of the wrong shape: a miss, one warning naming the file, and dropped from the file.
+    const shard = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".jsonl"))!.name;
+    await Deno.writeTextFile(
+      join(dir, shard),
+      JSON.stringify({ key: "engine A", sql: "SELECT 3", result: { ok: true, rows: "oops" } }) + "\n",
+      { append: true },
+    );
+    const warnings: string[] = [];
+    const error = console.error;
+    console.error = (m: string) => warnings.push(m);
+    try {
+      const c = new GoldCache({ dir, engine: "engine A" });
+      await c.dbHash(db);
+      assertEquals(await c.peek(db, "SELECT 3"), null);
+      assertEquals(await c.peek(db, "SELECT 1"), entry);
+    } finally {
+      console.error = error;
+    }
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes(shard), warnings[0]);
+    assert(!(await Deno.readTextFile(join(dir, shard))).includes("oops"), "the malformed entry is replaced");
+    // A changed file is never served an entry of its old content.
+    await Deno.writeTextFile(db, "changed content");
+    const d = new GoldCache({ dir, engine: "engine A" });
+    await d.dbHash(db);
+    assertEquals(await d.peek(db, "SELECT 1"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the digest format is pinned: changing it must bump ENGINE_OPTIONS, or old cache entries would be served", () => {
+  assertEquals(encodeDigest(digestRows([[1, "a", null, new Uint8Array([1, 2]), 2.5]], 5)), {
+    width: 5,
+    rows: "Onn8YPfcTkRlLeRqgxxw8A==",
+    cells: "DVeNnI5W4XlAu6Cre+QU1lNg3kHAnGIL7yJCaJtKjdrCYYYQg91+EA==",
+  });
+  assert(ENGINE_OPTIONS.includes("digest=value-murmur128"), "this format's name is in the cache key");
+});

@@ -1,0 +1,282 @@
+/**
+ * Self-consistency: the vote over real executions on the bundled superhero database, its tie-break, the
+ * all-failing fallback, its independence from gold, the figures of `summary.json`'s `voting`, and that a
+ * digest equality is exactly EX's.
+ */
+import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
+import { exMatch } from "../../lib/exec/compare.ts";
+import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import {
+  type Candidate,
+  type CandidateOutcome,
+  executeDistinct,
+  outcomeOf,
+  resultDigest,
+  scoreCandidates,
+  vote,
+  votingSummary,
+} from "../../lib/run/voting.ts";
+
+const DB = "data/sample/dev_databases/superhero/superhero.sqlite";
+
+/** One question: its samples' SQL in sample order, its gold SQL and difficulty. */
+interface Question {
+  difficulty: string;
+  gold: string;
+  samples: string[];
+}
+
+const TALL_GOLD = "SELECT superhero_name FROM superhero WHERE height_cm > 200";
+
+/** Sample 0 is wrong (198 cm heroes too), samples 1, 3, 4 are three different texts of the gold result, sample 2 is another wrong. */
+const TALL: Question = {
+  difficulty: "simple",
+  gold: TALL_GOLD,
+  samples: [
+    "SELECT superhero_name FROM superhero WHERE height_cm >= 198",
+    "SELECT superhero_name FROM superhero WHERE height_cm > 200 ORDER BY superhero_name",
+    "SELECT full_name FROM superhero WHERE height_cm > 200",
+    "SELECT DISTINCT s.superhero_name FROM superhero AS s WHERE 200 < s.height_cm",
+    "SELECT superhero_name FROM superhero WHERE NOT height_cm <= 200 AND height_cm IS NOT NULL",
+  ],
+};
+
+/** A 2–2 tie between a wrong result (holding the earliest sample, 1) and the right one; sample 0 errors. */
+const TIE: Question = {
+  difficulty: "moderate",
+  gold: "SELECT COUNT(*) FROM superhero WHERE publisher_id = 4",
+  samples: [
+    "SELECT COUNT(*) FROM superheroes",
+    "SELECT COUNT(*) FROM superhero WHERE publisher_id = 13",
+    "SELECT COUNT(id) FROM superhero WHERE publisher_id = 4",
+    "SELECT COUNT(*) FROM superhero WHERE publisher_id = 13",
+    "SELECT COUNT(*) FROM superhero AS T1 JOIN publisher AS T2 ON T1.publisher_id = T2.id " +
+    "WHERE T2.publisher_name = 'DC Comics'",
+  ],
+};
+
+/** Every candidate fails. */
+const BROKEN: Question = {
+  difficulty: "challenging",
+  gold: "SELECT colour FROM colour WHERE id = 1",
+  samples: [
+    "SELECT colour FROM colours",
+    "SELECT nope FROM colour",
+    "DROP TABLE colour",
+    "SELECT colour FROM colour WHERE",
+    "SELECT colour FROM colours",
+  ],
+};
+
+/** Unanimous and right from the first sample. */
+const EASY: Question = {
+  difficulty: "simple",
+  gold: "SELECT COUNT(*) FROM superhero",
+  samples: [
+    "SELECT COUNT(*) FROM superhero",
+    "SELECT COUNT(id) FROM superhero",
+    "SELECT COUNT(*) FROM superhero",
+    "SELECT COUNT(*) FROM superhero",
+    "SELECT COUNT(1) FROM superhero",
+  ],
+};
+
+async function candidatesOf(
+  pool: SqlitePool,
+  q: Question,
+): Promise<{ candidates: Candidate[]; executions: number }> {
+  return await executeDistinct(
+    q.samples.map((sql, sampleIndex) => ({ sql, sampleIndex })),
+    async (sql) => outcomeOf(await pool.execute(DB, sql)),
+  );
+}
+
+async function goldDigest(pool: SqlitePool, sql: string): Promise<string | null> {
+  const r = outcomeOf(await pool.execute(DB, sql));
+  return r.ok ? r.digest : null;
+}
+
+Deno.test("K 5: three differently written correct SQLs outvote two wrong ones; first and oracle figures exact", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const { candidates } = await candidatesOf(pool, TALL);
+    const result = vote(candidates);
+    // The earliest sample of the winning group, not sample 0 (wrong) nor a later correct one.
+    assertEquals(result.sampleIndex, 1);
+    assertEquals(result.sql, TALL.samples[1]);
+    assertEquals(result.groups.map((g) => g.samples), [[1, 3, 4], [0], [2]]);
+    assertEquals(result.candidates.map((c) => [c.sample_index, c.status, c.group_size]), [
+      [0, "outvoted", 1],
+      [1, "answer", 3],
+      [2, "outvoted", 1],
+      [3, "agrees", 3],
+      [4, "agrees", 3],
+    ]);
+    const scored = scoreCandidates(result.candidates, await goldDigest(pool, TALL.gold));
+    assertEquals(scored.map((c) => c.correct), [false, true, false, true, true]);
+    assertEquals(votingSummary([{ difficulty: "simple", candidates: scored }], 5), {
+      n: 5,
+      majority: 100,
+      first: 0,
+      any: 100,
+      by_difficulty: {
+        simple: { total: 1, majority: 100, first: 0, any: 100 },
+        moderate: { total: 0, majority: null, first: null, any: null },
+        challenging: { total: 0, majority: null, first: null, any: null },
+      },
+    });
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a tie goes to the group holding the earliest sample; all failing gives the first candidate", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const tie = vote((await candidatesOf(pool, TIE)).candidates);
+    assertEquals(tie.groups.map((g) => g.samples), [[1, 3], [2, 4]]);
+    assertEquals(tie.sampleIndex, 1);
+    assertEquals(tie.candidates[0].status, "error");
+    assertEquals(tie.candidates[0].group_size, 0);
+    assert(tie.candidates[0].error?.includes("no such table"), tie.candidates[0].error ?? "");
+
+    const broken = vote((await candidatesOf(pool, BROKEN)).candidates);
+    assertEquals(broken.digest, null);
+    assertEquals(broken.groups, []);
+    assertEquals(broken.sampleIndex, 0);
+    assertEquals(broken.sql, BROKEN.samples[0]);
+    assertEquals(broken.candidates.map((c) => c.status), ["answer", "error", "error", "error", "error"]);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("summary figures over questions and difficulties: majority, first sample, oracle", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const questions = [];
+    for (const q of [TALL, TIE, BROKEN, EASY]) {
+      const v = vote((await candidatesOf(pool, q)).candidates);
+      questions.push({
+        difficulty: q.difficulty,
+        candidates: scoreCandidates(v.candidates, await goldDigest(pool, q.gold)),
+      });
+    }
+    // A question whose generation failed has no candidates and counts as wrong in all three.
+    questions.push({ difficulty: "simple", candidates: [] });
+    // TALL: majority yes, first no, any yes. TIE: no, no, yes. BROKEN: no, no, no. EASY: yes, yes, yes.
+    assertEquals(votingSummary(questions, 5), {
+      n: 5,
+      majority: 40,
+      first: 20,
+      any: 60,
+      by_difficulty: {
+        simple: { total: 3, majority: 66.67, first: 33.33, any: 66.67 },
+        moderate: { total: 1, majority: 0, first: 0, any: 100 },
+        challenging: { total: 1, majority: 0, first: 0, any: 0 },
+      },
+    });
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("the vote is independent of gold: a changed gold changes the verdicts, never the voted SQL", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const { candidates } = await candidatesOf(pool, TALL);
+    const golds = [TALL_GOLD, TALL.samples[0], "SELECT 42", "SELECT nothing FROM nowhere"];
+    const seen = new Set<string>();
+    for (const gold of golds) {
+      // Whatever a caller's objects carry besides the declared fields (here a verdict against this gold) is
+      // ignored: vote() copies sql, sampleIndex and outcome only.
+      const digest = await goldDigest(pool, gold);
+      const tainted = candidates.map((c) => ({
+        ...c,
+        correct: c.outcome.ok && c.outcome.digest === digest,
+        gold,
+      }));
+      const v = vote(tainted);
+      assertEquals(v, vote(candidates));
+      seen.add(JSON.stringify(scoreCandidates(v.candidates, digest).map((c) => c.correct)));
+    }
+    // The verdicts did change with gold (so this test would notice a vote that followed them).
+    assertEquals(seen.size, 3);
+    assertEquals(vote(candidates).sql, TALL.samples[1]);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("each distinct SQL text executes once; outcomes are shared by identical samples", async () => {
+  const calls: string[] = [];
+  const execute = (sql: string): Promise<CandidateOutcome> => {
+    calls.push(sql);
+    return Promise.resolve(
+      sql === "bad" ? { ok: false, error: "syntax error" } : { ok: true, digest: `d:${sql}` },
+    );
+  };
+  const { candidates, executions } = await executeDistinct(
+    ["a", "b", "a", "bad", "a"].map((sql, sampleIndex) => ({ sql, sampleIndex })),
+    execute,
+  );
+  assertEquals(executions, 3);
+  assertEquals(calls.sort(), ["a", "b", "bad"]);
+  assertEquals(candidates.map((c) => c.outcome.ok ? c.outcome.digest : c.outcome.error), [
+    "d:a",
+    "d:b",
+    "d:a",
+    "syntax error",
+    "d:a",
+  ]);
+  assertEquals(vote(candidates).candidates.map((c) => c.status), [
+    "answer",
+    "outvoted",
+    "agrees",
+    "error",
+    "agrees",
+  ]);
+});
+
+Deno.test("equal digests are exactly EX equality (set of rows, Python ==, column order kept)", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const sqls = [
+      "SELECT 1",
+      "SELECT 1.0",
+      "SELECT '1'",
+      "SELECT 1 UNION ALL SELECT 1",
+      "SELECT 1, 2",
+      "SELECT 2, 1",
+      "SELECT id FROM colour WHERE id < 3",
+      "SELECT id FROM colour WHERE id < 3 ORDER BY id DESC",
+      "SELECT id FROM colour WHERE id < 0",
+      "SELECT NULL",
+      "SELECT 1 WHERE 0",
+    ];
+    const results = [];
+    for (const sql of sqls) {
+      const r = await pool.execute(DB, sql);
+      assert(r.ok, sql);
+      results.push(r);
+    }
+    let equalPairs = 0;
+    for (const a of results) {
+      for (const b of results) {
+        const same = resultDigest(a.rows) === resultDigest(b.rows);
+        assertEquals(same, exMatch(a, b));
+        if (same && a !== b) equalPairs++;
+      }
+    }
+    // 1 ~ 1.0 ~ 1 UNION ALL 1, the two colour orders, the two empty results: 3·2 + 2 + 2 ordered pairs.
+    assertEquals(equalPairs, 10);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("vote refuses no candidates and repeated sample indices", () => {
+  assertThrows(() => vote([]), /at least one candidate/);
+  const c: Candidate = { sql: "SELECT 1", sampleIndex: 0, outcome: { ok: true, digest: "x" } };
+  assertThrows(() => vote([c, { ...c }]), /sample index 0 appears twice/);
+});

@@ -1,0 +1,941 @@
+/**
+ * Tests of lib/train/trainer.ts without a GPU: config and dataset validation (and parity with the Python validator),
+ * command construction for docker/podman/local/multi-GPU, the dry-run contract (no probes, token by name only),
+ * preflight errors, metric streaming from a fake trainer process, and serve readiness polling against a local
+ * HTTP server.
+ */
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import * as path from "node:path";
+import {
+  buildServeCommand,
+  buildTrainCommand,
+  checkRunFolder,
+  DEFAULT_TRAIN_CONFIG,
+  evalCommandLine,
+  FINGERPRINT_FILE,
+  formatCommand,
+  isEvalMetric,
+  isTrainMetric,
+  loadTrainConfig,
+  type MetricLine,
+  OPTIMIZERS,
+  parseMetricLine,
+  preflight,
+  type Probe,
+  readAdapterConfig,
+  readMetrics,
+  runFingerprint,
+  runTraining,
+  SAMPLE_METRICS,
+  serveCommand,
+  TRAIN_DEFAULTS,
+  trainCommand,
+  TRAINER_DIR,
+  TrainerError,
+  validateDataset,
+  validateTrainConfig,
+  vllmLoraRank,
+  waitForServer,
+} from "../../lib/train/trainer.ts";
+
+// Small helpers over node:assert (jsr:@std/assert is unreachable here), returning the error for further checks.
+function assertStringIncludes(actual: string, expected: string): void {
+  assert(actual.includes(expected), `expected to find ${JSON.stringify(expected)} in:\n${actual}`);
+}
+
+function checkError<E extends Error>(e: unknown, cls: new (...a: never[]) => E, includes?: string): E {
+  assert(e instanceof cls, `expected ${cls.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+  if (includes) assertStringIncludes(e.message, includes);
+  return e;
+}
+
+function assertThrows<E extends Error>(
+  fn: () => unknown,
+  cls: new (...a: never[]) => E,
+  includes?: string,
+): E {
+  try {
+    fn();
+  } catch (e) {
+    return checkError(e, cls, includes);
+  }
+  throw new Error("expected a throw");
+}
+
+async function assertRejects<E extends Error>(
+  fn: () => Promise<unknown>,
+  cls: new (...a: never[]) => E,
+  includes?: string,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (e) {
+    return checkError(e, cls, includes);
+  }
+  throw new Error("expected a rejection");
+}
+
+const SAMPLE_DATASET = path.join(TRAINER_DIR, "fixtures", "sft_sample");
+const TRAINER_MODULE = new URL("../../lib/train/trainer.ts", import.meta.url).href;
+
+/** Runs `fn` with a fresh temporary folder, removed afterwards whatever `fn` does. */
+async function withTempDir(fn: (tmp: string) => Promise<void> | void): Promise<void> {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await fn(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** Runs `fn` with console.log/error captured; returns its result and what it printed. */
+async function captureConsole<T>(fn: () => Promise<T>): Promise<{ result: T; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    const result = await fn();
+    return { result, out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+/** Runs trainCommand/serveCommand in a separate Deno with a controlled environment (PATH, HF_TOKEN). */
+async function runCli(
+  fn: "trainCommand" | "serveCommand",
+  argv: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const code = `import { ${fn} } from ${JSON.stringify(TRAINER_MODULE)};\n` +
+    `Deno.exit(await ${fn}(${JSON.stringify(argv)}));`;
+  // lib/train/trainer.ts imports only local files: `--no-config` keeps the child from resolving deno.json's npm
+  // imports (which, in a fresh cache and with the environment cleared of CA settings and proxies, downloads and
+  // fails), and `--cached-only` makes any download an error instead of a network call. DENO_DIR passes through
+  // so the child uses the same cache as this process.
+  const denoDir = Deno.env.get("DENO_DIR");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", "--cached-only", code],
+    env: { HOME: Deno.env.get("HOME") ?? "/tmp", ...(denoDir ? { DENO_DIR: denoDir } : {}), ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** `deno task train --dry-run` (no PATH: nothing can be probed) with `config` written to `<tmp>/c.json`. */
+async function dryRunWithConfig(tmp: string, config: unknown, dataset: string) {
+  const file = path.join(tmp, "c.json");
+  await Deno.writeTextFile(file, JSON.stringify(config));
+  return await runCli("trainCommand", ["--dry-run", "--config", file, "--dataset", dataset], { PATH: "" });
+}
+
+// ------------------------------------------------------------------------------------------------ config
+
+Deno.test("config: defaults are the original profile with the warmup fix", () => {
+  const cfg = validateTrainConfig({});
+  assertEquals(cfg.base_model, "meta-llama/Llama-3.1-8B-Instruct");
+  assertEquals(cfg.method, "qlora");
+  assertEquals(cfg.lora, { r: 256, alpha: 128, dropout: 0.05, target_modules: "all-linear" });
+  const t = cfg.training;
+  assertEquals([t.learning_rate, t.lr_scheduler, t.warmup_ratio], [2e-4, "constant_with_warmup", 0.03]);
+  assertEquals([t.epochs, t.per_device_batch_size, t.gradient_accumulation_steps], [3, 3, 2]);
+  assertEquals([t.max_grad_norm, t.max_length, t.gradient_checkpointing], [0.3, 4096, true]);
+});
+
+Deno.test("config: sections merge one level and do not mutate the defaults", () => {
+  const cfg = validateTrainConfig({ training: { epochs: 1 }, lora: { r: 8 } });
+  assertEquals([cfg.training.epochs, cfg.training.learning_rate, cfg.lora.r, cfg.lora.alpha], [
+    1,
+    2e-4,
+    8,
+    128,
+  ]);
+  assertEquals(TRAIN_DEFAULTS.training.epochs, 3);
+  assertEquals(TRAIN_DEFAULTS.lora.r, 256);
+});
+
+Deno.test("config: unknown keys and bad values are all listed", () => {
+  const unknown = assertThrows(
+    () => validateTrainConfig({ training: { learning_rte: 1e-4 }, bogus: 1 }),
+    TrainerError,
+  );
+  assertStringIncludes(unknown.message, "training: unknown key 'learning_rte'");
+  assertStringIncludes(unknown.message, "config: unknown key 'bogus'");
+  const bad = assertThrows(() =>
+    validateTrainConfig({
+      method: "qlora4",
+      lora: { r: 0, dropout: 1.5, target_modules: [] },
+      training: {
+        epochs: -1,
+        lr_scheduler: "constant_ish",
+        per_device_batch_size: 2.5,
+        eval_strategy: "steps",
+        gradient_checkpointing: "yes",
+      },
+    }), TrainerError);
+  for (
+    const fragment of [
+      "method:",
+      "lora.r:",
+      "lora.dropout:",
+      "lora.target_modules:",
+      "training.epochs:",
+      "training.lr_scheduler:",
+      "training.per_device_batch_size:",
+      "training.eval_steps:",
+      "training.gradient_checkpointing:",
+    ]
+  ) assertStringIncludes(bad.message, fragment);
+  assertThrows(() => validateTrainConfig({ lora: { r: true } }), TrainerError);
+  assertThrows(
+    () => validateTrainConfig({ distributed: { fsdp: true }, output: { merge: true } }),
+    TrainerError,
+  );
+  assertThrows(() => validateTrainConfig([]), TrainerError);
+  assertEquals(validateTrainConfig({ lora: null, output: null }), validateTrainConfig({}));
+});
+
+Deno.test("config: distributed gets defaults and is checked", () => {
+  const cfg = validateTrainConfig({ distributed: { launcher: "torchrun", num_processes: 4 } });
+  assertEquals(cfg.distributed, { launcher: "torchrun", num_processes: 4, fsdp: true, fsdp_layer_cls: null });
+  const e = assertThrows(
+    () => validateTrainConfig({ distributed: { launcher: "mpirun", num_processes: 0, gpus: 2 } }),
+    TrainerError,
+  );
+  assertStringIncludes(e.message, "distributed: unknown key 'gpus'");
+});
+
+Deno.test("config: the shipped configs load, with dataset_dir resolved against the config's folder", async () => {
+  const sample = await loadTrainConfig(DEFAULT_TRAIN_CONFIG);
+  assertEquals(sample.dataset_dir, SAMPLE_DATASET);
+  assertEquals(sample.training, TRAIN_DEFAULTS.training);
+  assertEquals(sample.lora, TRAIN_DEFAULTS.lora);
+  const multi = await loadTrainConfig(path.join(TRAINER_DIR, "configs", "llama33_70b_fsdp_qlora.json"));
+  assert(multi.distributed && multi.distributed.fsdp && multi.distributed.num_processes > 1);
+  await withTempDir(async (tmp) => {
+    await Deno.writeTextFile(path.join(tmp, "bad.json"), "{nope");
+    const e = await assertRejects(() => loadTrainConfig(path.join(tmp, "bad.json")), TrainerError);
+    assertStringIncludes(e.message, "not valid JSON");
+    await Deno.writeTextFile(path.join(tmp, "typo.json"), JSON.stringify({ trainng: {} }));
+    const t = await assertRejects(() => loadTrainConfig(path.join(tmp, "typo.json")), TrainerError);
+    assertStringIncludes(t.message, `${path.join(tmp, "typo.json")}: config: unknown key 'trainng'`);
+  });
+});
+
+const python = await new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success).catch(() => false);
+
+Deno.test({
+  name: "config: the TypeScript defaults equal the Python trainer's (the container validates again)",
+  ignore: !python,
+  fn: async () => {
+    const out = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import DEFAULTS; print(json.dumps(DEFAULTS))",
+        TRAINER_DIR,
+      ],
+      stdout: "piped",
+    }).output();
+    assert(out.success);
+    assertEquals(JSON.parse(new TextDecoder().decode(out.stdout)), TRAIN_DEFAULTS);
+  },
+});
+
+// ------------------------------------------------------------------------------------------------ dataset
+
+Deno.test("dataset: the sample validates; broken lines are reported as file:line", async () => {
+  const sample = await validateDataset(SAMPLE_DATASET);
+  assertEquals([sample.train, sample.test, sample.warnings], [6, 3, []]);
+  await withTempDir(async (tmp) => {
+    const good = JSON.stringify({
+      messages: [{ role: "user", content: "q" }, { role: "assistant", content: "SELECT 1" }],
+    });
+    const noAnswer = JSON.stringify({ messages: [{ role: "user", content: "q" }] });
+    await Deno.writeTextFile(path.join(tmp, "train.jsonl"), [good, "", "{oops", noAnswer].join("\n"));
+    const e = await assertRejects(() => validateDataset(tmp), TrainerError);
+    assertStringIncludes(e.message, "train.jsonl:3: not valid JSON");
+    assertStringIncludes(e.message, "train.jsonl:4: the last message must be the assistant answer");
+    assertStringIncludes(e.message, "test.jsonl: missing");
+    await Deno.writeTextFile(path.join(tmp, "train.jsonl"), good);
+    await Deno.writeTextFile(path.join(tmp, "test.jsonl"), "\n");
+    const empty = await assertRejects(() => validateDataset(tmp), TrainerError);
+    assertStringIncludes(empty.message, "test.jsonl: no examples");
+    await assertRejects(
+      () => validateDataset(path.join(tmp, "missing")),
+      TrainerError,
+      "dataset folder not found",
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------ commands
+
+const opts = {
+  configPath: DEFAULT_TRAIN_CONFIG,
+  datasetDir: SAMPLE_DATASET,
+  outDir: "/runs/train/x",
+  hfCache: "/cache/hf",
+  user: "1000:1000",
+};
+
+Deno.test("command: docker run with GPU, mounts, token by name and the train.py call", () => {
+  const cfg = validateTrainConfig({ dataset_dir: SAMPLE_DATASET });
+  const plan = buildTrainCommand(cfg, { ...opts, runtime: "docker" });
+  const cmd = formatCommand(plan.command);
+  assert(cmd.startsWith("docker run --rm --gpus all --shm-size 16g"), cmd);
+  for (
+    const part of [
+      "--user 1000:1000",
+      "-e HF_TOKEN ",
+      `-v ${TRAINER_DIR}:/app:ro`,
+      `-v ${DEFAULT_TRAIN_CONFIG}:/config/train.json:ro`,
+      `-v ${SAMPLE_DATASET}:/data:ro`,
+      "-v /runs/train/x:/out",
+      "-v /cache/hf:/hf",
+      "text2sql-trainer:latest python /app/train.py --config /config/train.json --data /data --output /out",
+    ]
+  ) assertStringIncludes(cmd, part);
+  assertEquals(plan.build, ["docker", "build", "-t", "text2sql-trainer:latest", TRAINER_DIR]);
+  assert(!cmd.includes("HF_TOKEN="), "the token is passed by name only");
+});
+
+Deno.test("command: podman uses CDI for the GPU and no --user", () => {
+  const plan = buildTrainCommand(validateTrainConfig({}), { ...opts, runtime: "podman" });
+  const cmd = formatCommand(plan.command);
+  assert(cmd.startsWith("podman run --rm --device nvidia.com/gpu=all --security-opt label=disable"), cmd);
+  assert(!cmd.includes("--gpus"));
+  assert(!cmd.includes("--user"));
+  assertStringIncludes(cmd, "-e HF_TOKEN ");
+  assertEquals(plan.build?.[0], "podman");
+});
+
+Deno.test("command: local runs the trainer's python with absolute paths", () => {
+  const plan = buildTrainCommand(validateTrainConfig({}), {
+    ...opts,
+    runtime: "local",
+    python: "/venv/bin/python",
+  });
+  assertEquals(plan.command, [
+    "/venv/bin/python",
+    path.join(TRAINER_DIR, "train.py"),
+    "--config",
+    DEFAULT_TRAIN_CONFIG,
+    "--data",
+    SAMPLE_DATASET,
+    "--output",
+    "/runs/train/x",
+  ]);
+  assertEquals(plan.build, null);
+  assertEquals(plan.env.TENSORBOARD_LOGGING_DIR, "/runs/train/x/tensorboard");
+  assert(!("HF_TOKEN" in plan.env), "the child inherits the token; the plan never holds it");
+});
+
+Deno.test("command: multi-GPU configs launch the same script under accelerate or torchrun", async () => {
+  const multi = await loadTrainConfig(path.join(TRAINER_DIR, "configs", "llama33_70b_fsdp_qlora.json"));
+  const docker = formatCommand(buildTrainCommand(multi, { ...opts, runtime: "docker" }).command);
+  assertStringIncludes(
+    docker,
+    "text2sql-trainer:latest accelerate launch --multi_gpu --num_processes=8 /app/train.py --config",
+  );
+  assertStringIncludes(docker, "--shm-size 64g");
+  const torchrun = validateTrainConfig({ distributed: { launcher: "torchrun", num_processes: 4 } });
+  const local = buildTrainCommand(torchrun, { ...opts, runtime: "local" }).command;
+  assertEquals(local.slice(0, 4), [
+    "torchrun",
+    "--standalone",
+    "--nproc_per_node=4",
+    path.join(TRAINER_DIR, "train.py"),
+  ]);
+  const one = validateTrainConfig({ distributed: { num_processes: 1 } });
+  assertEquals(buildTrainCommand(one, { ...opts, runtime: "local" }).command[0], "python3");
+});
+
+Deno.test("command: a local base-model folder is mounted and named to train.py", async () => {
+  await withTempDir((tmp) => {
+    const plan = buildTrainCommand(validateTrainConfig({ base_model: tmp }), { ...opts, runtime: "docker" });
+    const cmd = formatCommand(plan.command);
+    assertStringIncludes(cmd, `-v ${tmp}:/base:ro -e TEXT2SQL_BASE_MODEL=/base`);
+    // train.py records the host folder (not /base) in the adapter, so serve finds the base afterwards.
+    assertStringIncludes(cmd, `-e TEXT2SQL_BASE_MODEL_SOURCE=${tmp} `);
+  });
+});
+
+Deno.test("command: formatCommand quotes for a POSIX shell", () => {
+  assertEquals(formatCommand(["a", "b c", "it's", "x=1", "--f=/p/q"]), `a 'b c' 'it'"'"'s' x=1 --f=/p/q`);
+});
+
+Deno.test("dry run: prints the docker command with -e HF_TOKEN, never the value, and probes nothing", async () => {
+  const secret = "hf_SECRETvalue123456789";
+  // An empty PATH: a probe for docker, podman or nvidia-smi would fail, so success proves none was made.
+  const r = await runCli("trainCommand", ["--dry-run"], { HF_TOKEN: secret, PATH: "" });
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "docker run --rm --gpus all");
+  assertStringIncludes(r.stdout, " -e HF_TOKEN ");
+  assertStringIncludes(
+    r.stdout,
+    "python /app/train.py --config /config/train.json --data /data --output /out",
+  );
+  assertStringIncludes(r.stdout, "train 6, test 3 examples");
+  assert(!(r.stdout + r.stderr).includes(secret), "the token value leaked");
+  const p = await runCli("trainCommand", ["--dry-run", "--runtime", "podman"], {
+    HF_TOKEN: secret,
+    PATH: "",
+  });
+  assertEquals(p.code, 0, p.stderr);
+  assertStringIncludes(p.stdout, "podman run --rm --device nvidia.com/gpu=all");
+  assert(!(p.stdout + p.stderr).includes(secret));
+});
+
+Deno.test("dry run: an invalid config or dataset fails with exit 2 before anything else", async () => {
+  await withTempDir(async (tmp) => {
+    await Deno.writeTextFile(path.join(tmp, "c.json"), JSON.stringify({ lora: { r: -1 } }));
+    const { result, err } = await captureConsole(() =>
+      trainCommand(["--dry-run", "--config", path.join(tmp, "c.json")])
+    );
+    assertEquals(result, 2);
+    assertStringIncludes(err, "lora.r: must be a positive integer");
+    await Deno.writeTextFile(path.join(tmp, "d.json"), JSON.stringify({ dataset_dir: "nowhere" }));
+    const d = await captureConsole(() => trainCommand(["--dry-run", "--config", path.join(tmp, "d.json")]));
+    assertEquals(d.result, 2);
+    assertStringIncludes(d.err, "dataset folder not found");
+  });
+});
+
+Deno.test("real run: no engine is a one-line error (exit 1)", async () => {
+  const r = await runCli("trainCommand", [], { PATH: "", HF_TOKEN: "x" });
+  assertEquals(r.code, 1);
+  assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assertStringIncludes(r.stderr, "no container engine");
+});
+
+Deno.test("preflight: missing engine, GPU, enough GPUs and token each give a clear error", async () => {
+  const cfg = validateTrainConfig({});
+  const probe = (have: string[], gpus = 1): Probe => (cmd) =>
+    Promise.resolve({
+      ok: have.includes(cmd),
+      stdout: cmd === "nvidia-smi"
+        ? Array.from({ length: gpus }, (_, i) => `GPU ${i}: NVIDIA H100`).join("\n")
+        : "",
+    });
+  const env = (token?: string) => (name: string) => name === "HF_TOKEN" ? token : undefined;
+  await assertRejects(
+    () => preflight(cfg, "docker", { probe: probe([]), env: env("t") }),
+    TrainerError,
+    "docker not found",
+  );
+  await assertRejects(
+    () => preflight(cfg, "podman", { probe: probe(["podman"]), env: env("t") }),
+    TrainerError,
+    "no NVIDIA GPU",
+  );
+  await assertRejects(
+    () => preflight(cfg, "docker", { probe: probe(["docker", "nvidia-smi"], 0), env: env("t") }),
+    TrainerError,
+    "no NVIDIA GPU",
+  );
+  await assertRejects(
+    () => preflight(cfg, "docker", { probe: probe(["docker", "nvidia-smi"]), env: env(undefined) }),
+    TrainerError,
+    "HF_TOKEN is not set",
+  );
+  const multi = validateTrainConfig({ distributed: { num_processes: 8 } });
+  await assertRejects(
+    () => preflight(multi, "local", { probe: probe(["nvidia-smi", "python3"], 2), env: env("t") }),
+    TrainerError,
+    "lists 2 GPU(s)",
+  );
+  await assertRejects(
+    () =>
+      preflight(cfg, "local", { probe: probe(["nvidia-smi"]), env: env("t"), python: "/venv/bin/python" }),
+    TrainerError,
+    "/venv/bin/python cannot import torch, transformers and peft",
+  );
+  await preflight(cfg, "local", { probe: probe(["nvidia-smi", "python3"]), env: env("t") });
+  const e = await assertRejects(
+    () => preflight(cfg, "docker", { probe: probe([]), env: env("t") }),
+    TrainerError,
+  );
+  assertEquals(e.exitCode, 1);
+  assertEquals(e.message.split("\n").length, 1);
+});
+
+// ------------------------------------------------------------------------------------------------ metrics
+
+const FAKE_TRAINER = `
+const enc = new TextEncoder();
+const out = (s) => Deno.stdout.writeSync(enc.encode(s));
+out('{"type":"start","train_examples":6,"eval_examples":3}\\n');
+out("Loading checkpoint shards: 100%\\n");
+out("{'loss': 9.9}\\n");
+out('{"type":"train","step":1,"epoch":0.1,"loss":2.5,"lr":0.0002,"grad_norm":1.2,"tokens_per_s":3000.5,"gpu_mem_gb":24.1}\\n');
+// One metric line split across two writes: the reader must join it.
+out('{"type":"train","step":2,"epoch":0.2,"loss":2.1,"lr":0.0002,');
+await new Promise((r) => setTimeout(r, 30));
+out('"grad_norm":0.9,"tokens_per_s":3100,"gpu_mem_gb":24.3}\\n');
+Deno.stderr.writeSync(enc.encode("a warning on stderr\\n"));
+out('{"type":"eval","step":2,"epoch":0.2,"eval_loss":2.2}\\n');
+out('{"type":"end","train_loss":2.3}');
+Deno.exit(Number(Deno.args[0] ?? 0));
+`;
+
+Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tolerates log lines", async () => {
+  await withTempDir(async (tmp) => {
+    const script = path.join(tmp, "fake_trainer.js");
+    await Deno.writeTextFile(script, FAKE_TRAINER);
+    const outDir = path.join(tmp, "run");
+    const plan = buildTrainCommand(validateTrainConfig({}), { ...opts, outDir, runtime: "local" });
+    plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script];
+    const seen: MetricLine[] = [];
+    const logs: string[] = [];
+    const result = await runTraining(plan, {
+      onMetric: (m) => seen.push(m),
+      onLog: (l, s) => logs.push(`${s}:${l}`),
+    });
+    assertEquals(result.code, 0);
+    assertEquals(seen.map((m) => m.type), ["start", "train", "train", "eval", "end"]);
+    const trains = seen.filter(isTrainMetric);
+    assertEquals(trains.map((m) => [m.step, m.loss, m.grad_norm]), [[1, 2.5, 1.2], [2, 2.1, 0.9]]);
+    assertEquals(seen.filter(isEvalMetric)[0].eval_loss, 2.2);
+    assert(logs.includes("stdout:Loading checkpoint shards: 100%"), logs.join("|"));
+    assert(logs.includes("stdout:{'loss': 9.9}"));
+    assert(logs.includes("stderr:a warning on stderr"));
+    assertEquals(await readMetrics(result.metricsPath), seen);
+    assertStringIncludes(await Deno.readTextFile(result.logPath), "a warning on stderr");
+
+    // A resumed run appends to the same metrics file; a failing trainer's exit code comes back.
+    plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script, "3"];
+    const again = await runTraining(plan, { onLog: () => {} });
+    assertEquals(again.code, 3);
+    assertEquals((await readMetrics(result.metricsPath)).length, 10);
+  });
+});
+
+Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line skipped", async () => {
+  const metrics = await readMetrics(SAMPLE_METRICS);
+  const raw = (await Deno.readTextFile(SAMPLE_METRICS)).trim().split("\n");
+  assertEquals(metrics.length, raw.length - 1);
+  const train = metrics.filter(isTrainMetric);
+  const evals = metrics.filter(isEvalMetric);
+  assert(train.length > 100);
+  assertEquals(evals.length, 3);
+  for (const m of train) {
+    for (const k of ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"]) {
+      assert(typeof m[k] === "number", `${k} in ${JSON.stringify(m)}`);
+    }
+  }
+  assertEquals(parseMetricLine("not json"), null);
+  assertEquals(parseMetricLine('{"no_type":1}'), null);
+  assertEquals(parseMetricLine('{"type":"train","step":1'), null);
+});
+
+// ------------------------------------------------------------------------------------------------ serve
+
+Deno.test("serve: LoRA rank rounds up to a rank vLLM accepts", () => {
+  assertEquals([1, 8, 9, 16, 200, 256, 300, 320, 512].map(vllmLoraRank), [
+    8,
+    8,
+    16,
+    16,
+    256,
+    256,
+    320,
+    320,
+    512,
+  ]);
+  assertThrows(() => vllmLoraRank(513), TrainerError);
+  assertThrows(() => vllmLoraRank(0), TrainerError);
+});
+
+async function writeAdapter(dir: string, r: number, base = "meta-llama/Llama-3.1-8B-Instruct") {
+  await Deno.writeTextFile(
+    path.join(dir, "adapter_config.json"),
+    JSON.stringify({ r, lora_alpha: 128, base_model_name_or_path: base, peft_type: "LORA" }),
+  );
+}
+
+Deno.test("serve: adapter config gives rank and base model", async () => {
+  await withTempDir(async (tmp) => {
+    await writeAdapter(tmp, 256);
+    assertEquals(await readAdapterConfig(tmp), {
+      r: 256,
+      maxRank: 256,
+      baseModel: "meta-llama/Llama-3.1-8B-Instruct",
+    });
+    await Deno.writeTextFile(path.join(tmp, "adapter_config.json"), JSON.stringify({ r: "big" }));
+    await assertRejects(() => readAdapterConfig(tmp), TrainerError, "no positive integer");
+    await assertRejects(() => readAdapterConfig(path.join(tmp, "nope")), TrainerError);
+  });
+});
+
+Deno.test("serve: vllm command in docker and locally", () => {
+  const base = {
+    adapterDir: "/runs/x/adapter",
+    baseModel: "meta-llama/Llama-3.1-8B-Instruct",
+    name: "t2s",
+    rank: 256,
+    port: 8011,
+    maxModelLen: 8192,
+    hfCache: "/cache/hf",
+  };
+  const docker = buildServeCommand({ ...base, runtime: "docker" });
+  const cmd = formatCommand(docker.command);
+  for (
+    const part of [
+      "docker run --rm --gpus all",
+      "-p 127.0.0.1:8011:8000",
+      "-e HF_TOKEN ",
+      "-v /runs/x/adapter:/adapter:ro",
+      "-v /cache/hf:/root/.cache/huggingface",
+      "--entrypoint vllm vllm/vllm-openai:",
+      " serve meta-llama/Llama-3.1-8B-Instruct --host 0.0.0.0 --port 8000 --enable-lora --lora-modules t2s=/adapter",
+      "--max-lora-rank 256 --max-model-len 8192",
+    ]
+  ) assertStringIncludes(cmd, part);
+  assertEquals(docker.baseUrl, "http://127.0.0.1:8011/v1");
+  const local = buildServeCommand({ ...base, runtime: "local", rank: 200 });
+  assertEquals(local.command, [
+    "vllm",
+    "serve",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "8011",
+    "--enable-lora",
+    "--lora-modules",
+    "t2s=/runs/x/adapter",
+    "--max-lora-rank",
+    "256",
+    "--max-model-len",
+    "8192",
+  ]);
+  assertEquals(
+    evalCommandLine(local.baseUrl, "t2s"),
+    "deno task eval --base-url http://127.0.0.1:8011/v1 --model t2s --dataset data/sample/dev.json",
+  );
+});
+
+Deno.test("serve: dry run prints the command and the eval line, probing nothing", async () => {
+  await withTempDir(async (tmp) => {
+    await writeAdapter(tmp, 256);
+    const r = await runCli(
+      "serveCommand",
+      ["--adapter", tmp, "--name", "ft", "--port", "8123", "--dry-run"],
+      {
+        PATH: "",
+        HF_TOKEN: "hf_SECRETvalue",
+      },
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "--max-lora-rank 256");
+    assertStringIncludes(r.stdout, `--lora-modules ft=/adapter`);
+    assertStringIncludes(r.stdout, "deno task eval --base-url http://127.0.0.1:8123/v1 --model ft --dataset");
+    assert(!(r.stdout + r.stderr).includes("hf_SECRETvalue"));
+    const bad = await runCli("serveCommand", ["--port", "0"], { PATH: "" });
+    assertEquals(bad.code, 2);
+    assertStringIncludes(bad.stderr, "--adapter DIR is required");
+  });
+});
+
+Deno.test("serve: waitForServer polls /v1/models until the adapter is listed", async () => {
+  let calls = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    calls++;
+    if (new URL(req.url).pathname !== "/v1/models") return new Response("not found", { status: 404 });
+    if (calls <= 2) return new Response("loading", { status: 503 });
+    const data = calls <= 3 ? [{ id: "base" }] : [{ id: "base" }, { id: "ft" }];
+    return Response.json({ object: "list", data });
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/v1`;
+    const ids = await waitForServer(url, { model: "ft", intervalMs: 20, timeoutMs: 5000 });
+    assertEquals(ids, ["base", "ft"]);
+    assertEquals(calls, 4);
+    const e = await assertRejects(
+      () => waitForServer(url, { model: "other", intervalMs: 20, timeoutMs: 200 }),
+      TrainerError,
+    );
+    assertStringIncludes(e.message, "not ready");
+    assertStringIncludes(e.message, "without other");
+    await assertRejects(
+      () => waitForServer(url, { intervalMs: 20, timeoutMs: 5000, isAlive: () => false }),
+      TrainerError,
+      "exited before it answered",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("serve: waitForServer times out when nothing listens", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // a port that was just free: connections are refused
+  const t0 = Date.now();
+  await assertRejects(
+    () => waitForServer(`http://127.0.0.1:${port}/v1`, { intervalMs: 20, timeoutMs: 300 }),
+    TrainerError,
+    "not ready after",
+  );
+  assert(Date.now() - t0 < 3000);
+});
+
+// A stand-in for `vllm`: answers --version, then serves /v1/models (503 while "loading") and exits on its own.
+const FAKE_VLLM = `
+const args = Deno.args;
+if (args[0] === "--version") { console.log("0.0.0-fake"); Deno.exit(0); }
+const port = Number(args[args.indexOf("--port") + 1]);
+const [name] = args[args.indexOf("--lora-modules") + 1].split("=");
+const rank = args[args.indexOf("--max-lora-rank") + 1];
+const t0 = Date.now();
+Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, () =>
+  Date.now() - t0 < 300
+    ? new Response("loading", { status: 503 })
+    : Response.json({ data: [{ id: args[1] }, { id: name, rank }] }));
+setTimeout(() => Deno.exit(0), 2500);
+`;
+
+Deno.test("serveCommand: starts the server, waits until the adapter is listed, prints the eval line", async () => {
+  await withTempDir(async (tmp) => {
+    const adapter = path.join(tmp, "adapter");
+    await Deno.mkdir(adapter);
+    await writeAdapter(adapter, 200);
+    const bin = path.join(tmp, "bin");
+    await Deno.mkdir(bin);
+    await Deno.writeTextFile(path.join(tmp, "fake_vllm.ts"), FAKE_VLLM);
+    await Deno.writeTextFile(
+      path.join(bin, "vllm"),
+      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --no-config --cached-only --quiet ${
+        JSON.stringify(path.join(tmp, "fake_vllm.ts"))
+      } "$@"\n`,
+    );
+    await Deno.chmod(path.join(bin, "vllm"), 0o755);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const r = await runCli(
+      "serveCommand",
+      ["--adapter", adapter, "--runtime", "local", "--name", "ft", "--port", String(port), "--timeout", "20"],
+      { PATH: bin },
+    );
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(
+      r.stderr,
+      `vllm serve meta-llama/Llama-3.1-8B-Instruct --host 127.0.0.1 --port ${port}`,
+    );
+    assertStringIncludes(r.stderr, "--max-lora-rank 256");
+    assertStringIncludes(r.stdout, `serving ft at http://127.0.0.1:${port}/v1`);
+    assertStringIncludes(
+      r.stdout,
+      `deno task eval --base-url http://127.0.0.1:${port}/v1 --model ft --dataset`,
+    );
+  });
+});
+
+Deno.test("serveCommand: a missing adapter config is a clear error", async () => {
+  const { result, err } = await captureConsole(() =>
+    serveCommand(["--adapter", "/nonexistent/adapter", "--dry-run"])
+  );
+  assertEquals(result, 2);
+  assertStringIncludes(err, "cannot read adapter config");
+});
+
+// ------------------------------------------------------------------------------------------------ review fixes
+
+const GOOD_LINE = JSON.stringify({
+  messages: [{ role: "user", content: "q" }, { role: "assistant", content: "SELECT 1" }],
+});
+
+/** A dataset folder with the given train/test lines (null: no test.jsonl). */
+async function writeDataset(dir: string, train: string[], test: string[] | null): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(path.join(dir, "train.jsonl"), train.join("\n") + "\n");
+  if (test !== null) await Deno.writeTextFile(path.join(dir, "test.jsonl"), test.join("\n"));
+}
+
+Deno.test("config: training.optim must be a transformers optimizer name", () => {
+  for (
+    const name of ["adamw_torch_fused", "adamw_torch", "adamw_hf", "paged_adamw_8bit", "adafactor", "sgd"]
+  ) {
+    assertEquals(validateTrainConfig({ training: { optim: name } }).training.optim, name);
+  }
+  for (const typo of ["adamw_torch_fussed", "adam", ""]) {
+    assertThrows(() => validateTrainConfig({ training: { optim: typo } }), TrainerError, "training.optim:");
+  }
+});
+
+Deno.test({
+  name: "config: the optimizer names equal the Python trainer's",
+  ignore: !python,
+  fn: async () => {
+    const out = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import OPTIMIZERS; print(json.dumps(OPTIMIZERS))",
+        TRAINER_DIR,
+      ],
+      stdout: "piped",
+    }).output();
+    assert(out.success);
+    assertEquals(JSON.parse(new TextDecoder().decode(out.stdout)), [...OPTIMIZERS]);
+  },
+});
+
+Deno.test("dataset: max_length below every example is refused, over 10% dropped warns (estimated)", async () => {
+  await withTempDir(async (tmp) => {
+    const long = JSON.stringify({
+      messages: [{ role: "user", content: "x".repeat(700) }, { role: "assistant", content: "SELECT 1" }],
+    });
+    await writeDataset(tmp, [long, long], [GOOD_LINE]);
+    const e = await assertRejects(() => validateDataset(tmp, { maxLength: 64 }), TrainerError);
+    assertStringIncludes(e.message, "training.max_length 64 is below every training example");
+    assertEquals(e.message.split("\n").length, 1);
+    await writeDataset(tmp, [long, GOOD_LINE, GOOD_LINE], [GOOD_LINE]);
+    const r = await validateDataset(tmp, { maxLength: 64 });
+    assertEquals(r.tooLong, { train: 1, test: 0 });
+    assertEquals(r.warnings.length, 1);
+    assertStringIncludes(
+      r.warnings[0],
+      "1 of 3 train examples are estimated longer than training.max_length 64",
+    );
+    assertEquals((await validateDataset(tmp, { maxLength: 4096 })).warnings, []);
+
+    // Through the CLI: a dry run with a tiny max_length fails before printing a command.
+    await writeDataset(tmp, [long], [GOOD_LINE]);
+    const cli = await dryRunWithConfig(tmp, { training: { max_length: 32 } }, tmp);
+    assertEquals(cli.code, 2, cli.stderr);
+    assertStringIncludes(cli.stderr, "below every training example");
+  });
+});
+
+Deno.test("dataset: an empty or missing test.jsonl is accepted when evaluation is off", async () => {
+  await withTempDir(async (tmp) => {
+    const data = path.join(tmp, "data");
+    await writeDataset(data, [GOOD_LINE], [""]);
+    await assertRejects(() => validateDataset(data), TrainerError, "test.jsonl: no examples");
+    assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
+    await Deno.remove(path.join(data, "test.jsonl"));
+    assertEquals((await validateDataset(data, { requireTest: false })).test, 0);
+    const r = await dryRunWithConfig(tmp, { training: { eval_strategy: "no" } }, data);
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "train 1, test 0 examples");
+  });
+});
+
+Deno.test("run folder: another dataset or config is refused in one line, also by a dry run", async () => {
+  await withTempDir(async (tmp) => {
+    const data = path.join(tmp, "data");
+    await writeDataset(data, [GOOD_LINE], [GOOD_LINE]);
+    const out = path.join(tmp, "run");
+    await Deno.mkdir(out);
+    const cfg = validateTrainConfig({});
+    await checkRunFolder(out, cfg, data); // a folder without a previous run
+    await Deno.writeTextFile(
+      path.join(out, FINGERPRINT_FILE),
+      JSON.stringify(await runFingerprint(cfg, data)),
+    );
+    await checkRunFolder(out, cfg, data);
+    // Extending a run (more steps, another learning rate) is what resuming is for.
+    await checkRunFolder(
+      out,
+      validateTrainConfig({ training: { max_steps: 900, learning_rate: 1e-4 } }),
+      data,
+    );
+    const r8 = await assertRejects(
+      () => checkRunFolder(out, validateTrainConfig({ lora: { r: 8 }, training: { optim: "sgd" } }), data),
+      TrainerError,
+      "lora.r (256 → 8)",
+    );
+    assertStringIncludes(r8.message, 'training.optim ("adamw_torch_fused" → "sgd")');
+    assertEquals(r8.message.split("\n").length, 1);
+
+    const other = path.join(tmp, "other");
+    await writeDataset(other, [GOOD_LINE, GOOD_LINE], [GOOD_LINE]);
+    const r = await runCli("trainCommand", ["--dry-run", "--dataset", other, "--out", out], { PATH: "" });
+    assertEquals(r.code, 2, r.stdout);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(r.stderr, "dataset (train.jsonl content differs)");
+    assertStringIncludes(r.stderr, "use another --out");
+    const same = await runCli("trainCommand", ["--dry-run", "--dataset", data, "--out", out], { PATH: "" });
+    assertEquals(same.code, 0, same.stderr);
+
+    // A folder from before the fingerprint: its train_config.json (with the container's /base) is compared.
+    const old = path.join(tmp, "old");
+    await Deno.mkdir(old);
+    await Deno.writeTextFile(
+      path.join(old, "train_config.json"),
+      JSON.stringify({ ...cfg, base_model: "/base" }),
+    );
+    await checkRunFolder(old, cfg, data);
+    await assertRejects(
+      () => checkRunFolder(old, validateTrainConfig({ training: { max_length: 2048 } }), data),
+      TrainerError,
+      "training.max_length (4096 → 2048)",
+    );
+  });
+});
+
+Deno.test({
+  name: "run folder: the fingerprint equals the one train.py computes (it checks again itself)",
+  ignore: !python,
+  fn: async () => {
+    await withTempDir(async (tmp) => {
+      await writeDataset(tmp, [GOOD_LINE], null);
+      const user = { base_model: tmp, lora: { r: 8, alpha: 16.5, target_modules: ["q_proj", "v_proj"] } };
+      const script = "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import *; " +
+        "cfg = validate_config(json.loads(sys.argv[2])); " +
+        "print(json.dumps(run_fingerprint(cfg, base_model_source(cfg['base_model']), dataset_hash(sys.argv[3]))))";
+      const out = await new Deno.Command("python3", {
+        args: ["-c", script, TRAINER_DIR, JSON.stringify(user), tmp],
+        stdout: "piped",
+      }).output();
+      assert(out.success);
+      const py = JSON.parse(new TextDecoder().decode(out.stdout));
+      assertEquals(py, await runFingerprint(validateTrainConfig(user), tmp));
+      assertEquals(py.dataset?.test, null);
+      assertEquals(py.base_model, tmp);
+    });
+  },
+});
+
+Deno.test("serve: rank_pattern raises --max-lora-rank to its largest rank", async () => {
+  await withTempDir(async (tmp) => {
+    await Deno.writeTextFile(
+      path.join(tmp, "adapter_config.json"),
+      JSON.stringify({
+        r: 8,
+        rank_pattern: { "model.layers.0.self_attn.q_proj": 512, "v_proj": 16 },
+        alpha_pattern: { "v_proj": 4096 },
+        base_model_name_or_path: "meta-llama/Llama-3.1-8B-Instruct",
+      }),
+    );
+    assertEquals((await readAdapterConfig(tmp)).maxRank, 512);
+    const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "--max-lora-rank 512");
+  });
+});
+
+Deno.test("serve: a container path recorded as the base model is refused with a hint", async () => {
+  await withTempDir(async (tmp) => {
+    await writeAdapter(tmp, 16, "/base");
+    const r = await runCli("serveCommand", ["--adapter", tmp, "--dry-run"], { PATH: "" });
+    assertEquals(r.code, 2);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(r.stderr, "base model /base is not a folder on this machine");
+    assertStringIncludes(r.stderr, "--base-model");
+    const ok = await runCli("serveCommand", ["--adapter", tmp, "--base-model", tmp, "--dry-run"], {
+      PATH: "",
+    });
+    assertEquals(ok.code, 0, ok.stderr);
+    assertStringIncludes(ok.stdout, `-v ${tmp}:/base:ro`);
+  });
+});
