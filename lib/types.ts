@@ -230,3 +230,15 @@ export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
 }
+
+/** Tokens one exchange with a model used, as the server reported them. */
+export interface Usage {
+  prompt: number;
+  completion: number;
+}
+
+/** A tool offered to a model (the OpenAI tools protocol). */
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}

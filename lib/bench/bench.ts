@@ -15,9 +15,9 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { SAMPLE_DIR, SAMPLE_PREDICTIONS } from "../run/evaluate.ts";
-import { BIRD_SEPARATOR } from "../data/dataset.ts";
-import { numberFlag } from "../util/args.ts";
+import { SAMPLE_DIR, SAMPLE_PREDICTIONS } from "../run/mod.ts";
+import { BIRD_SEPARATOR } from "../data/mod.ts";
+import { numberFlag } from "../util/mod.ts";
 
 interface Pairs {
   dataset: string;

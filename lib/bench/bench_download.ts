@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { ZipWriter } from "@zip.js/zip.js";
-import { downloadDataset } from "../data/download.ts";
+import { downloadDataset } from "../data/mod.ts";
 import { startArchiveServer } from "../../tests/support/archive_server.ts";
 import { SAMPLE, superhero, tables } from "../../tests/support/sample_archives.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { ModelClient } from "../model/models.ts";
+import { ModelClient } from "../model/mod.ts";
 import type { ChatMessage } from "../types.ts";
 import { startFakeOpenAI } from "../../tests/support/fake_openai_server.ts";
 

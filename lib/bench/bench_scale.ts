@@ -14,9 +14,9 @@
  * @module
  */
 import { join } from "node:path";
-import { cacheRoot, exists, writeJsonAtomic, writeTextAtomic } from "../util/files.ts";
-import { sha256Hex } from "../util/hash.ts";
-import { BIRD_SEPARATOR } from "../data/dataset.ts";
+import { cacheRoot, exists, writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
+import { BIRD_SEPARATOR } from "../data/mod.ts";
 
 /** Bump when the generated data, questions or predictions change: the cache key includes it. */
 const GENERATOR_VERSION = 1;

@@ -15,9 +15,9 @@ import {
   numberFlag,
   refuseKeyFlags,
   UsageError,
-} from "../util/args.ts";
+} from "../util/mod.ts";
 
-import { MIN_WORKER_MEMORY, parseMemory } from "../exec/sqlite_pool.ts";
+import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
 
 export { numberFlag, UsageError };
 
@@ -84,7 +84,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.log(EVAL_USAGE);
     return 0;
   }
-  const { runEvaluation, formatSummaryTable } = await import("../run/evaluate.ts");
+  const { runEvaluation, formatSummaryTable } = await import("../run/mod.ts");
   if (values.predictions && values.model) {
     throw new UsageError("give either --predictions or --model, not both");
   }
@@ -99,7 +99,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError("--provider/--base-url need --model");
   }
   // The OpenAI client module loads only when a model is asked for: scoring predictions starts fast.
-  const providers = values.model ? (await import("../model/models.ts")).PROVIDERS : [];
+  const providers = values.model ? (await import("../model/mod.ts")).PROVIDERS : [];
   const model = modelFlagValues(values, providers);
   let prices: { prompt_per_mtok: number; completion_per_mtok: number } | undefined;
   if (values.prices) prices = await readPrices(values.prices, values.model);
@@ -184,15 +184,26 @@ async function readPrices(path: string, model: string | undefined) {
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
-  download: async (a) => (await import("../data/download.ts")).downloadCommand(a),
-  sft: async (a) => (await import("../train/sft.ts")).sftCommand(a),
-  cot: async (a) => (await import("../train/cot.ts")).cotCommand(a),
-  train: async (a) => (await import("../train/trainer.ts")).trainCommand(a),
-  serve: async (a) => (await import("../train/trainer.ts")).serveCommand(a),
-  report: async (a) => (await import("../look/report.ts")).reportCommand(a),
-  "notebook:html": async (a) => (await import("../notebook/notebook_html.ts")).notebookHtmlCommand(a),
-  notebooks: async (a) => (await import("../notebook/notebook_html.ts")).notebooksCommand(a),
-  bench: async (a) => (await import("../bench/bench.ts")).benchCommand(a),
+  download: async (a) => (await import("../data/mod.ts")).downloadCommand(a),
+  sft: async (a) => (await import("../train/mod.ts")).sftCommand(a),
+  cot: async (a) => (await import("../train/mod.ts")).cotCommand(a),
+  train: async (a) => (await import("../train/mod.ts")).trainCommand(a),
+  serve: async (a) => (await import("../train/mod.ts")).serveCommand(a),
+  report: async (a) => {
+    // nodejs-polars is a native addon: say plainly which permission is missing before loading it (a stack trace
+    // from deep inside the import otherwise).
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      console.error(
+        "report: needs --allow-ffi (nodejs-polars is a native addon); run `deno run -A lib/cli/cli.ts report ...` " +
+          "or add --allow-ffi to the report task in deno.json",
+      );
+      return 1;
+    }
+    return (await import("../look/mod.ts")).reportCommand(a);
+  },
+  "notebook:html": async (a) => (await import("../notebook/mod.ts")).notebookHtmlCommand(a),
+  notebooks: async (a) => (await import("../notebook/mod.ts")).notebooksCommand(a),
+  bench: async (a) => (await import("../bench/mod.ts")).benchCommand(a),
 };
 
 /** Run a command by name; returns the exit code. Known errors become one line on stderr. */

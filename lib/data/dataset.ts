@@ -5,8 +5,8 @@
  * @module
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { exists } from "../util/files.ts";
-import { sha256Hex } from "../util/hash.ts";
+import { exists } from "../util/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
 import type { Example } from "../types.ts";
 
 /** A loaded dataset: its file, content hash, database root and normalised questions. */

@@ -19,8 +19,8 @@ import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-import { exists, fileSha256, writeJsonAtomic } from "../util/files.ts";
-import { sha256Hex } from "../util/hash.ts";
+import { exists, fileSha256, writeJsonAtomic } from "../util/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
 import { ArchiveError, extractZip, message } from "./zip_stream.ts";
 
 /** The datasets this command knows. */

@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { cacheRoot, fileSha256, writeTextAtomic } from "../util/files.ts";
+import { cacheRoot, fileSha256, writeTextAtomic } from "../util/mod.ts";
 import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./sqlite_pool.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */

@@ -12,11 +12,11 @@
  * @module
  */
 
-import { mulberry32 } from "../util/hash.ts";
+import { mulberry32 } from "../util/mod.ts";
 import pl from "nodejs-polars";
 import { basename, dirname, join } from "node:path";
-import { DIFFICULTIES, parseResults } from "../run/run_log.ts";
-import { parseMetricLine } from "../train/trainer.ts";
+import { DIFFICULTIES, parseResults } from "../run/mod.ts";
+import { parseMetricLine } from "../train/mod.ts";
 import type { ResultRecord, RunInfo, Summary } from "../types.ts";
 
 /** The official difficulty buckets, in the official order (the run log's, so both sides bucket alike). */

@@ -20,7 +20,7 @@ import {
   errorTable,
   tokenUsage,
 } from "./analysis.ts";
-import { escapeHtml } from "../notebook/display.ts";
+import { escapeHtml } from "./html.ts";
 
 /** Options shared by the chart functions. */
 export interface ChartOptions {

@@ -20,7 +20,7 @@ import {
   type RunData,
   runsFrame,
 } from "./analysis.ts";
-import { describeMode } from "../run/modes.ts";
+import { describeMode } from "../run/mod.ts";
 import type { ResultRecord, RunMode, Summary } from "../types.ts";
 
 /** One row of {@linkcode accuracyByTurns}. */

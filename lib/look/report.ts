@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import type { DisplayValue, ResultRecord, ResultShape } from "../types.ts";
 import type { MetricRecord, PairedTestResult, RunData } from "./analysis.ts";
-import { escapeHtml, tableHtml } from "../notebook/display.ts";
-import { exists } from "../util/files.ts";
+import { escapeHtml, tableHtml } from "./html.ts";
+import { exists } from "../util/mod.ts";
 
 // Analysis and charts load nodejs-polars, a native addon that needs --allow-ffi: they are imported when a report is
 // built, so that `reportCommand` can first say plainly what permission is missing instead of a stack trace.

@@ -15,8 +15,8 @@
  */
 
 import { join } from "node:path";
-import { cacheRoot, writeTextAtomic } from "../util/files.ts";
-import { canonicalJson, sha256Hex } from "../util/hash.ts";
+import { cacheRoot, writeTextAtomic } from "../util/mod.ts";
+import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import type { ChatMessage } from "../types.ts";
 
 /** What makes two requests "the same" for the cache. */

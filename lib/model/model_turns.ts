@@ -20,13 +20,7 @@
  */
 import type OpenAI from "openai";
 import { type CacheEntry, cacheKey } from "./cache.ts";
-import type { ChatMessage } from "../types.ts";
-
-/** Token counts as reported by the API (the same shape as `models.ts`'s, which imports this module). */
-export interface Usage {
-  prompt: number;
-  completion: number;
-}
+import type { ChatMessage, ToolSpec, Usage } from "../types.ts";
 
 /** A function call the model asked for (OpenAI tools protocol; `arguments` is a JSON text). */
 export interface ToolCall {
@@ -41,11 +35,7 @@ export type WireMessage =
   | { role: "assistant"; content: string | null; tool_calls?: ToolCall[] }
   | { role: "tool"; tool_call_id: string; content: string };
 
-/** A tool offered to the model. */
-export interface ToolSpec {
-  type: "function";
-  function: { name: string; description: string; parameters: Record<string, unknown> };
-}
+export type { ToolSpec };
 
 /** What the model said in one choice: text, tool calls, or both. */
 export interface AssistantTurn {

@@ -21,8 +21,9 @@ import OpenAI, {
 } from "openai";
 import { cacheKey, CompletionCache } from "./cache.ts";
 import { createLimiter, type Limiter } from "./limiter.ts";
+export type { Usage };
 import { type ChatReply, type ChatRequest, parseChatReply, requestBody } from "./model_turns.ts";
-import type { ChatMessage } from "../types.ts";
+import type { ChatMessage, Usage } from "../types.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
 export type Provider = "llama-api" | "together" | "openai" | "openai-compatible";
@@ -116,12 +117,6 @@ export interface ModelIdentity {
   owned_by: string | null;
   /** Creation time, when the server reports a stable one (vLLM and llama.cpp stamp "now": dropped). */
   created: number | null;
-}
-
-/** Token counts as reported by the API. */
-export interface Usage {
-  prompt: number;
-  completion: number;
 }
 
 /** The answer to one prompt. */

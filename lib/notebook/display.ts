@@ -9,7 +9,16 @@
  * @module
  */
 
-import type pl from "nodejs-polars";
+import { escapeHtml, tableHtml, type TableInput, type TableOptions, tableText } from "../look/mod.ts";
+
+export {
+  escapeHtml,
+  formatNumber,
+  tableHtml,
+  type TableInput,
+  type TableOptions,
+  tableText,
+} from "../look/mod.ts";
 
 /** A Jupyter MIME bundle, e.g. `{"text/html": "...", "text/plain": "..."}`. */
 export type MediaBundle = Record<string, string>;
@@ -63,105 +72,6 @@ export async function displayBundle(
   } catch {
     return false;
   }
-}
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
-}
-
-/** Rows of a table: a Polars DataFrame or an array of plain objects. */
-export type TableInput = pl.DataFrame | Record<string, unknown>[];
-
-/** Options of the table renderers. */
-export interface TableOptions {
-  /** Rows shown at most (default 50); the rest is summarised in a line under the table. */
-  maxRows?: number;
-  /** Caption above the table. */
-  caption?: string;
-}
-
-function toRows(
-  data: TableInput,
-): { columns: string[]; rows: Record<string, unknown>[]; floats: Set<string> } {
-  const { columns, rows } = Array.isArray(data)
-    ? { columns: [...new Set(data.flatMap((r) => Object.keys(r)))], rows: data }
-    : { columns: [...data.columns], rows: data.toRecords() as Record<string, unknown>[] };
-  // A column is fractional when any of its numbers is: then all its numbers get two decimals, so `100.00` sits
-  // under `65.12`. (Not Polars' dtype: a frame built from JavaScript numbers is Float64 even for counts.)
-  const floats = new Set(
-    columns.filter((c) => rows.some((r) => typeof r[c] === "number" && !Number.isInteger(r[c]))),
-  );
-  return { columns, rows, floats };
-}
-
-/**
- * A number as every table shows it: integers as they are; fractional values (or any value of a float column)
- * with two decimals (`65.12`, `100.00`), except small magnitudes, which keep three significant digits so a
- * p-value or a learning rate does not read as `0.00`.
- */
-export function formatNumber(v: number, float = !Number.isInteger(v)): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (!float) return String(v);
-  if (v !== 0 && Math.abs(v) < 0.01) return v.toPrecision(3);
-  return v.toFixed(2);
-}
-
-function cellText(v: unknown, float = false): string {
-  if (v === null || v === undefined) return "null";
-  if (typeof v === "string") return v;
-  if (typeof v === "number") return formatNumber(v, float || !Number.isInteger(v));
-  if (typeof v === "boolean" || typeof v === "bigint") return String(v);
-  if (v instanceof Date) return v.toISOString();
-  return JSON.stringify(v);
-}
-
-/** An HTML `<table>` of the rows, every value escaped; text left-aligned, numbers right-aligned and formatted. */
-export function tableHtml(data: TableInput, options: TableOptions = {}): string {
-  const { columns, rows, floats } = toRows(data);
-  const max = options.maxRows ?? 50;
-  const shown = rows.slice(0, max);
-  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
-  const body = shown.map((r) =>
-    "<tr>" + columns.map((c) => {
-      const v = r[c];
-      const cls = v === null || v === undefined
-        ? ' class="null"'
-        : typeof v === "number" || typeof v === "bigint"
-        ? ' class="num"'
-        : "";
-      return `<td${cls}>${escapeHtml(cellText(v, floats.has(c)))}</td>`;
-    }).join("") + "</tr>"
-  ).join("\n");
-  const caption = options.caption ? `<caption>${escapeHtml(options.caption)}</caption>` : "";
-  const more = rows.length > shown.length
-    ? `<p class="t2s-more">… ${rows.length - shown.length} more rows</p>`
-    : "";
-  return `<table class="t2s-table">${caption}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>${more}`;
-}
-
-/** A plain-text table with aligned columns (cells cut at 40 characters), for terminals and logs. */
-export function tableText(data: TableInput, options: TableOptions = {}): string {
-  const { columns, rows, floats } = toRows(data);
-  const max = options.maxRows ?? 50;
-  const cut = (s: string) => {
-    const one = s.replace(/\s+/g, " ");
-    return one.length > 40 ? one.slice(0, 39) + "…" : one;
-  };
-  const cells = rows.slice(0, max).map((r) => columns.map((c) => cut(cellText(r[c], floats.has(c)))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
-  const out = [
-    ...(options.caption ? [options.caption] : []),
-    line(columns),
-    line(widths.map((w) => "-".repeat(w))),
-    ...cells.map(line),
-  ];
-  if (rows.length > max) out.push(`… ${rows.length - max} more rows`);
-  return out.join("\n");
 }
 
 /** Styles for tables shown in a notebook (the report has its own stylesheet). */

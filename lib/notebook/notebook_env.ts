@@ -41,16 +41,16 @@ import {
   type DownloadResult,
   type VerificationSummary,
   VERIFIED_MARKER,
-} from "../data/download.ts";
-import { type EvalOptions, type EvalProgress, type EvalResult, runEvaluation } from "../run/evaluate.ts";
-import { loadDataset, selectExamples } from "../data/dataset.ts";
-import { buildCotDataset, type CotOptions, type CotResult } from "../train/cot.ts";
-import { type Provider, PROVIDERS } from "../model/models.ts";
-import { lossCurveChart } from "../look/charts.ts";
+} from "../data/mod.ts";
+import { type EvalOptions, type EvalProgress, type EvalResult, runEvaluation } from "../run/mod.ts";
+import { loadDataset, selectExamples } from "../data/mod.ts";
+import { buildCotDataset, type CotOptions, type CotResult } from "../train/mod.ts";
+import { type Provider, PROVIDERS } from "../model/mod.ts";
+import { lossCurveChart } from "../look/mod.ts";
 import { createNotebookProgress, displayBundle, inNotebook } from "./display.ts";
-import { exists } from "../util/files.ts";
-import { sha256Hex } from "../util/hash.ts";
-import { DIFFICULTIES } from "../run/run_log.ts";
+import { exists } from "../util/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
+import { DIFFICULTIES } from "../run/mod.ts";
 import {
   buildTrainCommand,
   DEFAULT_TRAIN_CONFIG,
@@ -65,7 +65,7 @@ import {
   TrainerError,
   type TrainPlan,
   validateDataset,
-} from "../train/trainer.ts";
+} from "../train/mod.ts";
 
 /** The repository root (the folder above `lib/`), so defaults do not depend on the kernel's working folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");

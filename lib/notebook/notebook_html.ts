@@ -18,7 +18,9 @@ export const JUPYTER_APT_COMMAND =
   "apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert";
 
 /** The headless executor (see its docstring for why plain `nbconvert --execute` is not enough). */
-export const NB_EXECUTE_SCRIPT: string = fileURLToPath(new URL("../../tests/support/nb_execute.py", import.meta.url));
+export const NB_EXECUTE_SCRIPT: string = fileURLToPath(
+  new URL("../../tests/support/nb_execute.py", import.meta.url),
+);
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 

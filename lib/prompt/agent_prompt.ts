@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { canonicalJson, sha256Hex } from "../util/hash.ts";
+import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import {
   PROMPT_VERSION,
   type PromptOptions,
@@ -14,8 +14,7 @@ import {
   resolvePromptOptions,
   systemPromptFor,
 } from "./prompts.ts";
-import type { ToolSpec } from "../model/model_turns.ts";
-import type { ChatMessage, DisplayValue, Example } from "../types.ts";
+import type { ChatMessage, DisplayValue, Example, ToolSpec } from "../types.ts";
 
 /**
  * Version of the agent's templates (system prompt addition, tool spec, tool result format). Bump it whenever

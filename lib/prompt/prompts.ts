@@ -15,7 +15,7 @@
  * @module
  */
 
-import { canonicalJson, sha256Hex } from "../util/hash.ts";
+import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import type { ChatMessage, Example } from "../types.ts";
 
 /**

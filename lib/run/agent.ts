@@ -12,7 +12,7 @@ import {
   EXECUTE_SQL_TOOL,
   formatToolResult,
   type ToolResult,
-} from "../prompt/agent_prompt.ts";
+} from "../prompt/mod.ts";
 import {
   ENABLE_TOOLS_HINT,
   looksLikeTextToolCall,
@@ -21,9 +21,9 @@ import {
   ToolsUnsupportedError,
   type Usage,
   type WireMessage,
-} from "../model/model_turns.ts";
-import { extractSql } from "../model/sql_extract.ts";
-import type { ExecResult } from "../exec/sqlite_pool.ts";
+} from "../model/mod.ts";
+import { extractSql } from "../model/mod.ts";
+import type { ExecResult } from "../exec/mod.ts";
 import type { AgentStop, ChatMessage, TrajectoryStep } from "../types.ts";
 
 /** Turns (model calls) an agent gets by default. */

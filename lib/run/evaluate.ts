@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { EVALUATOR, timeRatio, vesReward } from "../exec/compare.ts";
+import { EVALUATOR, timeRatio, vesReward } from "../exec/mod.ts";
 import {
   checkDatabases,
   DatasetError,
@@ -14,11 +14,11 @@ import {
   loadPredictions,
   type Predictions,
   selectExamples,
-} from "../data/dataset.ts";
-import { GoldCache } from "../exec/gold_cache.ts";
+} from "../data/mod.ts";
+import { GoldCache } from "../exec/mod.ts";
 // Types only: the OpenAI client is loaded when a model is asked for, so scoring a predictions file starts fast.
-import type { ModelClient, ModelClientOptions, ModelConfig, Provider } from "../model/models.ts";
-import { createProgress } from "../util/progress.ts";
+import type { ModelClient, ModelClientOptions, ModelConfig, Provider } from "../model/mod.ts";
+import { createProgress } from "../util/mod.ts";
 import {
   buildMessages,
   PROMPT_VERSION,
@@ -26,7 +26,7 @@ import {
   type PromptOptions,
   resolvePromptOptions,
   templateHash,
-} from "../prompt/prompts.ts";
+} from "../prompt/mod.ts";
 import {
   formatSummaryTable,
   predictionsFile,
@@ -36,11 +36,11 @@ import {
   RUN_FILES,
   summarize,
 } from "./run_log.ts";
-import { writeJsonAtomic } from "../util/files.ts";
+import { writeJsonAtomic } from "../util/mod.ts";
 import { lockRun } from "./run_lock.ts";
-import { renderSchema } from "../prompt/schema.ts";
-import { extractSql } from "../model/sql_extract.ts";
-import { ENGINE_OPTIONS, type ExecErr, type ExecResult, type ScoredOk, SqlitePool } from "../exec/sqlite_pool.ts";
+import { renderSchema } from "../prompt/mod.ts";
+import { extractSql } from "../model/mod.ts";
+import { ENGINE_OPTIONS, type ExecErr, type ExecResult, type ScoredOk, SqlitePool } from "../exec/mod.ts";
 import type {
   ChatMessage,
   Example,
@@ -51,7 +51,7 @@ import type {
   Status,
   Summary,
 } from "../types.ts";
-import { agentTemplateHash, buildAgentMessages, EXECUTE_SQL_TOOL } from "../prompt/agent_prompt.ts";
+import { agentTemplateHash, buildAgentMessages, EXECUTE_SQL_TOOL } from "../prompt/mod.ts";
 import { poolExecutor, runAgent } from "./agent.ts";
 import { agentRecord, modeMismatch, resolveMode, voteOnCompletions } from "./modes.ts";
 import {
@@ -60,13 +60,19 @@ import {
   sampleCompletions,
   type SamplingState,
   type ToolChat,
-} from "../model/model_turns.ts";
+} from "../model/mod.ts";
 import { outcomeOf, scoreCandidates, votingSummary } from "./voting.ts";
 
 export { formatSummaryTable };
 
 /** Where the bundled sample lives (independent of the current directory: notebooks run in `notebooks/`). */
-export const SAMPLE_DIR: string = resolve(dirname(new URL(import.meta.url).pathname), "..", "..", "data", "sample");
+export const SAMPLE_DIR: string = resolve(
+  dirname(new URL(import.meta.url).pathname),
+  "..",
+  "..",
+  "data",
+  "sample",
+);
 /** The bundled official baseline predictions (gpt-3.5-turbo with evidence, BIRD's authors, 2023 dev release). */
 export const SAMPLE_PREDICTIONS: string = join(
   SAMPLE_DIR,
@@ -298,7 +304,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       prices: options.prices,
     };
     // Fails fast on a wrong key, model or URL, before anything is written.
-    const models = await import("../model/models.ts");
+    const models = await import("../model/mod.ts");
     client = await models.ModelClient.create(config, options.clientOptions);
     publicUrl = models.publicBaseUrl(client.provider.baseUrl);
   }

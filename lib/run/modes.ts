@@ -8,9 +8,9 @@
  */
 import type { AgentRun, AgentStop, TrajectoryStep } from "./agent.ts";
 import { DEFAULT_MAX_TURNS } from "./agent.ts";
-import { DEFAULT_TOOL_ROWS } from "../prompt/agent_prompt.ts";
-import { samplingWarning } from "../model/model_turns.ts";
-import { extractSql } from "../model/sql_extract.ts";
+import { DEFAULT_TOOL_ROWS } from "../prompt/mod.ts";
+import { samplingWarning } from "../model/mod.ts";
+import { extractSql } from "../model/mod.ts";
 import type { RunMode } from "../types.ts";
 import { type CandidateOutcome, type CandidateRecord, executeDistinct, vote } from "./voting.ts";
 

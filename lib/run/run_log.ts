@@ -6,8 +6,8 @@
  * @module
  */
 import { join } from "node:path";
-import { formatPrediction } from "../data/dataset.ts";
-import { EVALUATOR, rVes } from "../exec/compare.ts";
+import { formatPrediction } from "../data/mod.ts";
+import { EVALUATOR, rVes } from "../exec/mod.ts";
 import {
   type BucketSummary,
   type ResultRecord,

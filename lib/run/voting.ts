@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { sha256Hex } from "../util/hash.ts";
+import { sha256Hex } from "../util/mod.ts";
 import { DIFFICULTIES } from "./run_log.ts";
 import type { CandidateRecord, CandidateStatus, VotingFigures, VotingSummary } from "../types.ts";
 

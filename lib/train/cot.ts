@@ -17,8 +17,8 @@
 
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { exMatch } from "../exec/compare.ts";
-import { dbPath } from "../data/dataset.ts";
+import { exMatch } from "../exec/mod.ts";
+import { dbPath } from "../data/mod.ts";
 import {
   GenerationError,
   ModelClient,
@@ -26,9 +26,9 @@ import {
   type Provider,
   PROVIDERS,
   publicBaseUrl,
-} from "../model/models.ts";
-import { createProgress } from "../util/progress.ts";
-import { buildTeacherMessages, promptHash, teacherTemplateHash } from "../prompt/prompts.ts";
+} from "../model/mod.ts";
+import { createProgress } from "../util/mod.ts";
+import { buildTeacherMessages, promptHash, teacherTemplateHash } from "../prompt/mod.ts";
 import {
   buildExitCode,
   type BuildResult,
@@ -49,9 +49,15 @@ import {
   verifyGold,
   writeSplits,
 } from "./sft.ts";
-import { joinNegativeNumbers, MODEL_FLAGS, modelFlagValues, refuseKeyFlags, UsageError } from "../util/args.ts";
-import { writeJsonAtomic, writeTextAtomic } from "../util/files.ts";
-import { canonicalJson, sha256Hex } from "../util/hash.ts";
+import {
+  joinNegativeNumbers,
+  MODEL_FLAGS,
+  modelFlagValues,
+  refuseKeyFlags,
+  UsageError,
+} from "../util/mod.ts";
+import { writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
+import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import {
   chooseBlock,
   cleanSql,
@@ -59,8 +65,8 @@ import {
   findFences,
   looksLikeQuery,
   normaliseCompletion,
-} from "../model/sql_extract.ts";
-import type { SqlitePool } from "../exec/sqlite_pool.ts";
+} from "../model/mod.ts";
+import type { SqlitePool } from "../exec/mod.ts";
 import type { ChatMessage, Example } from "../types.ts";
 
 /** Why a teacher answer was not kept. */

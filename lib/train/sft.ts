@@ -23,7 +23,7 @@ import {
   loadDataset,
   missingDatabases,
   selectExamples,
-} from "../data/dataset.ts";
+} from "../data/mod.ts";
 import {
   buildMessages,
   PROMPT_VERSION,
@@ -32,14 +32,14 @@ import {
   schemaOptionsOf,
   systemPromptFor,
   templateHash,
-} from "../prompt/prompts.ts";
-import { renderSchema, SchemaError } from "../prompt/schema.ts";
-import { SqlitePool } from "../exec/sqlite_pool.ts";
-import { joinNegativeNumbers, numberFlag, UsageError } from "../util/args.ts";
-import { writeJsonAtomic, writeTextAtomic } from "../util/files.ts";
-import { canonicalJson, sha256Hex } from "../util/hash.ts";
-import { createProgress } from "../util/progress.ts";
-import { chatTokens, type LengthStats, lengthStats, messageTokens, TOKENIZER } from "../prompt/tokens.ts";
+} from "../prompt/mod.ts";
+import { renderSchema, SchemaError } from "../prompt/mod.ts";
+import { SqlitePool } from "../exec/mod.ts";
+import { joinNegativeNumbers, numberFlag, UsageError } from "../util/mod.ts";
+import { writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
+import { canonicalJson, sha256Hex } from "../util/mod.ts";
+import { createProgress } from "../util/mod.ts";
+import { chatTokens, type LengthStats, lengthStats, messageTokens, TOKENIZER } from "../prompt/mod.ts";
 import type { ChatMessage, Example } from "../types.ts";
 
 /** Conversations longer than this many tokens are counted in dataset.json: the trainer's default max length. */

@@ -19,13 +19,16 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { fileSha256 } from "../util/files.ts";
+import { fileSha256 } from "../util/mod.ts";
 // The defaults, the scheduler and the optimizer names, shared with the Python validator that runs again in the container
 // (`trainer/text2sql_trainer/config.py` loads the same file), so the two cannot drift apart.
 import SHARED from "../../trainer/text2sql_trainer/defaults.json" with { type: "json" };
 
 /** Where the trainer lives: `trainer/` beside `lib/`, whatever the working directory (notebooks run in theirs). */
-export const TRAINER_DIR: string = fileURLToPath(new URL("../../trainer/", import.meta.url)).replace(/\/$/, "");
+export const TRAINER_DIR: string = fileURLToPath(new URL("../../trainer/", import.meta.url)).replace(
+  /\/$/,
+  "",
+);
 /** The sample config `deno task train` uses without `--config`: Llama 3.1 8B, QLoRA, the original profile. */
 export const DEFAULT_TRAIN_CONFIG: string = path.join(TRAINER_DIR, "configs", "llama31_8b_qlora.json");
 /** The recorded metrics stream notebook 05 charts (illustrative values in the real line format). */

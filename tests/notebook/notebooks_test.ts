@@ -20,7 +20,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseHTML } from "linkedom";
 import { DatabaseSync } from "node:sqlite";
-import { checkNbconvert, checkNotebookSetup, type NotebookSetup, privateKernel } from "../support/notebook_setup.ts";
+import {
+  checkNbconvert,
+  checkNotebookSetup,
+  type NotebookSetup,
+  privateKernel,
+} from "../support/notebook_setup.ts";
 import { startArchiveServer } from "../support/archive_server.ts";
 import { devArchive } from "../support/sample_archives.ts";
 import {
@@ -33,7 +38,11 @@ import {
   teacherScript,
 } from "../support/fake_openai_server.ts";
 import { withBrowserPage } from "../support/browser.ts";
-import { exportNotebookHtml, notebookHtmlCommand, notebooksCommand } from "../../lib/notebook/notebook_html.ts";
+import {
+  exportNotebookHtml,
+  notebookHtmlCommand,
+  notebooksCommand,
+} from "../../lib/notebook/notebook_html.ts";
 import { setDisplayBackend } from "../../lib/notebook/display.ts";
 import {
   describeSelection,

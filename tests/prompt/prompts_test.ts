@@ -15,7 +15,13 @@ import {
   templateHash,
 } from "../../lib/prompt/prompts.ts";
 import { canonicalJson, sha256Hex } from "../../lib/util/hash.ts";
-import { clearSchemaCache, decodeText, parseCsv, renderSchema, SchemaError } from "../../lib/prompt/schema.ts";
+import {
+  clearSchemaCache,
+  decodeText,
+  parseCsv,
+  renderSchema,
+  SchemaError,
+} from "../../lib/prompt/schema.ts";
 import { extractSql } from "../../lib/model/sql_extract.ts";
 import type { Example } from "../../lib/types.ts";
 

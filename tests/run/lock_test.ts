@@ -5,7 +5,12 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { SAMPLE_DIR, SAMPLE_PREDICTIONS } from "../../lib/run/evaluate.ts";
-import { answersFromDataset, goldScript, type Script, startFakeOpenAI } from "../support/fake_openai_server.ts";
+import {
+  answersFromDataset,
+  goldScript,
+  type Script,
+  startFakeOpenAI,
+} from "../support/fake_openai_server.ts";
 import { linesSoFar, runEval, startEval, strictIndices } from "../support/robust_helpers.ts";
 
 const QUESTIONS = 8;

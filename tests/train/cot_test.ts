@@ -2,8 +2,19 @@ import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCotDataset, cotCommand, type CotOptions, readProgress, teacherAnswer } from "../../lib/train/cot.ts";
-import { buildMessages, REASONING_SYSTEM_PROMPT, renderUserPrompt, templateHash } from "../../lib/prompt/prompts.ts";
+import {
+  buildCotDataset,
+  cotCommand,
+  type CotOptions,
+  readProgress,
+  teacherAnswer,
+} from "../../lib/train/cot.ts";
+import {
+  buildMessages,
+  REASONING_SYSTEM_PROMPT,
+  renderUserPrompt,
+  templateHash,
+} from "../../lib/prompt/prompts.ts";
 import { renderSchema } from "../../lib/prompt/schema.ts";
 import { extractSql } from "../../lib/model/sql_extract.ts";
 import { splitOf } from "../../lib/train/sft.ts";

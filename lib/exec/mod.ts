@@ -1,0 +1,8 @@
+/**
+ * Running SQL as the official evaluator does: the sandboxed worker pool, statement rules, result digests, comparison, the gold cache.
+ *
+ * @module
+ */
+export * from "./compare.ts";
+export * from "./gold_cache.ts";
+export * from "./sqlite_pool.ts";

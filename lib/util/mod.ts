@@ -1,0 +1,9 @@
+/**
+ * Small helpers with no better home: atomic file writes and hashing, argument parsing, progress lines.
+ *
+ * @module
+ */
+export * from "./args.ts";
+export * from "./files.ts";
+export * from "./hash.ts";
+export * from "./progress.ts";
