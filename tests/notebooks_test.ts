@@ -787,7 +787,7 @@ Deno.test({
             {
               kind: "text",
               match:
-                /^\[chart: Training loss, replayed: metrics_cpu_tiny\.jsonl \(a real trainer run, but of a tiny random .* on CPU, .*\), 41 steps\]$/,
+                /^\[chart: Training loss, replayed: metrics_cpu_tiny\.jsonl \(a real trainer run, but of a tiny random .* on CPU, .*\), 40 steps\]$/,
             },
           ],
           [{
