@@ -155,10 +155,18 @@ export interface CellParams {
 }
 
 /**
- * The metrics stream `05` replays when it does not train. Its `start` line's `note` says what it is; the chart's
- * title shows it (see {@linkcode metricsLabel}).
+ * The metrics stream `05` replays when it does not train: a real run of `trainer/train.py`, but of a tiny random
+ * model on CPU (recorded by `trainer/smoke_test.py --cpu --steps 40`; see `trainer/README.md`). The chart's title
+ * says so (see {@linkcode metricsLabel}).
  */
-export const SAMPLE_METRICS: string = join(REPO_ROOT, "trainer", "fixtures", "metrics_sample.jsonl");
+export const SAMPLE_METRICS: string = join(REPO_ROOT, "trainer", "fixtures", "metrics_cpu_tiny.jsonl");
+
+/** What the bundled metrics streams are, by file name, for the chart's title (their start lines do not say). */
+const KNOWN_STREAMS: Record<string, string> = {
+  "metrics_cpu_tiny.jsonl":
+    "a real trainer run, but of a tiny random 2-layer Llama on CPU, 8 conversations, " +
+    "40 steps: it shows the pipeline, not an 8B model's loss",
+};
 
 /** The cell's value as the text an environment variable would hold, so both go through one parser. */
 function cellText(value: string | number | boolean | string[] | null | undefined): string | undefined {
@@ -796,7 +804,7 @@ export async function trainInNotebook(
  * Feeds a recorded metrics stream through the same callback a live run uses, so the live chart is exercised
  * without a GPU (the CI path of `05`).
  *
- * @param file A metrics JSONL file (e.g. `trainer/fixtures/metrics_sample.jsonl`).
+ * @param file A metrics JSONL file (e.g. `trainer/fixtures/metrics_cpu_tiny.jsonl`).
  * @param onMetric Called per metric line, in order.
  * @returns The metric lines.
  */
@@ -961,6 +969,8 @@ export function metricsLabel(file: string): string {
     // An unreadable file is reported by the replay itself; the title only names it.
   }
   const name = basename(file);
+  const known = dirname(file) === dirname(SAMPLE_METRICS) ? KNOWN_STREAMS[name] : undefined;
+  if (known) return `${name} (${known})`;
   if (start.type !== "start") return name;
   if (typeof start.note === "string" && start.note) return `${name} (${start.note})`;
   const parts = [start.base_model, start.method, start.train_examples && `${start.train_examples} examples`]

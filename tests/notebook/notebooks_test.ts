@@ -792,10 +792,11 @@ Deno.test({
           [{ kind: "text", match: /run --rm --gpus all [\s\S]* -e HF_TOKEN [\s\S]*train\.py/ }],
           [
             { kind: "chart", chart: "loss-curve" },
-            // The replayed stream is named for what it is (its start line's note, or the run it records).
+            // The replayed stream is named for what it is: a real run, of a tiny model on CPU.
             {
               kind: "text",
-              match: /^\[chart: Training loss, replayed: metrics_\w+\.jsonl \(.+\), \d+ steps\]$/,
+              match:
+                /^\[chart: Training loss, replayed: metrics_cpu_tiny\.jsonl \(a real trainer run, but of a tiny random .* on CPU, .*\), 40 steps\]$/,
             },
           ],
           [{
