@@ -184,7 +184,7 @@ async function readPrices(path: string, model: string | undefined) {
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
-  download: async (a) => (await import("../data/mod.ts")).downloadCommand(a),
+  download: async (a) => (await import("./download.ts")).downloadCommand(a),
   sft: async (a) => (await import("../train/mod.ts")).sftCommand(a),
   cot: async (a) => (await import("../train/mod.ts")).cotCommand(a),
   train: async (a) => (await import("../train/mod.ts")).trainCommand(a),
