@@ -13,11 +13,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { SAMPLE_DIR, SAMPLE_PREDICTIONS } from "../run/mod.ts";
 import { BIRD_SEPARATOR } from "../data/mod.ts";
-import { numberFlag } from "../util/mod.ts";
 
 interface Pairs {
   dataset: string;
@@ -412,34 +410,22 @@ function printFigures(figures: SetFigures[], how: { workers: number; runs: numbe
   }
 }
 
+/** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
+export interface BenchmarkSelection {
+  /** `scoring`, `generation`, `download` (default: all three). */
+  only?: string[];
+  scoring?: ScoringBenchOptions;
+}
+
 /**
- * `deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
- * [--workers N] [--copies N] [--trivial N] [--quick]`.
+ * Runs the benchmarks asked for, in order (scoring, generation, download), each printing its figures.
+ * The generation and download benchmarks load only when asked for (they build their fixtures on load).
+ *
+ * @param selection Which benchmarks, and the scoring benchmark's options.
  */
-export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      only: { type: "string", multiple: true },
-      sets: { type: "string" },
-      runs: { type: "string" },
-      copies: { type: "string" },
-      trivial: { type: "string" },
-      workers: { type: "string" },
-      quick: { type: "boolean" },
-    },
-  });
-  const only = new Set(values.only ?? ["scoring", "generation", "download"]);
-  if (only.has("scoring")) {
-    await benchScoring({
-      sets: values.sets?.split(",").map((s) => s.trim()).filter(Boolean),
-      runs: numberFlag("runs", values.runs, { integer: true, min: 1 }),
-      copies: numberFlag("copies", values.copies, { integer: true, min: 1 }),
-      trivial: numberFlag("trivial", values.trivial, { integer: true, min: 1 }),
-      workers: numberFlag("workers", values.workers, { integer: true, min: 1 }),
-      quick: values.quick ?? false,
-    });
-  }
+export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
+  const only = new Set(selection.only ?? ["scoring", "generation", "download"]);
+  if (only.has("scoring")) await benchScoring(selection.scoring);
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();
@@ -448,5 +434,4 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log("");
     await (await import("./bench_download.ts")).benchDownload();
   }
-  return 0;
 }

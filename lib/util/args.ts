@@ -5,9 +5,87 @@
  * @module
  */
 
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
 /** A bad command line; `cli.ts` prints it as one line and exits with 2. */
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/** The `--help` / `-h` flag every command has. */
+const HELP = { help: { type: "boolean", short: "h" } } as const;
+
+/** A command's flags and usage text, for {@linkcode parseCommand}. */
+export interface CommandSpec<O extends ParseArgsOptionsConfig> {
+  /** Printed on stdout for `--help` / `-h`. */
+  usage: string;
+  /** The flags, in `node:util` `parseArgs` form (`--help` is added). */
+  options: O;
+  /** Positional arguments the command takes (none when absent); another count is a usage error naming them. */
+  positionals?: { count: number; name: string };
+  /** Read `--flag -1` as `--flag=-1` (see {@linkcode joinNegativeNumbers}); for commands with numeric flags. */
+  negativeNumbers?: boolean;
+}
+
+/** What {@linkcode parseCommand} parsed: the flags' values and the positional arguments. */
+export interface ParsedCommand<O extends ParseArgsOptionsConfig> {
+  values: ReturnType<
+    typeof parseArgs<{ options: O & typeof HELP; strict: true; allowPositionals: true }>
+  >["values"];
+  positionals: string[];
+}
+
+/**
+ * Parses a command's arguments the one way every command does: strict flags, `--help` printing the usage.
+ * A bad flag or a wrong number of positionals throws a {@linkcode UsageError}, which `cli.ts` prints as one
+ * line and answers with exit 2 (a command that returns its own exit code passes it to {@linkcode usageExit}).
+ *
+ * @param argv The arguments after the command name.
+ * @param spec Flags, usage text and positionals.
+ * @returns The parsed values, or null when `--help` was asked for (the usage is printed: exit 0).
+ * @throws {UsageError} naming the bad flag or the positionals expected.
+ */
+export function parseCommand<O extends ParseArgsOptionsConfig>(
+  argv: string[],
+  spec: CommandSpec<O>,
+): ParsedCommand<O> | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: spec.negativeNumbers ? joinNegativeNumbers(argv) : argv,
+      strict: true,
+      allowPositionals: spec.positionals !== undefined,
+      options: { ...spec.options, ...HELP },
+    });
+  } catch (error) {
+    // node's own message ("Unknown option '--bogus'...") names the flag; only its class changes.
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(spec.usage);
+    return null;
+  }
+  const wanted = spec.positionals;
+  if (wanted && parsed.positionals.length !== wanted.count) {
+    const count = wanted.count === 1 ? "one" : String(wanted.count);
+    throw new UsageError(`expected exactly ${count} ${wanted.name}, got ${parsed.positionals.length}`);
+  }
+  return parsed as ParsedCommand<O>;
+}
+
+/**
+ * The answer of a command that returns its exit code to a bad command line: `<command>: <message>` and the
+ * usage on stderr, exit 2.
+ *
+ * @param command The command's name, e.g. `download`.
+ * @param usage Its usage text.
+ * @param error The usage error (its first line is shown).
+ * @returns 2.
+ */
+export function usageExit(command: string, usage: string, error: unknown): 2 {
+  const text = error instanceof Error ? error.message : String(error);
+  console.error(`${command}: ${text.replace(/\s*\n\s*/g, " ").trim()}\n${usage}`);
+  return 2;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `lib/data/download.ts` against real archives built here from the bundled sample in the official BIRD layout
+ * `lib/data/download.ts` (and `lib/cli/download.ts`) against real archives built here from the bundled sample in the official BIRD layout
  * (`dev_20240627/` with a nested `dev_databases.zip`, macOS junk included), served by `archive_server.ts` on
  * 127.0.0.1: full download, resume after a cut, corrupt and hostile archives, idempotence, retries, the CLI.
  */
@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sha256Hex as sha256 } from "../../lib/util/hash.ts";
 import {
-  downloadCommand,
   downloadDataset,
   DownloadError,
   type DownloadProgress,
   formatSummary,
   VERIFIED_MARKER,
-} from "../../lib/data/download.ts";
+} from "../../lib/data/mod.ts";
+import { downloadCommand } from "../../lib/cli/download.ts";
 import { ArchiveError, entryTarget, extractZip } from "../../lib/data/zip_stream.ts";
 import { startArchiveServer } from "../support/archive_server.ts";
 import {

@@ -1,0 +1,47 @@
+/**
+ * `deno task bench`: flags that choose the benchmarks and size the scoring one; the benchmarks themselves are
+ * `lib/bench/`.
+ *
+ * @module
+ */
+import { numberFlag, parseCommand } from "../util/mod.ts";
+
+const USAGE =
+  `usage: deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+         [--workers N] [--copies N] [--trivial N] [--quick]`;
+
+const FLAGS = {
+  only: { type: "string", multiple: true },
+  sets: { type: "string" },
+  runs: { type: "string" },
+  copies: { type: "string" },
+  trivial: { type: "string" },
+  workers: { type: "string" },
+  quick: { type: "boolean" },
+} as const;
+
+/**
+ * `deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+ * [--workers N] [--copies N] [--trivial N] [--quick]`.
+ *
+ * @param argv The arguments after `bench`.
+ * @returns 0 once the benchmarks ran; bad flags throw a `UsageError` (exit 2).
+ */
+export async function benchCommand(argv: string[]): Promise<number> {
+  const values = parseCommand(argv, { usage: USAGE, options: FLAGS })?.values;
+  if (!values) return 0;
+  const int = (name: "runs" | "copies" | "trivial" | "workers") =>
+    numberFlag(name, values[name], { integer: true, min: 1 });
+  // Checked only when the scoring benchmark runs: its flags mean nothing to the others.
+  const scoring = values.only && !values.only.includes("scoring") ? undefined : {
+    sets: values.sets?.split(",").map((s) => s.trim()).filter(Boolean),
+    runs: int("runs"),
+    copies: int("copies"),
+    trivial: int("trivial"),
+    workers: int("workers"),
+    quick: values.quick ?? false,
+  };
+  const { runBenchmarks } = await import("../bench/mod.ts");
+  await runBenchmarks({ only: values.only, scoring });
+  return 0;
+}
