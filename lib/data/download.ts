@@ -103,7 +103,7 @@ type Obtained = Pick<DownloadResult, "sha256" | "fetched" | "bytesFetched"> & { 
  * @example In a notebook, with an in-place progress line:
  * ```ts
  * const result = await downloadDataset("dev", {
- *   dest: "../../data",
+ *   dest: "../data",
  *   onProgress: (p) => Deno.jupyter.display({ "text/plain": formatProgress(p) }, { raw: true, display_id: "dl", update: seen }),
  * });
  * ```
