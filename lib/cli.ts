@@ -38,7 +38,9 @@ function memoryFlag(text: string | undefined): number | undefined {
   } catch (e) {
     throw new UsageError(`--worker-memory: ${(e as Error).message}`);
   }
-  if (bytes < MIN_WORKER_MEMORY) throw new UsageError(`--worker-memory: at least 1G (a worker needs ~1 GiB to start)`);
+  if (bytes < MIN_WORKER_MEMORY) {
+    throw new UsageError(`--worker-memory: at least 1G (a worker needs ~1 GiB to start)`);
+  }
   return bytes;
 }
 

@@ -196,7 +196,10 @@ export class GoldCache {
     const pending = this.dbHash(abs);
     if (!this.known.has(abs)) {
       // Known from the stamp index at once, or being hashed in the background: do not wait for a full hash.
-      const quick = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
+      const quick = await Promise.race([
+        pending,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)),
+      ]);
       if (quick === undefined || quick === null) return null;
     }
     const hash = this.known.get(abs);

@@ -232,8 +232,11 @@ class WorkerProcess {
         p.finish({
           ok: false,
           kind: "too_large",
-          error: `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
-            `the query needs more than the worker memory limit (${formatBytes(this.memory)}, --worker-memory)`,
+          error:
+            `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
+            `the query needs more than the worker memory limit (${
+              formatBytes(this.memory)
+            }, --worker-memory)`,
           ms: performance.now() - p.sent,
         });
       }
@@ -424,7 +427,9 @@ export class SqlitePool {
     this.workerMemory = options.workerMemory ?? DEFAULT_WORKER_MEMORY;
     if (!(this.workerMemory >= MIN_WORKER_MEMORY)) {
       throw new RangeError(
-        `worker memory ${this.workerMemory} bytes is below the ${formatBytes(MIN_WORKER_MEMORY)} a worker needs`,
+        `worker memory ${this.workerMemory} bytes is below the ${
+          formatBytes(MIN_WORKER_MEMORY)
+        } a worker needs`,
       );
     }
   }
@@ -444,11 +449,19 @@ export class SqlitePool {
     options: { timeoutS?: number } = {},
   ): Promise<ExecResult[]> {
     const timeoutS = options.timeoutS ?? this.timeoutS;
-    const out = await this.onWorker(dbPath, (proc) =>
-      proc.request("exec", { db: resolve(dbPath), sqls, maxBytes: this.maxBytes, sampleRows: this.sampleRows }, {
-        timeoutS,
-        expected: sqls.length,
-      }));
+    const out = await this.onWorker(
+      dbPath,
+      (proc) =>
+        proc.request("exec", {
+          db: resolve(dbPath),
+          sqls,
+          maxBytes: this.maxBytes,
+          sampleRows: this.sampleRows,
+        }, {
+          timeoutS,
+          expected: sqls.length,
+        }),
+    );
     if (isFailure(out)) return [out];
     const { msg, results } = out;
     return isFailure(msg) ? [...results, msg] : results;
@@ -481,7 +494,13 @@ export class SqlitePool {
     if (isFailure(msg)) {
       // Killed or died: during the gold query if the prediction's summary had arrived.
       if (!partial) return { pred: msg, ...none };
-      return { pred: { ...partial.pred, ms: partial.ms }, gold: msg, goldExecuted: true, match: false, softF1: 0 };
+      return {
+        pred: { ...partial.pred, ms: partial.ms },
+        gold: msg,
+        goldExecuted: true,
+        match: false,
+        softF1: 0,
+      };
     }
     const pred = (msg.pred ?? partial?.pred) as ScoredOk | (ExecErr & { execMs?: number });
     if (!pred.ok) return { pred: { ...pred, ms: pred.execMs ?? 0 }, ...none };
@@ -489,7 +508,13 @@ export class SqlitePool {
     if (!msg.gold) return { pred: predOut, ...none };
     const gold = msg.gold as GoldDigest | ExecErr;
     if (!gold.ok) {
-      return { pred: predOut, gold: { ...gold, ms: gold.execMs ?? 0 }, goldExecuted: true, match: false, softF1: 0 };
+      return {
+        pred: predOut,
+        gold: { ...gold, ms: gold.execMs ?? 0 },
+        goldExecuted: true,
+        match: false,
+        softF1: 0,
+      };
     }
     return {
       pred: predOut,

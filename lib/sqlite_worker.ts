@@ -173,7 +173,11 @@ function open(path: string, heapLimit: number): DatabaseSync {
     connections.delete(oldest);
   }
   // Python's sqlite3 accepts "text" as a string literal where no such column exists (SQLite's legacy default).
-  db = new DatabaseSync(path, { readOnly: true, allowExtension: false, enableDoubleQuotedStringLiterals: true });
+  db = new DatabaseSync(path, {
+    readOnly: true,
+    allowExtension: false,
+    enableDoubleQuotedStringLiterals: true,
+  });
   // Before any untrusted SQL runs (the authorizer is not installed yet): bound SQLite's own memory, and keep
   // sorts and temporary tables in memory, so a "read-only" query never writes a spill file.
   db.exec(`PRAGMA hard_heap_limit = ${Math.floor(heapLimit)}`);
@@ -244,7 +248,12 @@ function unboundParameters(db: DatabaseSync, statement: string): number {
  * silently substitutes U+FFFD. A result holding U+FFFD is re-checked on the raw bytes (CAST AS BLOB), so only
  * undecodable text fails, never a genuine U+FFFD. Returns Python's message, or null.
  */
-function undecodable(db: DatabaseSync, statement: string, columns: string[], rows: unknown[][]): string | null {
+function undecodable(
+  db: DatabaseSync,
+  statement: string,
+  columns: string[],
+  rows: unknown[][],
+): string | null {
   let suspect = false;
   outer: for (const row of rows) {
     for (const v of row) {
@@ -271,7 +280,9 @@ function undecodable(db: DatabaseSync, statement: string, columns: string[], row
       try {
         strict.decode(raw);
       } catch {
-        return `Could not decode to UTF-8 column '${columns[j]}' with text '${new TextDecoder().decode(raw)}'`;
+        return `Could not decode to UTF-8 column '${columns[j]}' with text '${
+          new TextDecoder().decode(raw)
+        }'`;
       }
     }
   }
@@ -363,7 +374,10 @@ function execute(req: Request): void {
       }
     }
     if (tooLarge) {
-      send({ id: req.id, result: fail(`result too large to return: over ${req.maxBytes} bytes`, "too_large") });
+      send({
+        id: req.id,
+        result: fail(`result too large to return: over ${req.maxBytes} bytes`, "too_large"),
+      });
       return;
     }
     send({
