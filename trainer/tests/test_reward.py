@@ -80,7 +80,7 @@ class SandboxTest(unittest.TestCase):
         res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
                            timeout_s=0.5)
         self.assertEqual(res["kind"], "timeout")
-        self.assertLess(time.monotonic() - t0, 10)
+        self.assertLess(time.monotonic() - t0, 20)  # a hang bound, not a speed test
 
     def test_too_many_rows_is_too_large(self):
         res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c",
@@ -98,11 +98,12 @@ class PoolTest(unittest.TestCase):
     def test_a_worker_that_does_not_answer_is_killed_and_replaced(self):
         # The grace is negative so the parent gives up before SQLite's own time limit fires: the kill path.
         runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
-        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=3), grace_s=-2.5) as pool:
+        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=20), grace_s=-19.5) as pool:
             t0 = time.monotonic()
             res = pool.execute(self.db, runaway)
             self.assertEqual(res["kind"], "timeout")
-            self.assertLess(time.monotonic() - t0, 2.5)
+            # Well before SQLite's own 20 s limit could have ended the query: the parent gave up and killed it.
+            self.assertLess(time.monotonic() - t0, 15)
             self.assertEqual(pool.killed, 1)
             self.assertEqual(pool.execute(self.db, "SELECT count(*) FROM hero"), {"ok": True, "rows": {(3,)}})
 

@@ -191,13 +191,23 @@ class _Worker:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(5)
+        self._close_pipes()
 
     def stop(self) -> None:
         try:
             self.proc.stdin.close()
             self.proc.wait(2)
         except (OSError, subprocess.TimeoutExpired):
-            self.kill()
+            self.proc.kill()
+            self.proc.wait(5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 class RewardPool:
