@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GRPO check of train.py: a tiny random Llama with the real Llama 3.1 chat template, no download, no network.
 
-    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--keep DIR] [--metrics FILE] [--cpu]
+    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--warm-start 150] [--keep DIR] [--metrics FILE] [--cpu]
 
 Builds a BOS-adding character-level tokenizer carrying the Llama 3.1 chat template that TRL ships
 (`trl/chat_templates/llama3_1.jinja`), a random 2-layer Llama, a SQLite database and prompt rows in the
@@ -74,6 +74,26 @@ def write_fixture(work: str) -> tuple[str, str]:
     return db_root, data
 
 
+def warm_start(model: Any, tok: Any, steps: int) -> float:
+    """Full-weight SFT of the random model on the check's own 10 question/SQL pairs, so that GRPO starts from a
+    policy that writes some SQL (a random one never does, and every reward would be 0). Returns the last loss."""
+    train_mod.prepare_tokenizer(tok)
+    examples = [train_mod.tokenize_conversation(tok, smoke_test.conversation(q, s)["messages"], 1024)
+                for q, s in smoke_test.PAIRS]
+    batch = train_mod.PadCollator(tok.pad_token_id)(examples)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    loss = float("nan")
+    for _ in range(steps):
+        out = model(**batch)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        loss = float(out.loss)
+    model.eval()
+    return loss
+
+
 def grpo_config(base: str, steps: int, adapter: str, db_root: str) -> dict[str, Any]:
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return validate_config({
@@ -85,7 +105,7 @@ def grpo_config(base: str, steps: int, adapter: str, db_root: str) -> dict[str, 
                      "gradient_accumulation_steps": 1, "max_length": 1024, "logging_steps": 1,
                      "eval_strategy": "no", "save_steps": max(1, steps // 2), "optim": "adamw_torch",
                      "gradient_checkpointing": False, "bf16": bf16},
-        "grpo": {"adapter": adapter, "num_generations": 4, "max_completion_length": 24, "temperature": 1.0,
+        "grpo": {"adapter": adapter, "num_generations": 4, "max_completion_length": 64, "temperature": 1.0,
                  "beta": 0.001, "db_root": db_root, "reward_workers": 2, "reward_timeout_s": 5,
                  "use_vllm": False},
     })
@@ -98,6 +118,8 @@ def main() -> int:
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
     ap.add_argument("--metrics", help="also write the metric lines to this JSONL file")
     ap.add_argument("--cpu", action="store_true", help="hide the GPU")
+    ap.add_argument("--warm-start", type=int, default=150, metavar="N",
+                    help="full-weight SFT steps on the pairs before GRPO, so some completions are SQL (0: none)")
     a = ap.parse_args()
     if a.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -112,6 +134,8 @@ def main() -> int:
         smoke_test.ok("the Llama 3.1 template renders one BOS; tokenizing it adds none")
         db_root, data = write_fixture(work)
         model = smoke_test.build_model(tok)
+        if a.warm_start > 0:
+            smoke_test.ok(f"warm start: {a.warm_start} full-weight SFT steps, loss {warm_start(model, tok, a.warm_start):.3f}")
         base = os.path.join(work, "base")
         model.save_pretrained(base)
         tok.save_pretrained(base)
@@ -126,7 +150,8 @@ def main() -> int:
                         "completion_length"):
                 assert key in m, f"train line lacks {key}: {m}"
             assert m["frac_correct"] is not None and 0 <= m["frac_correct"] <= 1, m
-        smoke_test.ok(f"{len(train_lines)} GRPO train lines with reward, fractions, KL and length")
+        smoke_test.ok(f"{len(train_lines)} GRPO train lines with reward, fractions, KL and length; rewards "
+                      f"{[m['reward'] for m in train_lines]}, correct {[m['frac_correct'] for m in train_lines]}")
         start = next(m for m in seen if m.get("type") == "start")
         assert start["method"] == "grpo" and start["generation"] == "generate", start
         from peft import PeftModel

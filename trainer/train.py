@@ -420,6 +420,33 @@ def make_trainer(model: Any, tokenizer: Any, train_ds: list, eval_ds: list, args
     return trainer
 
 
+def memory_check(cfg: dict[str, Any], model: Any = None) -> dict[str, float] | None:
+    """The GPU memory estimate (see text2sql_trainer/memory.py), or None when the model's shape is unknown.
+
+    Raises TrainError, with the numbers, when a CUDA device is visible and the estimate exceeds its memory.
+    """
+    from text2sql_trainer.memory import estimate, fit_error, model_shape
+
+    try:
+        if model is not None:
+            config = model.config
+        else:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(cfg["base_model"], token=os.environ.get("HF_TOKEN") or None)
+        parts = estimate(cfg, model_shape(config))
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        log(f"memory estimate skipped: {e}")
+        return None
+    log(f"memory estimate: {parts['total_gb']} GiB per GPU ({parts})")
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(int(os.environ.get("LOCAL_RANK", "0")))
+        err = fit_error(parts, props.total_memory / 2**30, props.name)
+        if err:
+            raise TrainError(err)
+    return parts
+
+
 def last_checkpoint(output_dir: str) -> str | None:
     """The newest `checkpoint-N` folder in output_dir, or None."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -499,11 +526,13 @@ def train(
         log(f"warning: {train_dropped} of {len(train_ds) + train_dropped} training examples exceed max_length "
             f"{max_length} and are dropped")
     resume = last_checkpoint(output_dir) if cfg["training"]["resume"] else None
+    memory = memory_check(cfg, model)
     if is_main_process():
         emit({
             "type": "start",
             "base_model": source,
             "method": cfg["method"],
+            "memory_estimate_gb": memory,
             "train_examples": len(train_ds),
             "eval_examples": len(eval_ds),
             "dropped_too_long": train_dropped + eval_dropped,
@@ -670,11 +699,13 @@ def train_grpo(
     resume = last_checkpoint(output_dir) if cfg["training"]["resume"] else None
     extra = grpo_extra_args(cfg)
     policy_cfg = {**cfg, "method": g["adapter"]}
+    memory = memory_check(cfg, model)
     if is_main_process():
         emit({
             "type": "start",
             "base_model": source,
             "method": "grpo",
+            "memory_estimate_gb": memory,
             "adapter": g["adapter"],
             "train_examples": len(rows),
             "eval_examples": 0,

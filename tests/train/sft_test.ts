@@ -360,3 +360,56 @@ Deno.test("sft drops blank questions and blank gold SQL instead of training on t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+Deno.test("sft --format grpo: prompt-only rows with db_id, gold SQL and the database path relative to the root", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "sft-grpo-"));
+  try {
+    const out = join(tmp, "g");
+    const code = await sftCommand([
+      "--dataset",
+      SAMPLE_DEV,
+      "--db",
+      "superhero",
+      "--limit",
+      "10",
+      "--format",
+      "grpo",
+      "--out",
+      out,
+      "--quiet",
+      "--workers",
+      "2",
+    ]);
+    assertEquals(code, 0);
+    const rows = [...lines(out, "train.jsonl"), ...lines(out, "test.jsonl")] as unknown as {
+      messages: { role: string; content: string }[];
+      db_id: string;
+      gold_sql: string;
+      db_path: string;
+    }[];
+    assertEquals(rows.length, 10);
+    const schema = renderSchema(SUPERHERO);
+    for (const r of rows) {
+      assertEquals(r.messages.map((m) => m.role), ["system", "user"]);
+      assertEquals(Object.keys(r), ["messages", "db_id", "gold_sql", "db_path"]);
+      assertEquals([r.db_id, r.db_path], ["superhero", "superhero/superhero.sqlite"]);
+      const q = superhero.find((e) => r.messages[1].content.endsWith("-- Question: " + e.question))!;
+      assertEquals(r.gold_sql, (q.SQL as string).trim());
+      assertEquals(
+        r.messages,
+        buildMessages({ question: q.question as string, evidence: q.evidence as string }, schema),
+      );
+    }
+    const doc = JSON.parse(readFileSync(join(out, "dataset.json"), "utf8"));
+    assertEquals([doc.format, doc.assistant], ["grpo", null]);
+    // Relative to the dataset folder, so the folder names no host path and moves with its databases.
+    ok(!doc.db_root.startsWith("/"), doc.db_root);
+    assertEquals(join(out, doc.db_root), join(root, "data", "sample", "dev_databases"));
+    await rejects(
+      () => sftCommand(["--dataset", SAMPLE_DEV, "--out", join(tmp, "x"), "--format", "chat"]),
+      /--format/,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -249,6 +249,112 @@ Deno.test({
   },
 });
 
+const GRPO_CONFIG = path.join(TRAINER_DIR, "configs", "llama31_8b_grpo.json");
+
+Deno.test({
+  name: "config: grpo section errors are the same in both validators",
+  ignore: !python,
+  fn: async () => {
+    const cases: unknown[] = [
+      { method: "grpo" }, // 16 generations do not divide 3 × 2 completions per step
+      { method: "grpo", training: { per_device_batch_size: 4, gradient_accumulation_steps: 4 } },
+      {
+        grpo: {
+          adapter: "full",
+          num_generations: 1,
+          partial_reward: 1,
+          use_vllm: "yes",
+          loss_type: "nope",
+          vllm_gpu_memory_utilization: 0,
+          temperature: 0,
+          db_root: "",
+        },
+      },
+      { method: "grpo", distributed: { fsdp: true, num_processes: 2 }, grpo: { num_generations: 2 } },
+    ];
+    const ts = cases.map((c) => {
+      try {
+        validateTrainConfig(c);
+        return "ok";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    const out = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import validate_config, ConfigError\n" +
+        "out = []\nfor c in json.loads(sys.argv[2]):\n  try:\n    validate_config(c); out.append('ok')\n" +
+        "  except ConfigError as e:\n    out.append(str(e))\nprint(json.dumps(out))",
+        TRAINER_DIR,
+        JSON.stringify(cases),
+      ],
+      stdout: "piped",
+    }).output();
+    assert(out.success);
+    const py = JSON.parse(new TextDecoder().decode(out.stdout)) as string[];
+    assertEquals(ts, py);
+    assertStringIncludes(ts[0], "grpo.num_generations: 16 must divide the completions per step");
+    assertEquals(ts[1], "ok");
+    assertEquals(ts[2].split("\n").length, 8, ts[2]);
+    assertStringIncludes(ts[3], "grpo is not supported with distributed.fsdp");
+  },
+});
+
+Deno.test("grpo: the shipped config's dry run mounts the databases read-only and prints the exact command", async () => {
+  const cfg = await loadTrainConfig(GRPO_CONFIG);
+  assertEquals([cfg.method, cfg.grpo.num_generations, cfg.grpo.temperature, cfg.grpo.beta], [
+    "grpo",
+    16,
+    0.8,
+    0.001,
+  ]);
+  assertEquals(cfg.grpo.db_root, path.resolve(TRAINER_DIR, "..", "data", "sample", "dev_databases"));
+  const r = await runCli("trainCommand", ["--dry-run", "--config", GRPO_CONFIG], { PATH: "" });
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "(valid; grpo, base meta-llama/Llama-3.1-8B-Instruct)");
+  assertStringIncludes(r.stdout, `-v ${cfg.grpo.db_root}:/dbs:ro -e TEXT2SQL_DB_ROOT=/dbs`);
+  assertStringIncludes(
+    r.stdout,
+    "python /app/train.py --config /config/train.json --data /data --output /out",
+  );
+  const local = buildTrainCommand(cfg, { runtime: "local", configPath: GRPO_CONFIG, outDir: "/tmp/x" });
+  assertEquals(local.env.TEXT2SQL_DB_ROOT, cfg.grpo.db_root);
+});
+
+Deno.test("grpo: prompt rows are validated (user turn last, gold SQL, db_path inside the root)", async () => {
+  const sample = await validateDataset(path.join(TRAINER_DIR, "fixtures", "grpo_sample"), { grpo: true });
+  assert(sample.train > 0);
+  await withTempDir(async (tmp) => {
+    const row = (extra: Record<string, unknown>) =>
+      JSON.stringify({
+        messages: [{ role: "user", content: "q" }],
+        db_id: "hero",
+        gold_sql: "SELECT 1",
+        db_path: "hero/hero.sqlite",
+        ...extra,
+      });
+    const answered = row({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "x" }] });
+    const lines = [
+      row({}),
+      answered,
+      row({ gold_sql: "" }),
+      row({ db_path: "../etc/x.sqlite" }),
+      row({ db_path: "/abs" }),
+    ];
+    await Deno.writeTextFile(path.join(tmp, "train.jsonl"), lines.join("\n"));
+    const e = await assertRejects(
+      () => validateDataset(tmp, { grpo: true, requireTest: false }),
+      TrainerError,
+    );
+    assertStringIncludes(e.message, "train.jsonl:2: a GRPO prompt must end with the user turn");
+    assertStringIncludes(e.message, 'train.jsonl:3: missing "gold_sql"');
+    assertStringIncludes(e.message, "train.jsonl:4: db_path");
+    assertStringIncludes(e.message, "train.jsonl:5: db_path");
+    assert(!e.message.includes("train.jsonl:1:"), e.message);
+  });
+});
+
 // ------------------------------------------------------------------------------------------------ dataset
 
 Deno.test("dataset: the sample validates; broken lines are reported as file:line", async () => {

@@ -157,3 +157,17 @@ class PadBatchTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GrpoRowTest(unittest.TestCase):
+    def test_grpo_rows_are_checked_like_lib_trainer_ts_does(self):
+        from text2sql_trainer.data import validate_grpo_example
+
+        good = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}], "db_id": "hero",
+                "gold_sql": "SELECT 1", "db_path": "hero/hero.sqlite"}
+        self.assertEqual(validate_grpo_example(good), [])
+        answered = {**good, "messages": good["messages"] + [{"role": "assistant", "content": "x"}]}
+        self.assertIn("must end with the user turn", validate_grpo_example(answered)[0])
+        self.assertEqual(validate_grpo_example({**good, "gold_sql": " "}), ['missing "gold_sql"'])
+        for bad in ("../x.sqlite", "/etc/x.sqlite", "a/../../x"):
+            self.assertIn("must be relative to the database root", validate_grpo_example({**good, "db_path": bad})[0])

@@ -80,7 +80,7 @@ class SandboxTest(unittest.TestCase):
         res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
                            timeout_s=0.5)
         self.assertEqual(res["kind"], "timeout")
-        self.assertLess(time.monotonic() - t0, 10)
+        self.assertLess(time.monotonic() - t0, 20)  # a hang bound, not a speed test
 
     def test_too_many_rows_is_too_large(self):
         res = self.run_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c",
@@ -98,11 +98,12 @@ class PoolTest(unittest.TestCase):
     def test_a_worker_that_does_not_answer_is_killed_and_replaced(self):
         # The grace is negative so the parent gives up before SQLite's own time limit fires: the kill path.
         runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
-        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=3), grace_s=-2.5) as pool:
+        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=20), grace_s=-19.5) as pool:
             t0 = time.monotonic()
             res = pool.execute(self.db, runaway)
             self.assertEqual(res["kind"], "timeout")
-            self.assertLess(time.monotonic() - t0, 2.5)
+            # Well before SQLite's own 20 s limit could have ended the query: the parent gave up and killed it.
+            self.assertLess(time.monotonic() - t0, 15)
             self.assertEqual(pool.killed, 1)
             self.assertEqual(pool.execute(self.db, "SELECT count(*) FROM hero"), {"ok": True, "rows": {(3,)}})
 
@@ -168,3 +169,48 @@ class RewardTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+PARITY_DIR = os.path.join(REPO, "tests", "parity")
+# Probes where the reward's sandbox knowingly differs from the official evaluator, as the Deno sandbox does.
+KNOWN_DIFFERENCES = {
+    "pragma-16": "an unknown PRAGMA is refused by the authorizer (the official script returns no rows)",
+}
+
+
+@unittest.skipUnless(os.path.isfile(os.path.join(PARITY_DIR, "probes.json")), "tests/parity/probes.json absent")
+class VerdictParityTest(unittest.TestCase):
+    """The reward's verdict on every parity probe equals the official evaluator's stored one (tests/parity)."""
+
+    def test_every_probe_gets_the_official_verdict(self):
+        import sys
+
+        sys.path.insert(0, PARITY_DIR)
+        try:
+            import probe_verdicts
+        finally:
+            sys.path.remove(PARITY_DIR)
+        with open(os.path.join(PARITY_DIR, "probes.json"), encoding="utf-8") as f:
+            probes = json.load(f)
+        with tempfile.TemporaryDirectory() as root:
+            probe_verdicts.build(root)
+            reward = ExecutionReward(root, workers=2, limits=SandboxLimits(timeout_s=10))
+            try:
+                # One probe at a time against its own gold: the gold cache keys on (database, gold SQL).
+                got = reward.verdicts_sql([p["pred"] for p in probes], [f"{p['db']}/{p['db']}.sqlite" for p in probes],
+                                          [p["gold"] for p in probes])
+            finally:
+                reward.close()
+        checked, wrong = 0, []
+        for p, v in zip(probes, got):
+            if p.get("version_dependent") or p["id"] in KNOWN_DIFFERENCES:
+                continue
+            if p.get("deliberate"):
+                # Writes, ATTACH and settings: the sandbox refuses them, so they never earn a reward.
+                self.assertIn(v, ("error", "gold_error"), p["id"])
+                continue
+            checked += 1
+            if (v == "correct") != (p["expected"]["ex"] == 1):
+                wrong.append((p["id"], v, p["expected"]))
+        self.assertEqual(wrong, [])
+        self.assertGreater(checked, 500)

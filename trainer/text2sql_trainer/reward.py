@@ -17,11 +17,15 @@ SQLite's VM, a crash) is killed and replaced, so a runaway query never stalls tr
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import queue
 import re
+import select
 import sqlite3
+import struct
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -35,9 +39,22 @@ VERDICTS = ("correct", "incorrect", "error", "timeout", "too_large", "no_sql", "
 EXECUTABLE = frozenset({"correct", "incorrect"})
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
-_DESCRIBE_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
-_READ_STATEMENT = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(SELECT|WITH|VALUES|EXPLAIN|PRAGMA)\b",
-                             re.I | re.S | re.ASCII)
+# The same lists as lib/exec/sqlite_worker.ts: PRAGMAs that only read (allowed without a value) and those whose
+# argument names a table or index to describe or check.
+_READ_PRAGMAS = frozenset("""
+analysis_limit application_id auto_vacuum automatic_index busy_timeout cache_size cache_spill case_sensitive_like
+cell_size_check checkpoint_fullfsync collation_list compile_options data_version database_list defer_foreign_keys
+encoding foreign_key_check foreign_keys freelist_count fullfsync function_list hard_heap_limit
+ignore_check_constraints integrity_check journal_mode journal_size_limit legacy_alter_table locking_mode
+max_page_count mmap_size module_list page_count page_size pragma_list query_only quick_check read_uncommitted
+recursive_triggers reverse_unordered_selects schema_version secure_delete soft_heap_limit synchronous table_list
+temp_store threads trusted_schema user_version wal_autocheckpoint""".split())
+_DESCRIBE_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+                               "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"})
+_COMMENTS = r"^\s*(?:(?:--[^\n]*(?:\n|\Z)|/\*.*?\*/)\s*)*"
+_READ_STATEMENT = re.compile(_COMMENTS + r"(SELECT|WITH|VALUES|EXPLAIN|PRAGMA)\b", re.I | re.S | re.ASCII)
+# Nothing but whitespace, comments and semicolons: Python's sqlite3 runs it as an empty result.
+_EMPTY_STATEMENT = re.compile(r"^(?:\s|;|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*\Z", re.S)
 
 
 @dataclass(frozen=True)
@@ -53,10 +70,17 @@ class SandboxLimits:
 def _authorize(action: int, a1: str | None, a2: str | None, _db: str | None, _trigger: str | None) -> int:
     if action in _ALLOWED:
         return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and a1 == "sqlite_master" and _db == "main":
+        # Asked (by some SQLite builds) when an eponymous virtual table such as json_each or pragma_table_info is
+        # first used: no write follows, and the database is opened read-only anyway.
+        return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_FUNCTION:
         return sqlite3.SQLITE_DENY if (a2 or "").lower() == "load_extension" else sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and a1 is not None and a1.lower() in _DESCRIBE_PRAGMAS:
-        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and a1 is not None:
+        name = a1.lower()
+        # Any other PRAGMA given a value (`= x`) is a setting.
+        if name in _DESCRIBE_PRAGMAS or (a2 is None and name in _READ_PRAGMAS):
+            return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
@@ -72,6 +96,8 @@ def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLim
     """
     if not os.path.isfile(db_path):
         return {"ok": False, "kind": "error", "error": f"database not found: {db_path}"}
+    if _EMPTY_STATEMENT.match(sql):
+        return {"ok": True, "rows": set()}
     if not _READ_STATEMENT.match(sql):
         return {"ok": False, "kind": "error", "error": "not authorized: only SELECT, WITH, VALUES, EXPLAIN, PRAGMA"}
     conn = sqlite3.connect(read_only_uri(db_path), uri=True, check_same_thread=False)
@@ -79,6 +105,8 @@ def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLim
         if hasattr(conn, "enable_load_extension"):
             conn.enable_load_extension(False)
         conn.execute(f"PRAGMA hard_heap_limit = {int(limits.heap_bytes)}")
+        # Load the schema before the authorizer is installed: parsing it is not the query's doing.
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         conn.set_authorizer(_authorize)
         deadline = time.monotonic() + limits.timeout_s
         conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
@@ -108,55 +136,89 @@ def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLim
         conn.close()
 
 
-def _worker_main(conn: Any) -> None:
+_HEADER = struct.Struct("!Q")
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read_exact(f: Any, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = f.read(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def serve_stdio() -> None:
+    """A worker process's loop: length-prefixed pickled jobs on stdin, results on stdout, until EOF."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            job = conn.recv()
+            (n,) = _HEADER.unpack(_read_exact(inp, _HEADER.size))
+            db_path, sql, limits = pickle.loads(_read_exact(inp, n))
         except EOFError:
             return
-        if job is None:
-            return
-        db_path, sql, limits = job
-        conn.send(execute_sandboxed(db_path, sql, limits))
+        body = pickle.dumps(execute_sandboxed(db_path, sql, limits))
+        out.write(_HEADER.pack(len(body)) + body)
+        out.flush()
 
 
 class _Worker:
-    def __init__(self, ctx: Any):
-        self.parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.proc.start()
-        child.close()
+    """One sandbox process. A plain `python -c` child, not multiprocessing: spawn/forkserver children re-import
+    the parent's main module (train.py, hence torch), and forking a process holding CUDA state is unsafe."""
+
+    def __init__(self) -> None:
+        code = (f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
+                "from text2sql_trainer.reward import serve_stdio; serve_stdio()")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, close_fds=True)
 
     def run(self, db_path: str, sql: str, limits: SandboxLimits, grace_s: float) -> dict[str, Any] | None:
         """The result, or None when the worker did not answer in time (the caller kills it)."""
-        self.parent.send((db_path, sql, limits))
-        if self.parent.poll(limits.timeout_s + grace_s):
-            try:
-                return self.parent.recv()
-            except EOFError:
-                return {"ok": False, "kind": "error", "error": "the query's worker process died"}
-        return None
+        body = pickle.dumps((db_path, sql, limits))
+        self.proc.stdin.write(_HEADER.pack(len(body)) + body)
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, limits.timeout_s + grace_s))
+        if not ready:
+            return None
+        try:
+            (n,) = _HEADER.unpack(_read_exact(self.proc.stdout, _HEADER.size))
+            return pickle.loads(_read_exact(self.proc.stdout, n))
+        except EOFError:
+            return {"ok": False, "kind": "error", "error": "the query's worker process died"}
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.join(5)
-        self.parent.close()
+        self.proc.wait(5)
+        self._close_pipes()
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 class RewardPool:
-    """N sandbox worker processes; `execute_many` runs queries in parallel, killing any worker that hangs.
+    """N sandbox worker processes; `execute_many` runs queries in parallel, killing any worker that hangs."""
 
-    Workers are started with the `spawn` method: forking a process that holds CUDA state is unsafe.
-    """
-
-    def __init__(self, workers: int = 4, limits: SandboxLimits = SandboxLimits(), grace_s: float = 5.0,
-                 start_method: str = "spawn"):
+    def __init__(self, workers: int = 4, limits: SandboxLimits = SandboxLimits(), grace_s: float = 5.0):
         self.limits = limits
         self.grace_s = grace_s
-        self._ctx = multiprocessing.get_context(start_method)
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for _ in range(max(1, workers)):
-            self._idle.put(_Worker(self._ctx))
+            self._idle.put(_Worker())
         self._threads = ThreadPoolExecutor(max_workers=max(1, workers))
         self._lock = threading.Lock()
         self.killed = 0
@@ -168,12 +230,12 @@ class RewardPool:
         except (BrokenPipeError, OSError):
             out = {"ok": False, "kind": "error", "error": "the query's worker process died"}
             worker.kill()
-            worker = _Worker(self._ctx)
+            worker = _Worker()
         if out is None:
             worker.kill()
             with self._lock:
                 self.killed += 1
-            worker = _Worker(self._ctx)
+            worker = _Worker()
             out = {"ok": False, "kind": "timeout", "error": f"query did not finish in {self.limits.timeout_s} s"}
         self._idle.put(worker)
         return out
@@ -184,14 +246,7 @@ class RewardPool:
     def close(self) -> None:
         self._threads.shutdown(wait=True)
         while not self._idle.empty():
-            w = self._idle.get()
-            try:
-                w.parent.send(None)
-            except OSError:
-                pass
-            w.proc.join(2)
-            if w.proc.is_alive():
-                w.kill()
+            self._idle.get().stop()
 
     def __enter__(self) -> "RewardPool":
         return self
@@ -253,12 +308,17 @@ class ExecutionReward:
         return full
 
     def verdicts(self, completions: list[Any], db_path: list[str], gold_sql: list[str]) -> list[str]:
+        """Verdicts of completions: the SQL is extracted as lib/model/sql_extract.ts does; none extracted is `no_sql`."""
+        sqls = [extract_sql(completion_text(c)) for c in completions]
+        return self.verdicts_sql([s if s.strip() else None for s in sqls], db_path, gold_sql)
+
+    def verdicts_sql(self, sqls: list[str | None], db_path: list[str], gold_sql: list[str]) -> list[str]:
+        """Verdicts of SQL strings as given (None: nothing to run), as the evaluator gives them."""
         paths = [self.resolve(p) for p in db_path]
         need = sorted({(p, g) for p, g in zip(paths, gold_sql) if (p, g) not in self._gold})
         for key, res in zip(need, self.pool.execute_many(need)):
             self._gold[key] = res
-        sqls = [extract_sql(completion_text(c)) for c in completions]
-        jobs = [(i, (p, s)) for i, (p, s) in enumerate(zip(paths, sqls)) if s.strip()]
+        jobs = [(i, (p, s)) for i, (p, s) in enumerate(zip(paths, sqls)) if s is not None]
         results: list[dict[str, Any] | None] = [None] * len(sqls)
         for (i, _), res in zip(jobs, self.pool.execute_many([j for _, j in jobs])):
             results[i] = res

@@ -1,0 +1,41 @@
+"""The GPU memory estimate (stdlib only), on Llama 3.1 8B's shape."""
+
+import unittest
+
+import _path  # noqa: F401  (puts trainer/ on sys.path)
+from text2sql_trainer import validate_config
+from text2sql_trainer.memory import estimate, fit_error, model_shape, parameter_count
+
+LLAMA31_8B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336, "vocab_size": 128256,
+              "num_attention_heads": 32, "num_key_value_heads": 8}
+
+
+class MemoryTest(unittest.TestCase):
+    def test_the_8b_shape_has_8_billion_parameters(self):
+        self.assertAlmostEqual(parameter_count(model_shape(LLAMA31_8B)) / 1e9, 8.03, delta=0.01)
+
+    def test_the_default_profile_logits_alone_are_about_six_gigabytes(self):
+        parts = estimate(validate_config({}), model_shape(LLAMA31_8B))
+        self.assertAlmostEqual(parts["logits_gb"], 3 * 4096 * 128256 * 4 / 2**30, places=2)
+        self.assertGreater(parts["total_gb"], parts["weights_gb"] + parts["logits_gb"])
+        self.assertLess(parts["weights_gb"], 8)  # 4-bit: well under the 16 GB of bf16 weights
+        self.assertIsNone(fit_error(parts, 80.0))
+
+    def test_a_config_that_cannot_fit_is_refused_with_the_number(self):
+        cfg = validate_config({"method": "lora", "training": {"per_device_batch_size": 16}})
+        parts = estimate(cfg, model_shape(LLAMA31_8B))
+        msg = fit_error(parts, 24.0, "NVIDIA L4")
+        self.assertIsNotNone(msg)
+        self.assertIn(f"estimated {parts['total_gb']:.1f} GiB", msg)
+        self.assertIn("NVIDIA L4's 24.0 GiB", msg)
+
+    def test_grpo_counts_the_completions_in_the_sequence(self):
+        sft = estimate(validate_config({"training": {"per_device_batch_size": 4}}), model_shape(LLAMA31_8B))
+        grpo = estimate(validate_config({"method": "grpo", "training": {"per_device_batch_size": 4,
+                                                                        "gradient_accumulation_steps": 4}}),
+                        model_shape(LLAMA31_8B))
+        self.assertAlmostEqual(grpo["logits_gb"] / sft["logits_gb"], (4096 + 1024) / 4096, places=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
