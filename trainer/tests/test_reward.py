@@ -173,9 +173,7 @@ if __name__ == "__main__":
 
 PARITY_DIR = os.path.join(REPO, "tests", "parity")
 # Probes where the reward's sandbox knowingly differs from the official evaluator, as the Deno sandbox does.
-KNOWN_DIFFERENCES = {
-    "pragma-16": "an unknown PRAGMA is refused by the authorizer (the official script returns no rows)",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 @unittest.skipUnless(os.path.isfile(os.path.join(PARITY_DIR, "probes.json")), "tests/parity/probes.json absent")

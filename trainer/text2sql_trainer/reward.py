@@ -67,6 +67,21 @@ class SandboxLimits:
     heap_bytes: int = 512 * 2**20
 
 
+_KNOWN_PRAGMAS: frozenset[str] | None = None
+
+
+def _known_pragmas() -> frozenset[str]:
+    """The PRAGMAs this SQLite knows (its own `pragma_list`), read once from a private in-memory connection."""
+    global _KNOWN_PRAGMAS
+    if _KNOWN_PRAGMAS is None:
+        conn = sqlite3.connect(":memory:")
+        try:
+            _KNOWN_PRAGMAS = frozenset(r[0] for r in conn.execute("SELECT name FROM pragma_pragma_list"))
+        finally:
+            conn.close()
+    return _KNOWN_PRAGMAS
+
+
 def _authorize(action: int, a1: str | None, a2: str | None, _db: str | None, _trigger: str | None) -> int:
     if action in _ALLOWED:
         return sqlite3.SQLITE_OK
@@ -78,7 +93,10 @@ def _authorize(action: int, a1: str | None, a2: str | None, _db: str | None, _tr
         return sqlite3.SQLITE_DENY if (a2 or "").lower() == "load_extension" else sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and a1 is not None:
         name = a1.lower()
-        # Any other PRAGMA given a value (`= x`) is a setting.
+        # SQLite does nothing with a PRAGMA it does not know (no rows, no write), so it runs, as in
+        # lib/exec/sqlite_worker.ts. Any known PRAGMA given a value (`= x`) is a setting.
+        if name not in _known_pragmas():
+            return sqlite3.SQLITE_OK
         if name in _DESCRIBE_PRAGMAS or (a2 is None and name in _READ_PRAGMAS):
             return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
