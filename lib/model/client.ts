@@ -10,6 +10,7 @@
 import OpenAI from "openai";
 import { cacheKey, CompletionCache } from "./cache.ts";
 import { type Completion, completionBody, parseCompletionBody } from "./completion.ts";
+import { type ContextOverflow, contextOverflows } from "./context.ts";
 import {
   type Classified,
   classify,
@@ -20,35 +21,21 @@ import {
 } from "./errors.ts";
 import { createLimiter, type Limiter } from "./limiter.ts";
 import { checkModel, type ModelFacts, type ModelIdentity } from "./listing.ts";
-import { type ChatReply, type ChatRequest, parseChatReply, requestBody } from "./model_turns.ts";
+import { type ChatReply, type ChatRequest, parseChatReply, requestBody } from "./chat_wire.ts";
 import {
   envOf,
   type FullConfig,
   fullConfig,
   type ModelClientOptions,
   type ModelConfig,
+  openAIClient,
   type ResolvedProvider,
   resolveProvider,
 } from "./providers.ts";
 import { redact, scrubMessage, secretValues } from "./secrets.ts";
-import { estimateTokens } from "../prompt/mod.ts";
 import type { ChatMessage, Usage } from "../types.ts";
 
 export type { Usage };
-
-/** The key sent to a self-hosted server when `OPENAI_API_KEY` is unset (vLLM and Ollama accept anything). */
-const PLACEHOLDER_KEY = "none";
-
-/** A prompt the context-length check flags. */
-export interface ContextOverflow {
-  /** Position of the prompt in the list given to `checkContext`. */
-  index: number;
-  /** Estimated prompt tokens (chars / 3.5 plus per-message overhead): an estimate, not a tokenizer count. */
-  estimatedPromptTokens: number;
-  /** Tokens reserved for the answer (`maxTokens`, 0 when unset). */
-  reservedTokens: number;
-  contextWindow: number;
-}
 
 /** Totals over the life of a client. */
 export interface ClientTotals {
@@ -66,26 +53,6 @@ export interface ClientTotals {
 
 /** A body's value and usage, as a parser of one exchange returns them. */
 type Parsed<T> = { value: T; usage: Usage };
-
-/** The `npm:openai` client of an endpoint: no retries of its own, no other `OPENAI_*` settings. */
-function openAIClient(
-  provider: ResolvedProvider,
-  secret: string | null,
-  settings: { config: FullConfig; options: ModelClientOptions },
-): OpenAI {
-  const hosted = provider.provider === "openai";
-  return new OpenAI({
-    baseURL: provider.baseUrl,
-    apiKey: secret ?? PLACEHOLDER_KEY,
-    // Other OPENAI_* variables the library reads (admin key, organisation) are for OpenAI itself only.
-    adminAPIKey: null,
-    ...(hosted ? {} : { organization: null, project: null }),
-    maxRetries: 0,
-    timeout: settings.config.requestTimeoutS * 1000,
-    logLevel: "off",
-    ...(settings.options.fetch ? { fetch: settings.options.fetch } : {}),
-  });
-}
 
 /** The error every call gets once the client is stopped. */
 function stoppedError(attempts: number): GenerationError {
@@ -216,13 +183,8 @@ export class ModelClient {
     prompts: ChatMessage[][],
     maxTokens: number | null = this.#config.maxTokens ?? null,
   ): ContextOverflow[] {
-    const window = this.contextWindow;
-    if (window === null) return [];
-    const reservedTokens = maxTokens ?? 0;
-    return prompts
-      .map((messages, index) => ({ index, estimatedPromptTokens: estimateTokens(messages) }))
-      .filter((p) => p.estimatedPromptTokens + reservedTokens > window)
-      .map((p) => ({ ...p, reservedTokens, contextWindow: window }));
+    if (this.contextWindow === null) return [];
+    return contextOverflows(prompts, { window: this.contextWindow, reserved: maxTokens ?? 0 });
   }
 
   /**
@@ -252,8 +214,8 @@ export class ModelClient {
   }
 
   /**
-   * One chat exchange of any shape (tool turns, `n` samples), uncached (the callers in `model_turns.ts` cache
-   * it), with the same concurrency limit, retries, timeout, secret scrubbing and totals as
+   * One chat exchange of any shape (tool turns, `n` samples), uncached (the callers in `samples.ts` and
+   * `tool_chat.ts` cache it), with the same concurrency limit, retries, timeout, secret scrubbing and totals as
    * {@linkcode ModelClient.complete}. A reply without choices counts as a transient failure.
    *
    * @throws {GenerationError} after the last retry, or at once on a refusal (a 400 naming tools included)

@@ -6,9 +6,12 @@
  */
 export * from "./client.ts";
 export type { Completion } from "./completion.ts";
+export * from "./context.ts";
 export { GenerationError, parseRetryAfter, StartupError } from "./errors.ts";
 export type { ModelIdentity } from "./listing.ts";
-export * from "./model_turns.ts";
+export * from "./chat_wire.ts";
+export * from "./samples.ts";
+export * from "./tool_chat.ts";
 export {
   KNOWN_CONTEXT_WINDOWS,
   knownContextWindow,

@@ -1,10 +1,12 @@
 /**
  * Which endpoint a model lives at: the known providers and their defaults, the settings of a model client
- * (the `deno task eval` model flags and their validation), and the context windows of well-known models.
+ * (the `deno task eval` model flags and their validation), the `npm:openai` client of an endpoint, and the
+ * context windows of well-known models.
  *
  * @module
  */
 
+import OpenAI from "openai";
 import { StartupError } from "./errors.ts";
 import { redactUrl } from "./secrets.ts";
 
@@ -21,6 +23,9 @@ export const PROVIDER_DEFAULTS: Readonly<Record<Provider, { baseUrl: string | nu
   "openai": { baseUrl: "https://api.openai.com/v1", keyEnv: "OPENAI_API_KEY" },
   "openai-compatible": { baseUrl: null, keyEnv: "OPENAI_API_KEY" },
 };
+
+/** The key sent to a self-hosted server when `OPENAI_API_KEY` is unset (vLLM and Ollama accept anything). */
+const PLACEHOLDER_KEY = "none";
 
 /** Price of a model in USD per million tokens. */
 export interface Prices {
@@ -209,4 +214,31 @@ export function fullConfig(config: ModelConfig): FullConfig {
     throw new StartupError(`--temperature must be >= 0, got ${full.temperature}`);
   }
   return full;
+}
+
+/**
+ * The `npm:openai` client of an endpoint: no retries of its own (the model client retries), no other
+ * `OPENAI_*` settings.
+ *
+ * @param provider the resolved endpoint
+ * @param secret the API key, or null (the placeholder is sent)
+ * @param settings the full config (timeout) and the tuning knobs (fetch)
+ */
+export function openAIClient(
+  provider: ResolvedProvider,
+  secret: string | null,
+  settings: { config: FullConfig; options: ModelClientOptions },
+): OpenAI {
+  const hosted = provider.provider === "openai";
+  return new OpenAI({
+    baseURL: provider.baseUrl,
+    apiKey: secret ?? PLACEHOLDER_KEY,
+    // Other OPENAI_* variables the library reads (admin key, organisation) are for OpenAI itself only.
+    adminAPIKey: null,
+    ...(hosted ? {} : { organization: null, project: null }),
+    maxRetries: 0,
+    timeout: settings.config.requestTimeoutS * 1000,
+    logLevel: "off",
+    ...(settings.options.fetch ? { fetch: settings.options.fetch } : {}),
+  });
 }

@@ -19,7 +19,7 @@ import {
   toolsUnsupported,
   ToolsUnsupportedError,
   type TurnBackend,
-} from "../../lib/model/model_turns.ts";
+} from "../../lib/model/mod.ts";
 import type { ChatMessage } from "../../lib/types.ts";
 import { startFakeOpenAI } from "../support/fake_openai_server.ts";
 
