@@ -68,6 +68,73 @@ function text(turn: AssistantTurn): string {
   return turn.content ?? "";
 }
 
+/** One prompt's sampling: what to ask, where, and where answers are kept. */
+interface Job {
+  messages: ChatMessage[];
+  backend: TurnBackend;
+  cache: TurnCache | null;
+}
+
+/** The samples gathered so far: texts by index, the usage behind them, requests made now. */
+interface Gathered {
+  texts: string[];
+  usage: Usage;
+  requests: number;
+}
+
+/** One sample as found or fetched. */
+interface OneSample {
+  text: string;
+  usage: Usage;
+  fetched: boolean;
+}
+
+/**
+ * An endpoint that ignored `n` answered a one-sample request: its answers are filed as such, so a resumed or
+ * single-answer run finds them.
+ */
+async function fileAsSingles(job: Job, texts: string[], usage: Usage): Promise<void> {
+  await Promise.all(texts.map((t, i) =>
+    job.cache!.put(sampleKey(job.backend, job.messages, i), {
+      model: job.backend.model,
+      texts: [t],
+      usage: i ? none : usage,
+    })
+  ));
+}
+
+/** One request with `n: K`, which also tells whether the endpoint honours `n` (recorded in `state`). */
+async function askAll(job: Job, k: number, state: SamplingState): Promise<Gathered> {
+  const reply = await job.backend.send({ messages: job.messages, n: k });
+  const texts = reply.choices.slice(0, k).map(text);
+  state.honoursN = reply.choices.length >= k;
+  if (job.cache && !state.honoursN) await fileAsSingles(job, texts, reply.usage);
+  return { texts, usage: { prompt: reply.usage.prompt, completion: reply.usage.completion }, requests: 1 };
+}
+
+/** Sample `index` on its own: from its cache entry, else one `n: 1` request (then cached). */
+async function oneSample(job: Job, index: number): Promise<OneSample> {
+  const key = sampleKey(job.backend, job.messages, index);
+  const entry = job.cache ? await job.cache.get(key) : null;
+  if (entry && entry.texts.length > 0) return { text: entry.texts[0], usage: entry.usage, fetched: false };
+  const reply = await job.backend.send({ messages: job.messages, n: 1 });
+  const got = { text: text(reply.choices[0]), usage: reply.usage, fetched: true };
+  if (job.cache) await job.cache.put(key, { model: job.backend.model, texts: [got.text], usage: got.usage });
+  return got;
+}
+
+/** The samples from `got.texts.length` to `k - 1`, one per request (started together), added to `got`. */
+async function fillMissing(job: Job, k: number, got: Gathered): Promise<void> {
+  const missing = Array.from({ length: k - got.texts.length }, (_, i) => got.texts.length + i);
+  const more = await Promise.all(missing.map((index) => oneSample(job, index)));
+  for (const m of more) {
+    got.texts.push(m.text);
+    got.usage.prompt += m.usage.prompt;
+    got.usage.completion += m.usage.completion;
+    if (m.fetched) got.requests++;
+  }
+}
+
 /**
  * K samples of a prompt, from the cache where possible: first the `n: K` entry, else one request with `n: K`,
  * else, for the samples an endpoint that ignores `n` did not return, one request per sample (started together;
@@ -89,13 +156,14 @@ export async function sampleCompletions(
     throw new RangeError(`samples per question must be a positive integer, got ${k}`);
   }
   const started = performance.now();
-  const { cache } = options;
+  const job: Job = { messages, backend, cache: options.cache };
   const state = options.state ?? { honoursN: null };
   const allKey = backendKey(backend, { messages, params: { ...backend.sampling, n: k } });
-  const hit = cache ? await cache.get(allKey) : null;
+  const hit = job.cache ? await job.cache.get(allKey) : null;
   if (hit && hit.texts.length >= k) {
+    const texts = hit.texts.slice(0, k);
     return {
-      texts: hit.texts.slice(0, k),
+      texts,
       usage: hit.usage,
       requests: 0,
       cached: true,
@@ -103,49 +171,13 @@ export async function sampleCompletions(
       ms: performance.now() - started,
     };
   }
-  const usage: Usage = { prompt: 0, completion: 0 };
-  const add = (u: Usage) => {
-    usage.prompt += u.prompt;
-    usage.completion += u.completion;
-  };
-  let requests = 0;
-  let texts: string[] = [];
-  if (state.honoursN !== false && k > 1) {
-    const reply = await backend.send({ messages, n: k });
-    requests++;
-    add(reply.usage);
-    texts = reply.choices.slice(0, k).map(text);
-    state.honoursN = reply.choices.length >= k;
-    // An endpoint that ignored `n` answered a one-sample request: file its answers as such, so a resumed or
-    // single-answer run finds them.
-    if (cache && !state.honoursN) {
-      await Promise.all(
-        texts.map((t, i) =>
-          cache.put(sampleKey(backend, messages, i), {
-            model: backend.model,
-            texts: [t],
-            usage: i ? none : reply.usage,
-          })
-        ),
-      );
-    }
+  const got: Gathered = state.honoursN !== false && k > 1
+    ? await askAll(job, k, state)
+    : { texts: [], usage: { prompt: 0, completion: 0 }, requests: 0 };
+  const via = got.texts.length >= k ? "n" : "separate";
+  await fillMissing(job, k, got);
+  if (job.cache && k > 1) {
+    await job.cache.put(allKey, { model: backend.model, texts: got.texts, usage: got.usage });
   }
-  const via = texts.length >= k ? "n" : "separate";
-  const missing = Array.from({ length: k - texts.length }, (_, i) => texts.length + i);
-  const more = await Promise.all(missing.map(async (index) => {
-    const key = sampleKey(backend, messages, index);
-    const entry = cache ? await cache.get(key) : null;
-    if (entry && entry.texts.length > 0) return { text: entry.texts[0], usage: entry.usage, fetched: false };
-    const reply = await backend.send({ messages, n: 1 });
-    const got = { text: text(reply.choices[0]), usage: reply.usage, fetched: true };
-    if (cache) await cache.put(key, { model: backend.model, texts: [got.text], usage: got.usage });
-    return got;
-  }));
-  for (const m of more) {
-    texts.push(m.text);
-    add(m.usage);
-    if (m.fetched) requests++;
-  }
-  if (cache && k > 1) await cache.put(allKey, { model: backend.model, texts, usage });
-  return { texts, usage, requests, cached: requests === 0, via, ms: performance.now() - started };
+  return { ...got, cached: got.requests === 0, via, ms: performance.now() - started };
 }
