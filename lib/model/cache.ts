@@ -17,11 +17,12 @@
 import { join } from "node:path";
 import { cacheRoot, writeTextAtomic } from "../util/mod.ts";
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
+import { normalisedBaseUrl } from "./secrets.ts";
 import type { ChatMessage } from "../types.ts";
 
 /** What makes two requests "the same" for the cache. */
 export interface CacheKeyParts {
-  /** The provider's base URL, normalised by the caller (credentials in it are stripped here). */
+  /** The provider's base URL (credentials in it and a trailing slash are stripped here). */
   baseUrl: string;
   model: string;
   /** The model's identity from `/v1/models` (id, root, created, owned_by…), or null when the server lists none. */
@@ -49,23 +50,12 @@ export interface CacheEntry {
 
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
 
-/** The base URL without credentials or a trailing slash, so `…/v1` and `…/v1/` share entries. */
-function normaliseBaseUrl(baseUrl: string): string {
-  try {
-    const url = new URL(baseUrl);
-    url.username = "";
-    url.password = "";
-    return url.toString().replace(/\/+$/, "");
-  } catch {
-    return baseUrl.replace(/\/+$/, "");
-  }
-}
-
 /** The cache key (sha256 hex) of a request. */
 export function cacheKey(parts: CacheKeyParts): string {
   return sha256Hex(canonicalJson({
     v: 1,
-    base_url: normaliseBaseUrl(parts.baseUrl),
+    // Query values stay: hashed, they are never shown, and a gateway's key can select a different model.
+    base_url: normalisedBaseUrl(parts.baseUrl, { queryMark: null }),
     model: parts.model,
     identity: parts.identity,
     messages: parts.messages.map((m) => ({ role: m.role, content: m.content })),

@@ -1,8 +1,35 @@
 /**
- * Talking to models: OpenAI-compatible providers, retries and rate limits, the completion cache, tool turns, SQL extraction.
+ * Talking to models: OpenAI-compatible providers, the client (start-up check, retries and rate limits, the
+ * completion cache), secret scrubbing, tool turns and samples, SQL extraction.
  *
  * @module
  */
-export * from "./model_turns.ts";
-export * from "./models.ts";
+export * from "./client.ts";
+export type { Completion } from "./completion.ts";
+export * from "./context.ts";
+export { GenerationError, parseRetryAfter, StartupError } from "./errors.ts";
+export type { ModelIdentity } from "./listing.ts";
+export * from "./chat_wire.ts";
+export * from "./samples.ts";
+export * from "./tool_chat.ts";
+export {
+  KNOWN_CONTEXT_WINDOWS,
+  knownContextWindow,
+  type ModelClientOptions,
+  type ModelConfig,
+  type Prices,
+  type Provider,
+  PROVIDER_DEFAULTS,
+  PROVIDERS,
+  type ResolvedProvider,
+  resolveProvider,
+} from "./providers.ts";
+export {
+  publicBaseUrl,
+  redact,
+  redactUrl,
+  secretValues,
+  type StripOptions,
+  stripUrlCredentials,
+} from "./secrets.ts";
 export * from "./sql_extract.ts";

@@ -5,7 +5,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { cacheKey, type CacheKeyParts, CompletionCache, defaultCacheDir } from "../../lib/model/cache.ts";
 import { canonicalJson } from "../../lib/util/hash.ts";
-import { _internal, ModelClient, type ModelClientOptions, type ModelConfig } from "../../lib/model/models.ts";
+import { ModelClient, type ModelClientOptions, type ModelConfig } from "../../lib/model/mod.ts";
+import { _internal } from "../../lib/model/listing.ts";
 import type { ChatMessage } from "../../lib/types.ts";
 import { type FakeServer, type FakeServerOptions, startFakeOpenAI } from "../support/fake_openai_server.ts";
 

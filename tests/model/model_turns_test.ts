@@ -6,7 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects as assertRejects } from "node:assert/strict";
 import OpenAI from "openai";
 import { CompletionCache } from "../../lib/model/cache.ts";
-import { GenerationError, ModelClient } from "../../lib/model/models.ts";
+import { GenerationError, ModelClient } from "../../lib/model/mod.ts";
 import {
   type ChatReply,
   type ChatRequest,
@@ -19,7 +19,7 @@ import {
   toolsUnsupported,
   ToolsUnsupportedError,
   type TurnBackend,
-} from "../../lib/model/model_turns.ts";
+} from "../../lib/model/mod.ts";
 import type { ChatMessage } from "../../lib/types.ts";
 import { startFakeOpenAI } from "../support/fake_openai_server.ts";
 

@@ -14,7 +14,6 @@ import {
   startFakeOpenAI,
 } from "../support/fake_openai_server.ts";
 import {
-  estimateTokens,
   GenerationError,
   knownContextWindow,
   ModelClient,
@@ -24,7 +23,8 @@ import {
   redact,
   resolveProvider,
   StartupError,
-} from "../../lib/model/models.ts";
+} from "../../lib/model/mod.ts";
+import { estimateTokens } from "../../lib/prompt/tokens.ts";
 import { createLimiter } from "../../lib/model/limiter.ts";
 import { createProgress, type ProgressState } from "../../lib/util/progress.ts";
 import type { ChatMessage } from "../../lib/types.ts";

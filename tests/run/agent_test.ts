@@ -24,7 +24,7 @@ import {
   type ToolChat,
   ToolsUnsupportedError,
   type WireMessage,
-} from "../../lib/model/model_turns.ts";
+} from "../../lib/model/mod.ts";
 import { renderUserPrompt, templateHash } from "../../lib/prompt/prompts.ts";
 import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
 import { type Script, sqlToolCall, startFakeOpenAI } from "../support/fake_openai_server.ts";

@@ -176,7 +176,7 @@ Deno.test("a finished run with some generation_error says so in summary.json and
 });
 
 Deno.test("ModelClient.stop: a request in flight and a retry wait end at once; later calls fail without a request", async () => {
-  const { ModelClient } = await import("../../lib/model/models.ts");
+  const { ModelClient } = await import("../../lib/model/mod.ts");
   let n = 0;
   // The first prompt hangs; the second fails and would wait 10 s before its retry.
   const server = await startFakeOpenAI({

@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { redact, secretValues } from "../../lib/model/models.ts";
+import { redact, secretValues } from "../../lib/model/mod.ts";
 import { startFakeOpenAI } from "../support/fake_openai_server.ts";
 import { runEval, walk } from "../support/robust_helpers.ts";
 
