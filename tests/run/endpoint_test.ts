@@ -21,7 +21,7 @@ const FAST = { backoffBaseMs: 5, backoffMaxMs: 20, retryAfterCapMs: 50 };
 const chats = (s: { requests: { path: string }[] }) =>
   s.requests.filter((r) => r.path.endsWith("/chat/completions")).length;
 
-Deno.test("a server dying 3 s into a run: exit ≠ 0, one line naming it, summary flagged; a rerun finishes", async () => {
+Deno.test("a server dying 3 s into a run (after its first request): exit ≠ 0, one line naming it, summary flagged; a rerun finishes", async () => {
   const answers = await answersFromDataset(DEV);
   const gold = goldScript(answers);
   const slow: Script = (req) => ({ delayMs: 50, then: gold(req) as never });

@@ -100,8 +100,9 @@ export interface FakeServerOptions {
   /** Fixed latency added before every chat-completion reply, in ms. */
   latencyMs?: number;
   /**
-   * Die this many ms after starting: stop listening and abort what is in flight, as a crashed server does
-   * (later requests get "connection refused"). `died` resolves then.
+   * Die this many ms into the run, counted from the first chat-completion request (not from the start, so a
+   * slow client start on a loaded machine cannot make it die before the run began): stop listening and abort
+   * what is in flight, as a crashed server does (later requests get "connection refused"). `died` resolves then.
    */
   dieAfterMs?: number;
 }
@@ -149,6 +150,8 @@ export function startFakeOpenAI(options: FakeServerOptions = {}): Promise<FakeSe
   let inFlight = 0;
   let maxInFlight = 0;
   let nextId = 1;
+  // Starts the `dieAfterMs` clock at the first chat request (a no-op without `dieAfterMs`, or once started).
+  let armDeath = () => {};
   // Aborted on close() so hung and delayed handlers return and the server can shut down.
   const closing = new AbortController();
 
@@ -218,6 +221,7 @@ export function startFakeOpenAI(options: FakeServerOptions = {}): Promise<FakeSe
         ),
       );
     }
+    armDeath();
     const messages = (body.messages ?? []) as ChatMessage[];
     const promptKey = JSON.stringify([model, messages]);
     const attempt = (attempts.get(promptKey) ?? 0) + 1;
@@ -264,10 +268,14 @@ export function startFakeOpenAI(options: FakeServerOptions = {}): Promise<FakeSe
     const died = options.dieAfterMs === undefined
       ? new Promise<void>(() => {})
       : new Promise<void>((done) => {
-        const timer = setTimeout(() => {
-          closing.abort();
-          server.finished.then(done);
-        }, options.dieAfterMs);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        armDeath = () => {
+          armDeath = () => {};
+          timer = setTimeout(() => {
+            closing.abort();
+            server.finished.then(done);
+          }, options.dieAfterMs);
+        };
         // close() before the death must not leave the timer holding the test open.
         closing.signal.addEventListener("abort", () => clearTimeout(timer));
       });
