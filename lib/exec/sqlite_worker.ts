@@ -4,18 +4,16 @@
  * parent dies. It reads one JSON request per line on stdin and writes JSON lines on stdout: `{id, start}` when a
  * statement starts, `{id, end, execMs}` when SQLite is done with it, then the reply. The parent enforces the
  * time limit by SIGKILL once a statement has run too long, because nothing inside a thread can interrupt
- * `node:sqlite` mid-query.
+ * `node:sqlite` mid-query. A `start` is written at once; other messages wait for the next write (a quick
+ * statement's `end`, the prediction's summary, the reply), so a trivial question costs two or three writes.
  *
  * Two requests: `exec` returns each statement's distinct rows as canonical cell keys (CoT, SFT, R-VES); `score`
  * runs a prediction and its gold query (or takes the gold's cached digest) and compares them here, so result rows
  * never cross the pipe: only the verdict, Soft-F1, shapes, a display sample and the gold's digest for the cache.
  *
- * The connection behaves as Python's `sqlite3` (what the official evaluator uses): double-quoted string literals
- * on, foreign keys off, SQLite's math functions; unbound parameters, NUL bytes, lone surrogates and undecodable
- * text raise; unknown PRAGMAs are no-ops. Layers of defence against hostile SQL: the connection is read-only; an
- * authorizer allows only reads, SELECT, functions (but not `load_extension`), recursive CTEs and read-only
- * PRAGMAs; extension loading is off; temporary data stays in memory; SQLite's heap is capped below the process's
- * memory limit.
+ * The connection (`sqlite_connection.ts`) behaves as Python's `sqlite3`, and `python_text.ts` restores Python's
+ * handling of parameters, NUL bytes, lone surrogates and undecodable text. A gold digest too large to be worth
+ * caching is not sent back (`GOLD_DIGEST_CHARS`), and rows are freed as soon as they are digested.
  *
  * @module
  */
