@@ -37,6 +37,8 @@ interface Pending {
   finish: (msg: Record<string, unknown> | ExecErr) => void;
 }
 
+const encoder = new TextEncoder();
+
 const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
 
 function findTool(name: string): string | null {
@@ -233,7 +235,7 @@ export class WorkerProcess {
         finish: (msg) => resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial }),
       };
       this.pending = p;
-      const line = new TextEncoder().encode(
+      const line = encoder.encode(
         JSON.stringify({ id, op, timeoutS: options.timeoutS, heapLimit: this.memory / 2, ...body }) + "\n",
       );
       this.writer.write(line).catch(() => {/* death is reported by status */});
