@@ -413,7 +413,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       warnTooLong(client, todo, ctx.prompts);
     }
     const queue = [...todo];
-    const lanes = client ? Math.max(1, (options.concurrency ?? 8) + pool.workers) : pool.workers * 4;
+    const lanes = client ? Math.max(1, (options.concurrency ?? 8) + pool.workers) : pool.workers * 2;
     let failure: unknown = null;
     const commit = async (rec: ResultRecord) => {
       await writer.append(rec);
