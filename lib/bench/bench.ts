@@ -177,7 +177,7 @@ async function runOurs(pairs: Pairs, workers: number, tmp: string, denoCache: st
   const run = await runTree(Deno.execPath(), [
     "run",
     "-A",
-    join(ROOT, "lib", "cli.ts"),
+    join(ROOT, "lib", "cli", "cli.ts"),
     "eval",
     "--dataset",
     pairs.dataset,

@@ -8,7 +8,8 @@
  * An entry holds the gold result's shape and digest (`result_digest.ts`), which the worker compares a prediction
  * against: the gold rows never cross the pipe again. Entries live in memory and on disk in one append-only JSONL
  * file per (database content hash, engine), loaded once per run and appended in batches, never awaited per
- * question. A database's sha256 is memoised by a stamp of (path, size, mtime, ctime, inode); a database seen for
+ * question. Memory is bounded: the least recently used entries leave memory past {@linkcode GOLD_CACHE_MEMORY}
+ * (they stay on disk for the next run), and the worker sends no digest for a very large gold result at all. A database's sha256 is memoised by a stamp of (path, size, mtime, ctime, inode); a database seen for
  * the first time is hashed in the background while its first questions run uncached.
  *
  * @module
@@ -16,7 +17,7 @@
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { cacheRoot, fileSha256, writeTextAtomic } from "../util/mod.ts";
-import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./sqlite_pool.ts";
+import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./pool_types.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */
 export type GoldEntry = GoldDigest | ExecErr;
@@ -29,6 +30,30 @@ export interface GoldCacheOptions {
   memoryOnly?: boolean;
   /** The engine identity in the key (default: {@linkcode ENGINE_OPTIONS} and the linked SQLite version). */
   engine?: string;
+  /** Bytes of entries kept in memory, all databases together (default {@linkcode GOLD_CACHE_MEMORY}). */
+  memoryBytes?: number;
+}
+
+/**
+ * Default bound of the entries a {@linkcode GoldCache} keeps in memory. Entries are written through to disk, so
+ * one evicted (the least recently used first) only costs its gold query again; the bound keeps a long run's
+ * parent process small whatever its gold results weigh.
+ */
+export const GOLD_CACHE_MEMORY: number = 64 * 1024 ** 2;
+
+/** Pending disk lines are written once they hold this many bytes (or 256 lines), so they never pile up. */
+const PENDING_BYTES = 4 * 1024 ** 2;
+
+/** Longest cache line read back: the worker sends digests of at most 2 MiB of base64 (`sqlite_worker.ts`). */
+const MAX_LINE_CHARS = 8 * 1024 ** 2;
+
+/** Roughly what an entry costs in memory: its SQL, its digest text and its shape and sample. */
+function entryBytes(sql: string, result: GoldEntry): number {
+  if (!result.ok) return 2 * (sql.length + result.error.length) + 256;
+  const d = result.digest;
+  return 2 * sql.length + (d ? d.rows.length + d.cells.length : 0) +
+    2 * JSON.stringify(result.sample).length +
+    512;
 }
 
 const isInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
@@ -63,7 +88,8 @@ function stampOf(abs: string, st: Deno.FileInfo): string {
 
 /** Whether a gold result may be cached: not when it depends on load or on the memory limit. */
 export function cacheable(result: GoldEntry): boolean {
-  if (result.ok) return true;
+  // A gold result too big to travel back has no digest: nothing to compare against next time.
+  if (result.ok) return result.digest !== undefined;
   return result.kind === "error" && !result.error.startsWith("SQLite worker") &&
     !/out of memory/i.test(result.error);
 }
@@ -74,7 +100,16 @@ export class GoldCache {
   readonly engine: string;
   private readonly memoryOnly: boolean;
   private readonly shards = new Map<string, Promise<Map<string, GoldEntry>>>();
-  private readonly pending = new Map<string, string[]>();
+  private readonly pending = new Map<string, { lines: string[]; bytes: number }>();
+  /** Entries in memory, least recently used first: `dbHash \0 sql` → its shard and size. */
+  private readonly resident = new Map<
+    string,
+    { entries: Map<string, GoldEntry>; sql: string; bytes: number }
+  >();
+  private residentBytes = 0;
+  private readonly memoryBytes: number;
+  /** SQL already on disk (or pending) per database: an evicted entry executed again is not appended twice. */
+  private readonly written = new Map<string, Set<string>>();
   /** Content hash by absolute path: settled (a string) once known; a promise while it is being computed. */
   private readonly dbHashes = new Map<string, Promise<string | null>>();
   private readonly known = new Map<string, string | null>();
@@ -90,6 +125,7 @@ export class GoldCache {
   constructor(options: GoldCacheOptions = {}) {
     this.dir = options.dir ?? join(cacheRoot(), "gold");
     this.memoryOnly = options.memoryOnly ?? false;
+    this.memoryBytes = options.memoryBytes ?? GOLD_CACHE_MEMORY;
     this.engine = options.engine ?? `${ENGINE_OPTIONS} sqlite=${sqliteVersion()}`;
   }
 
@@ -173,6 +209,11 @@ export class GoldCache {
     let malformed = 0;
     for (let i = 0; i < lines.length; i++) {
       if (!lines[i]) continue;
+      // An entry bigger than the worker now sends (an older run's) is left on disk unread: a miss.
+      if (lines[i].length > MAX_LINE_CHARS) {
+        kept.push(lines[i] + "\n");
+        continue;
+      }
       let v: unknown;
       try {
         v = JSON.parse(lines[i]);
@@ -186,7 +227,9 @@ export class GoldCache {
         continue;
       }
       kept.push(lines[i] + "\n");
-      if (v.key === this.engine) entries.set(v.sql, v.result);
+      if (v.key !== this.engine) continue;
+      this.writtenOf(dbHash).add(v.sql);
+      this.keep(dbHash, entries, v.sql, v.result);
     }
     if (malformed) {
       console.error(
@@ -196,6 +239,46 @@ export class GoldCache {
       await writeTextAtomic(file, kept.join("")).catch(() => {});
     }
     return entries;
+  }
+
+  private writtenOf(dbHash: string): Set<string> {
+    let set = this.written.get(dbHash);
+    if (!set) this.written.set(dbHash, set = new Set());
+    return set;
+  }
+
+  /** Keep an entry in memory, evicting the least recently used ones past the memory bound. */
+  private keep(dbHash: string, entries: Map<string, GoldEntry>, sql: string, result: GoldEntry): void {
+    const id = `${dbHash}\0${sql}`;
+    const bytes = entryBytes(sql, result);
+    const old = this.resident.get(id);
+    if (old) {
+      this.residentBytes -= old.bytes;
+      this.resident.delete(id);
+    }
+    entries.set(sql, result);
+    this.resident.set(id, { entries, sql, bytes });
+    this.residentBytes += bytes;
+    for (const [key, e] of this.resident) {
+      if (this.residentBytes <= this.memoryBytes) break;
+      this.resident.delete(key);
+      e.entries.delete(e.sql);
+      this.residentBytes -= e.bytes;
+    }
+  }
+
+  /** Mark an entry as just used, so eviction takes others first. */
+  private touch(dbHash: string, sql: string): void {
+    const id = `${dbHash}\0${sql}`;
+    const e = this.resident.get(id);
+    if (!e) return;
+    this.resident.delete(id);
+    this.resident.set(id, e);
+  }
+
+  /** Bytes of entries held in memory now (tests check the bound). */
+  get memoryUsed(): number {
+    return this.residentBytes;
   }
 
   private shardPath(dbHash: string): string {
@@ -213,7 +296,9 @@ export class GoldCache {
     // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
     const hash = (await this.stamped(abs))?.known ?? this.known.get(abs);
     if (!hash) return null;
-    return (await this.shard(hash)).get(sql) ?? null;
+    const hit = (await this.shard(hash)).get(sql) ?? null;
+    if (hit) this.touch(hash, sql);
+    return hit;
   }
 
   /**
@@ -228,12 +313,17 @@ export class GoldCache {
       if (!dbHash) return;
       const entries = await this.shard(dbHash);
       if (entries.has(sql)) return;
-      entries.set(sql, result);
+      this.keep(dbHash, entries, sql, result);
       if (this.memoryOnly) return;
-      const lines = this.pending.get(dbHash) ?? [];
-      lines.push(JSON.stringify({ key: this.engine, sql, result }) + "\n");
-      this.pending.set(dbHash, lines);
-      if (lines.length >= 256) await this.writeShard(dbHash);
+      const written = this.writtenOf(dbHash);
+      if (written.has(sql)) return;
+      written.add(sql);
+      const batch = this.pending.get(dbHash) ?? { lines: [], bytes: 0 };
+      const line = JSON.stringify({ key: this.engine, sql, result }) + "\n";
+      batch.lines.push(line);
+      batch.bytes += line.length;
+      this.pending.set(dbHash, batch);
+      if (batch.lines.length >= 256 || batch.bytes >= PENDING_BYTES) await this.writeShard(dbHash);
     })();
     this.writes.add(work);
     work.finally(() => this.writes.delete(work));
@@ -241,12 +331,12 @@ export class GoldCache {
 
   /** Append the pending entries of one database in a single write (O_APPEND: concurrent runs do not clobber). */
   private async writeShard(dbHash: string): Promise<void> {
-    const lines = this.pending.get(dbHash);
-    if (!lines?.length) return;
+    const batch = this.pending.get(dbHash);
+    if (!batch?.lines.length) return;
     this.pending.delete(dbHash);
     try {
       await Deno.mkdir(this.dir, { recursive: true });
-      await Deno.writeTextFile(this.shardPath(dbHash), lines.join(""), { append: true });
+      await Deno.writeTextFile(this.shardPath(dbHash), batch.lines.join(""), { append: true });
     } catch {
       // A read-only cache folder only costs speed.
     }

@@ -5,4 +5,6 @@
  */
 export * from "./compare.ts";
 export * from "./gold_cache.ts";
+export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";
+export * from "./worker_process.ts";

@@ -10,391 +10,21 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { DatabaseSync } from "node:sqlite";
-import type { EncodedDigest } from "./result_digest.ts";
-import type { DisplayValue } from "../types.ts";
-
-/** A query that ran: its columns, its DISTINCT rows (canonical cell keys, first-seen order) and a sample. */
-export interface ExecOk {
-  ok: true;
-  columns: string[];
-  /** Distinct rows in first-seen order; each cell a canonical key (equal iff Python's `==` says so). */
-  rows: string[][];
-  /** All rows returned, duplicates included. */
-  rowCount: number;
-  /** The first rows as returned, JSON-safe, for display. */
-  sample: DisplayValue[][];
-  /** Wall time measured by the parent, milliseconds. */
-  ms: number;
-  /** Time SQLite took (prepare + fetch all rows), measured in the worker, milliseconds: what R-VES compares. */
-  execMs: number;
-}
-
-/** A query that failed: an SQL error, the time limit, or a result too large for the worker's memory. */
-export interface ExecErr {
-  ok: false;
-  kind: "error" | "timeout" | "too_large";
-  error: string;
-  ms: number;
-  /** Time SQLite spent before failing, when the worker could say. */
-  execMs?: number;
-}
-
-/** The outcome of one query. */
-export type ExecResult = ExecOk | ExecErr;
-
-/** A query that ran, compared inside the worker: its shape, not its rows. */
-export interface ScoredOk {
-  ok: true;
-  columns: string[];
-  rowCount: number;
-  distinctRows: number;
-  sample: DisplayValue[][];
-  /** Time SQLite took, milliseconds (worker-measured). */
-  execMs: number;
-}
-
-/** A gold result as the gold cache keeps it: its shape and the digest a prediction is compared against. */
-export interface GoldDigest extends ScoredOk {
-  digest: EncodedDigest;
-}
-
-/** The outcome of {@linkcode SqlitePool.score}. */
-export interface ScoreOutcome {
-  pred: (ScoredOk & { ms: number }) | ExecErr;
-  /** The gold result: executed now (with its digest, for the cache), the cached one passed in, or null when the
-   * prediction failed (the gold query is not run then, as in the official script). */
-  gold: GoldDigest | ExecErr | null;
-  /** Whether `gold` was executed by this call (a cache miss). */
-  goldExecuted: boolean;
-  /** EX: set equality of distinct rows. */
-  match: boolean;
-  /** mini-dev Soft-F1. */
-  softF1: number;
-}
-
-/** Options of a {@linkcode SqlitePool}. */
-export interface PoolOptions {
-  /** Worker processes (default: the number of CPU cores). */
-  workers?: number;
-  /** Per-query time limit in seconds (default 30, as the official evaluator), measured on SQLite's statement. */
-  timeoutS?: number;
-  /** Bytes of distinct rows above which {@linkcode SqlitePool.execute} refuses to return them (default 256 MiB). */
-  maxBytes?: number;
-  /** Rows kept for display (default 10). */
-  sampleRows?: number;
-  /** Memory limit of each worker process in bytes, enforced by the kernel (default 2 GiB, at least 1 GiB). */
-  workerMemory?: number;
-}
-
-/** Default memory limit of a worker: a result larger than this fails its own question. */
-export const DEFAULT_WORKER_MEMORY: number = 2 * 1024 ** 3;
-/** Deno needs about 1 GiB of data segment to start (V8 reserves its code range under the limit). */
-export const MIN_WORKER_MEMORY: number = 1024 ** 3;
-
-/**
- * The semantics of the worker's SQLite connection, part of every gold cache key: a result computed under other
- * semantics (an older engine, another SQLite) is never served. Bump the version when the worker's behaviour
- * changes.
- */
-export const ENGINE_OPTIONS =
-  "t2s-engine/4 dqs=on fk=off busy=5000 math=sqlite-func.c params=tokenizer-count nul=python-raise+reread " +
-  "utf8=strict surrogates=python-raise pragma=unknown-noop temp_store=memory digest=value-murmur128";
-
-/** The SQLite version linked by Deno (the workers run the same binary), read without a worker. */
-export function sqliteVersion(): string {
-  const db = new DatabaseSync(":memory:");
-  try {
-    return String((db.prepare("select sqlite_version() v").get() as { v: string }).v);
-  } finally {
-    db.close();
-  }
-}
-
-/**
- * Parse a memory size: bytes, or a number with K, M, G or T (binary units: `2G` = 2 GiB). Throws on anything
- * else.
- */
-export function parseMemory(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text);
-  if (!m) throw new Error(`not a memory size: ${JSON.stringify(text)} (use bytes or e.g. 512M, 2G)`);
-  const unit = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase()]!;
-  return Math.floor(Number(m[1]) * unit);
-}
-
-const formatBytes = (n: number) =>
-  n >= 1024 ** 3 ? `${+(n / 1024 ** 3).toFixed(2)} GiB` : `${Math.round(n / 1024 ** 2)} MiB`;
-
-/** How long past the limit, after the worker said a statement started, the parent waits before it kills. */
-const KILL_SLACK_MS = 1000;
-
-interface Pending {
-  id: number;
-  op: "exec" | "score";
-  /** exec: results so far, one per statement. */
-  results: ExecResult[];
-  expected: number;
-  /** Statements the worker has started (score: 1 = prediction, 2 = gold). */
-  started: number;
-  /** When the worker's current statement started (parent clock, on receipt), or null between statements. */
-  runningSince: number | null;
-  sent: number;
-  /** score: the prediction's summary, sent before the gold query runs, and when it arrived. */
-  partial: { pred: ScoredOk; ms: number } | null;
-  timer: ReturnType<typeof setTimeout> | null;
-  timeoutS: number;
-  /** Deliver a final message (score reply, exec list) or a failure of the whole request. */
-  finish: (msg: Record<string, unknown> | ExecErr) => void;
-}
-
-const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
-
-function findTool(name: string): string | null {
-  for (const dir of ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"]) {
-    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
-  }
-  return null;
-}
-
-/**
- * The worker's deno command line: read access to the database folders and no other permission (no write, net,
- * env, run or ffi), and a V8 heap limit inside the process's memory limit.
- */
-export function workerArgs(readDirs: string[], workerMemory: number = DEFAULT_WORKER_MEMORY): string[] {
-  return [
-    "run",
-    "--no-config",
-    "--no-lock",
-    "--no-prompt",
-    `--v8-flags=--max-old-space-size=${Math.max(256, Math.floor(workerMemory / 2 / 1024 ** 2))}`,
-    "--quiet",
-    ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
-    WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
-  ];
-}
-
-/**
- * The full command: `sh -c 'ulimit -d …; exec setpriv --pdeathsig KILL -- deno …'`. `ulimit -d` rather than
- * `prlimit`: util-linux's prlimit crashes on some kernels, and an address-space limit (`-v`) makes V8 abort at
- * start. Without setpriv, the worker still exits at stdin EOF (when idle).
- */
-function workerCommand(readDirs: string[], workerMemory: number): { cmd: string; args: string[] } {
-  const deno = [Deno.execPath(), ...workerArgs(readDirs, workerMemory)];
-  const setpriv = findTool("setpriv");
-  const sh = findTool("sh");
-  if (!sh) return { cmd: deno[0], args: deno.slice(1) };
-  const kb = Math.floor(workerMemory / 1024);
-  const exec = setpriv ? `exec ${setpriv} --pdeathsig KILL -- "$@"` : `exec "$@"`;
-  return { cmd: sh, args: ["-c", `ulimit -d ${kb} && ${exec}`, "t2s-sqlite-worker", ...deno] };
-}
-
-class WorkerProcess {
-  readonly child: Deno.ChildProcess;
-  readonly generation: number;
-  private writer: WritableStreamDefaultWriter<Uint8Array>;
-  private pending: Pending | null = null;
-  private nextId = 1;
-  readonly ready: Promise<void>;
-  private readyResolve!: () => void;
-  private readyReject!: (e: Error) => void;
-  dead = false;
-  onExit: () => void = () => {};
-
-  constructor(readDirs: string[], generation: number, private readonly memory: number) {
-    this.generation = generation;
-    this.ready = new Promise((res, rej) => {
-      this.readyResolve = res;
-      this.readyReject = rej;
-    });
-    this.ready.catch(() => {});
-    const { cmd, args } = workerCommand(readDirs, memory);
-    this.child = new Deno.Command(cmd, {
-      args,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      clearEnv: true,
-    }).spawn();
-    this.writer = this.child.stdin.getWriter();
-    this.readLoop();
-    this.child.stderr.pipeTo(new WritableStream({ write() {} })).catch(() => {});
-    this.child.status.then((s) => {
-      this.dead = true;
-      this.readyReject(new Error(`SQLite worker exited during start-up (code ${s.code})`));
-      const p = this.pending;
-      if (p) {
-        this.pending = null;
-        if (p.timer !== null) clearTimeout(p.timer);
-        // The worker dies on its own only when it runs out of memory (an allocation failure aborts V8).
-        p.finish({
-          ok: false,
-          kind: "too_large",
-          error:
-            `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
-            `the query needs more than the worker memory limit (${
-              formatBytes(this.memory)
-            }, --worker-memory)`,
-          ms: performance.now() - p.sent,
-        });
-      }
-      this.onExit();
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  /** Lines from a list of chunks, joined once each: linear in the reply size, however it is split. */
-  private async readLoop(): Promise<void> {
-    const decoder = new TextDecoder();
-    let parts: Uint8Array[] = [];
-    try {
-      for await (const chunk of this.child.stdout) {
-        let from = 0;
-        let nl: number;
-        while ((nl = chunk.indexOf(10, from)) >= 0) {
-          parts.push(chunk.subarray(from, nl));
-          const line = parts.length === 1 ? parts[0] : concat(parts);
-          parts = [];
-          from = nl + 1;
-          if (line.length) this.handle(JSON.parse(decoder.decode(line)));
-        }
-        if (from < chunk.length) parts.push(chunk.subarray(from));
-      }
-    } catch {
-      // The process was killed: status handling reports it.
-    }
-  }
-
-  private handle(msg: Record<string, unknown>): void {
-    if (msg.ready) {
-      this.readyResolve();
-      return;
-    }
-    const p = this.pending;
-    if (!p || msg.id !== p.id) return;
-    if (msg.start) {
-      p.started++;
-      p.runningSince = performance.now();
-      p.timer = this.arm(p);
-      return;
-    }
-    if (msg.end) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.timer = null;
-      p.runningSince = null;
-      return;
-    }
-    if (msg.partial) {
-      p.partial = { pred: msg.pred as ScoredOk, ms: performance.now() - p.sent };
-      return;
-    }
-    if (typeof msg.error === "string") {
-      this.pending = null;
-      p.finish({ ok: false, kind: "error", error: msg.error, ms: performance.now() - p.sent });
-      return;
-    }
-    if (p.op === "exec") {
-      const r = msg.result as ExecResult;
-      const result = { ...r, ms: performance.now() - p.sent } as ExecResult;
-      p.results.push(result);
-      if (!result.ok || p.results.length === p.expected) {
-        this.pending = null;
-        p.finish({ results: p.results });
-      }
-      return;
-    }
-    this.pending = null;
-    p.finish(msg);
-  }
-
-  /** Kill the worker if the statement it said it started runs past the limit (plus slack for a busy parent). */
-  private arm(p: Pending): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => {
-      if (this.pending !== p || p.timer !== timer) return;
-      this.pending = null;
-      this.kill();
-      p.finish({
-        ok: false,
-        kind: "timeout",
-        error: `query timed out after ${p.timeoutS} s`,
-        ms: performance.now() - p.sent,
-        execMs: performance.now() - (p.runningSince ?? p.sent),
-      });
-    }, p.timeoutS * 1000 + KILL_SLACK_MS);
-    return timer;
-  }
-
-  /** Send one request; resolves with the worker's final message or a failure of the request. */
-  request(
-    op: "exec" | "score",
-    body: Record<string, unknown>,
-    options: { timeoutS: number; expected: number },
-  ): Promise<
-    {
-      msg: Record<string, unknown> | ExecErr;
-      started: number;
-      results: ExecResult[];
-      partial: { pred: ScoredOk; ms: number } | null;
-    }
-  > {
-    return new Promise((resolveRequest) => {
-      const id = this.nextId++;
-      const p: Pending = {
-        id,
-        op,
-        results: [],
-        expected: options.expected,
-        started: 0,
-        runningSince: null,
-        sent: performance.now(),
-        partial: null,
-        timer: null,
-        timeoutS: options.timeoutS,
-        finish: (msg) => resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial }),
-      };
-      this.pending = p;
-      const line = new TextEncoder().encode(
-        JSON.stringify({ id, op, timeoutS: options.timeoutS, heapLimit: this.memory / 2, ...body }) + "\n",
-      );
-      this.writer.write(line).catch(() => {/* death is reported by status */});
-    });
-  }
-
-  /** Close stdin: the worker's read loop ends and the process exits by itself. */
-  async closeInput(): Promise<void> {
-    try {
-      await this.writer.close();
-    } catch {
-      // Killed already.
-    }
-  }
-
-  kill(): void {
-    if (this.dead) return;
-    // Dead from now on: the exit status arrives later, and the pool must not hand this worker out meanwhile.
-    this.dead = true;
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-function concat(list: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(list.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of list) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+import {
+  DEFAULT_WORKER_MEMORY,
+  type ExecErr,
+  type ExecResult,
+  formatBytes,
+  GOLD_DIGEST_CHARS,
+  type GoldDigest,
+  MIN_WORKER_MEMORY,
+  type PoolOptions,
+  type ScoredOk,
+  type ScoreOutcome,
+  sqliteVersion,
+} from "./pool_types.ts";
+import { WorkerProcess } from "./worker_process.ts";
 
 const isFailure = (m: Record<string, unknown> | ExecErr): m is ExecErr => m.ok === false && "kind" in m;
 
@@ -412,6 +42,7 @@ export class SqlitePool {
   readonly workerMemory: number;
   private readonly maxBytes: number;
   private readonly sampleRows: number;
+  private readonly goldDigestChars: number;
   private readonly readDirs = new Set<string>();
   private generation = 0;
   private procs: WorkerProcess[] = [];
@@ -424,6 +55,7 @@ export class SqlitePool {
     this.timeoutS = options.timeoutS ?? 30;
     this.maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
     this.sampleRows = options.sampleRows ?? 10;
+    this.goldDigestChars = options.goldDigestChars ?? GOLD_DIGEST_CHARS;
     this.workerMemory = options.workerMemory ?? DEFAULT_WORKER_MEMORY;
     if (!(this.workerMemory >= MIN_WORKER_MEMORY)) {
       throw new RangeError(
@@ -483,9 +115,11 @@ export class SqlitePool {
       db: resolve(dbPath),
       pred: predSql,
       gold: typeof options.gold === "string" ? options.gold : null,
-      goldDigest: cached,
+      // Only the digest is compared against: the cached shape and sample stay here.
+      goldDigest: cached ? { digest: cached.digest } : null,
       maxBytes: this.maxBytes,
       sampleRows: this.sampleRows,
+      goldDigestChars: this.goldDigestChars,
     };
     const out = await this.onWorker(dbPath, (proc) => proc.request("score", body, { timeoutS, expected: 1 }));
     const none = { gold: cached, goldExecuted: false, match: false, softF1: 0 };

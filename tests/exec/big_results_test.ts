@@ -3,7 +3,9 @@
  * the same through the gold digest the cache keeps, and no row cap (Python compares any size; so do we).
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { type GoldDigest, SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import type { GoldDigest } from "../../lib/exec/pool_types.ts";
+import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import { cacheable } from "../../lib/exec/gold_cache.ts";
 
 const SAMPLE_DB =
   new URL("../../data/sample/dev_databases/superhero/superhero.sqlite", import.meta.url).pathname;
@@ -11,7 +13,8 @@ const rows = (n: number, cell = "x * 2.5") =>
   `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < ${n}) SELECT x, ${cell}, 'r' || x FROM c`;
 
 Deno.test("a 1M-row result is compared exactly: equal, one cell different, and against the cached digest", async () => {
-  const pool = new SqlitePool({ workers: 1, timeoutS: 300 });
+  // A digest this big is not sent back by default (see the next test): asked for here, to compare against it.
+  const pool = new SqlitePool({ workers: 1, timeoutS: 300, goldDigestChars: Number.MAX_SAFE_INTEGER });
   try {
     const gold = rows(1_000_000);
     const same = await pool.score(SAMPLE_DB, rows(1_000_000, "x * 5 / 2.0"), { gold });
@@ -41,6 +44,22 @@ Deno.test("a 1M-row result is compared exactly: equal, one cell different, and a
       shuffled.pred.ok && shuffled.pred.rowCount === 1_000_001 && shuffled.pred.distinctRows === 1_000_000,
     );
     assertEquals(shuffled.match, true);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a gold result too large to cache comes back without its digest, and the cache does not keep it", async () => {
+  const pool = new SqlitePool({ workers: 1, timeoutS: 300 });
+  try {
+    const big = await pool.score(SAMPLE_DB, rows(1_000_000), { gold: rows(1_000_000) });
+    assert(big.gold?.ok && big.goldExecuted);
+    assertEquals([big.match, big.gold.distinctRows, big.gold.digest], [true, 1_000_000, undefined]);
+    assertEquals(cacheable(big.gold), false);
+    // A small gold result keeps its digest (base64 of 16 bytes per row and 8 per cell), and is cacheable.
+    const small = await pool.score(SAMPLE_DB, rows(1000), { gold: rows(1000) });
+    assert(small.gold?.ok && small.gold.digest);
+    assertEquals([small.match, small.gold.digest.rows.length, cacheable(small.gold)], [true, 21336, true]);
   } finally {
     await pool.close();
   }

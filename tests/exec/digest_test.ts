@@ -15,7 +15,7 @@ import {
   digestSoftF1,
   encodeDigest,
 } from "../../lib/exec/result_digest.ts";
-import { ENGINE_OPTIONS, type GoldDigest } from "../../lib/exec/sqlite_pool.ts";
+import { ENGINE_OPTIONS, type GoldDigest } from "../../lib/exec/pool_types.ts";
 
 /** Values that collide under Python's `==` across types, and ones that must not. */
 const VALUES: unknown[] = [
@@ -140,6 +140,51 @@ Deno.test("gold cache: engine in the key, malformed entries a miss with one warn
     const d = new GoldCache({ dir, engine: "engine A" });
     await d.dbHash(db);
     assertEquals(await d.peek(db, "SELECT 1"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("gold cache: memory bounded, least recently used out first, evicted entries still on disk", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "t2s-goldcache-" });
+  const db = join(dir, "x.sqlite");
+  await Deno.writeTextFile(db, "bounded cache content");
+  const entryOf = (n: number): GoldDigest => {
+    const rows = Array.from({ length: 500 }, (_, i) => [n, i]);
+    return {
+      ok: true,
+      columns: ["n", "i"],
+      rowCount: 500,
+      distinctRows: 500,
+      sample: [[n, 0]],
+      execMs: 1,
+      digest: encodeDigest(digestRows(rows, 2)),
+    };
+  };
+  try {
+    // Each entry is ~21 KB of digest text: a 100 KB bound holds four of them.
+    const bound = 100_000;
+    const a = new GoldCache({ dir, engine: "engine A", memoryBytes: bound });
+    await a.dbHash(db);
+    for (let n = 0; n < 5; n++) a.record(db, `SELECT ${n}`, entryOf(n));
+    await a.flush();
+    assert(a.memoryUsed <= bound && a.memoryUsed > bound / 2, `held ${a.memoryUsed} bytes`);
+    assertEquals(await a.peek(db, "SELECT 0"), null, "the oldest entry left memory");
+    assertEquals(await a.peek(db, "SELECT 4"), entryOf(4));
+    // Used again, SELECT 1 outlives SELECT 2 when a new entry needs room.
+    assertEquals(await a.peek(db, "SELECT 1"), entryOf(1));
+    a.record(db, "SELECT 5", entryOf(5));
+    a.record(db, "SELECT 0", entryOf(0));
+    await a.flush();
+    assertEquals(await a.peek(db, "SELECT 2"), null);
+    assertEquals(await a.peek(db, "SELECT 1"), entryOf(1));
+    // Every entry was written through once (an evicted one executed again is not appended twice).
+    const shard = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".jsonl"))!.name;
+    assertEquals((await Deno.readTextFile(join(dir, shard))).trim().split("\n").length, 6);
+    const next = new GoldCache({ dir, engine: "engine A" });
+    await next.dbHash(db);
+    assertEquals(await next.peek(db, "SELECT 0"), entryOf(0));
+    assertEquals(await next.peek(db, "SELECT 2"), entryOf(2));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

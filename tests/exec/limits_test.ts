@@ -5,7 +5,8 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { parseMemory, SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import { parseMemory } from "../../lib/exec/pool_types.ts";
+import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
 
 const SAMPLE_DB =
   new URL("../../data/sample/dev_databases/superhero/superhero.sqlite", import.meta.url).pathname;

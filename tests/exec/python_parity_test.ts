@@ -6,7 +6,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { runEvaluation } from "../../lib/run/evaluate.ts";
-import { type ExecResult, SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import type { ExecResult } from "../../lib/exec/pool_types.ts";
+import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
 import { MATH_FUNCTIONS } from "../../lib/exec/sqlite_math.ts";
 
 const PARITY_PY = new URL("../parity/official_ex.py", import.meta.url).pathname;

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { sha256Hex } from "../../lib/util/hash.ts";
-import { SqlitePool, workerArgs } from "../../lib/exec/sqlite_pool.ts";
+import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import { workerArgs } from "../../lib/exec/worker_process.ts";
 
 const SAMPLE_DB = "data/sample/dev_databases/superhero/superhero.sqlite";
 
