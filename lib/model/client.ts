@@ -172,7 +172,7 @@ export class ModelClient {
 
   /**
    * The prompts that would overflow the model's context window: estimated prompt tokens
-   * (`estimateTokens` of lib/prompt/tokens.ts) plus the tokens reserved for the answer exceed the window. Call
+   * (`estimateTokens` of lib/prompt/token_estimate.ts) plus the tokens reserved for the answer exceed the window. Call
    * it before generating so overflowing questions are flagged before any paid request. Returns none when the
    * window is unknown.
    *

@@ -1,6 +1,6 @@
 /**
  * The context-length check: which prompts would overflow a model's context window, by the one quick token
- * estimate (`estimateTokens` in lib/prompt/tokens.ts), before any paid request.
+ * estimate (`estimateTokens` in lib/prompt/token_estimate.ts), before any paid request.
  *
  * @module
  */

@@ -39,7 +39,7 @@ import { joinNegativeNumbers, numberFlag, UsageError } from "../util/mod.ts";
 import { writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import { createProgress } from "../util/mod.ts";
-import { chatTokens, type LengthStats, lengthStats, messageTokens, TOKENIZER } from "../prompt/mod.ts";
+import { chatTokens, type LengthStats, lengthStats, messageTokens, TOKENIZER } from "./llama_tokens.ts";
 import type { ChatMessage, Example } from "../types.ts";
 
 /** Conversations longer than this many tokens are counted in dataset.json: the trainer's default max length. */

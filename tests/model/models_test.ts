@@ -24,7 +24,7 @@ import {
   resolveProvider,
   StartupError,
 } from "../../lib/model/mod.ts";
-import { estimateTokens } from "../../lib/prompt/tokens.ts";
+import { estimateTokens } from "../../lib/prompt/token_estimate.ts";
 import { createLimiter } from "../../lib/model/limiter.ts";
 import { createProgress, type ProgressState } from "../../lib/util/progress.ts";
 import type { ChatMessage } from "../../lib/types.ts";

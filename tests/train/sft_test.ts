@@ -13,7 +13,7 @@ import {
 } from "../../lib/train/sft.ts";
 import { buildMessages, renderUserPrompt, SYSTEM_PROMPT, templateHash } from "../../lib/prompt/prompts.ts";
 import { renderSchema } from "../../lib/prompt/schema.ts";
-import { chatTokens, countTokens, lengthStats, messageTokens } from "../../lib/prompt/tokens.ts";
+import { chatTokens, countTokens, lengthStats, messageTokens } from "../../lib/train/llama_tokens.ts";
 import { parseDataset } from "../../lib/data/dataset.ts";
 
 const root = join(import.meta.dirname!, "..", "..");

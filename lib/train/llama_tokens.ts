@@ -1,13 +1,13 @@
 /**
- * Token lengths of conversations: exact counts with a real Llama 3 tokenizer (`npm:llama3-tokenizer-js`, the Llama 3
+ * Token lengths of training conversations: exact counts with a real Llama 3 tokenizer (`npm:llama3-tokenizer-js`, the Llama 3
  * BPE vocabulary shipped inside the package, so it works offline), and summary statistics.
  *
  * Chat overhead follows the Llama 3 chat template: `<|begin_of_text|>` once, then per message
  * `<|start_header_id|>role<|end_header_id|>\n\n` + content (trimmed, as the template does) + `<|eot_id|>`, i.e.
  * content + 5 tokens. The Llama 3.1 template's optional date header in the system turn is not counted.
  *
- * And the one quick estimate ({@linkcode estimateTokens}: characters / 3.5) for checks that must not depend on
- * a model's tokenizer, such as the evaluation's context-window warning.
+ * Loading the vocabulary takes about a second, so this lives with the datasets that need it, not with the prompts
+ * every run loads; the quick estimate for any model is `estimateTokens` in `lib/prompt/token_estimate.ts`.
  *
  * @module
  */
@@ -77,37 +77,13 @@ export function chatTokens(messages: readonly ChatMessage[]): number {
 
 /**
  * Tokens of one message under the Llama 3 chat template: its content plus the template's per-message overhead
- * (no BOS; {@linkcode chatTokens} adds it once per conversation).
+ * (no BOS; chatTokens adds it once per conversation).
  *
  * @param message the message
  * @returns token count
  */
 export function messageTokens(message: ChatMessage): number {
   return PER_MESSAGE + countTokens(message.content.trim());
-}
-
-/** Characters per token of the quick estimate: a rough figure for Llama 3 on English, SQL and schemas. */
-export const ESTIMATE_CHARS_PER_TOKEN = 3.5;
-
-/** Tokens the quick estimate adds per message for a chat template's framing (by default). */
-export const ESTIMATE_MESSAGE_OVERHEAD = 4;
-
-/**
- * Estimated tokens of a conversation, with no tokenizer: characters / {@linkcode ESTIMATE_CHARS_PER_TOKEN}
- * (rounded up) plus `perMessage` tokens per message. An estimate only, for any model; {@linkcode chatTokens}
- * is the exact Llama 3 count.
- *
- * @param messages the conversation (only `content` is read)
- * @param options `perMessage`: the template overhead per message (default {@linkcode ESTIMATE_MESSAGE_OVERHEAD})
- * @returns the estimate
- */
-export function estimateTokens(
-  messages: readonly Pick<ChatMessage, "content">[],
-  options: { perMessage?: number } = {},
-): number {
-  const chars = messages.reduce((sum, m) => sum + m.content.length, 0);
-  const perMessage = options.perMessage ?? ESTIMATE_MESSAGE_OVERHEAD;
-  return Math.ceil(chars / ESTIMATE_CHARS_PER_TOKEN) + perMessage * messages.length;
 }
 
 /** Summary of a list of lengths. Null fields when the list is empty. */
