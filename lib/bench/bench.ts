@@ -293,7 +293,7 @@ export async function benchScoring(options: ScoringBenchOptions = {}): Promise<S
       if (name === "superhero") pairs = await buildPairs(dir, options.copies ?? (quick ? 2 : 20));
       else if (name === "trivial") pairs = await buildTrivial(dir, options.trivial ?? (quick ? 300 : 3000));
       else if (name === "scale") {
-        const { ensureScaleDatabase } = await import("./bench_scale.ts");
+        const { ensureScaleDatabase } = await import("./scale.ts");
         const scale = await ensureScaleDatabase({
           params: quick ? { transactions: 300_000, accounts: 20_000, posts: 30_000, users: 10_000 } : {},
           onStep: (line) => console.log(line),
