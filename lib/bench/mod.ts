@@ -7,3 +7,5 @@
 export * from "./bench.ts";
 export * from "./scale.ts";
 export * from "./scale_types.ts";
+export * from "./scoring.ts";
+export * from "./tree_run.ts";
