@@ -34,23 +34,24 @@ function seq(n: number): string {
 const PRAGMAS = "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; " +
   "PRAGMA temp_store = MEMORY;";
 
-/** The SQL that builds `bank_scale` (BIRD `financial`-like). */
-export function bankSql(p: ScaleParams): string {
-  const regions = [
-    "Prague",
-    "central Bohemia",
-    "south Bohemia",
-    "west Bohemia",
-    "north Bohemia",
-    "east Bohemia",
-    "south Moravia",
-    "north Moravia",
-  ];
-  const region = `CASE n % 8 ${regions.map((r, i) => `WHEN ${i} THEN '${r}'`).join(" ")} END`;
+/** The regions of `district.A3`, as in BIRD's `financial`. */
+const REGIONS = [
+  "Prague",
+  "central Bohemia",
+  "south Bohemia",
+  "west Bohemia",
+  "north Bohemia",
+  "east Bohemia",
+  "south Moravia",
+  "north Moravia",
+];
+
+/** `district`, `account`, `client`, `disp` and `loan`: the dimensions of `bank_scale`. */
+function bankDimensionsSql(p: ScaleParams): string {
+  const region = `CASE n % 8 ${REGIONS.map((r, i) => `WHEN ${i} THEN '${r}'`).join(" ")} END`;
   const clients = Math.round(p.accounts * 1.25);
   const loans = Math.round(p.accounts / 5);
-  return `${PRAGMAS}
-CREATE TABLE district (district_id INTEGER PRIMARY KEY, A2 TEXT NOT NULL, A3 TEXT NOT NULL, A4 INTEGER,
+  return `CREATE TABLE district (district_id INTEGER PRIMARY KEY, A2 TEXT NOT NULL, A3 TEXT NOT NULL, A4 INTEGER,
   A11 REAL, A12 REAL);
 INSERT INTO district ${seq(500)}
 SELECT n, 'District ' || n, ${region}, 2000 + ${h("n", 1, 300000)}, 8000 + ${h("n", 2, 500000)} / 100.0,
@@ -76,8 +77,12 @@ INSERT INTO loan ${seq(loans)}
 SELECT n, 1 + ${h("n", 2, p.accounts)}, date(${J1993} + 180 + ${h("n", 3, 2000)}),
   round(5000 + ${h("n", 4, 59000000)} / 100.0, 2), 12 * (1 + ${h("n", 5, 5)}),
   round((5000 + ${h("n", 4, 59000000)} / 100.0) / (12 * (1 + ${h("n", 5, 5)})), 2),
-  substr('ABCD', 1 + ${h("n", 6, 4)}, 1) FROM s;
-CREATE TABLE trans (trans_id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES account,
+  substr('ABCD', 1 + ${h("n", 6, 4)}, 1) FROM s;`;
+}
+
+/** `trans`, the 5M-row fact table of `bank_scale`, then the indexes and `ANALYZE`. */
+function transSql(p: ScaleParams): string {
+  return `CREATE TABLE trans (trans_id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES account,
   date TEXT NOT NULL, type TEXT NOT NULL, operation TEXT, amount REAL NOT NULL, balance REAL NOT NULL,
   k_symbol TEXT, bank TEXT, account INTEGER);
 -- Ids grow with the date, as in a bank's ledger (and BIRD's \`trans\`): a date range is a run of rows.
@@ -99,35 +104,41 @@ CREATE INDEX loan_account ON loan (account_id);
 ANALYZE;`;
 }
 
-/** The SQL that builds `forum_scale` (BIRD `codebase_community`-like, with long texts). */
-export function forumSql(p: ScaleParams): string {
-  const locations = [
-    "Berlin, Germany",
-    "London, United Kingdom",
-    "New York, NY",
-    "Paris, France",
-    "Bangalore, India",
-    "San Francisco, CA",
-    "Toronto, Canada",
-    "Sydney, Australia",
-  ];
-  const location = `CASE ${h("n", 3, 12)} ${locations.map((l, i) => `WHEN ${i} THEN '${l}'`).join(" ")} END`;
-  const tags = [
-    "<r>",
-    "<python>",
-    "<regression>",
-    "<machine-learning>",
-    "<bayesian>",
-    "<time-series>",
-    "<r><regression>",
-    "<python><pandas>",
-    "<hypothesis-testing>",
-    "<probability>",
-  ];
-  const tag = `CASE ${h("n", 4, 10)} ${tags.map((t, i) => `WHEN ${i} THEN '${t}'`).join(" ")} END`;
-  const comments = p.posts * 2;
-  return `${PRAGMAS}
-CREATE TABLE users (Id INTEGER PRIMARY KEY, Reputation INTEGER NOT NULL, CreationDate TEXT NOT NULL,
+/** The SQL that builds `bank_scale` (BIRD `financial`-like). */
+export function bankSql(p: ScaleParams): string {
+  return `${PRAGMAS}\n${bankDimensionsSql(p)}\n${transSql(p)}`;
+}
+
+/** The locations of `users.Location`. */
+const LOCATIONS = [
+  "Berlin, Germany",
+  "London, United Kingdom",
+  "New York, NY",
+  "Paris, France",
+  "Bangalore, India",
+  "San Francisco, CA",
+  "Toronto, Canada",
+  "Sydney, Australia",
+];
+
+/** The tags of the questions (`posts.Tags`). */
+const TAGS = [
+  "<r>",
+  "<python>",
+  "<regression>",
+  "<machine-learning>",
+  "<bayesian>",
+  "<time-series>",
+  "<r><regression>",
+  "<python><pandas>",
+  "<hypothesis-testing>",
+  "<probability>",
+];
+
+/** `users`, with long `AboutMe` texts. */
+function usersSql(p: ScaleParams): string {
+  const location = `CASE ${h("n", 3, 12)} ${LOCATIONS.map((l, i) => `WHEN ${i} THEN '${l}'`).join(" ")} END`;
+  return `CREATE TABLE users (Id INTEGER PRIMARY KEY, Reputation INTEGER NOT NULL, CreationDate TEXT NOT NULL,
   DisplayName TEXT NOT NULL, Location TEXT, AboutMe TEXT, Views INTEGER NOT NULL, UpVotes INTEGER NOT NULL,
   DownVotes INTEGER NOT NULL, Age INTEGER);
 INSERT INTO users ${seq(p.users)}
@@ -137,8 +148,13 @@ SELECT n, 1 + ${h("n", 0, 1000)} * ${h("n", 1, 1000)} / 100, date(2455197.5 + ${
   ${h("n", 7, 5000)}, ${h("n", 8, 800)}, ${h("n", 0, 60)}, CASE WHEN n % 4 = 0 THEN NULL ELSE 16 + ${
     h("n", 1, 60)
   } END
-FROM s;
-CREATE TABLE posts (Id INTEGER PRIMARY KEY, PostTypeId INTEGER NOT NULL, ParentId INTEGER,
+FROM s;`;
+}
+
+/** `posts`: questions and their answers, with long bodies. */
+function postsSql(p: ScaleParams): string {
+  const tag = `CASE ${h("n", 4, 10)} ${TAGS.map((t, i) => `WHEN ${i} THEN '${t}'`).join(" ")} END`;
+  return `CREATE TABLE posts (Id INTEGER PRIMARY KEY, PostTypeId INTEGER NOT NULL, ParentId INTEGER,
   OwnerUserId INTEGER REFERENCES users, CreationDate TEXT NOT NULL, Score INTEGER NOT NULL, ViewCount INTEGER,
   Title TEXT, Body TEXT NOT NULL, Tags TEXT, AnswerCount INTEGER, CommentCount INTEGER NOT NULL);
 INSERT INTO posts ${seq(p.posts)}
@@ -149,8 +165,13 @@ SELECT n, CASE WHEN n % 3 = 0 THEN 2 ELSE 1 END, CASE WHEN n % 3 = 0 THEN n - 1 
   substr('${LOREM}', 1 + ${h("n", 7, 500)}, 80 + ${
     h("n", 8, 500)
   }), CASE WHEN n % 3 = 0 THEN NULL ELSE ${tag} END,
-  CASE WHEN n % 3 = 0 THEN NULL ELSE ${h("n", 0, 6)} END, ${h("n", 1, 12)} FROM s;
-CREATE TABLE comments (Id INTEGER PRIMARY KEY, PostId INTEGER NOT NULL REFERENCES posts, Score INTEGER NOT NULL,
+  CASE WHEN n % 3 = 0 THEN NULL ELSE ${h("n", 0, 6)} END, ${h("n", 1, 12)} FROM s;`;
+}
+
+/** `comments` (two per post), then the indexes and `ANALYZE`. */
+function commentsSql(p: ScaleParams): string {
+  const comments = p.posts * 2;
+  return `CREATE TABLE comments (Id INTEGER PRIMARY KEY, PostId INTEGER NOT NULL REFERENCES posts, Score INTEGER NOT NULL,
   Text TEXT NOT NULL, CreationDate TEXT NOT NULL, UserId INTEGER REFERENCES users);
 INSERT INTO comments ${seq(comments)}
 SELECT n, 1 + ${h("n", 2, p.posts)}, ${h("n", 3, 12)}, substr('${LOREM}', 1 + ${h("n", 4, 600)}, 20 + ${
@@ -163,4 +184,9 @@ CREATE INDEX posts_date ON posts (CreationDate);
 CREATE INDEX comments_post ON comments (PostId);
 CREATE INDEX comments_user ON comments (UserId);
 ANALYZE;`;
+}
+
+/** The SQL that builds `forum_scale` (BIRD `codebase_community`-like, with long texts). */
+export function forumSql(p: ScaleParams): string {
+  return `${PRAGMAS}\n${usersSql(p)}\n${postsSql(p)}\n${commentsSql(p)}`;
 }
