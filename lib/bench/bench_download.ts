@@ -25,6 +25,64 @@ export interface BenchDownloadOptions {
   log?: (line: string) => void;
 }
 
+/** The peak of `Deno.memoryUsage().rss` over its samples, from its creation on. */
+class PeakRss {
+  peak = Deno.memoryUsage().rss;
+  /** Take one sample (also a progress callback). */
+  sample = (): void => {
+    this.peak = Math.max(this.peak, Deno.memoryUsage().rss);
+  };
+  /** Run `work` with a sample every 20 ms. */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    const timer = setInterval(this.sample, 20);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+/** Write the bench archive to `archive` and print its size, build time and peak RSS; returns its bytes. */
+async function buildArchive(archive: string, options: { megabytes: number; log: (line: string) => void }) {
+  const rss = new PeakRss();
+  const began = performance.now();
+  await rss.during(() => writeBenchArchive(archive, { megabytes: options.megabytes }));
+  const size = (await Deno.stat(archive)).size;
+  options.log(
+    `download bench: built ${(size / MB).toFixed(0)} MB archive (nested dev_databases.zip, stored, ` +
+      `incompressible) in ${((performance.now() - began) / 1000).toFixed(1)} s, peak RSS ${mb(rss.peak)}`,
+  );
+  return size;
+}
+
+/** Serve `archive`, download it into `dest` and print the time; returns the peak RSS and the RSS before. */
+async function downloadArchive(
+  archive: string,
+  options: { dest: string; size: number; log: (line: string) => void },
+): Promise<{ peak: number; before: number }> {
+  const { size } = options;
+  const server = startArchiveServer({ "/dev.zip": { path: archive } });
+  const rss = new PeakRss();
+  const before = rss.peak;
+  const start = performance.now();
+  try {
+    const result = await rss.during(() =>
+      downloadDataset("dev", { dest: options.dest, url: server.url("/dev.zip"), onProgress: rss.sample })
+    );
+    const seconds = (performance.now() - start) / 1000;
+    options.log(
+      `download bench: downloaded, extracted (outer + nested) and verified ${(size / MB).toFixed(0)} MB in ` +
+        `${seconds.toFixed(1)} s (${(size / MB / seconds).toFixed(0)} MB/s end to end); ` +
+        `${result.verification.questions} questions, ${result.verification.databases} database`,
+    );
+  } finally {
+    await server.close();
+  }
+  rss.sample();
+  return { peak: rss.peak, before };
+}
+
 /**
  * Generates, serves, downloads and extracts a large archive and prints the peak RSS
  * (`Deno.memoryUsage().rss`, sampled every 20 ms and at each progress report).
@@ -38,47 +96,9 @@ export async function benchDownload(options: BenchDownloadOptions = {}): Promise
   const log = options.log ?? console.log;
   const root = await Deno.makeTempDir({ prefix: "text2sql-bench-download-" });
   try {
-    let peak = Deno.memoryUsage().rss;
-    const sample = () => peak = Math.max(peak, Deno.memoryUsage().rss);
-    const timer = setInterval(sample, 20);
-    const began = performance.now();
     const archive = join(root, "dev.zip");
-    try {
-      await writeBenchArchive(archive, { megabytes });
-    } finally {
-      clearInterval(timer);
-    }
-    const size = (await Deno.stat(archive)).size;
-    const buildPeak = peak;
-    log(
-      `download bench: built ${(size / MB).toFixed(0)} MB archive (nested dev_databases.zip, stored, ` +
-        `incompressible) in ${((performance.now() - began) / 1000).toFixed(1)} s, peak RSS ${mb(buildPeak)}`,
-    );
-
-    const server = startArchiveServer({ "/dev.zip": { path: archive } });
-    peak = Deno.memoryUsage().rss;
-    const before = peak;
-    const interval = setInterval(sample, 20);
-    const start = performance.now();
-    try {
-      const result = await downloadDataset("dev", {
-        dest: join(root, "data"),
-        url: server.url("/dev.zip"),
-        onProgress: sample,
-      });
-      const seconds = (performance.now() - start) / 1000;
-      log(
-        `download bench: downloaded, extracted (outer + nested) and verified ${
-          (size / MB).toFixed(0)
-        } MB in ` +
-          `${seconds.toFixed(1)} s (${(size / MB / seconds).toFixed(0)} MB/s end to end); ` +
-          `${result.verification.questions} questions, ${result.verification.databases} database`,
-      );
-    } finally {
-      clearInterval(interval);
-      await server.close();
-    }
-    sample();
+    const size = await buildArchive(archive, { megabytes, log });
+    const { peak, before } = await downloadArchive(archive, { dest: join(root, "data"), size, log });
     const verdict = peak <= limitMb * MB ? "under" : "OVER";
     log(
       `download bench: peak RSS ${mb(peak)} (${

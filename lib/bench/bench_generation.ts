@@ -46,6 +46,107 @@ export interface GenerationBenchResult {
   ok: boolean;
 }
 
+/** The N benchmark prompts, each distinct so none is served from another's cache entry. */
+function benchPrompts(n: number): ChatMessage[][] {
+  return Array.from({ length: n }, (_, i) => [
+    { role: "system", content: "You are a text to SQL query translator." },
+    {
+      role: "user",
+      content: `-- DB Schema: CREATE TABLE t (a INT)\n\n-- Question: benchmark question ${i}`,
+    },
+  ]);
+}
+
+/** Milliseconds `run` takes. */
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await run();
+  return performance.now() - t;
+}
+
+/** Start-up, first run and cached rerun of `prompts` through a client on `url`, in ms. */
+async function timeRuns(
+  prompts: ChatMessage[][],
+  setup: { url: string; concurrency: number; cacheDir: string },
+): Promise<{ startupMs: number; firstMs: number; cachedMs: number }> {
+  const { concurrency } = setup;
+  const config = {
+    baseUrl: setup.url,
+    model: "fake-model",
+    concurrency,
+    cache: true,
+    cacheDir: setup.cacheDir,
+  };
+  // The bench must not depend on (or send) whatever key the user has set.
+  const env = () => undefined;
+
+  let client!: ModelClient;
+  const startupMs = await timed(async () => {
+    client = await ModelClient.create(config, { env });
+    // One wave of C distinct warm-up prompts opens the C connections and compiles the request path, so the
+    // timed run measures steady-state throughput; it is reported as part of start-up.
+    const warmup = Array.from({ length: concurrency }, (_, i): ChatMessage[] => [
+      { role: "user", content: `warm-up ${i}` },
+    ]);
+    await Promise.all(warmup.map((p) => client.complete(p)));
+  });
+  const firstMs = await timed(() => Promise.all(prompts.map((p) => client.complete(p))));
+
+  const rerun = await ModelClient.create(config, { env });
+  let cached: { cached: boolean }[] = [];
+  const cachedMs = await timed(async () => {
+    cached = await Promise.all(prompts.map((p) => rerun.complete(p)));
+  });
+  if (cached.some((c) => !c.cached)) throw new Error("bench: the rerun was not served from the cache");
+  return { startupMs, firstMs, cachedMs };
+}
+
+/** The result of the measured times, against the ideal `ceil(N/C) × latency` and the targets. */
+function resultOf(
+  size: { n: number; concurrency: number; latencyMs: number },
+  times: { startupMs: number; firstMs: number; cachedMs: number },
+): GenerationBenchResult {
+  const { n, concurrency, latencyMs } = size;
+  const { startupMs, firstMs, cachedMs } = times;
+  const idealMs = Math.ceil(n / concurrency) * latencyMs;
+  const ratioToIdeal = firstMs / idealMs;
+  const cachedRatio = cachedMs / firstMs;
+  const ok = ratioToIdeal <= 1.2 && cachedRatio < 0.1;
+  return {
+    n,
+    concurrency,
+    latencyMs,
+    startupMs,
+    firstMs,
+    idealMs,
+    ratioToIdeal,
+    cachedMs,
+    cachedRatio,
+    ok,
+  };
+}
+
+/** Print the lines of a result. */
+function printResult(r: GenerationBenchResult, log: (line: string) => void): void {
+  const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
+  log(
+    `generation: ${r.n} prompts, concurrency ${r.concurrency}, ${r.latencyMs} ms per request (fake server, loopback)`,
+  );
+  log(
+    `  start-up                ${
+      fmt(r.startupMs)
+    }  (GET /models + one warm-up wave of ${r.concurrency} requests)`,
+  );
+  log(
+    `  first run               ${fmt(r.firstMs)}  ideal ceil(N/C)×latency = ${fmt(r.idealMs)}  ratio ` +
+      `${r.ratioToIdeal.toFixed(2)}× (target ≤ 1.20×) ${r.ratioToIdeal <= 1.2 ? "ok" : "MISSED"}`,
+  );
+  log(
+    `  rerun from cache        ${fmt(r.cachedMs)}  ${(r.cachedRatio * 100).toFixed(1)}% of the first run ` +
+      `(target < 10%) ${r.cachedRatio < 0.1 ? "ok" : "MISSED"}`,
+  );
+}
+
 /**
  * Runs the generation benchmark and prints its lines.
  *
@@ -61,69 +162,10 @@ export async function benchGeneration(options: GenerationBenchOptions = {}): Pro
     ? await startFakeOpenAI({ latencyMs, script: () => ({ content: "SELECT 1" }) })
     : await spawnFakeServer(latencyMs);
   try {
-    const prompts: ChatMessage[][] = Array.from({ length: n }, (_, i) => [
-      { role: "system", content: "You are a text to SQL query translator." },
-      {
-        role: "user",
-        content: `-- DB Schema: CREATE TABLE t (a INT)\n\n-- Question: benchmark question ${i}`,
-      },
-    ]);
-    const config = { baseUrl: server.url, model: "fake-model", concurrency, cache: true, cacheDir };
-    // The bench must not depend on (or send) whatever key the user has set.
-    const env = () => undefined;
-
-    let t = performance.now();
-    const client = await ModelClient.create(config, { env });
-    // One wave of C distinct warm-up prompts opens the C connections and compiles the request path, so the
-    // timed run measures steady-state throughput; it is reported as part of start-up.
-    const warmup = Array.from({ length: concurrency }, (_, i): ChatMessage[] => [
-      { role: "user", content: `warm-up ${i}` },
-    ]);
-    await Promise.all(warmup.map((p) => client.complete(p)));
-    const startupMs = performance.now() - t;
-    t = performance.now();
-    await Promise.all(prompts.map((p) => client.complete(p)));
-    const firstMs = performance.now() - t;
-
-    const rerun = await ModelClient.create(config, { env });
-    t = performance.now();
-    const cached = await Promise.all(prompts.map((p) => rerun.complete(p)));
-    const cachedMs = performance.now() - t;
-    if (cached.some((c) => !c.cached)) throw new Error("bench: the rerun was not served from the cache");
-
-    const idealMs = Math.ceil(n / concurrency) * latencyMs;
-    const ratioToIdeal = firstMs / idealMs;
-    const cachedRatio = cachedMs / firstMs;
-    const ok = ratioToIdeal <= 1.2 && cachedRatio < 0.1;
-    const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
-    log(
-      `generation: ${n} prompts, concurrency ${concurrency}, ${latencyMs} ms per request (fake server, loopback)`,
-    );
-    log(
-      `  start-up                ${
-        fmt(startupMs)
-      }  (GET /models + one warm-up wave of ${concurrency} requests)`,
-    );
-    log(
-      `  first run               ${fmt(firstMs)}  ideal ceil(N/C)×latency = ${fmt(idealMs)}  ratio ` +
-        `${ratioToIdeal.toFixed(2)}× (target ≤ 1.20×) ${ratioToIdeal <= 1.2 ? "ok" : "MISSED"}`,
-    );
-    log(
-      `  rerun from cache        ${fmt(cachedMs)}  ${(cachedRatio * 100).toFixed(1)}% of the first run ` +
-        `(target < 10%) ${cachedRatio < 0.1 ? "ok" : "MISSED"}`,
-    );
-    return {
-      n,
-      concurrency,
-      latencyMs,
-      startupMs,
-      firstMs,
-      idealMs,
-      ratioToIdeal,
-      cachedMs,
-      cachedRatio,
-      ok,
-    };
+    const times = await timeRuns(benchPrompts(n), { url: server.url, concurrency, cacheDir });
+    const result = resultOf({ n, concurrency, latencyMs }, times);
+    printResult(result, log);
+    return result;
   } finally {
     await server.close();
     await Deno.remove(cacheDir, { recursive: true });

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { ensureScaleDatabase, FULL_SCALE, type ScaleQuestion } from "../../lib/bench/bench_scale.ts";
+import { ensureScaleDatabase, FULL_SCALE, type ScaleQuestion } from "../../lib/bench/mod.ts";
 import { runEvaluation } from "../../lib/run/evaluate.ts";
 import { BIRD_SEPARATOR } from "../../lib/data/dataset.ts";
 import { fileSha256 } from "../../lib/util/files.ts";
