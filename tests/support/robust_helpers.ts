@@ -22,7 +22,7 @@ export function startEval(
   env: Record<string, string> = {},
 ): { child: Deno.ChildProcess; result: Promise<ChildResult> } {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", join(ROOT, "lib", "cli.ts"), "eval", ...args],
+    args: ["run", "-A", "--quiet", join(ROOT, "lib", "cli", "cli.ts"), "eval", ...args],
     cwd: ROOT,
     env,
     stdout: "piped",
