@@ -1,0 +1,85 @@
+/**
+ * The execute-and-compare stage: a question's SQL and its gold SQL run and compared in one worker (the gold
+ * result from its cache when known), the R-VES timing of a correct answer, and, in voting mode, each
+ * candidate's verdict for the analysis.
+ *
+ * @module
+ */
+import { dbPath } from "../data/mod.ts";
+import { type ExecErr, type ExecResult, type ScoredOk, timeRatio, vesReward } from "../exec/mod.ts";
+import type { Example, ResultRecord, ResultShape } from "../types.ts";
+import { finish, type RunContext } from "./context.ts";
+import { outcomeOf, scoreCandidates } from "./voting.ts";
+
+function shape(r: ScoredOk | ExecErr | null | undefined): ResultShape | null {
+  if (!r || !r.ok) return null;
+  return { columns: r.columns, rows: r.rowCount, distinct_rows: r.distinctRows, sample: r.sample };
+}
+
+/** Execute the record's SQL and the question's gold SQL, compare them, and finish the record with its status. */
+export async function executeAndCompare(
+  rec: ResultRecord,
+  ex: Example,
+  ctx: RunContext,
+): Promise<ResultRecord> {
+  const db = dbPath(ctx.dbRoot, ex.db_id);
+  // As the official script: the prediction first, and the gold query only when the prediction ran (a failed
+  // prediction is wrong whatever the gold result). Both run and are compared in one worker, in one round trip; a
+  // cached gold result travels as its digest, and is shown even for a failed prediction.
+  const cached = await ctx.gold.peek(db, ex.sql);
+  const out = await ctx.pool.score(db, rec.sql!, { gold: cached && !cached.ok ? null : cached ?? ex.sql });
+  const pred = out.pred;
+  const goldRes = cached ?? out.gold;
+  if (cached && pred.ok) ctx.gold.hits++;
+  if (out.goldExecuted && out.gold) ctx.gold.record(db, ex.sql, out.gold);
+  rec.pred = shape(pred);
+  rec.timings.pred_ms = Math.round(pred.ms * 100) / 100;
+  rec.gold = shape(goldRes);
+  rec.timings.gold_ms = goldRes?.ok ? Math.round(goldRes.execMs * 100) / 100 : null;
+  if (!pred.ok) return finish(rec, pred.kind === "timeout" ? "timeout" : "pred_error", pred.error);
+  if (!goldRes) throw new Error("unreachable: a prediction that ran always gets its gold result");
+  if (!goldRes.ok) return finish(rec, "gold_error", `gold SQL failed: ${goldRes.error}`);
+  rec.soft_f1 = out.softF1;
+  if (!out.match) return finish(rec, "wrong", null);
+  if (ctx.ves) rec.ves_reward = await timeVes(ctx, db, { pred: rec.sql!, gold: ex.sql }, ctx.ves);
+  return finish(rec, "correct", null);
+}
+
+/** R-VES reward: time pred and gold `reps` times each (never from cache) and reward the mean ratio. */
+async function timeVes(
+  ctx: RunContext,
+  db: string,
+  sql: { pred: string; gold: string },
+  reps: number,
+): Promise<number> {
+  const predMs: number[] = [];
+  const goldMs: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const p = await ctx.pool.execute(db, sql.pred);
+    const g = await ctx.pool.execute(db, sql.gold);
+    if (!p.ok || !g.ok) return 0;
+    predMs.push(p.execMs);
+    goldMs.push(g.execMs);
+  }
+  return vesReward(timeRatio(goldMs, predMs));
+}
+
+/**
+ * Voting mode: each candidate's verdict against gold, for the analysis figures only (the vote and the answer
+ * are already fixed, and scored).
+ */
+export async function judgeCandidates(
+  rec: ResultRecord,
+  ex: Example,
+  ctx: RunContext,
+): Promise<ResultRecord> {
+  if (!rec.candidates) return rec;
+  const db = dbPath(ctx.dbRoot, ex.db_id);
+  // Candidates' digests are `voting.ts` result digests of their rows, so gold is executed for its rows here too
+  // (the gold cache holds the worker's compare form instead). When every candidate failed nothing can be correct.
+  let gold: ExecResult | null = null;
+  if (rec.candidates.some((c) => c.digest !== null)) gold = await ctx.pool.execute(db, ex.sql);
+  const goldOutcome = gold ? outcomeOf(gold) : null;
+  rec.candidates = scoreCandidates(rec.candidates, goldOutcome?.ok ? goldOutcome.digest : null);
+  return rec;
+}
