@@ -56,7 +56,7 @@ import {
   REPO_ROOT,
   runSlug,
   summaryRows,
-} from "../../lib/notebook/notebook_env.ts";
+} from "../../lib/notebook/mod.ts";
 
 const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
 const EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_execute.py");
