@@ -13,3 +13,4 @@ export * from "./mode_analysis.ts";
 export * from "./charts.ts";
 export * from "./html.ts";
 export * from "./report.ts";
+export * from "./report_modes.ts";

@@ -89,6 +89,15 @@ export function modeOf(run: Pick<RunData, "info">): RunMode {
   return run.info.mode ?? { name: "single" };
 }
 
+/**
+ * A run's mode in words (`voting over 8 samples`, `agent (at most 8 turns, 20 rows per result)`).
+ *
+ * @param run a run as read from disk
+ */
+export function describeModeOf(run: Pick<RunData, "info">): string {
+  return describeMode(modeOf(run));
+}
+
 /** One comparison of {@linkcode compareModes}: the paired test and the two modes in words. */
 export interface ModeComparison extends PairedTestResult {
   modeA: string;

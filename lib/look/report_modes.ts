@@ -6,22 +6,33 @@
  *
  * @module
  */
-import { describeMode } from "../run/mod.ts";
 import { votingChart } from "./charts.ts";
 import { escapeHtml, tableHtml } from "./html.ts";
-import { accuracyByTurns, compareModes, type ModeComparison, modeOf, votingTable } from "./mode_analysis.ts";
+import {
+  accuracyByTurns,
+  compareModes,
+  describeModeOf,
+  type ModeComparison,
+  modeOf,
+  votingTable,
+} from "./mode_analysis.ts";
 import type { RunData } from "./run_data.ts";
 import { fmtP } from "./report_tables.ts";
 
-/** Whether a run used an inference mode beyond one answer per question. */
-function usesMode(run: RunData): boolean {
+/**
+ * Whether a run used an inference mode beyond one answer per question: voting figures in its summary, or
+ * records that counted agent turns.
+ *
+ * @param run a run as read from disk
+ */
+export function usesMode(run: RunData): boolean {
   return Boolean(run.summary?.voting) || run.records.some((r) => typeof r.turns === "number");
 }
 
 /** A run's heading in this section: its label, id and mode in words. */
 function runHeading(run: RunData): string {
   return `<h3>${escapeHtml(run.label)} <span class="muted">(${escapeHtml(run.id)} · ${
-    escapeHtml(describeMode(modeOf(run)))
+    escapeHtml(describeModeOf(run))
   })</span></h3>`;
 }
 
@@ -47,8 +58,11 @@ ${tableHtml(rows as unknown as Record<string, unknown>[])}`;
 /**
  * Groups of runs of one model over one dataset, with at least one mode run, the baseline first: the single-answer
  * run when there is one, else the first given. Others that share no question with the baseline are left out.
+ * Each group is what {@linkcode compareModes} takes.
+ *
+ * @param runs runs with unique ids (as `readRuns` makes them)
  */
-function modeGroups(runs: RunData[]): RunData[][] {
+export function modeGroups(runs: RunData[]): RunData[][] {
   const groups = new Map<string, RunData[]>();
   for (const run of runs) {
     const key = JSON.stringify([run.info.model ?? run.label, run.info.dataset?.sha256 ?? null]);
@@ -63,8 +77,12 @@ function modeGroups(runs: RunData[]): RunData[][] {
   });
 }
 
-/** The comparisons of one group as rows: modes, accuracies, difference with its CI, McNemar p. */
-function comparisonRows(comparisons: ModeComparison[]): Record<string, unknown>[] {
+/**
+ * Mode comparisons as table rows: modes, accuracies, the difference with its CI, McNemar p, the verdict.
+ *
+ * @param comparisons from {@linkcode compareModes}
+ */
+export function comparisonRows(comparisons: ModeComparison[]): Record<string, unknown>[] {
   return comparisons.map((t) => ({
     "mode A": t.modeA,
     "mode B": t.modeB,
@@ -80,12 +98,12 @@ function comparisonRows(comparisons: ModeComparison[]): Record<string, unknown>[
 
 /** The modes of one model side by side: greedy vs maj@K vs agent, by the paired test. */
 function comparisonsHtml(groups: RunData[][]): string {
-  return groups.map((group) =>
-    `<h3>${escapeHtml(group[0].info.model ?? group[0].label)}: modes compared with ${
-      escapeHtml(group[0].label)
-    }</h3>
-${tableHtml(comparisonRows(compareModes(group)))}`
-  ).join("\n");
+  return groups.map(([base, ...others]) => {
+    const title = `${base.info.model ?? base.label}: each mode against ${
+      describeModeOf(base)
+    } (run ${base.id})`;
+    return `<h3>${escapeHtml(title)}</h3>\n${tableHtml(comparisonRows(compareModes([base, ...others])))}`;
+  }).join("\n");
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { DIFFICULTIES } from "../run/mod.ts";
+import { describeMode, DIFFICULTIES } from "../run/mod.ts";
 import type { ResultRecord } from "../types.ts";
 import { ERROR_KINDS } from "./error_taxonomy.ts";
 import { escapeHtml } from "./html.ts";
@@ -47,6 +47,7 @@ ${row("selection", (r) => selectionText(r))}
 ${row("questions scored", (r) => r.records.length)}
 ${row("prompt", (r) => [i(r).prompt?.version, i(r).prompt?.hash].filter(Boolean).join(" · "))}
 ${row("sampling", (r) => i(r).model && i(r).sampling ? samplingText(i(r).sampling) : null)}
+${row("mode", (r) => i(r).mode && i(r).mode!.name !== "single" ? describeMode(i(r).mode!) : null)}
 ${row("evaluator", (r) => i(r).evaluator)}
 ${row("SQL timeout", (r) => i(r).timeout_s ? `${i(r).timeout_s} s` : null)}
 ${row("R-VES", (r) => i(r).ves ? `${i(r).ves} repetitions; score ${r.summary?.r_ves ?? "—"}` : null)}

@@ -11,4 +11,5 @@ export * from "./data_steps.ts";
 export * from "./eval_steps.ts";
 export * from "./dataset_steps.ts";
 export * from "./train_steps.ts";
+export * from "./analysis_steps.ts";
 export * from "./notebook_html.ts";

@@ -260,6 +260,17 @@ export function parseEvalMode(text: string | undefined): EvalMode {
   );
 }
 
+/**
+ * A mode in a few words, for the parameters table: `single`, `voting 8 (temperature 0.8)`, `agent (at most 8 turns)`.
+ *
+ * @param mode From {@linkcode parseEvalMode}.
+ */
+export function describeEvalMode(mode: EvalMode): string {
+  if (mode.name === "voting") return `voting ${mode.n} (temperature ${mode.temperature})`;
+  if (mode.name === "agent") return `agent (at most ${mode.maxTurns} turns)`;
+  return "single";
+}
+
 /** The dev set `01` downloaded and verified under `dataDir`, if there is one: then `02` uses it by default. */
 function downloadedDev(dataDir: string): string | undefined {
   const spec = datasetSpec("dev");
@@ -299,6 +310,8 @@ export function paramRows(
       ? (value.length ? value.join(", ") : "(none)")
       : value === undefined || value === null
       ? "(default)"
+      : typeof value === "object"
+      ? describeEvalMode(value)
       : String(value);
     return { parameter: key, value: text };
   });

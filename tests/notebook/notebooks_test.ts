@@ -848,6 +848,7 @@ Deno.test({
             { kind: "table" },
           ],
           [{ kind: "chart", chart: "token-usage" }],
+          [{ kind: "text", match: /^no voting or agent run: set MODE/ }],
           [{ kind: "text", match: new RegExp(`report: ${report.replaceAll(".", "\\.")} \\(3 runs\\)`) }],
         ]);
         const html = await Deno.readTextFile(report);
