@@ -67,7 +67,11 @@ export async function showModes(dirs: string[]): Promise<ModesShown> {
     shown.agent.push(run.id);
   }
   for (const group of modeGroups(runs)) {
-    console.log(`${group[0].info.model ?? group[0].label}: each mode against ${group[0].id}`);
+    console.log(
+      `${group[0].info.model ?? group[0].label}: each mode against ${describeModeOf(group[0])} (run ${
+        group[0].id
+      })`,
+    );
     await showTable(comparisonRows(compareModes(group)));
     shown.compared.push(group.map((r) => r.id));
   }
