@@ -153,36 +153,7 @@ export function notebookParams(
   env: Record<string, string> = Deno.env.toObject(),
 ): NotebookParams {
   // A set variable wins, even when empty (`TEXT2SQL_DB=` selects every database); else the cell's value.
-  const get = (name: string, value: Parameters<typeof cellText>[0]) =>
-    env[`TEXT2SQL_${name}`] ?? cellText(value);
-  // A dev mirror URL alone means "download dev from there": the CI archive server sets only that.
-  const downloadName = optional(get("DOWNLOAD", cell.download)) ??
-    (optional(env.TEXT2SQL_BIRD_URL_DEV) ? "dev" : undefined);
-  let download: DatasetName | null = null;
-  if (downloadName !== undefined) {
-    try {
-      download = datasetSpec(downloadName).name;
-    } catch {
-      throw new NotebookParamError(
-        `DOWNLOAD (TEXT2SQL_DOWNLOAD) must be dev, train or mini-dev, got ${downloadName}`,
-      );
-    }
-  }
-  const downloadUrl = download === null ? null : optional(env[datasetSpec(download).envVar]) ?? null;
-  if (downloadUrl !== null && !/^https?:\/\//.test(downloadUrl)) {
-    throw new NotebookParamError(
-      `${datasetSpec(download!).envVar} must be an http(s) URL, got ${downloadUrl}`,
-    );
-  }
-  const limitText = optional(get("LIMIT", cell.limit));
-  const limit = limitText === undefined ? undefined : Number(limitText);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
-    throw new NotebookParamError(`LIMIT (TEXT2SQL_LIMIT) must be a positive integer, got ${limitText}`);
-  }
-  const baseUrl = optional(get("BASE_URL", cell.baseUrl));
-  if (baseUrl !== undefined && !/^https?:\/\//.test(baseUrl)) {
-    throw new NotebookParamError(`BASE_URL (TEXT2SQL_BASE_URL) must be an http(s) URL, got ${baseUrl}`);
-  }
+  const get: Lookup = (name, value) => env[`TEXT2SQL_${name}`] ?? cellText(value);
   const models = list(get("MODELS", cell.models));
   const sampleDataset = join(REPO_ROOT, "data", "sample", "dev.json");
   const dataDir = path(get("DATA_DIR", cell.dataDir), join(REPO_ROOT, "data"));
@@ -190,37 +161,66 @@ export function notebookParams(
   const dbText = get("DB", cell.db);
   const dbRootText = optional(get("DB_ROOT", cell.dbRoot));
   const trainText = get("TRAIN", cell.train)?.trim();
+  const trainConfig = optional(get("TRAIN_CONFIG", cell.trainConfig));
   return {
-    download,
-    downloadUrl,
+    ...downloadParams(get("DOWNLOAD", cell.download), env),
     dataDir,
     dataset,
     dbRoot: dbRootText ? path(dbRootText, "") : undefined,
     // `superhero` is the only database the sample ships; any other dataset has its databases beside it.
     db: dbText === undefined ? (onSample(dataset, sampleDataset) ? ["superhero"] : []) : list(dbText),
-    limit,
+    limit: positiveLimit(optional(get("LIMIT", cell.limit))),
     models,
-    baseUrl,
+    baseUrl: httpUrl(optional(get("BASE_URL", cell.baseUrl)), "BASE_URL (TEXT2SQL_BASE_URL)"),
     provider: optional(get("PROVIDER", cell.provider)),
     mode: parseEvalMode(get("MODE", cell.mode)),
     teacherModel: optional(get("TEACHER_MODEL", cell.teacherModel)) ?? models[0],
     runsDir: path(get("RUNS_DIR", cell.runsDir), join(REPO_ROOT, "runs")),
     reportsDir: path(get("REPORTS_DIR", cell.reportsDir), join(REPO_ROOT, "reports")),
     trainRun: trainText === "run" || trainText === "true",
-    trainConfig: optional(get("TRAIN_CONFIG", cell.trainConfig))
-      ? path(get("TRAIN_CONFIG", cell.trainConfig), "")
-      : undefined,
+    trainConfig: trainConfig ? path(trainConfig, "") : undefined,
     metrics: path(get("METRICS", cell.metrics), SAMPLE_METRICS),
     sampleDataset,
-    samplePredictions: join(
-      REPO_ROOT,
-      "data",
-      "sample",
-      "predictions",
-      BASELINE_LABEL,
-      "predict_dev.json",
-    ),
+    samplePredictions: join(REPO_ROOT, "data", "sample", "predictions", BASELINE_LABEL, "predict_dev.json"),
   };
+}
+
+/** A parameter's text: its `TEXT2SQL_<name>` variable when set, else the cell's value as text. */
+type Lookup = (name: string, value: Parameters<typeof cellText>[0]) => string | undefined;
+
+/** `value` unchanged when it is an http(s) URL (or unset); else the error naming `what`. */
+function httpUrl(value: string | undefined, what: string): string | undefined {
+  if (value !== undefined && !/^https?:\/\//.test(value)) {
+    throw new NotebookParamError(`${what} must be an http(s) URL, got ${value}`);
+  }
+  return value;
+}
+
+/** `LIMIT` as a positive integer, or undefined when unset. */
+function positiveLimit(text: string | undefined): number | undefined {
+  const limit = text === undefined ? undefined : Number(text);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    throw new NotebookParamError(`LIMIT (TEXT2SQL_LIMIT) must be a positive integer, got ${text}`);
+  }
+  return limit;
+}
+
+/** The set `01` downloads (from `DOWNLOAD`, or `dev` when only a dev mirror URL is set) and its mirror URL. */
+function downloadParams(
+  text: string | undefined,
+  env: Record<string, string>,
+): Pick<NotebookParams, "download" | "downloadUrl"> {
+  // A dev mirror URL alone means "download dev from there": the CI archive server sets only that.
+  const name = optional(text) ?? (optional(env.TEXT2SQL_BIRD_URL_DEV) ? "dev" : undefined);
+  if (name === undefined) return { download: null, downloadUrl: null };
+  let download: DatasetName;
+  try {
+    download = datasetSpec(name).name;
+  } catch {
+    throw new NotebookParamError(`DOWNLOAD (TEXT2SQL_DOWNLOAD) must be dev, train or mini-dev, got ${name}`);
+  }
+  const { envVar } = datasetSpec(download);
+  return { download, downloadUrl: httpUrl(optional(env[envVar]), envVar) ?? null };
 }
 
 /** How `02` asks each model: one answer, a vote over K samples, or the agent with a turn limit. */

@@ -1332,7 +1332,7 @@ Deno.test("eval CLI: a wrong --dataset alone is 'dataset not found'; a file cove
   const tmp = await Deno.makeTempDir({ prefix: "text2sql-evalwarn-" });
   const run = async (...args: string[]) => {
     const o = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", join(REPO_ROOT, "lib", "cli.ts"), "eval", ...args],
+      args: ["run", "-A", join(REPO_ROOT, "lib", "cli", "cli.ts"), "eval", ...args],
       env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
