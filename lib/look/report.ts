@@ -262,6 +262,27 @@ const USAGE = "usage: deno task report [--out FILE] RUN_DIR...";
  * line to stderr and returns 2 (usage) or 1 (run directory).
  */
 export async function reportCommand(argv: string[]): Promise<number> {
+  const args = reportArgs(argv);
+  if (typeof args === "number") return args;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    console.error(
+      "report: needs --allow-ffi (nodejs-polars is a native addon); run `deno run -A lib/cli/cli.ts report ...` " +
+        "or add --allow-ffi to the report task in deno.json",
+    );
+    return 1;
+  }
+  let html: string;
+  try {
+    html = await buildReport(args.dirs);
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}`);
+    return 1;
+  }
+  return await writeReport(args.out ?? join("reports", `${stamp(new Date())}.html`), html);
+}
+
+/** The command's arguments, or the exit code when there is nothing to build (usage printed, or `--help`). */
+function reportArgs(argv: string[]): { dirs: string[]; out: string | undefined } | number {
   let parsed;
   try {
     parsed = parseArgs({
@@ -278,26 +299,15 @@ export async function reportCommand(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const dirs = parsed.positionals;
-  if (dirs.length === 0) {
+  if (parsed.positionals.length === 0) {
     console.error(`report: no run directory given. ${USAGE}`);
     return 2;
   }
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    console.error(
-      "report: needs --allow-ffi (nodejs-polars is a native addon); run `deno run -A lib/cli/cli.ts report ...` " +
-        "or add --allow-ffi to the report task in deno.json",
-    );
-    return 1;
-  }
-  let html: string;
-  try {
-    html = await buildReport(dirs);
-  } catch (e) {
-    console.error(`report: ${(e as Error).message}`);
-    return 1;
-  }
-  const out = parsed.values.out ?? join("reports", `${stamp(new Date())}.html`);
+  return { dirs: parsed.positionals, out: parsed.values.out };
+}
+
+/** Writes the report and prints its path (0), or says why it cannot (1). */
+async function writeReport(out: string, html: string): Promise<number> {
   try {
     await Deno.mkdir(dirname(out), { recursive: true });
     await Deno.writeTextFile(out, html);

@@ -84,6 +84,19 @@ export async function prepareData(
   return await sampleData(params.sampleDataset);
 }
 
+/** Runs `PRAGMA quick_check` on a database file; throws naming the file when it is not `ok`. */
+function quickCheck(file: string): void {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const check = db.prepare("PRAGMA quick_check").all().map((row) => String(Object.values(row)[0])).join(
+      "; ",
+    );
+    if (check !== "ok") throw new Error(`${file}: PRAGMA quick_check failed: ${check}`);
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * The bundled sample's summary: its questions whose database ships here (only `superhero`; BIRD's other dev
  * databases come with `deno task download dev`), each database checked with `PRAGMA quick_check`.
@@ -112,15 +125,7 @@ export async function sampleData(datasetFile: string): Promise<PreparedData> {
   const perDatabase = [];
   for (const [file, bytes] of present) {
     if (bytes < 0) continue;
-    const db = new DatabaseSync(file, { readOnly: true });
-    try {
-      const check = db.prepare("PRAGMA quick_check").all().map((row) => String(Object.values(row)[0])).join(
-        "; ",
-      );
-      if (check !== "ok") throw new Error(`${file}: PRAGMA quick_check failed: ${check}`);
-    } finally {
-      db.close();
-    }
+    quickCheck(file);
     const dbId = file.split("/").at(-2)!;
     perDatabase.push({ db_id: dbId, questions: questions.filter((q) => q.db_id === dbId).length, bytes });
   }
