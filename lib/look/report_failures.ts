@@ -22,7 +22,8 @@ function valueText(v: DisplayValue): string {
   return String(v);
 }
 
-export function plural(n: number, word: string): string {
+/** `1 row`, `2 rows`: a count with its word, plural when it is not one. */
+function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
@@ -92,6 +93,7 @@ export function trajectoryHtml(r: Pick<ResultRecord, "trajectory" | "turns" | "s
   }</div>`;
 }
 
+/** One run's failing questions, in question order, at most `max` listed (the rest counted). */
 export function failuresSection(run: RunData, max: number): string {
   const failing = run.records.filter((r) => r.status !== "correct").sort((a, b) => a.index - b.index);
   const shown = failing.slice(0, max);

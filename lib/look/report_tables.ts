@@ -19,6 +19,7 @@ export function cell(value: unknown): string {
   return `<td>${escapeHtml(String(value))}</td>`;
 }
 
+/** A percentage with two decimals, `—` when there is none. */
 export function fmtPct(v: unknown): string {
   return typeof v === "number" ? v.toFixed(2) : "—";
 }
@@ -118,6 +119,7 @@ function softF1(records: ResultRecord[], bucket: string): number | null {
   return Number((100 * sel.reduce((s, r) => s + (r.soft_f1 ?? 0), 0) / sel.length).toFixed(2));
 }
 
+/** A p-value: four decimals, or in exponent form below 0.0001 so a tiny p does not read as 0. */
 export function fmtP(p: number): string {
   return p < 0.0001 ? p.toExponential(2) : p.toFixed(4);
 }
