@@ -16,11 +16,12 @@ import {
   accuracyByDatabase,
   accuracyByDifficulty,
   DIFFICULTIES,
-  ERROR_KINDS,
   errorTable,
   tokenUsage,
 } from "./analysis.ts";
+import { ERROR_KINDS } from "./error_taxonomy.ts";
 import { escapeHtml } from "./html.ts";
+import type { VotingRow } from "./mode_analysis.ts";
 
 /** Options shared by the chart functions. */
 export interface ChartOptions {
@@ -120,25 +121,71 @@ export function accuracyByDifficultyChart(df: pl.DataFrame, options: ChartOption
   const data = table.flatMap((r) =>
     buckets.map((b) => ({ model: r.model as string, bucket: b, accuracy: r[b] as number | null }))
   ).filter((d) => d.accuracy !== null);
-  const models = table.map((r) => r.model as string);
-  const width = options.width ?? 720;
-  return render("accuracy-by-difficulty", {
+  return bucketBars("accuracy-by-difficulty", data, {
+    buckets,
+    series: table.map((r) => r.model as string),
+    ...options,
     title: options.title ?? "Execution accuracy by difficulty (BIRD EX, set semantics)",
+  });
+}
+
+/** One bar of {@linkcode bucketBars}: `model` names its series (a model, or a voting figure). */
+interface BucketBar {
+  model: string;
+  bucket: string;
+  accuracy: number | null;
+}
+
+/** Bars grouped by bucket (difficulty, then total), one per series, each coloured by series. */
+function bucketBars(
+  kind: string,
+  data: BucketBar[],
+  options: ChartOptions & { buckets: string[]; series: string[] },
+): string {
+  return render(kind, {
+    title: options.title,
     caption: options.caption,
-    width,
+    width: options.width ?? 720,
     height: 320,
     marginLeft: 44,
     marginRight: 10,
     marginTop: 24,
     marginBottom: 36,
-    fx: { domain: buckets, label: null, padding: 0.15 },
-    x: { domain: models, axis: null, paddingInner: 0.1 },
+    fx: { domain: options.buckets, label: null, padding: 0.15 },
+    x: { domain: options.series, axis: null, paddingInner: 0.1 },
     y: { domain: [0, 100], grid: true, label: "accuracy (%)" },
-    color: { domain: models, legend: true },
+    color: { domain: options.series, legend: true },
     marks: [
       ...accuracyBars("y", data, { fx: "bucket", x: "model", y: "accuracy" }),
       Plot.ruleY([0]),
     ],
+  });
+}
+
+/** The three figures of a voting run, as its chart's legend names them. */
+const VOTING_SERIES = {
+  first: "first sample",
+  majority: "majority vote",
+  any: "any candidate (oracle)",
+} as const;
+
+/**
+ * A voting run's first sample / majority vote / oracle accuracy (%) per difficulty and in total, grouped bars:
+ * what voting adds over one sample, and how far it is from the best a perfect picker could do.
+ *
+ * @param rows {@linkcode votingTable} of the run's summary
+ * @param options title (default names the figures), caption, width
+ */
+export function votingChart(rows: readonly VotingRow[], options: ChartOptions = {}): string {
+  const keys = Object.keys(VOTING_SERIES) as (keyof typeof VOTING_SERIES)[];
+  const data = rows.flatMap((r) =>
+    keys.map((k) => ({ model: VOTING_SERIES[k], bucket: r.difficulty, accuracy: r[k] }))
+  ).filter((d) => d.accuracy !== null);
+  return bucketBars("voting", data, {
+    buckets: rows.filter((r) => r.total > 0).map((r) => r.difficulty),
+    series: keys.map((k) => VOTING_SERIES[k]),
+    ...options,
+    title: options.title ?? "Self-consistency: first sample, majority vote, any candidate (%)",
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * Analysis of the inference modes, as plain rows (no Polars in the tables): an agent run's accuracy by the
  * turns it used, a voting run's first / majority / any per difficulty, and the modes of one model compared
- * pairwise with the paired test of `analysis.ts` (exact McNemar and the paired bootstrap CI).
+ * pairwise with the paired test of `paired_test.ts` (exact McNemar and the paired bootstrap CI).
  *
  * ```ts
  * const runs = readRuns(["runs/greedy", "runs/maj8", "runs/agent"]);
@@ -12,14 +12,9 @@
  *
  * @module
  */
-import {
-  type BootstrapOptions,
-  pairedTest,
-  type PairedTestResult,
-  percent,
-  type RunData,
-  runsFrame,
-} from "./analysis.ts";
+import { percent, runsFrame } from "./analysis.ts";
+import { type BootstrapOptions, pairedTest, type PairedTestResult } from "./paired_test.ts";
+import type { RunData } from "./run_data.ts";
 import { describeMode } from "../run/mod.ts";
 import type { ResultRecord, RunMode, Summary } from "../types.ts";
 
@@ -94,6 +89,15 @@ export function modeOf(run: Pick<RunData, "info">): RunMode {
   return run.info.mode ?? { name: "single" };
 }
 
+/**
+ * A run's mode in words (`voting over 8 samples`, `agent (at most 8 turns, 20 rows per result)`).
+ *
+ * @param run a run as read from disk
+ */
+export function describeModeOf(run: Pick<RunData, "info">): string {
+  return describeMode(modeOf(run));
+}
+
 /** One comparison of {@linkcode compareModes}: the paired test and the two modes in words. */
 export interface ModeComparison extends PairedTestResult {
   modeA: string;
@@ -102,7 +106,7 @@ export interface ModeComparison extends PairedTestResult {
 
 /**
  * The modes of one model compared with the first run given (e.g. greedy vs maj@K, greedy vs agent) by the
- * paired test of `analysis.ts`, on the questions both answered.
+ * paired test of `paired_test.ts`, on the questions both answered.
  *
  * @param runs two or more runs of one model over one dataset; the first is the baseline
  * @param options bootstrap resamples, seed, confidence

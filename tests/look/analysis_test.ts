@@ -16,7 +16,7 @@ import {
   readRuns,
   solvedDiff,
   tokenUsage,
-} from "../../lib/look/analysis.ts";
+} from "../../lib/look/mod.ts";
 import { parseResults } from "../../lib/run/run_log.ts";
 import type { ResultRecord, ResultShape } from "../../lib/types.ts";
 import {

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { parseHTML } from "linkedom";
-import { loadRuns, readMetrics } from "../../lib/look/analysis.ts";
+import { loadRuns, readMetrics } from "../../lib/look/mod.ts";
 import {
   accuracyByDatabaseChart,
   accuracyByDifficultyChart,

@@ -1,6 +1,6 @@
 /** The mode analysis tables: accuracy by turns, voting per difficulty, modes of one model compared pairwise. */
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
-import type { RunData } from "../../lib/look/analysis.ts";
+import type { RunData } from "../../lib/look/run_data.ts";
 import { accuracyByTurns, compareModes, votingTable } from "../../lib/look/mode_analysis.ts";
 import type { ResultRecord, RunInfo, RunMode, Status, Summary } from "../../lib/types.ts";
 

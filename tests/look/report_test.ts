@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { accuracyByDifficulty, loadRuns, readRun } from "../../lib/look/analysis.ts";
+import { accuracyByDifficulty, loadRuns, readRun } from "../../lib/look/mod.ts";
 import { buildReport, reportCommand } from "../../lib/look/report.ts";
 import { copyRunAs, makeRunFixtures } from "../support/run_fixtures.ts";
 

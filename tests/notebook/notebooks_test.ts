@@ -56,7 +56,7 @@ import {
   REPO_ROOT,
   runSlug,
   summaryRows,
-} from "../../lib/notebook/notebook_env.ts";
+} from "../../lib/notebook/mod.ts";
 
 const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
 const EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_execute.py");
@@ -848,6 +848,7 @@ Deno.test({
             { kind: "table" },
           ],
           [{ kind: "chart", chart: "token-usage" }],
+          [{ kind: "text", match: /^no voting or agent run: set MODE/ }],
           [{ kind: "text", match: new RegExp(`report: ${report.replaceAll(".", "\\.")} \\(3 runs\\)`) }],
         ]);
         const html = await Deno.readTextFile(report);

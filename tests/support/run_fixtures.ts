@@ -26,7 +26,7 @@ export const SAMPLE_DATASET: string = join(REPO, "data/sample/dev.json");
 const SAMPLE_DB = join(REPO, "data/sample/dev_databases/superhero/superhero.sqlite");
 const BASELINE = join(REPO, "data/sample/predictions/gpt-3.5-turbo-evidence/predict_dev.json");
 
-/** Verdict kinds the fixture assigns; they match `errorTaxonomy` in `lib/look/analysis.ts` one to one. */
+/** Verdict kinds the fixture assigns; they match `errorTaxonomy` in `lib/look/error_taxonomy.ts` one to one. */
 export type Kind =
   | "correct"
   | "generation_error"
