@@ -624,9 +624,12 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
   });
 });
 
-Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line skipped", async () => {
-  const metrics = await readMetrics(SAMPLE_METRICS);
-  const raw = (await Deno.readTextFile(SAMPLE_METRICS)).trim().split("\n");
+/** The invented stream in the real line format (with a log line to skip); the Python tests read it too. */
+const LINE_FORMAT_SAMPLE = path.join(TRAINER_DIR, "fixtures", "metrics_sample.jsonl");
+
+Deno.test("readMetrics: the line-format fixture parses, log line skipped", async () => {
+  const metrics = await readMetrics(LINE_FORMAT_SAMPLE);
+  const raw = (await Deno.readTextFile(LINE_FORMAT_SAMPLE)).trim().split("\n");
   assertEquals(metrics.length, raw.length - 1);
   const train = metrics.filter(isTrainMetric);
   const evals = metrics.filter(isEvalMetric);
@@ -640,6 +643,18 @@ Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line sk
   assertEquals(parseMetricLine("not json"), null);
   assertEquals(parseMetricLine('{"no_type":1}'), null);
   assertEquals(parseMetricLine('{"type":"train","step":1'), null);
+});
+
+Deno.test("readMetrics: SAMPLE_METRICS is the real CPU run notebook 05 charts", async () => {
+  assertEquals(path.basename(SAMPLE_METRICS), "metrics_cpu_tiny.jsonl");
+  const metrics = await readMetrics(SAMPLE_METRICS);
+  const raw = (await Deno.readTextFile(SAMPLE_METRICS)).trim().split("\n");
+  assertEquals(metrics.length, raw.length);
+  const train = metrics.filter(isTrainMetric);
+  assertEquals(train.map((m) => m.step), Array.from({ length: 40 }, (_, i) => i + 1));
+  assert(train.every((m) => typeof m.loss === "number" && m.gpu_mem_gb === null), "a CPU run: no GPU memory");
+  assert(metrics.filter(isEvalMetric).length > 0);
+  assertEquals(metrics[0].type, "start");
 });
 
 // ------------------------------------------------------------------------------------------------ serve
