@@ -15,8 +15,8 @@ export { evalCommand, numberFlag, UsageError };
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   download: async (a) => (await import("./download.ts")).downloadCommand(a),
-  sft: async (a) => (await import("../train/mod.ts")).sftCommand(a),
-  cot: async (a) => (await import("../train/mod.ts")).cotCommand(a),
+  sft: async (a) => (await import("./sft.ts")).sftCommand(a),
+  cot: async (a) => (await import("./cot.ts")).cotCommand(a),
   train: async (a) => (await import("./train.ts")).trainCommand(a),
   serve: async (a) => (await import("./train.ts")).serveCommand(a),
   report: async (a) => {

@@ -6,7 +6,13 @@
  */
 
 import * as path from "node:path";
-import { type DistributedConfig, type Runtime, TRAINER_DIR, type TrainConfig, TrainerError } from "./config.ts";
+import {
+  type DistributedConfig,
+  type Runtime,
+  type TrainConfig,
+  TRAINER_DIR,
+  TrainerError,
+} from "./config.ts";
 import { currentUser, defaultHfCache, gpuArgs, isLocalModel } from "./host.ts";
 
 /** What {@link buildTrainCommand} needs besides the config. Paths may be relative to the working directory. */

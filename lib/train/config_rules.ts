@@ -47,7 +47,11 @@ const RULES: readonly FieldRule[] = [
     ok: nullOr(text),
     message: "must be a folder path holding train.jsonl and test.jsonl",
   },
-  { field: "method", ok: oneOf(["qlora", "lora", "full", "grpo"]), message: "must be one of qlora, lora, full, grpo" },
+  {
+    field: "method",
+    ok: oneOf(["qlora", "lora", "full", "grpo"]),
+    message: "must be one of qlora, lora, full, grpo",
+  },
   { field: "lora.r", ok: positiveInt, message: "must be a positive integer" },
   { field: "lora.alpha", ok: positiveNum, message: "must be a positive number" },
   { field: "lora.dropout", ok: unitHalfOpen, message: "must be in [0, 1)" },
@@ -82,7 +86,11 @@ const RULES: readonly FieldRule[] = [
     message: "must be -1 (use epochs) or a positive integer",
   },
   { field: "training.seed", ok: isInt, message: "must be an integer" },
-  { field: "training.lr_scheduler", ok: oneOf(SCHEDULERS), message: `must be one of ${SCHEDULERS.join(", ")}` },
+  {
+    field: "training.lr_scheduler",
+    ok: oneOf(SCHEDULERS),
+    message: `must be one of ${SCHEDULERS.join(", ")}`,
+  },
   {
     field: "training.optim",
     ok: oneOf(OPTIMIZERS),
@@ -131,7 +139,11 @@ const RULES: readonly FieldRule[] = [
     ok: (v) => isNum(v) && v > 0 && v < 1,
     message: "must be in (0, 1)",
   },
-  { field: "grpo.loss_type", ok: oneOf(GRPO_LOSS_TYPES), message: `must be one of ${GRPO_LOSS_TYPES.join(", ")}` },
+  {
+    field: "grpo.loss_type",
+    ok: oneOf(GRPO_LOSS_TYPES),
+    message: `must be one of ${GRPO_LOSS_TYPES.join(", ")}`,
+  },
   { field: "grpo.use_vllm", ok: oneOf(["auto", true, false]), message: 'must be "auto", true or false' },
   { field: "grpo.log_completions", ok: bool, message: "must be true or false" },
   {

@@ -15,7 +15,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { exMatch } from "../exec/mod.ts";
 import { dbPath } from "../data/mod.ts";
@@ -24,38 +23,24 @@ import {
   ModelClient,
   type ModelClientOptions,
   type Provider,
-  PROVIDERS,
   publicBaseUrl,
 } from "../model/mod.ts";
 import { createProgress } from "../util/mod.ts";
 import { buildTeacherMessages, promptHash, teacherTemplateHash } from "../prompt/mod.ts";
 import {
-  buildExitCode,
   type BuildResult,
-  COMMON_FLAGS,
   type CommonDatasetOptions,
-  commonOptionsFrom,
-  type Conversation,
-  conversationOf,
   countReasons,
   datasetHeader,
   openPool,
   prepareBuild,
-  printReasons,
-  printSummary,
   promptDoc,
-  splitDoc,
   summarise,
   verifyGold,
   writeSplits,
-} from "./sft.ts";
-import {
-  joinNegativeNumbers,
-  MODEL_FLAGS,
-  modelFlagValues,
-  refuseKeyFlags,
-  UsageError,
-} from "../util/mod.ts";
+} from "./dataset_build.ts";
+import { type Conversation, conversationOf } from "./conversation.ts";
+import { splitDoc } from "./sft_split.ts";
 import { writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import {
@@ -415,44 +400,4 @@ async function judge(
 /** SQL compared loosely: whitespace runs, letter case and trailing semicolons do not matter. */
 function normaliseSql(sql: string): string {
   return sql.replace(/;\s*$/, "").replace(/\s+/g, " ").trim().toLowerCase();
-}
-
-const COT_USAGE =
-  `usage: deno task cot --dataset FILE|DIR --model NAME --out DIR [--provider llama-api|together|openai|openai-compatible]
-         [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
-         [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
-Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of
-the reasoning returns the gold result (BIRD set semantics). Writes DIR/train.jsonl, DIR/test.jsonl, DIR/dataset.json
-and DIR/progress.jsonl (a rerun with the same --out skips finished questions).
-API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
-
-/**
- * `deno task cot`: parse flags, build, print a summary.
- *
- * @param argv flags after `cot`
- * @returns exit code (0 ok)
- */
-export async function cotCommand(argv: string[]): Promise<number> {
-  refuseKeyFlags(argv);
-  const { values } = parseArgs({
-    args: joinNegativeNumbers(argv),
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...COMMON_FLAGS,
-      ...MODEL_FLAGS,
-    },
-  });
-  if (values.help) {
-    console.log(COT_USAGE);
-    return 0;
-  }
-  const model = modelFlagValues(values, PROVIDERS);
-  if (!model.model) throw new UsageError(`--model is required\n${COT_USAGE}`);
-  const common = commonOptionsFrom(values, COT_USAGE);
-  const result = await buildCotDataset({ ...common, ...model, model: model.model });
-  printSummary("cot", result);
-  printReasons("rejected", result.rejected);
-  return buildExitCode("cot", result);
 }

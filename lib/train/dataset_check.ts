@@ -10,7 +10,6 @@ import { ESTIMATE_CHARS_PER_TOKEN, estimateTokens } from "../prompt/mod.ts";
 import { TrainerError } from "./config.ts";
 import { isObj, type Obj } from "./guards.ts";
 
-
 const ROLES = ["system", "user", "assistant"];
 
 /** Problems with one parsed dataset line (empty when it is a valid conversation ending in an assistant answer). */
@@ -71,7 +70,9 @@ export function validateGrpoExample(obj: Obj): string[] {
 /** The estimated token length of a conversation line: its messages' characters / {@link ESTIMATE_CHARS_PER_TOKEN}. */
 function conversationEstimate(obj: unknown): number {
   const msgs = isObj(obj) && Array.isArray(obj.messages) ? obj.messages : [];
-  return estimateTokens(msgs.map((m) => ({ content: isObj(m) ? String(m.content ?? "") : "" })), { perMessage: 0 });
+  return estimateTokens(msgs.map((m) => ({ content: isObj(m) ? String(m.content ?? "") : "" })), {
+    perMessage: 0,
+  });
 }
 
 /** What {@link validateDataset} found. */

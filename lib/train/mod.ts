@@ -6,6 +6,9 @@
  */
 export * from "./cot.ts";
 export * from "./sft.ts";
+export * from "./sft_split.ts";
+export * from "./conversation.ts";
+export * from "./dataset_build.ts";
 export * from "./config.ts";
 export * from "./config_load.ts";
 export * from "./dataset_check.ts";

@@ -81,7 +81,11 @@ export async function preflight(
  * @returns the runtime
  * @throws {TrainerError} (exit code 1) when a real run finds no engine.
  */
-export async function chooseRuntime(given: string | undefined, dryRun: boolean, hint: string): Promise<Runtime> {
+export async function chooseRuntime(
+  given: string | undefined,
+  dryRun: boolean,
+  hint: string,
+): Promise<Runtime> {
   if (given || dryRun) return (given as Runtime | undefined) ?? "docker";
   const found = await detectRuntime();
   if (!found) throw new TrainerError(`no container engine: install docker or podman, or ${hint}`, 1);

@@ -12,7 +12,6 @@ import { formatCommand } from "./command.ts";
 import { isInt, isObj, type Obj } from "./guards.ts";
 import { defaultHfCache, gpuArgs, isLocalModel } from "./host.ts";
 
-
 /** The smallest `--max-lora-rank` vLLM accepts that holds rank `r`. @throws {TrainerError} above 512. */
 export function vllmLoraRank(r: number): number {
   if (!Number.isInteger(r) || r < 1) throw new TrainerError(`invalid LoRA rank ${r}`);

@@ -9,7 +9,13 @@
 import { type Runtime, TrainerError } from "./config.ts";
 import { formatCommand } from "./command.ts";
 import { chooseRuntime, systemProbe } from "./preflight.ts";
-import { buildServeCommand, evalCommandLine, readAdapterConfig, type ServePlan, waitForServer } from "./serve.ts";
+import {
+  buildServeCommand,
+  evalCommandLine,
+  readAdapterConfig,
+  type ServePlan,
+  waitForServer,
+} from "./serve.ts";
 import { isLocalModel } from "./host.ts";
 
 /** What `deno task serve` was asked to do (flags already checked). */
@@ -99,7 +105,11 @@ async function serveUntilStopped(plan: ServePlan, evalLine: string, timeoutS: nu
   Deno.addSignalListener("SIGINT", stop);
   try {
     try {
-      await waitForServer(plan.baseUrl, { timeoutMs: timeoutS * 1000, model: plan.name, isAlive: () => alive });
+      await waitForServer(plan.baseUrl, {
+        timeoutMs: timeoutS * 1000,
+        model: plan.name,
+        isAlive: () => alive,
+      });
     } catch (e) {
       stop();
       await exited;

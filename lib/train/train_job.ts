@@ -77,7 +77,11 @@ async function prepareRun(options: TrainJobOptions): Promise<PreparedRun> {
     );
   }
   for (const w of counts.warnings) console.error(`train: warning: ${w}`);
-  const runtime = await chooseRuntime(options.runtime, options.dryRun, "pass --runtime local on a GPU machine");
+  const runtime = await chooseRuntime(
+    options.runtime,
+    options.dryRun,
+    "pass --runtime local on a GPU machine",
+  );
   const outDir = options.out ?? path.join("runs", "train", `${utcStamp()}-${config.name}`);
   const plan = buildTrainCommand(config, {
     runtime,
