@@ -5,6 +5,8 @@
  * @module
  */
 export * from "./cot.ts";
+export * from "./cot_answer.ts";
+export * from "./cot_progress.ts";
 export * from "./sft.ts";
 export * from "./sft_split.ts";
 export * from "./conversation.ts";

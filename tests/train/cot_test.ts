@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCotDataset, type CotOptions, readProgress, teacherAnswer } from "../../lib/train/cot.ts";
+import { buildCotDataset, type CotOptions, readProgress, teacherAnswer } from "../../lib/train/mod.ts";
 import { cotCommand } from "../../lib/cli/cot.ts";
 import {
   buildMessages,
