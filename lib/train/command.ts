@@ -69,55 +69,83 @@ function launcherArgs(dist: DistributedConfig | null, python: string): string[] 
  * container.
  */
 export function buildTrainCommand(config: TrainConfig, options: BuildTrainOptions): TrainPlan {
-  const datasetDir = path.resolve(options.datasetDir ?? config.dataset_dir ?? "");
   if (!options.datasetDir && !config.dataset_dir) {
     throw new TrainerError("no dataset: pass --dataset DIR or set dataset_dir in the config");
   }
-  const outDir = path.resolve(options.outDir);
-  const configPath = path.resolve(options.configPath);
-  const trainerDir = path.resolve(options.trainerDir ?? TRAINER_DIR);
-  const hfCache = path.resolve(options.hfCache ?? defaultHfCache());
-  const python = options.python ?? "python3";
-  const env: Record<string, string> = { PYTHONUNBUFFERED: "1" };
-  const dbRoot = config.method === "grpo" && config.grpo.db_root ? path.resolve(config.grpo.db_root) : null;
-  if (options.runtime === "local") {
-    env.TENSORBOARD_LOGGING_DIR = path.join(outDir, "tensorboard");
-    if (dbRoot) env.TEXT2SQL_DB_ROOT = dbRoot;
-    const command = [
-      ...launcherArgs(config.distributed, python),
-      path.join(trainerDir, "train.py"),
-      "--config",
-      configPath,
-      "--data",
-      datasetDir,
-      "--output",
-      outDir,
-    ];
-    return {
-      runtime: "local",
-      command,
-      build: null,
-      env,
-      outDir,
-      datasetDir,
-      configPath,
-      hfCache,
-      image: null,
-    };
-  }
-  const engine = options.runtime;
+  const paths: PlanPaths = {
+    datasetDir: path.resolve(options.datasetDir ?? config.dataset_dir ?? ""),
+    outDir: path.resolve(options.outDir),
+    configPath: path.resolve(options.configPath),
+    trainerDir: path.resolve(options.trainerDir ?? TRAINER_DIR),
+    hfCache: path.resolve(options.hfCache ?? defaultHfCache()),
+    dbRoot: config.method === "grpo" && config.grpo.db_root ? path.resolve(config.grpo.db_root) : null,
+  };
+  if (options.runtime === "local") return localPlan(config, paths, options.python ?? "python3");
+  const user = options.user === undefined ? currentUser() : options.user;
+  return containerPlan(config, paths, { engine: options.runtime, user });
+}
+
+/** The absolute host paths a plan is made of. */
+interface PlanPaths {
+  datasetDir: string;
+  outDir: string;
+  configPath: string;
+  trainerDir: string;
+  hfCache: string;
+  /** The GRPO reward's database root, or null (not GRPO, or none set). */
+  dbRoot: string | null;
+}
+
+/** `train.py` with a local python (under the launcher for multi-GPU), host paths as arguments. */
+function localPlan(config: TrainConfig, p: PlanPaths, python: string): TrainPlan {
+  const env: Record<string, string> = {
+    PYTHONUNBUFFERED: "1",
+    TENSORBOARD_LOGGING_DIR: path.join(p.outDir, "tensorboard"),
+  };
+  if (p.dbRoot) env.TEXT2SQL_DB_ROOT = p.dbRoot;
+  const command = [
+    ...launcherArgs(config.distributed, python),
+    path.join(p.trainerDir, "train.py"),
+    "--config",
+    p.configPath,
+    "--data",
+    p.datasetDir,
+    "--output",
+    p.outDir,
+  ];
+  const { outDir, datasetDir, configPath, hfCache } = p;
+  return {
+    runtime: "local",
+    command,
+    build: null,
+    env,
+    outDir,
+    datasetDir,
+    configPath,
+    hfCache,
+    image: null,
+  };
+}
+
+/** `docker run`/`podman run` of the trainer image with everything mounted, and the image's build command. */
+function containerPlan(
+  config: TrainConfig,
+  p: PlanPaths,
+  run: { engine: "docker" | "podman"; user: string | null },
+): TrainPlan {
+  const { engine } = run;
   const image = config.container.image;
   const args = [engine, "run", "--rm", ...gpuArgs(engine)];
   args.push("--shm-size", config.container.shm_size, "--ulimit", "memlock=-1", "--ulimit", "stack=67108864");
-  const user = options.user === undefined ? currentUser() : options.user;
-  if (engine === "docker" && user) args.push("--user", user);
+  if (engine === "docker" && run.user) args.push("--user", run.user);
   // The token goes by name only: the engine copies it from its own environment into the container.
   args.push("-e", "HF_TOKEN", "-e", "HF_HOME=/hf", "-e", "HOME=/tmp", "-e", "PYTHONUNBUFFERED=1");
   args.push("-e", "TENSORBOARD_LOGGING_DIR=/out/tensorboard");
-  args.push("-v", `${trainerDir}:/app:ro`, "-v", `${configPath}:/config/train.json:ro`);
-  args.push("-v", `${datasetDir}:/data:ro`, "-v", `${outDir}:/out`, "-v", `${hfCache}:/hf`);
+  args.push("-v", `${p.trainerDir}:/app:ro`, "-v", `${p.configPath}:/config/train.json:ro`);
+  args.push("-v", `${p.datasetDir}:/data:ro`, "-v", `${p.outDir}:/out`, "-v", `${p.hfCache}:/hf`);
   // The GRPO reward executes SQL against the databases: mounted read-only (the reward also opens them `mode=ro`).
-  if (dbRoot) args.push("-v", `${dbRoot}:/dbs:ro`, "-e", "TEXT2SQL_DB_ROOT=/dbs");
+  if (p.dbRoot) args.push("-v", `${p.dbRoot}:/dbs:ro`, "-e", "TEXT2SQL_DB_ROOT=/dbs");
+  args.push(...baseModelMount(config.base_model));
   const scriptArgs = [
     "/app/train.py",
     "--config",
@@ -127,16 +155,29 @@ export function buildTrainCommand(config: TrainConfig, options: BuildTrainOption
     "--output",
     "/out",
   ];
-  if (isLocalModel(config.base_model)) {
-    // A local base model is mounted; train.py loads it from its container path and records the host path (in
-    // train_config.json and the adapter's adapter_config.json), so `deno task serve` finds it afterwards.
-    const host = path.resolve(config.base_model);
-    args.push("-v", `${host}:/base:ro`, "-e", "TEXT2SQL_BASE_MODEL=/base");
-    args.push("-e", `TEXT2SQL_BASE_MODEL_SOURCE=${host}`);
-  }
   args.push(image, ...launcherArgs(config.distributed, "python"), ...scriptArgs);
-  const build = [engine, "build", "-t", image, trainerDir];
+  const build = [engine, "build", "-t", image, p.trainerDir];
+  const { outDir, datasetDir, configPath, hfCache } = p;
+  const env = { PYTHONUNBUFFERED: "1" };
   return { runtime: engine, command: args, build, env, outDir, datasetDir, configPath, hfCache, image };
+}
+
+/**
+ * A local base model is mounted; train.py loads it from its container path and records the host path (in
+ * train_config.json and the adapter's adapter_config.json), so `deno task serve` finds it afterwards. A hub id
+ * needs nothing.
+ */
+function baseModelMount(base: string): string[] {
+  if (!isLocalModel(base)) return [];
+  const host = path.resolve(base);
+  return [
+    "-v",
+    `${host}:/base:ro`,
+    "-e",
+    "TEXT2SQL_BASE_MODEL=/base",
+    "-e",
+    `TEXT2SQL_BASE_MODEL_SOURCE=${host}`,
+  ];
 }
 
 /** Quotes argv for a POSIX shell so a printed command can be pasted as is. */
