@@ -38,11 +38,13 @@ export async function runTraining(plan: TrainPlan, options: RunTrainingOptions =
   await Deno.mkdir(plan.outDir, { recursive: true });
   const metricsPath = path.join(plan.outDir, "metrics.jsonl");
   const logPath = path.join(plan.outDir, "train.log");
-  const metricsFile = await Deno.open(metricsPath, { append: true, create: true });
-  const logFile = await Deno.open(logPath, { append: true, create: true });
-  const enc = new TextEncoder();
-  const onLog = options.onLog ?? ((line: string) => console.error(line));
-  const metrics: MetricLine[] = [];
+  const sinks: Sinks = {
+    metricsFile: await Deno.open(metricsPath, { append: true, create: true }),
+    logFile: await Deno.open(logPath, { append: true, create: true }),
+    metrics: [],
+    onMetric: options.onMetric,
+    onLog: options.onLog ?? ((line: string) => console.error(line)),
+  };
   try {
     const child = new Deno.Command(plan.command[0], {
       args: plan.command.slice(1),
@@ -57,32 +59,51 @@ export async function runTraining(plan: TrainPlan, options: RunTrainingOptions =
       } catch { /* already exited */ }
     };
     options.signal?.addEventListener("abort", kill, { once: true });
-    const out = (async () => {
-      for await (const line of lines(child.stdout)) {
-        const m = parseMetricLine(line);
-        if (m) {
-          // Written line by line, so a notebook (or tail -f) sees the run live and a crash loses nothing.
-          await metricsFile.write(enc.encode(JSON.stringify(m) + "\n"));
-          metrics.push(m);
-          options.onMetric?.(m);
-        } else if (line.trim()) {
-          await logFile.write(enc.encode(line + "\n"));
-          onLog(line, "stdout");
-        }
-      }
-    })();
-    const err = (async () => {
-      for await (const line of lines(child.stderr)) {
-        await logFile.write(enc.encode(line + "\n"));
-        onLog(line, "stderr");
-      }
-    })();
-    const [status] = await Promise.all([child.status, out, err]);
+    const [status] = await Promise.all([
+      child.status,
+      pumpStdout(child.stdout, sinks),
+      pumpStderr(child.stderr, sinks),
+    ]);
     options.signal?.removeEventListener("abort", kill);
-    return { code: status.code, metrics, metricsPath, logPath };
+    return { code: status.code, metrics: sinks.metrics, metricsPath, logPath };
   } finally {
-    metricsFile.close();
-    logFile.close();
+    sinks.metricsFile.close();
+    sinks.logFile.close();
+  }
+}
+
+/** Where a run's lines go: the two files, the metrics received, and the callbacks. */
+interface Sinks {
+  metricsFile: Deno.FsFile;
+  logFile: Deno.FsFile;
+  metrics: MetricLine[];
+  onMetric?: (m: MetricLine) => void;
+  onLog: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+const encoder = new TextEncoder();
+
+/** Metric lines to metrics.jsonl and `onMetric`; other non-blank stdout lines to train.log and `onLog`. */
+async function pumpStdout(stream: ReadableStream<Uint8Array>, sinks: Sinks): Promise<void> {
+  for await (const line of lines(stream)) {
+    const m = parseMetricLine(line);
+    if (m) {
+      // Written line by line, so a notebook (or tail -f) sees the run live and a crash loses nothing.
+      await sinks.metricsFile.write(encoder.encode(JSON.stringify(m) + "\n"));
+      sinks.metrics.push(m);
+      sinks.onMetric?.(m);
+    } else if (line.trim()) {
+      await sinks.logFile.write(encoder.encode(line + "\n"));
+      sinks.onLog(line, "stdout");
+    }
+  }
+}
+
+/** Every stderr line to train.log and `onLog`. */
+async function pumpStderr(stream: ReadableStream<Uint8Array>, sinks: Sinks): Promise<void> {
+  for await (const line of lines(stream)) {
+    await sinks.logFile.write(encoder.encode(line + "\n"));
+    sinks.onLog(line, "stderr");
   }
 }
 
