@@ -766,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         # The base model as the user named it (host folder or hub id), recorded in the outputs.
         source = os.environ.get("TEXT2SQL_BASE_MODEL_SOURCE") or base_model_source(cfg["base_model"])
         if os.environ.get("TEXT2SQL_BASE_MODEL"):
-            # Set by lib/train/trainer.ts when a local base-model folder is mounted into the container at another path.
+            # Set by lib/train/command.ts when a local base-model folder is mounted into the container at another path.
             cfg["base_model"] = os.environ["TEXT2SQL_BASE_MODEL"]
         data_dir = args.data or cfg["dataset_dir"]
         if not data_dir:

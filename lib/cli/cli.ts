@@ -15,10 +15,10 @@ export { evalCommand, numberFlag, UsageError };
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   download: async (a) => (await import("./download.ts")).downloadCommand(a),
-  sft: async (a) => (await import("../train/mod.ts")).sftCommand(a),
-  cot: async (a) => (await import("../train/mod.ts")).cotCommand(a),
-  train: async (a) => (await import("../train/mod.ts")).trainCommand(a),
-  serve: async (a) => (await import("../train/mod.ts")).serveCommand(a),
+  sft: async (a) => (await import("./sft.ts")).sftCommand(a),
+  cot: async (a) => (await import("./cot.ts")).cotCommand(a),
+  train: async (a) => (await import("./train.ts")).trainCommand(a),
+  serve: async (a) => (await import("./train.ts")).serveCommand(a),
   report: async (a) => {
     // nodejs-polars is a native addon: say plainly which permission is missing before loading it (a stack trace
     // from deep inside the import otherwise).

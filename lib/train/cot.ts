@@ -12,172 +12,48 @@
  * token statistics; `progress.jsonl`, one line per finished question, which makes a rerun with the same `--out`
  * skip finished questions (generation errors are retried).
  *
+ * The answer's shape is `cot_answer.ts`, the progress log `cot_progress.ts`, the flags `lib/cli/cot.ts`.
+ *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { exMatch } from "../exec/mod.ts";
+import type { SqlitePool } from "../exec/mod.ts";
 import { dbPath } from "../data/mod.ts";
 import {
   GenerationError,
   ModelClient,
   type ModelClientOptions,
   type Provider,
-  PROVIDERS,
   publicBaseUrl,
 } from "../model/mod.ts";
-import { createProgress } from "../util/mod.ts";
-import { buildTeacherMessages, promptHash, teacherTemplateHash } from "../prompt/mod.ts";
+import { buildTeacherMessages, teacherTemplateHash } from "../prompt/mod.ts";
+import { createProgress, writeJsonAtomic } from "../util/mod.ts";
+import type { ChatMessage, Example } from "../types.ts";
 import {
-  buildExitCode,
   type BuildResult,
-  COMMON_FLAGS,
   type CommonDatasetOptions,
-  commonOptionsFrom,
-  type Conversation,
-  conversationOf,
   countReasons,
   datasetHeader,
   openPool,
   prepareBuild,
-  printReasons,
-  printSummary,
+  type PreparedBuild,
   promptDoc,
-  splitDoc,
   summarise,
   verifyGold,
   writeSplits,
-} from "./sft.ts";
+} from "./dataset_build.ts";
+import { type Conversation, conversationOf } from "./conversation.ts";
+import { splitDoc } from "./sft_split.ts";
+import { type RejectReason, teacherAnswer } from "./cot_answer.ts";
 import {
-  joinNegativeNumbers,
-  MODEL_FLAGS,
-  modelFlagValues,
-  refuseKeyFlags,
-  UsageError,
-} from "../util/mod.ts";
-import { writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
-import { canonicalJson, sha256Hex } from "../util/mod.ts";
-import {
-  chooseBlock,
-  cleanSql,
-  extractSql,
-  findFences,
-  looksLikeQuery,
-  normaliseCompletion,
-} from "../model/mod.ts";
-import type { SqlitePool } from "../exec/mod.ts";
-import type { ChatMessage, Example } from "../types.ts";
-
-/** Why a teacher answer was not kept. */
-export type RejectReason =
-  | "generation_error"
-  | "no_sql"
-  | "no_reasoning"
-  | "mentions_gold"
-  | "sql_error"
-  | "different_result"
-  | "unverifiable";
-
-/** The assistant turn made from a teacher answer, or why none can be. */
-export type TeacherAnswer =
-  | { ok: true; sql: string; answer: string }
-  | { ok: false; reason: "no_sql" | "no_reasoning" | "mentions_gold"; error: string };
-
-/** Reasoning shorter than this (characters before the final fence) is not reasoning. */
-const MIN_REASONING_CHARS = 20;
-
-/** Phrases by which a teacher's reasoning gives away that it was handed the answer. */
-const GOLD_MENTION =
-  /\bgold(en)?[\s-]+(sql|query|answer|statement|solution)\b|\b(given|provided|reference)\s+(sql|query)\b/i;
-
-/**
- * Turn a teacher's completion into the assistant turn: `<think>` blocks and chat tokens removed, the reasoning
- * up to the final SQL block, then that SQL in a canonical ```sql fence (trailing prose after it dropped, so
- * every answer ENDS with the SQL). The block is the one `extractSql` picks, and the result is checked to extract
- * back to the same SQL, so what the student learns to write is what evaluation will read.
- *
- * @param completion the teacher's raw answer
- * @returns the SQL and the assistant text, or the reject reason
- */
-export function teacherAnswer(completion: string): TeacherAnswer {
-  const text = normaliseCompletion(completion);
-  const block = chooseBlock(text, findFences(text));
-  if (!block || !looksLikeQuery(block.content)) {
-    return { ok: false, reason: "no_sql", error: "no fenced SQL query in the answer" };
-  }
-  const sql = cleanSql(block.content);
-  const reasoning = text.slice(0, block.start).trimEnd();
-  if (reasoning.replace(/\s+/g, " ").length < MIN_REASONING_CHARS) {
-    return { ok: false, reason: "no_reasoning", error: "no reasoning before the SQL" };
-  }
-  // The student never sees the gold SQL: reasoning that cites it would teach it to refer to something absent.
-  if (GOLD_MENTION.test(reasoning)) {
-    return { ok: false, reason: "mentions_gold", error: "the reasoning refers to the gold SQL it was given" };
-  }
-  const answer = reasoning + "\n```sql\n" + sql + "\n```";
-  if (extractSql(answer) !== sql) {
-    return { ok: false, reason: "no_sql", error: "the final SQL is not the one extraction would pick" };
-  }
-  return { ok: true, sql, answer };
-}
-
-/** One line of `progress.jsonl`: a finished (or failed) question. */
-export interface ProgressRecord {
-  /** Identity of the request: teacher messages + model + sampling (see `requestKey`). */
-  key: string;
-  index: number;
-  question_id: number | null;
-  db_id: string;
-  question: string;
-  status: "kept" | "rejected";
-  reason: RejectReason | null;
-  error: string | null;
-  /** The teacher's raw answer (null on a generation error). */
-  completion: string | null;
-  /** The extracted SQL, or null. */
-  sql: string | null;
-  /** The assistant turn when kept. */
-  answer: string | null;
-}
-
-/**
- * The resume key of one question: the teacher messages and everything that changes the teacher's answer.
- *
- * @param teacher the teacher messages
- * @param model model, provider, base URL and sampling
- * @returns sha256 hex
- */
-function requestKey(teacher: readonly ChatMessage[], model: Record<string, unknown>): string {
-  return sha256Hex(canonicalJson({ prompt: promptHash(teacher), model }));
-}
-
-/**
- * Read `progress.jsonl`: the last record per key. A torn last line (a killed run) and foreign lines are skipped.
- *
- * @param path the file
- * @returns key → record
- */
-export async function readProgress(path: string): Promise<Map<string, ProgressRecord>> {
-  const out = new Map<string, ProgressRecord>();
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return out;
-    throw e;
-  }
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as ProgressRecord;
-      if (typeof r.key === "string" && typeof r.index === "number") out.set(r.key, r);
-    } catch {
-      // A torn line from a killed run: that question is simply redone.
-    }
-  }
-  return out;
-}
+  compactProgress,
+  openProgressLog,
+  type ProgressRecord,
+  readProgress,
+  requestKey,
+} from "./cot_progress.ts";
 
 /** Options of {@link buildCotDataset}. */
 export interface CotOptions extends CommonDatasetOptions {
@@ -221,117 +97,38 @@ export interface CotResult extends BuildResult {
  * @throws {DatasetError} malformed dataset or missing databases; {@link StartupError} for a wrong model/key/URL
  */
 export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
-  const { prompt, split, selected, schemas } = await prepareBuild(options, true);
+  const build = await prepareBuild(options, true);
   const dir = resolve(options.out);
   await Deno.mkdir(dir, { recursive: true });
-  const progressPath = join(dir, "progress.jsonl");
   const pool = openPool(options);
-  let records: Map<number, ProgressRecord>;
-  let client: ModelClient | null = null;
+  let asked: { client: ModelClient; records: Map<number, ProgressRecord> };
   try {
-    const gold = selected.examples.length > 0
-      ? await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent })
+    const gold = build.selected.examples.length > 0
+      ? await verifyGold(build.selected, pool, { quiet: options.quiet, silent: options.silent })
       : new Map();
-    client = await ModelClient.create({
-      provider: options.provider,
-      baseUrl: options.baseUrl,
-      model: options.model,
-      temperature: options.temperature ?? 0,
-      maxTokens: options.maxTokens ?? null,
-      n: 1,
-      concurrency: options.concurrency ?? 8,
-      requestTimeoutS: options.requestTimeoutS,
-      maxRetries: options.maxRetries,
-      cache: options.cache ?? true,
-      cacheDir: options.cacheDir,
-    }, options.clientOptions);
-    const modelId = {
-      model: client.model,
-      provider: client.provider.provider,
-      base_url: publicBaseUrl(client.provider.baseUrl),
-      sampling: client.sampling,
-    };
-    const previous = await readProgress(progressPath);
-    records = new Map();
-    const todo: { e: Example; key: string; teacher: ChatMessage[] }[] = [];
-    for (const e of selected.examples) {
-      const teacher = buildTeacherMessages(e, schemas.get(e.db_id)!, prompt);
-      const key = requestKey(teacher, modelId);
-      const done = previous.get(key);
-      if (done && done.reason !== "generation_error") records.set(e.index, { ...done, index: e.index });
-      else todo.push({ e, key, teacher });
-    }
-    const progress = createProgress(todo.length, {
-      label: "teacher",
-      quiet: options.quiet,
-      silent: options.silent,
+    const client = await openTeacher(options);
+    const records = await askTeacher(build, {
+      client,
+      pool,
+      gold,
+      options,
+      progressPath: join(dir, "progress.jsonl"),
     });
-    const log = await Deno.open(progressPath, { append: true, create: true });
-    const encoder = new TextEncoder();
-    // Lines are appended as each question finishes (a kill loses at most the line in flight), one at a time so
-    // concurrent finishes never interleave bytes.
-    let writes: Promise<void> = Promise.resolve();
-    const append = (line: string) => {
-      writes = writes.then(async () => {
-        const bytes = encoder.encode(line);
-        for (let off = 0; off < bytes.length;) off += await log.write(bytes.subarray(off));
-      });
-      return writes;
-    };
-    let settled: PromiseSettledResult<void>[];
-    try {
-      // allSettled, not all: an unexpected failure must not close the log while other questions still append.
-      settled = await Promise.allSettled(todo.map(async ({ e, key, teacher }) => {
-        const rec = await judge(e, key, teacher, client!, pool, gold.get(e.index)!, selected.dataset.dbRoot);
-        records.set(e.index, rec);
-        await append(JSON.stringify(rec) + "\n");
-        progress.tick({ error: rec.status !== "kept" });
-      }));
-    } finally {
-      await writes.catch(() => {});
-      log.close();
-      progress.done();
-    }
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
-    // Compact the log: one record per question, in index order, so a finished run's folder is deterministic.
-    const all = new Map(previous);
-    for (const r of records.values()) all.set(r.key, r);
-    const compact = [...all.values()].sort((a, b) => a.index - b.index || (a.key < b.key ? -1 : 1));
-    await writeTextAtomic(progressPath, compact.map((r) => JSON.stringify(r) + "\n").join(""));
+    asked = { client, records };
   } finally {
     await pool.close();
   }
-
-  const conversations: Conversation[] = [];
-  const rejected: CotResult["rejected"] = [];
-  for (const e of selected.examples) {
-    const r = records.get(e.index)!;
-    if (r.status === "kept") {
-      conversations.push(conversationOf(e, schemas.get(e.db_id)!, prompt, split, r.answer!));
-    } else {
-      const { key: _k, answer: _a, completion: _c, ...rest } = r;
-      rejected.push(rest);
-    }
-  }
-  rejected.sort((a, b) => a.index - b.index);
-  const files = await writeSplits(dir, conversations, split.seed);
-  const result = summarise(selected, conversations);
+  const { conversations, rejected } = keptAndRejected(build, asked.records);
+  const files = await writeSplits(dir, conversations, build.split.seed);
+  const result = summarise(build.selected, conversations);
   const doc = {
-    ...datasetHeader("cot", selected),
-    teacher: {
-      model: client!.model,
-      provider: client!.provider.provider,
-      base_url: publicBaseUrl(client!.provider.baseUrl),
-      model_identity: client!.identityLabel,
-      sampling: client!.sampling,
-      template_hash: teacherTemplateHash(prompt),
-    },
-    prompt: promptDoc(prompt),
+    ...datasetHeader("cot", build.selected),
+    teacher: { ...teacherIdentity(asked.client), template_hash: teacherTemplateHash(build.prompt) },
+    prompt: promptDoc(build.prompt),
     assistant:
       "teacher reasoning ending in a ```sql block, kept when its SQL's result equals the gold result",
     evaluator: "bird-ex-set",
-    split: splitDoc(split),
+    split: splitDoc(build.split),
     counts: { ...result.stats.counts, rejected: rejected.length },
     rejected_by_reason: Object.fromEntries([...countReasons(rejected)].sort()),
     tokens: result.stats.tokens,
@@ -340,7 +137,129 @@ export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
     rejected,
   };
   await writeJsonAtomic(join(dir, "dataset.json"), doc);
-  return { dir, ...result, rejected, requests: client!.totals.requests };
+  return { dir, ...result, rejected, requests: asked.client.totals.requests };
+}
+
+/** The teacher's client (greedy by default, one completion per request). @throws {StartupError} */
+function openTeacher(options: CotOptions): Promise<ModelClient> {
+  return ModelClient.create({
+    provider: options.provider,
+    baseUrl: options.baseUrl,
+    model: options.model,
+    temperature: options.temperature ?? 0,
+    maxTokens: options.maxTokens ?? null,
+    n: 1,
+    concurrency: options.concurrency ?? 8,
+    requestTimeoutS: options.requestTimeoutS,
+    maxRetries: options.maxRetries,
+    cache: options.cache ?? true,
+    cacheDir: options.cacheDir,
+  }, options.clientOptions);
+}
+
+/** Who the teacher is, as recorded in dataset.json (the base URL without credentials). */
+function teacherIdentity(client: ModelClient): Record<string, unknown> {
+  return {
+    model: client.model,
+    provider: client.provider.provider,
+    base_url: publicBaseUrl(client.provider.baseUrl),
+    model_identity: client.identityLabel,
+    sampling: client.sampling,
+  };
+}
+
+/** What asking the teacher needs besides the prepared build. */
+interface AskContext {
+  client: ModelClient;
+  pool: SqlitePool;
+  gold: Map<number, { rows: string[][] }>;
+  options: CotOptions;
+  progressPath: string;
+}
+
+/** One question still to ask: its teacher messages and request key. */
+interface Todo {
+  e: Example;
+  key: string;
+  teacher: ChatMessage[];
+}
+
+/**
+ * The record of every selected question: from `progress.jsonl` when a previous run finished it (generation
+ * errors are asked again), else by asking the teacher and judging the answer; the log is compacted at the end.
+ */
+async function askTeacher(build: PreparedBuild, ctx: AskContext): Promise<Map<number, ProgressRecord>> {
+  const previous = await readProgress(ctx.progressPath);
+  const modelId = {
+    model: ctx.client.model,
+    provider: ctx.client.provider.provider,
+    base_url: publicBaseUrl(ctx.client.provider.baseUrl),
+    sampling: ctx.client.sampling,
+  };
+  const records = new Map<number, ProgressRecord>();
+  const todo: Todo[] = [];
+  for (const e of build.selected.examples) {
+    const teacher = buildTeacherMessages(e, build.schemas.get(e.db_id)!, build.prompt);
+    const key = requestKey(teacher, modelId);
+    const done = previous.get(key);
+    if (done && done.reason !== "generation_error") records.set(e.index, { ...done, index: e.index });
+    else todo.push({ e, key, teacher });
+  }
+  await judgeAll(todo, records, build.selected.dataset.dbRoot, ctx);
+  await compactProgress(ctx.progressPath, previous, records.values());
+  return records;
+}
+
+/** Asks and judges `todo` concurrently, each record appended to the log as it finishes. */
+async function judgeAll(
+  todo: readonly Todo[],
+  records: Map<number, ProgressRecord>,
+  dbRoot: string,
+  ctx: AskContext,
+): Promise<void> {
+  const progress = createProgress(todo.length, {
+    label: "teacher",
+    quiet: ctx.options.quiet,
+    silent: ctx.options.silent,
+  });
+  const log = await openProgressLog(ctx.progressPath);
+  let settled: PromiseSettledResult<void>[];
+  try {
+    // allSettled, not all: an unexpected failure must not close the log while other questions still append.
+    settled = await Promise.allSettled(todo.map(async ({ e, key, teacher }) => {
+      const rec = await judge(e, key, teacher, ctx.client, ctx.pool, ctx.gold.get(e.index)!, dbRoot);
+      records.set(e.index, rec);
+      await log.append(rec);
+      progress.tick({ error: rec.status !== "kept" });
+    }));
+  } finally {
+    await log.close();
+    progress.done();
+  }
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/** The kept questions as conversations and the rejected ones (sorted by index), from their records. */
+function keptAndRejected(
+  build: PreparedBuild,
+  records: Map<number, ProgressRecord>,
+): { conversations: Conversation[]; rejected: CotResult["rejected"] } {
+  const conversations: Conversation[] = [];
+  const rejected: CotResult["rejected"] = [];
+  for (const e of build.selected.examples) {
+    const r = records.get(e.index)!;
+    if (r.status === "kept") {
+      conversations.push(
+        conversationOf(e, build.schemas.get(e.db_id)!, build.prompt, build.split, r.answer!),
+      );
+    } else {
+      const { key: _k, answer: _a, completion: _c, ...rest } = r;
+      rejected.push(rest);
+    }
+  }
+  rejected.sort((a, b) => a.index - b.index);
+  return { conversations, rejected };
 }
 
 /** Ask the teacher, extract, execute and compare one question. Never throws for a question's own failure. */
@@ -415,44 +334,4 @@ async function judge(
 /** SQL compared loosely: whitespace runs, letter case and trailing semicolons do not matter. */
 function normaliseSql(sql: string): string {
   return sql.replace(/;\s*$/, "").replace(/\s+/g, " ").trim().toLowerCase();
-}
-
-const COT_USAGE =
-  `usage: deno task cot --dataset FILE|DIR --model NAME --out DIR [--provider llama-api|together|openai|openai-compatible]
-         [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
-         [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
-Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of
-the reasoning returns the gold result (BIRD set semantics). Writes DIR/train.jsonl, DIR/test.jsonl, DIR/dataset.json
-and DIR/progress.jsonl (a rerun with the same --out skips finished questions).
-API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
-
-/**
- * `deno task cot`: parse flags, build, print a summary.
- *
- * @param argv flags after `cot`
- * @returns exit code (0 ok)
- */
-export async function cotCommand(argv: string[]): Promise<number> {
-  refuseKeyFlags(argv);
-  const { values } = parseArgs({
-    args: joinNegativeNumbers(argv),
-    strict: true,
-    allowPositionals: false,
-    options: {
-      ...COMMON_FLAGS,
-      ...MODEL_FLAGS,
-    },
-  });
-  if (values.help) {
-    console.log(COT_USAGE);
-    return 0;
-  }
-  const model = modelFlagValues(values, PROVIDERS);
-  if (!model.model) throw new UsageError(`--model is required\n${COT_USAGE}`);
-  const common = commonOptionsFrom(values, COT_USAGE);
-  const result = await buildCotDataset({ ...common, ...model, model: model.model });
-  printSummary("cot", result);
-  printReasons("rejected", result.rejected);
-  return buildExitCode("cot", result);
 }

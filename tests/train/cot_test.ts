@@ -2,13 +2,8 @@ import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  buildCotDataset,
-  cotCommand,
-  type CotOptions,
-  readProgress,
-  teacherAnswer,
-} from "../../lib/train/cot.ts";
+import { buildCotDataset, type CotOptions, readProgress, teacherAnswer } from "../../lib/train/mod.ts";
+import { cotCommand } from "../../lib/cli/cot.ts";
 import {
   buildMessages,
   REASONING_SYSTEM_PROMPT,
@@ -17,7 +12,7 @@ import {
 } from "../../lib/prompt/prompts.ts";
 import { renderSchema } from "../../lib/prompt/schema.ts";
 import { extractSql } from "../../lib/model/sql_extract.ts";
-import { splitOf } from "../../lib/train/sft.ts";
+import { splitOf } from "../../lib/train/sft_split.ts";
 import { type Reply, type ScriptRequest, startFakeOpenAI } from "../support/fake_openai_server.ts";
 
 const root = join(import.meta.dirname!, "..", "..");

@@ -7,10 +7,10 @@ import {
   conversationTokens,
   jsonlLine,
   orderKey,
-  sftCommand,
   type SftOptions,
   splitOf,
-} from "../../lib/train/sft.ts";
+} from "../../lib/train/mod.ts";
+import { sftCommand } from "../../lib/cli/sft.ts";
 import { buildMessages, renderUserPrompt, SYSTEM_PROMPT, templateHash } from "../../lib/prompt/prompts.ts";
 import { renderSchema } from "../../lib/prompt/schema.ts";
 import { chatTokens, countTokens, lengthStats, messageTokens } from "../../lib/train/llama_tokens.ts";

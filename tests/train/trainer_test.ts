@@ -1,5 +1,5 @@
 /**
- * Tests of lib/train/trainer.ts without a GPU: config and dataset validation (and parity with the Python validator),
+ * Tests of the trainer side of lib/train/ (and the train/serve commands of lib/cli/train.ts) without a GPU: config and dataset validation (and parity with the Python validator),
  * command construction for docker/podman/local/multi-GPU, the dry-run contract (no probes, token by name only),
  * preflight errors, metric streaming from a fake trainer process, and serve readiness polling against a local
  * HTTP server.
@@ -28,16 +28,15 @@ import {
   runFingerprint,
   runTraining,
   SAMPLE_METRICS,
-  serveCommand,
   TRAIN_DEFAULTS,
-  trainCommand,
   TRAINER_DIR,
   TrainerError,
   validateDataset,
   validateTrainConfig,
   vllmLoraRank,
   waitForServer,
-} from "../../lib/train/trainer.ts";
+} from "../../lib/train/mod.ts";
+import { serveCommand, trainCommand } from "../../lib/cli/train.ts";
 
 // Small helpers over node:assert (jsr:@std/assert is unreachable here), returning the error for further checks.
 function assertStringIncludes(actual: string, expected: string): void {
@@ -77,7 +76,8 @@ async function assertRejects<E extends Error>(
 }
 
 const SAMPLE_DATASET = path.join(TRAINER_DIR, "fixtures", "sft_sample");
-const TRAINER_MODULE = new URL("../../lib/train/trainer.ts", import.meta.url).href;
+const TRAINER_MODULE = new URL("../../lib/cli/train.ts", import.meta.url).href;
+const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards whatever `fn` does. */
 async function withTempDir(fn: (tmp: string) => Promise<void> | void): Promise<void> {
@@ -113,13 +113,13 @@ async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const code = `import { ${fn} } from ${JSON.stringify(TRAINER_MODULE)};\n` +
     `Deno.exit(await ${fn}(${JSON.stringify(argv)}));`;
-  // lib/train/trainer.ts imports only local files: `--no-config` keeps the child from resolving deno.json's npm
-  // imports (which, in a fresh cache and with the environment cleared of CA settings and proxies, downloads and
-  // fails), and `--cached-only` makes any download an error instead of a network call. DENO_DIR passes through
-  // so the child uses the same cache as this process.
+  // The command pulls in lib/train/mod.ts, whose dataset builders import npm packages: the child reads the
+  // repository's deno.json (its import map, and node_modules installed by `deno install`), and `--cached-only`
+  // makes any download an error instead of a network call (the environment is cleared of CA settings and
+  // proxies). DENO_DIR passes through so the child uses the same cache as this process.
   const denoDir = Deno.env.get("DENO_DIR");
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-config", "--cached-only", code],
+    args: ["eval", "--config", DENO_JSON, "--cached-only", code],
     env: { HOME: Deno.env.get("HOME") ?? "/tmp", ...(denoDir ? { DENO_DIR: denoDir } : {}), ...env },
     clearEnv: true,
     stdout: "piped",
@@ -624,9 +624,12 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
   });
 });
 
-Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line skipped", async () => {
-  const metrics = await readMetrics(SAMPLE_METRICS);
-  const raw = (await Deno.readTextFile(SAMPLE_METRICS)).trim().split("\n");
+/** The invented stream in the real line format (with a log line to skip); the Python tests read it too. */
+const LINE_FORMAT_SAMPLE = path.join(TRAINER_DIR, "fixtures", "metrics_sample.jsonl");
+
+Deno.test("readMetrics: the line-format fixture parses, log line skipped", async () => {
+  const metrics = await readMetrics(LINE_FORMAT_SAMPLE);
+  const raw = (await Deno.readTextFile(LINE_FORMAT_SAMPLE)).trim().split("\n");
   assertEquals(metrics.length, raw.length - 1);
   const train = metrics.filter(isTrainMetric);
   const evals = metrics.filter(isEvalMetric);
@@ -640,6 +643,18 @@ Deno.test("readMetrics: the recorded fixture for notebook 05 parses, log line sk
   assertEquals(parseMetricLine("not json"), null);
   assertEquals(parseMetricLine('{"no_type":1}'), null);
   assertEquals(parseMetricLine('{"type":"train","step":1'), null);
+});
+
+Deno.test("readMetrics: SAMPLE_METRICS is the real CPU run notebook 05 charts", async () => {
+  assertEquals(path.basename(SAMPLE_METRICS), "metrics_cpu_tiny.jsonl");
+  const metrics = await readMetrics(SAMPLE_METRICS);
+  const raw = (await Deno.readTextFile(SAMPLE_METRICS)).trim().split("\n");
+  assertEquals(metrics.length, raw.length);
+  const train = metrics.filter(isTrainMetric);
+  assertEquals(train.map((m) => m.step), Array.from({ length: 40 }, (_, i) => i + 1));
+  assert(train.every((m) => typeof m.loss === "number" && m.gpu_mem_gb === null), "a CPU run: no GPU memory");
+  assert(metrics.filter(isEvalMetric).length > 0);
+  assertEquals(metrics[0].type, "start");
 });
 
 // ------------------------------------------------------------------------------------------------ serve

@@ -17,7 +17,7 @@ METHODS = ("qlora", "lora", "full", "grpo")
 # How the GRPO policy is trained: LoRA on a 4-bit (QLoRA) or a bf16 base.
 GRPO_ADAPTERS = ("qlora", "lora")
 STRATEGIES = ("no", "steps", "epoch")
-# The defaults, the scheduler and the optimizer names live in `defaults.json` beside this file, which `lib/train/trainer.ts` imports
+# The defaults, the scheduler and the optimizer names live in `defaults.json` beside this file, which `lib/train/config.ts` imports
 # too: one list for both validators, so the dry run and the container cannot disagree.
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.json"), encoding="utf-8") as _f:
     _SHARED: dict[str, Any] = json.load(_f)

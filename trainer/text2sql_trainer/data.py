@@ -56,7 +56,7 @@ def validate_example(obj: Any) -> list[str]:
 
 
 def validate_grpo_example(obj: Any) -> list[str]:
-    """Problems of one GRPO prompt row (`deno task sft --format grpo`), as `validateGrpoExample` in lib/train/trainer.ts."""
+    """Problems of one GRPO prompt row (`deno task sft --format grpo`), as `validateGrpoExample` in lib/train/dataset_check.ts."""
     if not isinstance(obj, dict):
         return ["not a JSON object"]
     msgs = obj.get("messages")

@@ -1,6 +1,6 @@
 """Metric lines: the one JSON object per logging step that `train.py` prints on stdout (pure Python).
 
-`lib/train/trainer.ts` reads these lines from the trainer's stdout, appends them to `<run>/metrics.jsonl` and hands
+`lib/train/launch.ts` reads these lines from the trainer's stdout, appends them to `<run>/metrics.jsonl` and hands
 them to the notebook's live loss chart. Shapes (more fields may be added, these stay):
 
     {"type": "train", "step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"}

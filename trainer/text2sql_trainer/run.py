@@ -2,7 +2,7 @@
 
 A run folder (`--out`) resumes from its newest `checkpoint-N`. Resuming is only sound when the new run would
 have produced that checkpoint itself: same base model, method, LoRA shape, max length, optimizer and the same
-dataset bytes. `run_fingerprint.json` records those; `lib/train/trainer.ts` compares against it before starting (dry
+dataset bytes. `run_fingerprint.json` records those; `lib/train/fingerprint.ts` compares against it before starting (dry
 runs too) and `train.py` compares again, so `--runtime local` and hand-started container runs are safe as well.
 The two sides must compute the same fingerprint: `tests/train/trainer_test.ts` checks them against each other.
 """

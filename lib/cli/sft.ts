@@ -1,0 +1,45 @@
+/**
+ * `deno task sft`: flags and usage; the build itself is `buildSftDataset` (`lib/train/sft.ts`).
+ *
+ * @module
+ */
+import { buildSftDataset } from "../train/mod.ts";
+import { UsageError } from "../util/mod.ts";
+import {
+  buildExitCode,
+  COMMON_FLAGS,
+  commonOptionsFrom,
+  parseDatasetFlags,
+  printSummary,
+} from "./dataset_flags.ts";
+
+const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
+         [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
+         [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--format messages|grpo] [--quiet]
+Writes DIR/train.jsonl, DIR/test.jsonl ({"messages":[system, user, assistant = gold SQL]}) and DIR/dataset.json.
+--format grpo writes prompt-only rows {"messages":[system, user],"db_id","gold_sql","db_path"} for
+"method": "grpo" (db_path is relative to the database root, which the trainer's grpo.db_root must name).
+Gold SQL that fails to execute is dropped and recorded (--no-verify skips execution). A missing database is an
+error unless --db leaves it out or --skip-missing drops (and records) its questions.`;
+
+/**
+ * `deno task sft`: parse flags, build, print a one-paragraph summary.
+ *
+ * @param argv flags after `sft`
+ * @returns exit code (0 ok, 2 usage)
+ */
+export async function sftCommand(argv: string[]): Promise<number> {
+  const values = parseDatasetFlags(argv, {
+    usage: SFT_USAGE,
+    options: { ...COMMON_FLAGS, "no-verify": { type: "boolean" }, format: { type: "string" } },
+  });
+  if (!values) return 0;
+  const common = commonOptionsFrom(values, SFT_USAGE);
+  const format = values.format ?? "messages";
+  if (format !== "messages" && format !== "grpo") {
+    throw new UsageError(`--format must be messages or grpo, got ${format}\n${SFT_USAGE}`);
+  }
+  const result = await buildSftDataset({ ...common, verify: !values["no-verify"], format });
+  printSummary("sft", result);
+  return buildExitCode("sft", result);
+}

@@ -1,0 +1,188 @@
+/**
+ * The training command: `docker run`/`podman run` (or a local python) that runs `trainer/train.py` with the
+ * dataset, run folder, trainer code and HF cache mounted, and quoting argv for a shell.
+ *
+ * @module
+ */
+
+import * as path from "node:path";
+import {
+  type DistributedConfig,
+  type Runtime,
+  type TrainConfig,
+  TRAINER_DIR,
+  TrainerError,
+} from "./config.ts";
+import { currentUser, defaultHfCache, gpuArgs, isLocalModel } from "./host.ts";
+
+/** What {@link buildTrainCommand} needs besides the config. Paths may be relative to the working directory. */
+export interface BuildTrainOptions {
+  runtime: Runtime;
+  /** The config file as given (mounted read-only into the container). */
+  configPath: string;
+  /** Dataset folder; defaults to the config's `dataset_dir`. */
+  datasetDir?: string;
+  /** The run folder (checkpoints, adapter, logs, metrics.jsonl). */
+  outDir: string;
+  /** Host Hugging Face cache, shared so the 16 GB base model downloads once; default `$HF_HOME` or `~/.cache/huggingface`. */
+  hfCache?: string;
+  /** The trainer folder to run (default {@link TRAINER_DIR}); mounted at `/app` so code edits need no rebuild. */
+  trainerDir?: string;
+  /** Python for `--runtime local` (default `python3`). */
+  python?: string;
+  /** `uid:gid` the container runs as, so outputs stay owned by the user (docker only; default: the current user). */
+  user?: string | null;
+}
+
+/** A fully resolved training command: what a dry run prints and a real run executes. */
+export interface TrainPlan {
+  runtime: Runtime;
+  /** argv of the process to start: `[program, ...args]`. */
+  command: string[];
+  /** The image build command to run first when the image is missing (container runtimes), else null. */
+  build: string[] | null;
+  /** Extra environment for the child (names and values; never a secret: the token is inherited by name). */
+  env: Record<string, string>;
+  outDir: string;
+  datasetDir: string;
+  configPath: string;
+  hfCache: string;
+  image: string | null;
+}
+
+/** The launcher prefix for multi-GPU configs (`accelerate launch …` / `torchrun …`), empty for one process. */
+function launcherArgs(dist: DistributedConfig | null, python: string): string[] {
+  if (!dist || dist.num_processes <= 1) return [python];
+  if (dist.launcher === "torchrun") {
+    return ["torchrun", "--standalone", `--nproc_per_node=${dist.num_processes}`];
+  }
+  // FSDP itself is configured by train.py through TrainingArguments, so one launch line serves FSDP and DDP.
+  return ["accelerate", "launch", "--multi_gpu", `--num_processes=${dist.num_processes}`];
+}
+
+/**
+ * Builds the command that runs `train.py` for a config: `docker run`/`podman run` with the GPU, the dataset
+ * (read-only), the run folder, the trainer code and the HF cache mounted, or a local python. Creates and
+ * checks nothing; it reads only defaults (HF cache path, uid) and whether the base model is a local folder.
+ *
+ * Multi-GPU configs (`distributed`) start the same script under `accelerate launch` or `torchrun` in the same
+ * container.
+ */
+export function buildTrainCommand(config: TrainConfig, options: BuildTrainOptions): TrainPlan {
+  if (!options.datasetDir && !config.dataset_dir) {
+    throw new TrainerError("no dataset: pass --dataset DIR or set dataset_dir in the config");
+  }
+  const paths: PlanPaths = {
+    datasetDir: path.resolve(options.datasetDir ?? config.dataset_dir ?? ""),
+    outDir: path.resolve(options.outDir),
+    configPath: path.resolve(options.configPath),
+    trainerDir: path.resolve(options.trainerDir ?? TRAINER_DIR),
+    hfCache: path.resolve(options.hfCache ?? defaultHfCache()),
+    dbRoot: config.method === "grpo" && config.grpo.db_root ? path.resolve(config.grpo.db_root) : null,
+  };
+  if (options.runtime === "local") return localPlan(config, paths, options.python ?? "python3");
+  const user = options.user === undefined ? currentUser() : options.user;
+  return containerPlan(config, paths, { engine: options.runtime, user });
+}
+
+/** The absolute host paths a plan is made of. */
+interface PlanPaths {
+  datasetDir: string;
+  outDir: string;
+  configPath: string;
+  trainerDir: string;
+  hfCache: string;
+  /** The GRPO reward's database root, or null (not GRPO, or none set). */
+  dbRoot: string | null;
+}
+
+/** `train.py` with a local python (under the launcher for multi-GPU), host paths as arguments. */
+function localPlan(config: TrainConfig, p: PlanPaths, python: string): TrainPlan {
+  const env: Record<string, string> = {
+    PYTHONUNBUFFERED: "1",
+    TENSORBOARD_LOGGING_DIR: path.join(p.outDir, "tensorboard"),
+  };
+  if (p.dbRoot) env.TEXT2SQL_DB_ROOT = p.dbRoot;
+  const command = [
+    ...launcherArgs(config.distributed, python),
+    path.join(p.trainerDir, "train.py"),
+    "--config",
+    p.configPath,
+    "--data",
+    p.datasetDir,
+    "--output",
+    p.outDir,
+  ];
+  const { outDir, datasetDir, configPath, hfCache } = p;
+  return {
+    runtime: "local",
+    command,
+    build: null,
+    env,
+    outDir,
+    datasetDir,
+    configPath,
+    hfCache,
+    image: null,
+  };
+}
+
+/** `docker run`/`podman run` of the trainer image with everything mounted, and the image's build command. */
+function containerPlan(
+  config: TrainConfig,
+  p: PlanPaths,
+  run: { engine: "docker" | "podman"; user: string | null },
+): TrainPlan {
+  const { engine } = run;
+  const image = config.container.image;
+  const args = [engine, "run", "--rm", ...gpuArgs(engine)];
+  args.push("--shm-size", config.container.shm_size, "--ulimit", "memlock=-1", "--ulimit", "stack=67108864");
+  if (engine === "docker" && run.user) args.push("--user", run.user);
+  // The token goes by name only: the engine copies it from its own environment into the container.
+  args.push("-e", "HF_TOKEN", "-e", "HF_HOME=/hf", "-e", "HOME=/tmp", "-e", "PYTHONUNBUFFERED=1");
+  args.push("-e", "TENSORBOARD_LOGGING_DIR=/out/tensorboard");
+  args.push("-v", `${p.trainerDir}:/app:ro`, "-v", `${p.configPath}:/config/train.json:ro`);
+  args.push("-v", `${p.datasetDir}:/data:ro`, "-v", `${p.outDir}:/out`, "-v", `${p.hfCache}:/hf`);
+  // The GRPO reward executes SQL against the databases: mounted read-only (the reward also opens them `mode=ro`).
+  if (p.dbRoot) args.push("-v", `${p.dbRoot}:/dbs:ro`, "-e", "TEXT2SQL_DB_ROOT=/dbs");
+  args.push(...baseModelMount(config.base_model));
+  const scriptArgs = [
+    "/app/train.py",
+    "--config",
+    "/config/train.json",
+    "--data",
+    "/data",
+    "--output",
+    "/out",
+  ];
+  args.push(image, ...launcherArgs(config.distributed, "python"), ...scriptArgs);
+  const build = [engine, "build", "-t", image, p.trainerDir];
+  const { outDir, datasetDir, configPath, hfCache } = p;
+  const env = { PYTHONUNBUFFERED: "1" };
+  return { runtime: engine, command: args, build, env, outDir, datasetDir, configPath, hfCache, image };
+}
+
+/**
+ * A local base model is mounted; train.py loads it from its container path and records the host path (in
+ * train_config.json and the adapter's adapter_config.json), so `deno task serve` finds it afterwards. A hub id
+ * needs nothing.
+ */
+function baseModelMount(base: string): string[] {
+  if (!isLocalModel(base)) return [];
+  const host = path.resolve(base);
+  return [
+    "-v",
+    `${host}:/base:ro`,
+    "-e",
+    "TEXT2SQL_BASE_MODEL=/base",
+    "-e",
+    `TEXT2SQL_BASE_MODEL_SOURCE=${host}`,
+  ];
+}
+
+/** Quotes argv for a POSIX shell so a printed command can be pasted as is. */
+export function formatCommand(argv: string[]): string {
+  return argv.map((a) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'"'"'`)}'`).join(
+    " ",
+  );
+}

@@ -1,0 +1,381 @@
+/**
+ * The steps the SFT and CoT builders share: select the questions (missing databases, blank ones dropped with
+ * their reason), render schemas, verify the gold SQL, write the splits atomically, and summarise counts and
+ * token statistics for dataset.json.
+ *
+ * @module
+ */
+
+import { isAbsolute, join, relative } from "node:path";
+import {
+  type Dataset,
+  DatasetError,
+  dbPath,
+  loadDataset,
+  missingDatabases,
+  selectExamples,
+} from "../data/mod.ts";
+import {
+  PROMPT_VERSION,
+  type PromptOptions,
+  renderSchema,
+  resolvePromptOptions,
+  SchemaError,
+  schemaOptionsOf,
+  systemPromptFor,
+  templateHash,
+} from "../prompt/mod.ts";
+import { SqlitePool } from "../exec/mod.ts";
+import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
+import type { Example } from "../types.ts";
+import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
+import { type Conversation, jsonlLine, type TokenSummary, tokenSummary } from "./conversation.ts";
+
+/** A question left out of the dataset, and why. */
+export interface Dropped {
+  index: number;
+  question_id: number | null;
+  db_id: string;
+  question: string;
+  /**
+   * `missing_database`, `empty_question`, `empty_sql`, `schema_error`, `gold_error` (SQL error, timeout or result
+   * too large); CoT adds its own.
+   */
+  reason: string;
+  /** Details (the error message), or null. */
+  error: string | null;
+}
+
+/** A path for dataset.json: relative to the working directory when under it, so files do not leak home dirs. */
+function displayPath(path: string): string {
+  const rel = relative(Deno.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/** Options shared by the SFT and CoT builders: which questions, which prompt, which split, where. */
+export interface CommonDatasetOptions {
+  /** A dataset JSON file or a BIRD-layout folder. */
+  dataset: string;
+  /** Folder of `<db_id>/<db_id>.sqlite` (default: the `*_databases/` folder beside the dataset). */
+  dbRoot?: string;
+  /** Output folder (created). */
+  out: string;
+  /** Only these databases (`--db`, repeatable). */
+  db?: string[];
+  /** The first N questions after `--db` filtering. */
+  limit?: number;
+  /** Prompt options (evidence, sample rows, descriptions); `reasoning` is decided by the builder. */
+  prompt?: Partial<PromptOptions>;
+  /** Split options. */
+  split?: Partial<SplitOptions>;
+  /** Drop (and record) questions whose database is missing instead of failing. */
+  skipMissing?: boolean;
+  /** Seconds per gold query (default 30). */
+  timeoutS?: number;
+  /** SQLite worker processes (default: CPU count, at most 8). */
+  workers?: number;
+  /** Line-mode progress (CI logs). */
+  quiet?: boolean;
+  /** No progress output at all (notebooks, tests). */
+  silent?: boolean;
+}
+
+/** What both builders start from: the loaded dataset, the selected questions, and the dropped ones. */
+export interface Selected {
+  dataset: Dataset;
+  examples: Example[];
+  dropped: Dropped[];
+  selection: { db: string[]; limit: number | null };
+}
+
+function dropped(e: Example, reason: string, error: string | null): Dropped {
+  return { index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question, reason, error };
+}
+
+/** Move every selected example that `errorOf` gives an error for from `examples` to `dropped`, as `reason`. */
+function dropFailing(selected: Selected, reason: string, errorOf: (e: Example) => string | undefined): void {
+  selected.examples = selected.examples.filter((e) => {
+    const error = errorOf(e);
+    if (error === undefined) return true;
+    selected.dropped.push(dropped(e, reason, error));
+    return false;
+  });
+}
+
+/** The first fields of a dataset.json: what kind of data, in which format, from which questions. */
+export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<string, unknown> {
+  return {
+    kind,
+    format: "messages",
+    dataset: {
+      path: displayPath(selected.dataset.path),
+      sha256: selected.dataset.sha256,
+      count: selected.dataset.examples.length,
+    },
+    db_root: displayPath(selected.dataset.dbRoot),
+    selection: selected.selection,
+  };
+}
+
+/**
+ * Load the dataset, apply `--db`/`--limit`, and deal with missing databases: an error listing them (naming the
+ * dataset file and the database root), or with `skipMissing` their questions dropped as `missing_database`.
+ *
+ * @param options common options
+ * @returns the selection
+ * @throws {DatasetError} for a malformed dataset or missing databases
+ */
+async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> {
+  const dataset = await loadDataset(options.dataset, { dbRoot: options.dbRoot });
+  const selection = { db: [...(options.db ?? [])].sort(), limit: options.limit ?? null };
+  const selected: Selected = {
+    dataset,
+    examples: selectExamples(dataset, selection),
+    dropped: [],
+    selection,
+  };
+  const missing = await missingDatabases(dataset, selected.examples);
+  if (missing.length > 0) {
+    if (!options.skipMissing) {
+      throw new DatasetError(
+        `${dataset.path}: ${missing.length} database(s) missing under ${dataset.dbRoot}: ${
+          missing.slice(0, 20).join(", ")
+        }${
+          missing.length > 20 ? ", …" : ""
+        } (leave them out with --db, or drop their questions with --skip-missing)`,
+      );
+    }
+    const gone = new Set(missing);
+    dropFailing(
+      selected,
+      "missing_database",
+      (e) => gone.has(e.db_id) ? `${dbPath(dataset.dbRoot, e.db_id)} not found` : undefined,
+    );
+  }
+  // A blank question or gold SQL would train the model on an empty prompt slot or an empty answer.
+  selected.examples = selected.examples.filter((e) => {
+    if (!e.question.trim()) selected.dropped.push(dropped(e, "empty_question", "the question is blank"));
+    else if (!e.sql.trim()) selected.dropped.push(dropped(e, "empty_sql", "the gold SQL is blank"));
+    else return true;
+    return false;
+  });
+  return selected;
+}
+
+/** What both builders have once the questions are selected and their schemas rendered. */
+export interface PreparedBuild {
+  prompt: PromptOptions;
+  split: SplitOptions;
+  selected: Selected;
+  /** db_id → rendered schema, for every database a selected question uses. */
+  schemas: Map<string, string>;
+}
+
+/**
+ * The start both builders share: resolve the prompt options (`reasoning` decided by the builder), check the
+ * split, select the questions (`selectForBuild`) and render their schemas (`schemasFor`).
+ *
+ * @param options common options
+ * @param reasoning the reasoning prompt variant (CoT) or the plain one (SFT)
+ * @returns prompt, split, selection and schemas
+ * @throws {UsageError} for split options out of range; {@link DatasetError} for a malformed dataset or missing databases
+ */
+export async function prepareBuild(
+  options: CommonDatasetOptions,
+  reasoning: boolean,
+): Promise<PreparedBuild> {
+  const prompt = resolvePromptOptions({ ...options.prompt, reasoning });
+  const split = { ...DEFAULT_SPLIT, ...options.split };
+  checkSplit(split);
+  const selected = await selectForBuild(options);
+  return { prompt, split, selected, schemas: schemasFor(selected, prompt) };
+}
+
+/**
+ * The schema of each database used, rendered once; a database that cannot be read drops its questions
+ * (`schema_error`) rather than failing the whole build.
+ *
+ * @param selected the selection (its `dropped` list grows)
+ * @param prompt prompt options
+ * @returns db_id → schema text, for the databases that rendered
+ */
+function schemasFor(selected: Selected, prompt: PromptOptions): Map<string, string> {
+  const schemas = new Map<string, string>();
+  const failed = new Map<string, string>();
+  for (const id of [...new Set(selected.examples.map((e) => e.db_id))].sort()) {
+    try {
+      schemas.set(id, renderSchema(dbPath(selected.dataset.dbRoot, id), schemaOptionsOf(prompt)));
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      failed.set(id, e.message);
+    }
+  }
+  if (failed.size > 0) dropFailing(selected, "schema_error", (e) => failed.get(e.db_id));
+  return schemas;
+}
+
+/**
+ * Run every selected gold query; questions whose gold SQL fails (error, timeout, too large) are dropped as
+ * `gold_error`. Returns the successful results by example index (CoT compares against them).
+ *
+ * @param selected the selection (examples filtered, `dropped` grows)
+ * @param pool the SQLite pool
+ * @param options progress options
+ * @returns index → gold result rows
+ */
+export async function verifyGold(
+  selected: Selected,
+  pool: SqlitePool,
+  options: { quiet?: boolean; silent?: boolean; label?: string } = {},
+): Promise<Map<number, { rows: string[][] }>> {
+  const progress = createProgress(selected.examples.length, {
+    label: options.label ?? "gold SQL",
+    quiet: options.quiet,
+    silent: options.silent,
+  });
+  const results = new Map<number, { rows: string[][] }>();
+  const failures = new Map<number, string>();
+  await Promise.all(selected.examples.map(async (e) => {
+    const r = await pool.execute(dbPath(selected.dataset.dbRoot, e.db_id), e.sql);
+    if (r.ok) results.set(e.index, { rows: r.rows });
+    else failures.set(e.index, `${r.kind}: ${r.error}`);
+    progress.tick({ error: !r.ok });
+  }));
+  progress.done();
+  dropFailing(selected, "gold_error", (e) => failures.get(e.index));
+  return results;
+}
+
+/**
+ * Write `train.jsonl` and `test.jsonl` (each line `{"messages":[…]}`, sorted by {@link orderKey}) into `dir`,
+ * atomically (temp file then rename), and return their line counts and sha256.
+ *
+ * @param dir output folder (created)
+ * @param conversations kept conversations
+ * @param seed split seed (for the order)
+ * @returns per file: lines and sha256
+ */
+export async function writeSplits(
+  dir: string,
+  conversations: readonly Conversation[],
+  seed: number,
+): Promise<Record<string, { lines: number; sha256: string }>> {
+  await Deno.mkdir(dir, { recursive: true });
+  const keyed = conversations.map((c) => ({ c, key: orderKey(c.example, seed) }));
+  keyed.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : a.c.example.index - b.c.example.index);
+  const files: Record<string, { lines: number; sha256: string }> = {};
+  for (const side of ["train", "test"] as const) {
+    const lines = keyed.filter((k) => k.c.split === side).map((k) =>
+      jsonlLine(k.c.messages, k.c.fields) + "\n"
+    );
+    const text = lines.join("");
+    const name = `${side}.jsonl`;
+    await writeTextAtomic(join(dir, name), text);
+    files[name] = { lines: lines.length, sha256: sha256Hex(text) };
+  }
+  return files;
+}
+
+/**
+ * The `prompt` record of a dataset.json: the student prompt's version, template hash, options and system text.
+ *
+ * @param prompt resolved prompt options
+ * @returns the record
+ */
+export function promptDoc(prompt: PromptOptions): Record<string, unknown> {
+  return {
+    version: PROMPT_VERSION,
+    template_hash: templateHash(prompt),
+    options: prompt,
+    system: systemPromptFor(prompt),
+  };
+}
+
+/** Per-conversation lengths, for a notebook's table and chart. */
+export interface ConversationLength {
+  index: number;
+  db_id: string;
+  split: "train" | "test";
+  prompt_tokens: number;
+  answer_tokens: number;
+  total_tokens: number;
+}
+
+/** Counts and token statistics of a built dataset (as in dataset.json). */
+export interface DatasetStats {
+  counts: { selected: number; kept: number; dropped: number; train: number; test: number };
+  tokens: TokenSummary;
+}
+
+/** What {@link buildSftDataset} returns. */
+export interface BuildResult {
+  /** The output folder. */
+  dir: string;
+  stats: DatasetStats;
+  dropped: Dropped[];
+  /** Per kept conversation, in output order (train then test). */
+  lengths: ConversationLength[];
+}
+
+/**
+ * Counts, token statistics, dropped list (sorted by index) and lengths of kept conversations.
+ *
+ * @param selected the selection after all drops (a drop moves a question from `examples` to `dropped`, so the
+ *   two together are every question selected)
+ * @param conversations kept conversations
+ * @returns stats, dropped and lengths
+ */
+export function summarise(
+  selected: Selected,
+  conversations: readonly Conversation[],
+): Omit<BuildResult, "dir"> {
+  const drops = [...selected.dropped].sort((a, b) => a.index - b.index);
+  const train = conversations.filter((c) => c.split === "train").length;
+  const lengths = ["train", "test"].flatMap((side) =>
+    conversations.filter((c) => c.split === side).map((c) => ({
+      index: c.example.index,
+      db_id: c.example.db_id,
+      split: c.split,
+      prompt_tokens: c.promptTokens,
+      answer_tokens: c.answerTokens,
+      total_tokens: c.totalTokens,
+    })).sort((a, b) => a.index - b.index)
+  );
+  return {
+    stats: {
+      counts: {
+        selected: selected.examples.length + selected.dropped.length,
+        kept: conversations.length,
+        dropped: drops.length,
+        train,
+        test: conversations.length - train,
+      },
+      tokens: tokenSummary(conversations),
+    },
+    dropped: drops,
+    lengths,
+  };
+}
+
+/**
+ * The SQLite pool of a build: `workers` processes (default: the CPU count, at most 8, since each is a process),
+ * `timeoutS` per query (default 30). The caller closes it.
+ */
+export function openPool(options: Pick<CommonDatasetOptions, "workers" | "timeoutS">): SqlitePool {
+  return new SqlitePool({
+    workers: options.workers ?? Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2)),
+    timeoutS: options.timeoutS ?? 30,
+  });
+}
+
+/**
+ * How many of `items` have each reason, in first-seen order.
+ *
+ * @param items dropped or rejected questions
+ * @returns reason → count
+ */
+export function countReasons(items: readonly { reason: string | null }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { reason } of items) if (reason !== null) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  return counts;
+}
