@@ -1,7 +1,8 @@
 /**
  * `deno task <command>` entry point: `eval`, `download`, `sft`, `cot`, `train`, `serve`, `report`,
- * `notebook:html`, `notebooks`, `bench`. Each command lives in its own module (`eval.ts`, `download.ts`, `bench.ts`
- * here; the others in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
+ * `notebook:html`, `notebooks`, `bench`. Each command's flags live in a file of its own here (`eval.ts`,
+ * `download.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
+ * in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
  *
  * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
  *
