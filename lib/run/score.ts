@@ -45,7 +45,11 @@ export async function executeAndCompare(
   return finish(rec, "correct", null);
 }
 
-/** R-VES reward: time pred and gold `reps` times each (never from cache) and reward the mean ratio. */
+/**
+ * R-VES reward: time pred and gold `reps` times each (never from cache) and reward the mean ratio. Each run goes
+ * through `score` with no gold, so only its shape comes back: the timing is SQLite's own, and the rows of a
+ * large result are not shipped to this process `reps` times over.
+ */
 async function timeVes(
   ctx: RunContext,
   db: string,
@@ -55,8 +59,8 @@ async function timeVes(
   const predMs: number[] = [];
   const goldMs: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const p = await ctx.pool.execute(db, sql.pred);
-    const g = await ctx.pool.execute(db, sql.gold);
+    const p = (await ctx.pool.score(db, sql.pred, { gold: null })).pred;
+    const g = (await ctx.pool.score(db, sql.gold, { gold: null })).pred;
     if (!p.ok || !g.ok) return 0;
     predMs.push(p.execMs);
     goldMs.push(g.execMs);

@@ -327,3 +327,24 @@ Deno.test("a run folder is locked while written; predictions naming another data
   assertEquals(mixed.records[0].status, "pred_error");
   assert(/names database card_games/.test(mixed.records[0].error!));
 });
+
+Deno.test("R-VES: correct questions are timed and rewarded, wrong ones get 0, the summary is mean(sqrt(reward))", async () => {
+  const out = await tmp("ves");
+  const gold = await tmp("ves-gold");
+  const { records, summary } = await runEvaluation({
+    out,
+    silent: true,
+    goldCacheDir: gold,
+    limit: 20,
+    ves: 3,
+  });
+  const rewards = records.map((r) => r.ves_reward ?? -1);
+  assert(records.some((r) => r.status === "correct") && records.some((r) => r.status !== "correct"));
+  for (const r of records) {
+    if (r.status === "correct") {
+      assert([0.25, 0.5, 0.75, 1, 1.25].includes(r.ves_reward!), String(r.ves_reward));
+    } else assertEquals(r.ves_reward, 0);
+  }
+  const expected = rewards.reduce((a, x) => a + Math.sqrt(x), 0) / rewards.length * 100;
+  assertEquals(summary.r_ves, Math.round(expected * 100) / 100);
+});
