@@ -481,6 +481,30 @@ def merge_adapter(cfg: dict[str, Any], adapter_dir: str, output_dir: str) -> str
     return target
 
 
+def claim_run_folder(cfg: dict[str, Any], data_dir: str, output_dir: str, base_model: str | None) -> str:
+    """Check, create and stamp the run folder (SFT and GRPO alike); returns the base model's source.
+
+    Before anything is written: a folder holding another run's checkpoints must not be resumed or overwritten.
+    """
+    source = base_model or base_model_source(cfg["base_model"])
+    fingerprint = run_fingerprint(cfg, source, dataset_hash(data_dir))
+    check_run_folder(output_dir, fingerprint)
+    os.makedirs(output_dir, exist_ok=True)
+    if is_main_process():
+        with open(os.path.join(output_dir, "train_config.json"), "w", encoding="utf-8") as f:
+            json.dump({**cfg, "base_model": source}, f, indent=2)
+        write_fingerprint(output_dir, fingerprint)
+    return source
+
+
+def tokenizer_for(cfg: dict[str, Any], tokenizer: Any) -> Any:
+    """The given tokenizer, or the base model's, prepared for training (pad token, template checks)."""
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"], token=os.environ.get("HF_TOKEN") or None)
+    prepare_tokenizer(tokenizer)
+    return tokenizer
+
+
 def train(
     cfg: dict[str, Any],
     data_dir: str,
@@ -500,19 +524,8 @@ def train(
         return train_grpo(cfg, data_dir, output_dir, model=model, tokenizer=tokenizer, base_model=base_model)
     eval_on = cfg["training"]["eval_strategy"] != "no"
     counts = validate_dataset_dir(data_dir, require_test=eval_on)
-    source = base_model or base_model_source(cfg["base_model"])
-    fingerprint = run_fingerprint(cfg, source, dataset_hash(data_dir))
-    # Before anything is written: a folder holding another run's checkpoints must not be resumed or overwritten.
-    check_run_folder(output_dir, fingerprint)
-    os.makedirs(output_dir, exist_ok=True)
-    if is_main_process():
-        with open(os.path.join(output_dir, "train_config.json"), "w", encoding="utf-8") as f:
-            json.dump({**cfg, "base_model": source}, f, indent=2)
-        write_fingerprint(output_dir, fingerprint)
-    token = os.environ.get("HF_TOKEN") or None
-    if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"], token=token)
-    prepare_tokenizer(tokenizer)
+    source = claim_run_folder(cfg, data_dir, output_dir, base_model)
+    tokenizer = tokenizer_for(cfg, tokenizer)
     max_length = cfg["training"]["max_length"]
     train_ds, train_dropped = load_split(os.path.join(data_dir, "train.jsonl"), tokenizer, max_length)
     test_file = os.path.join(data_dir, "test.jsonl")
@@ -679,18 +692,8 @@ def train_grpo(
     if not db_root or not os.path.isdir(db_root):
         raise TrainError(f"grpo.db_root: database folder not found ({db_root!r}); it holds <db_id>/<db_id>.sqlite")
     counts = _validate(data_dir, require_test=False, grpo=True)
-    source = base_model or base_model_source(cfg["base_model"])
-    fingerprint = run_fingerprint(cfg, source, dataset_hash(data_dir))
-    check_run_folder(output_dir, fingerprint)
-    os.makedirs(output_dir, exist_ok=True)
-    if is_main_process():
-        with open(os.path.join(output_dir, "train_config.json"), "w", encoding="utf-8") as f:
-            json.dump({**cfg, "base_model": source}, f, indent=2)
-        write_fingerprint(output_dir, fingerprint)
-    token = os.environ.get("HF_TOKEN") or None
-    if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"], token=token)
-    prepare_tokenizer(tokenizer)
+    source = claim_run_folder(cfg, data_dir, output_dir, base_model)
+    tokenizer = tokenizer_for(cfg, tokenizer)
     tokenizer.padding_side = "left"  # generation pads on the left
     max_length = cfg["training"]["max_length"]
     rows, dropped = load_grpo_prompts(os.path.join(data_dir, "train.jsonl"), tokenizer, max_length)

@@ -13,6 +13,7 @@ import {
   type Script,
   startFakeOpenAI,
 } from "../support/fake_openai_server.ts";
+import { killAfterLines } from "../support/robust_helpers.ts";
 
 const DEV = join(SAMPLE_DIR, "dev.json");
 const FAST = { backoffBaseMs: 5, backoffMaxMs: 20, retryAfterCapMs: 50 };
@@ -162,13 +163,7 @@ Deno.test("a run killed with SIGKILL resumes with --out, redoing nothing finishe
     const child = new Deno.Command(Deno.execPath(), { args, env, stdout: "null", stderr: "null" }).spawn();
     const results = join(d.out, "results.jsonl");
     // Wait until some questions are finished, then kill without warning.
-    for (let i = 0; i < 600; i++) {
-      const n = await Deno.readTextFile(results).then((t) => t.split("\n").length - 1, () => 0);
-      if (n >= 20) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill("SIGKILL");
-    await child.status;
+    await killAfterLines(child, results, { lines: 20, timeoutMs: 12_000 });
     const kept = (await Deno.readTextFile(results)).split("\n").filter((l) => {
       try {
         JSON.parse(l);

@@ -11,7 +11,7 @@ import {
   type Script,
   startFakeOpenAI,
 } from "../support/fake_openai_server.ts";
-import { linesSoFar, runEval, startEval, strictIndices } from "../support/robust_helpers.ts";
+import { killAfterLines, runEval, startEval, strictIndices } from "../support/robust_helpers.ts";
 
 const QUESTIONS = 8;
 const SCORE_ARGS = ["--db", "superhero", "--limit", String(QUESTIONS), "--workers", "1", "--quiet"];
@@ -104,12 +104,8 @@ Deno.test("a resume right after a SIGKILL is never refused", async () => {
       const env = { XDG_CACHE_HOME: cache };
       const { child, result } = startEval(args, env);
       const results = join(out, "results.jsonl");
-      for (let i = 0; i < 500 && (await linesSoFar(results)) < 3; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      child.kill("SIGKILL");
+      const kept = await killAfterLines(child, results, { lines: 3, timeoutMs: 5_000 });
       await result;
-      const kept = await linesSoFar(results);
       assert(kept >= 3 && kept < 20, `round ${round}: killed with ${kept} done`);
       slow = false;
       // At once: the kernel dropped the dead run's lock.

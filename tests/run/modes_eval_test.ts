@@ -20,6 +20,7 @@ import {
   sqlToolCall,
   startFakeOpenAI,
 } from "../support/fake_openai_server.ts";
+import { killAfterLines } from "../support/robust_helpers.ts";
 
 const DEV = join(SAMPLE_DIR, "dev.json");
 const DB = join(SAMPLE_DIR, "dev_databases", "superhero", "superhero.sqlite");
@@ -366,13 +367,7 @@ Deno.test("agent: a CLI run SIGKILLed mid-trajectory resumes at the question, no
     ];
     const child = new Deno.Command(Deno.execPath(), { args, env, stdout: "null", stderr: "null" }).spawn();
     const results = join(d.out, "results.jsonl");
-    for (let i = 0; i < 1500; i++) {
-      const n = await Deno.readTextFile(results).then((t) => t.split("\n").length - 1, () => 0);
-      if (n >= 2) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill("SIGKILL");
-    await child.status;
+    await killAfterLines(child, results, { lines: 2, timeoutMs: 30_000 });
     const keptText = await Deno.readTextFile(results);
     const kept = keptText.split("\n").filter((l) => l.trim()).length;
     assert(kept >= 2 && kept < limit, `killed mid-run with ${kept} done`);

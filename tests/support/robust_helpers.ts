@@ -67,6 +67,24 @@ export async function linesSoFar(file: string): Promise<number> {
   return await Deno.readTextFile(file).then((t) => t.split("\n").length - 1, () => 0);
 }
 
+/**
+ * Wait until `file` holds at least `lines` lines or `timeoutMs` has passed (polling every 20 ms), then SIGKILL
+ * `child` without warning: a run killed mid-way. Returns the lines written by then.
+ */
+export async function killAfterLines(
+  child: Deno.ChildProcess,
+  file: string,
+  options: { lines: number; timeoutMs: number },
+): Promise<number> {
+  for (const end = Date.now() + options.timeoutMs; Date.now() < end;) {
+    if ((await linesSoFar(file)) >= options.lines) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  return await linesSoFar(file);
+}
+
 /** Every file under `dir`, recursively. */
 export async function* walk(dir: string): AsyncGenerator<string> {
   for await (const e of Deno.readDir(dir)) {
