@@ -25,6 +25,15 @@ export interface EncodedDigest {
   cells: string;
 }
 
+/**
+ * A cell value of a Python type with no JavaScript counterpart (a `datetime.date`, a `Decimal` that equals no
+ * float, a NaN), as its canonical key: equal keys iff Python's `==` says the values are equal. Built by
+ * `python_values.ts`; it never equals a number, text or blob (its own hash domain).
+ */
+export class PyKey {
+  constructor(readonly key: string) {}
+}
+
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 /**
@@ -42,6 +51,7 @@ export function cellKey(v: unknown): string {
   }
   if (typeof v === "string") return "s" + v;
   if (v instanceof Uint8Array) return "b" + hexOf(v);
+  if (v instanceof PyKey) return "p" + v.key;
   return "s" + String(v);
 }
 
@@ -68,7 +78,7 @@ function round(h: number, k: number): number {
 
 /** Type tags: numbers (INTEGER and REAL share one domain, as Python's `==` does), text, blob, NULL. */
 const TAG_NUMBER = 0x4e554d31, TAG_FLOAT = 0x464c5431, TAG_TEXT = 0x54585431, TAG_BLOB = 0x424c4231;
-const TAG_NULL = 0x4e554c31;
+const TAG_NULL = 0x4e554c31, TAG_BIG = 0x42494731, TAG_PY = 0x50594b31;
 const TWO32 = 2 ** 32;
 const TWO63 = 2 ** 63;
 const f64 = new Float64Array(1);
@@ -96,10 +106,10 @@ function hashWords(tag: number, w0: number, w1: number, out: Uint32Array, o: num
   finish(a, b, c, d, out, o);
 }
 
-/** 128-bit hash of a string's UTF-16 code units, two per round. */
-function hashText(s: string, out: Uint32Array, o: number): void {
+/** 128-bit hash of a string's UTF-16 code units, two per round, under a tag (text, or a typed key's domain). */
+function hashText(s: string, out: Uint32Array, o: number, tag: number = TAG_TEXT): void {
   const n = s.length;
-  let a = SEEDS[0] ^ TAG_TEXT ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ TAG_TEXT, d = SEEDS[3] + n;
+  let a = SEEDS[0] ^ tag ^ n, b = SEEDS[1] ^ n, c = SEEDS[2] ^ tag, d = SEEDS[3] + n;
   let i = 0;
   for (; i + 1 < n; i += 2) {
     const k = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
@@ -150,8 +160,9 @@ export function hashCell(v: unknown, out: Uint32Array, o: number): void {
   } else if (typeof v === "bigint") {
     if (v >= -(2n ** 63n) && v < 2n ** 63n) {
       hashWords(TAG_NUMBER, Number(BigInt.asUintN(32, v)), Number(BigInt.asIntN(32, v >> 32n)), out, o);
-    } else hashText("big:" + v.toString(), out, o);
+    } else hashText(v.toString(), out, o, TAG_BIG);
   } else if (typeof v === "string") hashText(v, out, o);
+  else if (v instanceof PyKey) hashText(v.key, out, o, TAG_PY);
   else if (v instanceof Uint8Array) hashBlob(v, out, o);
   else if (v === null || v === undefined) hashWords(TAG_NULL, 0, 0, out, o);
   else hashText(String(v), out, o);

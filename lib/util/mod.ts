@@ -7,3 +7,4 @@ export * from "./args.ts";
 export * from "./files.ts";
 export * from "./hash.ts";
 export * from "./progress.ts";
+export * from "./local_server.ts";
