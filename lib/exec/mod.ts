@@ -4,6 +4,7 @@
  * @module
  */
 export * from "./compare.ts";
+export * from "./engine.ts";
 export * from "./gold_cache.ts";
 export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";

@@ -1,0 +1,95 @@
+/**
+ * A SQL dialect as one strategy chosen when a run is set up: the engine that executes and compares SQL the way
+ * the official evaluator of that dialect does. The run, the datasets, the agent's tool and the bench talk to a
+ * {@linkcode SqlEngine} and never ask which dialect it is; what differs between dialects lives behind it
+ * (`sqlite_pool.ts` for SQLite, the PostgreSQL and MySQL engines beside it) and in the prompt's DDL renderer.
+ *
+ * @module
+ */
+import type { ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
+
+/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
+export type Dialect = "sqlite" | "postgresql" | "mysql";
+
+/** Every dialect, the default first. */
+export const DIALECTS: readonly Dialect[] = ["sqlite", "postgresql", "mysql"];
+
+/** The dialect named by a flag or parameter; throws with the accepted names otherwise. */
+export function parseDialect(text: string): Dialect {
+  const t = text.trim().toLowerCase();
+  const alias: Record<string, Dialect> = { postgres: "postgresql", pg: "postgresql", mariadb: "mysql" };
+  const d = (alias[t] ?? t) as Dialect;
+  if (!DIALECTS.includes(d)) {
+    throw new Error(`unknown dialect ${JSON.stringify(text)}: use one of ${DIALECTS.join(", ")}`);
+  }
+  return d;
+}
+
+/** What a run records of the engine that scored it (`run.json`): never a secret. */
+export interface EngineInfo {
+  dialect: Dialect;
+  /** `sqlite` (node:sqlite workers), `pglite` (embedded PostgreSQL), `postgresql` or `mysql` (a server). */
+  engine: "sqlite" | "pglite" | "postgresql" | "mysql";
+  /** The engine's version as it reports it (`3.53.2`, `15.18`, `18.6 (PGlite 0.5.16)`, `10.11.19-MariaDB`). */
+  version: string;
+  /** The semantics string that keys the gold cache (bump it when the engine's behaviour changes). */
+  semantics: string;
+  /** Where the data is, as it may be shown: a server URL without credentials, or null for local files. */
+  location: string | null;
+}
+
+/** A column as the prompt's DDL shows it. */
+export interface CatalogColumn {
+  name: string;
+  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
+  type: string;
+  notNull: boolean;
+}
+
+/** A table of one BIRD database as the engine's catalog describes it. */
+export interface CatalogTable {
+  name: string;
+  columns: CatalogColumn[];
+  primaryKey: string[];
+  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
+}
+
+/**
+ * Runs untrusted SQL for one dialect, in parallel, sandboxed, with a hard time limit, and compares results as
+ * that dialect's official evaluator does. `target` names a question's database as the engine addresses it
+ * ({@linkcode SqlEngine.target}): a file path for SQLite, the BIRD `db_id` for a server holding all of them.
+ */
+export interface SqlEngine {
+  readonly dialect: Dialect;
+  /** Parallel executions (worker processes or connections). */
+  readonly workers: number;
+  /** Default per-query time limit, seconds. */
+  readonly timeoutS: number;
+  /** How this engine addresses a question's database. */
+  target(dbRoot: string, dbId: string): string;
+  /** Declare the targets a run will use (SQLite: the folders its workers may read). */
+  allow(targets: string[]): void;
+  /** Execute one statement read-only. Never throws for bad SQL: see `ExecErr`. */
+  execute(target: string, sql: string, options?: { timeoutS?: number }): Promise<ExecResult>;
+  /** Execute statements in order on one worker, stopping at the first that fails. */
+  executeEach(target: string, sqls: string[], options?: { timeoutS?: number }): Promise<ExecResult[]>;
+  /** Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. */
+  score(
+    target: string,
+    predSql: string,
+    options: { gold: string | GoldDigest | null; timeoutS?: number },
+  ): Promise<ScoreOutcome>;
+  /** The engine as `run.json` records it. */
+  info(): Promise<EngineInfo>;
+  /**
+   * A stable identity of the target's content for the gold cache (SQLite: the file's sha256), or null when the
+   * engine cannot know it (a server not loaded by `deno task db load`): gold results are then not cached.
+   */
+  contentKey(target: string): Promise<string | null>;
+  /** The tables of a target's database, for the prompt (SQLite renders from the file itself). */
+  catalog(target: string): Promise<CatalogTable[]>;
+  /** Process ids of live workers (tests check none outlives the engine). */
+  pids(): number[];
+  /** Stop every worker and connection. */
+  close(): Promise<void>;
+}
