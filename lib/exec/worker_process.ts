@@ -16,7 +16,10 @@ import {
   type ScoredOk,
 } from "./pool_types.ts";
 
-/** How long past the limit, after the worker said a statement started, the parent waits before it kills. */
+/**
+ * How long past the limit the parent waits before it kills, counted from the last message of the worker (or the
+ * request): the worker tells a statement's start whenever it was silent for 100 ms or more before it.
+ */
 const KILL_SLACK_MS = 1000;
 
 interface Pending {
@@ -194,14 +197,12 @@ export class WorkerProcess {
     if (!p || msg.id !== p.id) return;
     if (msg.start) {
       p.started++;
-      p.runningSince = performance.now();
-      p.timer = this.arm(p);
+      this.rearm(p);
       return;
     }
     if (msg.end) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.timer = null;
-      p.runningSince = null;
+      // The next statement may start without a word: the timer runs again from here.
+      this.rearm(p);
       return;
     }
     if (msg.partial) {
@@ -227,7 +228,14 @@ export class WorkerProcess {
     p.finish(msg);
   }
 
-  /** Kill the worker if the statement it said it started runs past the limit (plus slack for a busy parent). */
+  /** Restart the statement timer from now. */
+  private rearm(p: Pending): void {
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.runningSince = performance.now();
+    p.timer = this.arm(p);
+  }
+
+  /** Kill the worker if the statement it is running runs past the limit (plus slack for a busy parent). */
   private arm(p: Pending): ReturnType<typeof setTimeout> {
     const timer = setTimeout(() => {
       if (this.pending !== p || p.timer !== timer) return;
@@ -270,9 +278,15 @@ export class WorkerProcess {
         partial: null,
         timer: null,
         timeoutS: options.timeoutS,
-        finish: (msg) => resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial }),
+        finish: (msg) => {
+          if (p.timer !== null) clearTimeout(p.timer);
+          p.timer = null;
+          resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial });
+        },
       };
       this.pending = p;
+      // The first statement starts as soon as the worker reads this: time it from here.
+      this.rearm(p);
       const line = encoder.encode(
         JSON.stringify({ id, op, timeoutS: options.timeoutS, heapLimit: this.memory / 2, ...body }) + "\n",
       );
