@@ -21,3 +21,12 @@ export {
   type TableReport,
 } from "./load.ts";
 export { targetChecksum, VerifyError } from "./load_table.ts";
+export {
+  ensurePgliteData,
+  openPgliteData,
+  PGLITE_VERSION,
+  type PgliteData,
+  pgliteDataKey,
+  type PgliteDataOptions,
+} from "./pglite_data.ts";
+export { DUMP_PATHS, type DumpLoadOptions, findDump, loadDump } from "./dump.ts";
