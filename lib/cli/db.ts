@@ -143,7 +143,7 @@ export async function dbCommand(argv: string[]): Promise<number> {
 function summary(report: LoadReport): string {
   const loaded = report.tables.filter((t) => t.action === "loaded");
   const kept = report.tables.length - loaded.length;
-  const rows = report.tables.reduce((s, t) => s + t.rows, 0);
+  const rows = loaded.reduce((s, t) => s + t.rows, 0);
   const dbs = [...new Set(report.tables.map((t) => t.dbId))].join(", ");
   const lines = [
     kept === report.tables.length

@@ -149,7 +149,8 @@ async function runPgDump(conn: DbConnection, file: string, log: (line: string) =
       }
       if (SKIP_PG.test(text)) continue;
       try {
-        await conn.exec(text);
+        // `pg_dump -n public` creates the schema every database already has.
+        await conn.exec(text.replace(/^CREATE SCHEMA (?!IF NOT EXISTS)/i, "CREATE SCHEMA IF NOT EXISTS "));
       } catch (e) {
         throw new LoadError(
           `${basename(file)}: ${firstLine(e)} in: ${text.slice(0, 120).replace(/\s+/g, " ")}`,

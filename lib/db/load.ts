@@ -160,7 +160,6 @@ export async function loadSqliteDatabases(conn: DbConnection, options: LoadOptio
       });
       continue;
     }
-    log(`db load: [${i + 1}/${plan.length}] ${p.db.dbId}.${t.name} → ${p.target} (${t.rows} rows)`);
     const row: ManifestRow = {
       dbId: p.db.dbId,
       tableName: p.target,
@@ -174,6 +173,7 @@ export async function loadSqliteDatabases(conn: DbConnection, options: LoadOptio
       loaderVersion: LOADER_VERSION,
     };
     await writeManifest(conn, dialect, row);
+    log(`db load: [${i + 1}/${plan.length}] ${p.db.dbId}.${t.name} → ${p.target} (${t.rows} rows)`);
     const source = openSqlite(p.db.path);
     let done;
     try {

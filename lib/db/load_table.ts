@@ -91,13 +91,15 @@ export async function loadTable(
   }
   try {
     const select = `SELECT ${
-      plans.map((p) => sqliteReadExpr(sqliteQuote(p.source), p.kind)).join(", ")
+      plans.map((p) => sqliteReadExpr(sqliteQuote(p.source), p.kind, p.readAsBytes)).join(", ")
     } FROM ${sqliteQuote(table.name)}`;
     const stmt = source.prepare(plans.length ? select : `SELECT 1 FROM ${sqliteQuote(table.name)}`);
     const ext = stmt as unknown as StatementExtras;
     ext.setReturnArrays(true);
     ext.setReadBigInts(true);
     const size = batchSize(plans.length);
+    const decode = plans.flatMap((p, i) => (p.readAsBytes ? [i] : []));
+    const utf8 = new TextDecoder();
     let batch: SourceValue[][] = [];
     const flush = async () => {
       if (!batch.length) return;
@@ -113,6 +115,7 @@ export async function loadTable(
     };
     for (const raw of ext.iterate()) {
       const row = (plans.length ? raw : []) as SourceValue[];
+      for (const i of decode) if (row[i] instanceof Uint8Array) row[i] = utf8.decode(row[i] as Uint8Array);
       sourceSum.add(row.map((v, i) => canonSource(v, plans[i].kind, dialect)));
       batch.push(row);
       if (batch.length >= size) await flush();

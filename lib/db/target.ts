@@ -38,7 +38,8 @@ export async function openTargetDatabase(
       const code = ((e as Error).cause as { code?: string } | undefined)?.code;
       if (code !== "3D000") throw e; // anything but "database does not exist"
     }
-    const admin = await connectPostgres(u, { database: u.database ?? "postgres" });
+    const maintenance = u.database && u.database !== options.database ? u.database : "postgres";
+    const admin = await connectPostgres(u, { database: maintenance });
     try {
       await admin.exec(
         `CREATE DATABASE ${quoteIdent(options.database, "postgresql")} ENCODING 'UTF8' TEMPLATE template0`,

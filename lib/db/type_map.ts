@@ -30,6 +30,8 @@ export interface ColumnPlan {
   sqlType: string;
   /** Why the type differs from what the declared type suggests (for the load report), or null. */
   note: string | null;
+  /** Text holding U+0000: read from SQLite as bytes and decoded (node:sqlite cuts text at the first NUL). */
+  readAsBytes?: boolean;
 }
 
 /** SQLite's type affinity of a declared type (https://sqlite.org/datatype3.html §3.1). */
@@ -152,6 +154,12 @@ export function planColumns(table: SourceTable, dialect: LoadDialect): ColumnPla
   return table.columns.map((col) => {
     const { kind, note } = chooseKind(col, dialect);
     const sqlType = dialect === "mysql" ? mysqlType(kind, col, keyed.has(col.name)) : PG_TYPES[kind];
-    return { source: col.name, kind, sqlType, note };
+    return {
+      source: col.name,
+      kind,
+      sqlType,
+      note,
+      readAsBytes: kind === "text" && col.profile.textWithNul > 0,
+    };
   });
 }

@@ -13,7 +13,10 @@ import type { ValueKind } from "./type_map.ts";
 export type SourceValue = bigint | number | string | Uint8Array | null;
 
 /** The SQLite expression that reads a column for `kind` (`q` is the quoted column). */
-export function sqliteReadExpr(q: string, kind: ValueKind): string {
+export function sqliteReadExpr(q: string, kind: ValueKind, readAsBytes = false): string {
+  if (kind === "text" && readAsBytes) {
+    return `CASE WHEN ${q} IS NULL THEN NULL ELSE CAST(CAST(${q} AS TEXT) AS BLOB) END`;
+  }
   if (kind === "text") return `CASE WHEN ${q} IS NULL THEN NULL ELSE CAST(${q} AS TEXT) END`;
   if (kind === "bytes") return `CASE WHEN ${q} IS NULL THEN NULL ELSE CAST(${q} AS BLOB) END`;
   return q;
