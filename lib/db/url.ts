@@ -56,8 +56,9 @@ function masked(text: string): string {
 export function parseDbUrl(text: string): DbUrl {
   const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text.trim());
   if (!schemeMatch) {
+    // Not echoed: a mistyped URL may be mostly password.
     throw new DbUrlError(
-      `not a database URL: ${JSON.stringify(masked(text))} (expected postgres://… or mysql://…)`,
+      "not a database URL (expected postgres://user@host:5432/db or mysql://user@host:3306/db)",
     );
   }
   const scheme = schemeMatch[1].toLowerCase();

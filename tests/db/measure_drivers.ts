@@ -7,7 +7,7 @@
  * @module
  */
 import pg from "pg";
-import postgres from "postgres";
+import postgres from "npm:postgres@4.2.0";
 import mysql from "mysql2/promise";
 import { startMysql, startPostgres } from "../../lib/util/mod.ts";
 
