@@ -30,8 +30,9 @@ const USAGE =
        [--replace] [--ro-user NAME] [--target-db NAME] [--statement-timeout S]
 
   --dialect D          postgresql or mysql (MariaDB too)
-  --db-url URL         the server (postgres://user:pass@host:5432/, mysql://root:pass@host:3306/); its password
-                       is never printed. PostgreSQL without --db-url: builds the embedded PGlite data (cached)
+  --db-url URL         the server (postgres://user:pass@host:5432/, mysql://root:pass@host:3306/), else
+                       $TEXT2SQL_DB_URL; its password is never printed. PostgreSQL without a URL: builds the
+                       embedded PGlite data (cached)
   --db-root DIR        folder of <db>/<db>.sqlite (BIRD's dev_databases)
   --db NAME            load only this database (repeatable; default: all under --db-root)
   --dump FILE          load an official dump (MINIDEV_postgresql/BIRD_dev.sql, MINIDEV_mysql/BIRD_dev.sql)
@@ -101,7 +102,8 @@ export async function dbCommand(argv: string[]): Promise<number> {
     if (dump && !v.dump) {
       log(`db load: found the official dump ${dump}; --no-dump converts the SQLite files instead`);
     }
-    if (!v["db-url"]) {
+    const dbUrl = v["db-url"] ?? (Deno.env.get("TEXT2SQL_DB_URL") || undefined);
+    if (!dbUrl) {
       if (dialect === "mysql") {
         throw new Error("--dialect mysql needs --db-url mysql://… (there is no embedded MySQL)");
       }
@@ -113,7 +115,7 @@ export async function dbCommand(argv: string[]): Promise<number> {
       );
       return 0;
     }
-    const url = parseDbUrl(v["db-url"]);
+    const url = parseDbUrl(dbUrl);
     const database = targetDatabase(url, dialect, v["target-db"]);
     log(`db load: connecting to ${publicDbUrl({ ...url, database })}`);
     const conn = await openTargetDatabase(url, { dialect, database });

@@ -7,6 +7,7 @@
  * @module
  */
 import pg from "pg";
+// deno-lint-ignore no-import-prefix -- the loser of the measurement, kept out of deno.json; only this script uses it
 import postgres from "npm:postgres@4.2.0";
 import mysql from "mysql2/promise";
 import { startMysql, startPostgres } from "../../lib/util/mod.ts";
