@@ -130,7 +130,7 @@ export async function dbCommand(argv: string[]): Promise<number> {
         report,
         roUser: v["ro-user"],
         timeoutS,
-        url: v["db-url"],
+        url: dbUrl,
       });
     } finally {
       await conn.close();
