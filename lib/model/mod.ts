@@ -25,9 +25,12 @@ export {
   resolveProvider,
 } from "./providers.ts";
 export {
+  keyShaped,
   publicBaseUrl,
   redact,
   redactUrl,
+  Scrubber,
+  scrubDeep,
   secretValues,
   type StripOptions,
   stripUrlCredentials,

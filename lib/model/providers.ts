@@ -8,7 +8,7 @@
 
 import OpenAI from "openai";
 import { StartupError } from "./errors.ts";
-import { redactUrl } from "./secrets.ts";
+import { basicToken, redactUrl, urlUserInfo } from "./secrets.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
 export type Provider = "llama-api" | "together" | "openai" | "openai-compatible";
@@ -77,6 +77,11 @@ export interface ResolvedProvider {
   keyEnv: string;
   /** Whether a real key was found (false: the placeholder is sent to a self-hosted server). */
   hasKey: boolean;
+  /**
+   * Whether the base URL carries a user or password: then they are the credentials sent (HTTP Basic), and
+   * the key variable is not sent.
+   */
+  urlCredentials: boolean;
 }
 
 /** Test and tuning knobs that are not user flags. */
@@ -175,12 +180,19 @@ export function resolveProvider(
   }
   checkBaseUrl(baseUrl);
   const key = envOf(options)(defaults.keyEnv);
-  if (!key && provider !== "openai-compatible") {
+  const urlCredentials = urlUserInfo(baseUrl) !== null;
+  if (!key && !urlCredentials && provider !== "openai-compatible") {
     throw new StartupError(
       `provider ${provider} needs an API key: set the environment variable ${defaults.keyEnv}`,
     );
   }
-  return { provider, baseUrl: baseUrl.replace(/\/+$/, ""), keyEnv: defaults.keyEnv, hasKey: Boolean(key) };
+  return {
+    provider,
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    keyEnv: defaults.keyEnv,
+    hasKey: Boolean(key),
+    urlCredentials,
+  };
 }
 
 /** Throws unless an optional setting is a positive (integer) number. */
@@ -216,9 +228,24 @@ export function fullConfig(config: ModelConfig): FullConfig {
   return full;
 }
 
+/** The base URL without its user info (the part a connection is opened to). */
+export function connectUrl(baseUrl: string): string {
+  try {
+    const url = new URL(baseUrl);
+    url.username = "";
+    url.password = "";
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    return baseUrl;
+  }
+}
+
 /**
  * The `npm:openai` client of an endpoint: no retries of its own (the model client retries), no other
- * `OPENAI_*` settings.
+ * `OPENAI_*` settings. Credentials reach the server one way: a base URL carrying a user or password sends
+ * them as `Authorization: Basic base64(user:password)` (as curl does) and the key variable is not sent;
+ * otherwise the key (or the placeholder) goes as `Authorization: Bearer`. The user info never stays in the
+ * URL the library fetches.
  *
  * @param provider the resolved endpoint
  * @param secret the API key, or null (the placeholder is sent)
@@ -230,8 +257,10 @@ export function openAIClient(
   settings: { config: FullConfig; options: ModelClientOptions },
 ): OpenAI {
   const hosted = provider.provider === "openai";
+  const info = urlUserInfo(provider.baseUrl);
   return new OpenAI({
-    baseURL: provider.baseUrl,
+    baseURL: connectUrl(provider.baseUrl),
+    ...(info ? { defaultHeaders: { Authorization: `Basic ${basicToken(info)}` } } : {}),
     apiKey: secret ?? PLACEHOLDER_KEY,
     // Other OPENAI_* variables the library reads (admin key, organisation) are for OpenAI itself only.
     adminAPIKey: null,

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { GoldCache } from "../exec/mod.ts";
-import { probeTools } from "../model/mod.ts";
+import { probeTools, scrubDeep } from "../model/mod.ts";
 import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
@@ -47,7 +47,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   const pool = openPool(selection, mode, options);
   let releaseLock = () => {};
   try {
-    const info = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    const described = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    // run.json passes the run's one scrubber like every record.
+    const info = model ? scrubDeep(described, (t) => model.client.scrub(t)) : described;
     const dir = runDir(selection, options);
     const lock = await claimFolder(dir);
     releaseLock = () => lock.release();
@@ -108,7 +110,13 @@ async function scoreAll(
       lanes: model ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers) : ctx.pool.workers * 2,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
-      commit: recorder(todo.length, { writer, records, progress, onProgress: options.onProgress }),
+      commit: recorder(todo.length, {
+        writer,
+        records,
+        progress,
+        onProgress: options.onProgress,
+        scrub: model ? (t) => model.client.scrub(t) : undefined,
+      }),
       onStop: () => model!.client.stop(),
     });
   } finally {
