@@ -10,6 +10,8 @@ import {
   modelFlagValues,
   numberFlag,
   parseCommand,
+  READ_LIMITS,
+  readTextSafe,
   refuseKeyFlags,
   UsageError,
 } from "../util/mod.ts";
@@ -184,7 +186,7 @@ function memoryFlag(text: string | undefined): number | undefined {
 async function readPrices(path: string, model: string | undefined) {
   let table: Record<string, { prompt_per_mtok: number; completion_per_mtok: number }>;
   try {
-    table = JSON.parse(await Deno.readTextFile(path));
+    table = JSON.parse(await readTextSafe(path, { maxBytes: READ_LIMITS.smallJson, what: "price table" }));
   } catch (e) {
     throw new UsageError(`${path}: cannot read price table (${(e as Error).message})`);
   }

@@ -51,7 +51,8 @@ export async function selectQuestions(options: EvalOptions): Promise<Selection> 
   // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   // A mistyped --dataset is "not found", whatever else is missing.
-  if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
+  // lstat: a symlink loop or a dangling link exists, and loadDataset names what is wrong with it.
+  if (datasetArg && !onSample && !(await Deno.lstat(datasetArg).then(() => true, () => false))) {
     throw new DatasetError(`${datasetArg}: dataset not found`);
   }
   if (!options.model && !predictions) {
