@@ -94,6 +94,8 @@ export interface ResultRecord {
   turns?: number;
   /** Agent runs: how the loop ended. */
   stop?: AgentStop;
+  /** Agent runs cut by `--question-timeout`: the budget, in seconds, that fired. */
+  question_timeout_s?: number;
 }
 
 /** How a candidate fared in the vote (lib/run/voting.ts). */
@@ -137,8 +139,11 @@ export type TrajectoryStep =
     | { ok: false; error: string }
   );
 
-/** How an agent loop ended: `answer` (a message without a tool call) or `max_turns` (cut at the limit). */
-export type AgentStop = "answer" | "max_turns";
+/**
+ * How an agent loop ended: `answer` (a message without a tool call), `max_turns` (cut at the limit) or
+ * `question_timeout` (cut by the per-question wall-clock budget, `--question-timeout`).
+ */
+export type AgentStop = "answer" | "max_turns" | "question_timeout";
 
 /** A run's mode, as `run.json` records it. */
 export type RunMode =

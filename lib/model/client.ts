@@ -365,6 +365,14 @@ export class ModelClient {
       if (!outcome.failure.transient || attempt >= maxAttempts) {
         throw this.#finalFailure(outcome.failure, reason, attempt);
       }
+      // Past the retry budget no retry starts (a 429 excepted: the server is alive and said when to return).
+      const elapsedS = (performance.now() - started) / 1000;
+      if (outcome.failure.status !== 429 && elapsedS >= this.#config.retryBudgetS) {
+        const spent = `${attempt} attempts in ${
+          Math.round(elapsedS)
+        } s, retry budget ${this.#config.retryBudgetS} s`;
+        throw this.#finalFailure(outcome.failure, `${reason} (${spent})`, attempt);
+      }
       await this.#waitToRetry(outcome.failure, reason, { attempt, maxAttempts });
     }
   }

@@ -53,10 +53,16 @@ export interface ModelConfig {
   seed?: number;
   /** Requests in flight at once, shared by every caller of one client (default 8). */
   concurrency?: number;
-  /** Seconds before one API call is abandoned and retried (default 120). */
+  /** Seconds before one API call is abandoned and retried (default {@linkcode DEFAULT_REQUEST_TIMEOUT_S}). */
   requestTimeoutS?: number;
   /** Retries after the first attempt for transient failures (default 6). */
   maxRetries?: number;
+  /**
+   * Seconds after a request's first attempt past which no retry starts (default
+   * {@linkcode DEFAULT_RETRY_BUDGET_S}), so a hung endpoint fails a request within about budget + timeout.
+   * A 429 is exempt: the server is alive and said when to come back.
+   */
+  retryBudgetS?: number;
   /** Use the on-disk completion cache (default true; `--no-cache` sets false). */
   cache?: boolean;
   /** Cache folder (default `$XDG_CACHE_HOME/text2sql/completions`). */
@@ -66,7 +72,16 @@ export interface ModelConfig {
 }
 
 /** A config with its defaults filled in, as the client holds it. */
-export type FullConfig = ModelConfig & { requestTimeoutS: number; maxRetries: number };
+export type FullConfig = ModelConfig & { requestTimeoutS: number; maxRetries: number; retryBudgetS: number };
+
+/**
+ * Default seconds per API call. With {@linkcode DEFAULT_RETRY_BUDGET_S}, a hung endpoint fails each request
+ * after 2 attempts (~91 s), so the default 8 questions in flight fail together and the run stops within ~2
+ * minutes (`--max-consecutive-failures`).
+ */
+export const DEFAULT_REQUEST_TIMEOUT_S = 45;
+/** Default seconds after a request's first attempt past which no retry starts. */
+export const DEFAULT_RETRY_BUDGET_S = 60;
 
 /** Where requests go and which environment variable holds the key. */
 export interface ResolvedProvider {
@@ -204,21 +219,23 @@ function checkPositive(name: string, value: number | undefined | null, integer: 
 }
 
 /**
- * A config with its defaults (120 s timeout, 6 retries), validated.
+ * A config with its defaults (45 s timeout, 6 retries within a 60 s retry budget), validated.
  *
  * @throws {StartupError} naming the first invalid setting.
  */
 export function fullConfig(config: ModelConfig): FullConfig {
   const full = {
     ...config,
-    requestTimeoutS: config.requestTimeoutS ?? 120,
+    requestTimeoutS: config.requestTimeoutS ?? DEFAULT_REQUEST_TIMEOUT_S,
     maxRetries: config.maxRetries ?? 6,
+    retryBudgetS: config.retryBudgetS ?? DEFAULT_RETRY_BUDGET_S,
   };
   if (!full.model) throw new StartupError("no model: give --model NAME");
   checkPositive("--concurrency", full.concurrency, true);
   checkPositive("--n", full.n, true);
   checkPositive("--max-tokens", full.maxTokens, true);
   checkPositive("--request-timeout", full.requestTimeoutS, false);
+  checkPositive("--retry-budget", full.retryBudgetS, false);
   if (!Number.isInteger(full.maxRetries) || full.maxRetries < 0) {
     throw new StartupError(`maxRetries must be a non-negative integer, got ${full.maxRetries}`);
   }

@@ -13,6 +13,7 @@ import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
+import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
 import { buildPrompts } from "./prompt_stage.ts";
@@ -67,6 +68,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       promptOptions,
       mode,
       ves: options.ves ?? null,
+      questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
     const { stopped } = await scoreAll(pending, ctx, { dir, model, options });
 
