@@ -131,6 +131,8 @@ export type TrajectoryStep =
     turn: number;
     /** The query, or null when the call had no usable `query` argument or named another tool. */
     sql: string | null;
+    /** The call's raw arguments when they held no usable query (not JSON, no `query`), capped; else absent. */
+    arguments?: string;
     /** Execution time in ms (0 for a call that never reached the database). */
     ms: number;
   }

@@ -35,6 +35,19 @@ export const DEFAULT_MAX_TURNS = 8;
  */
 export const DEFAULT_QUESTION_TIMEOUT_S = 300;
 
+/**
+ * Characters of a tool call's text kept in the record and sent back to the model: a query's text in the
+ * trajectory, a tool result's text, the raw arguments of a call that held no query. A 10 MB query would
+ * otherwise make a 30 MB record and a 30 MB next request.
+ */
+export const TOOL_TEXT_CAP = 16_384;
+
+/** A text cut to {@linkcode TOOL_TEXT_CAP} characters, saying how long it was. */
+function capped(text: string): string {
+  if (text.length <= TOOL_TEXT_CAP) return text;
+  return `${text.slice(0, TOOL_TEXT_CAP)}… [cut: ${text.length} characters, ${TOOL_TEXT_CAP} kept]`;
+}
+
 /** What a step raced against the question's budget gives when the budget fires first. */
 const OUT_OF_TIME = Symbol("out of time");
 
@@ -113,7 +126,7 @@ async function beforeDeadline<T>(step: Promise<T>, deadline: number): Promise<T 
 }
 
 /** The `query` argument of a call, or the error text the model is sent instead. */
-function queryOf(call: ToolCall): { sql: string } | { error: string } {
+function queryOf(call: ToolCall): { sql: string } | { error: string; raw?: string } {
   if (call.function.name !== EXECUTE_SQL) {
     return { error: `unknown tool ${JSON.stringify(call.function.name)}; the only tool is ${EXECUTE_SQL}` };
   }
@@ -123,7 +136,10 @@ function queryOf(call: ToolCall): { sql: string } | { error: string } {
   } catch {
     // Reported below, as for a missing argument.
   }
-  return { error: `${EXECUTE_SQL} takes a JSON object {"query": "<one SQLite SELECT statement>"}` };
+  return {
+    error: `${EXECUTE_SQL} takes a JSON object {"query": "<one SQLite SELECT statement>"}`,
+    raw: call.function.arguments,
+  };
 }
 
 /**
@@ -134,29 +150,33 @@ async function answerCall(
   call: ToolCall,
   turn: number,
   execute: AgentExecute,
-): Promise<{ step: TrajectoryStep; result: ToolResult }> {
+): Promise<{ step: TrajectoryStep; result: ToolResult; full: string | null }> {
   const query = queryOf(call);
   if ("error" in query) {
+    // The raw text is kept (capped): what the model sent is the evidence of what went wrong.
+    const raw = "raw" in query && query.raw !== undefined ? { arguments: capped(query.raw) } : {};
     return {
-      step: { turn, sql: null, ms: 0, ok: false, error: query.error },
-      result: { ok: false, ...query },
+      step: { turn, sql: null, ...raw, ms: 0, ok: false, error: query.error },
+      result: { ok: false, error: query.error },
+      full: null,
     };
   }
   const t0 = performance.now();
   const result = await execute(query.sql);
   const ms = Math.round((result.ms ?? performance.now() - t0) * 100) / 100;
+  const sql = capped(query.sql);
   const step: TrajectoryStep = result.ok
     ? {
       turn,
-      sql: query.sql,
+      sql,
       ms,
       ok: true,
       row_count: result.rowCount,
       columns: result.columns,
       rows: result.rows.slice(0, TRAJECTORY_ROWS),
     }
-    : { turn, sql: query.sql, ms, ok: false, error: result.error };
-  return { step, result };
+    : { turn, sql, ms, ok: false, error: capped(result.error) };
+  return { step, result, full: query.sql };
 }
 
 /**
@@ -202,7 +222,9 @@ export async function runAgent(
     transcript,
     questionTimeoutS: stop === "question_timeout" ? budgetS : null,
   });
-  const lastQuery = () => trajectory.findLast((s) => s.sql !== null)?.sql ?? "";
+  // The answer at a limit is the last query executed, whole (the trajectory keeps a capped copy).
+  let lastSql = "";
+  const lastQuery = () => lastSql;
   for (let turn = 1; turn <= maxTurns; turn++) {
     const reply = await beforeDeadline(
       deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] }),
@@ -224,14 +246,24 @@ export async function runAgent(
       transcript.push({ role: "assistant", content });
       return finish("answer", extractSql(content ?? ""), content ?? "");
     }
-    transcript.push({ role: "assistant", content, tool_calls });
+    // The model's own calls go back capped too: a 10 MB query is not resent on every turn.
+    const sentCalls = tool_calls.map((c) => ({
+      ...c,
+      function: { ...c.function, arguments: capped(c.function.arguments) },
+    }));
+    transcript.push({ role: "assistant", content, tool_calls: sentCalls });
     // Calls of one message run in order: a model that sends several expects their results in that order.
     for (const call of tool_calls) {
       const answered = await beforeDeadline(answerCall(call, turn, deps.execute), deadline);
       if (answered === OUT_OF_TIME) return finish("question_timeout", lastQuery(), null);
-      const { step, result } = answered;
+      const { step, result, full } = answered;
       trajectory.push(step);
-      transcript.push({ role: "tool", tool_call_id: call.id, content: formatToolResult(result, toolRows) });
+      if (full !== null) lastSql = full;
+      transcript.push({
+        role: "tool",
+        tool_call_id: call.id,
+        content: capped(formatToolResult(result, toolRows)),
+      });
     }
   }
   return finish("max_turns", lastQuery(), null);
