@@ -259,5 +259,7 @@ export interface CatalogTable {
   name: string;
   columns: CatalogColumn[];
   primaryKey: string[];
+  /** UNIQUE constraints other than the primary key, each its columns (a foreign key may reference one). */
+  unique?: string[][];
   foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
 }

@@ -1,7 +1,7 @@
 /**
  * A server database's schema for a prompt, rendered from its engine's catalog as that dialect's own DDL: one
  * `CREATE TABLE` per table in the catalog's order, columns in order with their types and NOT NULL, then the
- * PRIMARY KEY and each FOREIGN KEY … REFERENCES, tables joined by a blank line like the SQLite renderer's. Sample
+ * PRIMARY KEY, each UNIQUE and each FOREIGN KEY … REFERENCES, tables joined by a blank line like the SQLite renderer's. Sample
  * rows and BIRD's column descriptions follow a table as the same comment blocks SQLite's prompt has.
  *
  * Identifiers are written as the dialect's gold SQL writes them: PostgreSQL's bare when they are lower-case simple
@@ -86,6 +86,7 @@ export function createTableSql(table: CatalogTable, dialect: CatalogDialect): st
     `    ${q(c.name)}${c.type.trim() ? " " + typeText(c.type) : ""}${c.notNull ? " NOT NULL" : ""}`
   );
   if (table.primaryKey.length > 0) lines.push(`    PRIMARY KEY (${columnList(table.primaryKey, dialect)})`);
+  for (const u of table.unique ?? []) lines.push(`    UNIQUE (${columnList(u, dialect)})`);
   for (const fk of table.foreignKeys) {
     const ref = fk.refColumns.length > 0 ? ` (${columnList(fk.refColumns, dialect)})` : "";
     lines.push(`    FOREIGN KEY (${columnList(fk.columns, dialect)}) REFERENCES ${q(fk.refTable)}${ref}`);
