@@ -260,3 +260,24 @@ export interface ToolSpec {
   type: "function";
   function: { name: string; description: string; parameters: Record<string, unknown> };
 }
+
+/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
+export type Dialect = "sqlite" | "postgresql" | "mysql";
+
+/** A column as the prompt's DDL shows it. */
+export interface CatalogColumn {
+  name: string;
+  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
+  type: string;
+  notNull: boolean;
+}
+
+/** A table of one BIRD database as the engine's catalog describes it. */
+export interface CatalogTable {
+  name: string;
+  columns: CatalogColumn[];
+  primaryKey: string[];
+  /** UNIQUE constraints other than the primary key, each its columns (a foreign key may reference one). */
+  unique?: string[][];
+  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
+}

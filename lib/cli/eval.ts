@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Dialect, MIN_WORKER_MEMORY, parseDialect, parseMemory } from "../exec/mod.ts";
+import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
+import { dialectFlags } from "./dialect_flags.ts";
 import {
   MODEL_FLAGS,
   modelFlagValues,
@@ -147,33 +148,6 @@ async function runOptions(values: EvalValues) {
     out: values.out,
     quiet: values.quiet ?? false,
   };
-}
-
-/**
- * `--dialect` and the server URL: `--db-url`, else `TEXT2SQL_DB_URL` from the environment (which keeps a password
- * out of the shell history and the process list). A URL implies its dialect when `--dialect` is not given.
- */
-function dialectFlags(values: EvalValues): { dialect: Dialect; dbUrl?: string } {
-  let dialect: Dialect | undefined;
-  try {
-    dialect = values.dialect === undefined ? undefined : parseDialect(values.dialect);
-  } catch (e) {
-    throw new UsageError(`--dialect: ${(e as Error).message}`);
-  }
-  const dbUrl = values["db-url"] ??
-    (dialect && dialect !== "sqlite" ? Deno.env.get("TEXT2SQL_DB_URL") : undefined);
-  if (!dbUrl) return { dialect: dialect ?? "sqlite" };
-  const scheme = /^([a-z]+):\/\//i.exec(dbUrl)?.[1]?.toLowerCase();
-  const implied: Dialect | undefined = scheme === "postgres" || scheme === "postgresql"
-    ? "postgresql"
-    : scheme === "mysql" || scheme === "mariadb"
-    ? "mysql"
-    : undefined;
-  if (!implied) throw new UsageError("--db-url: expected a postgres://… or mysql://… URL");
-  if (dialect && dialect !== implied) {
-    throw new UsageError(`--db-url is a ${implied} URL but --dialect is ${dialect}`);
-  }
-  return { dialect: implied, dbUrl };
 }
 
 /** 1 when nothing at all was scored (a setup problem); 0 otherwise, with a last line for unanswered questions. */
