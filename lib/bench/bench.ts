@@ -14,18 +14,21 @@
  * - workflow: three models' predictions one after another, gold cached after the first, against the official
  *   script three times (`workflow.ts`).
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
+ * - reward: the GRPO execution reward as GRPOTrainer calls it, against plain `sqlite3` (`reward.ts`).
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { RewardBenchOptions } from "./reward.ts";
 import type { WorkflowBenchOptions } from "./workflow.ts";
 
 /** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `workflow`, `generation`, `download` (default: all four). */
+  /** `scoring`, `workflow`, `generation`, `download`, `reward` (default: all five). */
   only?: string[];
   scoring?: ScoringBenchOptions;
   workflow?: WorkflowBenchOptions;
+  reward?: RewardBenchOptions;
 }
 
 /**
@@ -35,7 +38,7 @@ export interface BenchmarkSelection {
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "workflow", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "workflow", "generation", "download", "reward"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
   if (only.has("workflow")) {
     console.log("");
@@ -48,5 +51,9 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("download")) {
     console.log("");
     await (await import("./bench_download.ts")).benchDownload();
+  }
+  if (only.has("reward")) {
+    console.log("");
+    await (await import("./reward.ts")).benchReward(selection.reward);
   }
 }
