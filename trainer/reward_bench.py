@@ -30,7 +30,6 @@ import json
 import multiprocessing
 import os
 import sqlite3
-import statistics
 import sys
 import time
 import urllib.parse

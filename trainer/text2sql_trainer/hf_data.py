@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .data import assistant_only_labels, build_example, read_jsonl, split_conversation
+from .data import assistant_only_labels, build_example, pad_batch, read_jsonl, split_conversation
 from .hf_common import TrainError
 
 

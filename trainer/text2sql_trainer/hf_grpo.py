@@ -111,7 +111,7 @@ def train_grpo(
     resume = last_checkpoint(output_dir) if cfg["training"]["resume"] else None
     extra = grpo_extra_args(cfg)
     policy_cfg = {**cfg, "method": g["adapter"]}
-    memory = memory_check(cfg, model)
+    memory = memory_check(cfg, model, vllm=extra["use_vllm"])
     if is_main_process():
         emit({
             "type": "start",

@@ -177,13 +177,16 @@ def make_trainer(model: Any, tokenizer: Any, train_ds: list, eval_ds: list, args
     return trainer
 
 
-def memory_check(cfg: dict[str, Any], model: Any = None) -> dict[str, float] | None:
+def memory_check(cfg: dict[str, Any], model: Any = None, vllm: bool = False) -> dict[str, float] | None:
     """The GPU memory estimate (see text2sql_trainer/memory.py), or None when the model's shape is unknown.
 
-    Raises TrainError, with the numbers, when a CUDA device is visible and the estimate exceeds its memory.
+    `vllm`: GRPO generates with vLLM colocated (its share of the GPU is counted). Raises TrainError, with the
+    numbers, when a CUDA device is visible and the estimate exceeds its memory.
     """
     from text2sql_trainer.memory import estimate, fit_error, model_shape
 
+    props = torch.cuda.get_device_properties(int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else None
+    gpu_gb = props.total_memory / 2**30 if props else None
     try:
         if model is not None:
             config = model.config
@@ -191,14 +194,13 @@ def memory_check(cfg: dict[str, Any], model: Any = None) -> dict[str, float] | N
             from transformers import AutoConfig
 
             config = AutoConfig.from_pretrained(cfg["base_model"], token=os.environ.get("HF_TOKEN") or None)
-        parts = estimate(cfg, model_shape(config))
+        parts = estimate(cfg, model_shape(config), gpu_gb=gpu_gb, vllm=vllm)
     except (OSError, ValueError, TypeError, AttributeError) as e:
         log(f"memory estimate skipped: {e}")
         return None
     log(f"memory estimate: {parts['total_gb']} GiB per GPU ({parts})")
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(int(os.environ.get("LOCAL_RANK", "0")))
-        err = fit_error(parts, props.total_memory / 2**30, props.name)
+    if props is not None:
+        err = fit_error(parts, gpu_gb, props.name)
         if err:
             raise TrainError(err)
     return parts

@@ -1,9 +1,13 @@
 """A GPU memory estimate for a run, printed at start and used to refuse a config that cannot fit (pure Python).
 
-An estimate from the model's shape, not a measurement: weights (4-bit for QLoRA, bf16 or fp32 otherwise),
-LoRA adapter with its gradients and AdamW state, the fp32 logits of a micro-batch (the largest single tensor at
-Llama 3's 128k vocabulary: 3 × 4096 × 128256 × 4 bytes ≈ 5.9 GiB at the default profile), activations under
-gradient checkpointing, and a fixed 1 GiB for the CUDA context and allocator slack.
+An estimate from the model's shape, not a measurement: weights (4-bit for QLoRA, with the embeddings, head and
+norms in fp32, as `prepare_model_for_kbit_training` casts them: 1.96 GiB for Llama 3.1 8B's 2 × 128256 × 4096;
+bf16 or fp32 otherwise; sharded over the processes under FSDP), LoRA adapter with its gradients and AdamW state
+(sharded under FSDP too), the fp32 logits of a micro-batch (the largest single tensor at Llama 3's 128k
+vocabulary: 3 × 4096 × 128256 × 4 bytes ≈ 5.9 GiB at the default profile), activations under gradient
+checkpointing, vLLM's reserved share of the GPU when GRPO generates with vLLM colocated
+(`grpo.vllm_gpu_memory_utilization` × the GPU's memory: vLLM takes it whatever the model needs), and a fixed
+1 GiB for the CUDA context and allocator slack.
 """
 
 from __future__ import annotations
@@ -35,21 +39,41 @@ def parameter_count(shape: dict[str, int]) -> int:
     return shape["layers"] * per_layer + 2 * v * h + h
 
 
-def estimate(cfg: dict[str, Any], shape: dict[str, int]) -> dict[str, float]:
-    """GiB per part and the total for one GPU (one data-parallel process) under `cfg`."""
+def fsdp_shards(cfg: dict[str, Any]) -> int:
+    """How many ways FSDP shards weights, gradients and optimizer state (1 without FSDP)."""
+    dist = cfg.get("distributed") or {}
+    return max(1, int(dist.get("num_processes", 1))) if dist.get("fsdp") else 1
+
+
+def weight_bytes(cfg: dict[str, Any], shape: dict[str, int]) -> float:
+    """Bytes of the base model's weights on one process before FSDP sharding (4-bit for QLoRA)."""
+    method = cfg["grpo"]["adapter"] if cfg["method"] == "grpo" else cfg["method"]
+    h, layers, v = shape["hidden"], shape["layers"], shape["vocab"]
+    params = parameter_count(shape)
+    if method != "qlora":
+        return params * (2 if cfg["training"]["bf16"] else 4)
+    # NF4 with double quantization ≈ 0.53 bytes a weight. prepare_model_for_kbit_training casts every other
+    # weight (embeddings, head, norms) to fp32; under FSDP it is skipped and they stay 16-bit.
+    other = 2 * v * h + (2 * layers + 1) * h
+    return (params - other) * 0.53 + other * (4 if fsdp_shards(cfg) == 1 else 2)
+
+
+def estimate(cfg: dict[str, Any], shape: dict[str, int], gpu_gb: float | None = None,
+             vllm: bool = False) -> dict[str, float]:
+    """GiB per part and the total for one GPU (one process) under `cfg`.
+
+    `gpu_gb`: the GPU's memory, for vLLM's share (`vllm`: GRPO generates with vLLM colocated); without it the
+    share is reported as 0 and `vllm_fraction` says what it will take.
+    """
     t = cfg["training"]
     method = cfg["method"]
     if method == "grpo":
         method = cfg["grpo"]["adapter"]
     h, layers, v = shape["hidden"], shape["layers"], shape["vocab"]
     params = parameter_count(shape)
-    head_and_embed = 2 * v * h
     act_bytes = 2 if t["bf16"] else 4
-    if method == "qlora":
-        # NF4 with double quantization ≈ 0.53 bytes a weight; embeddings and head stay in 16 bits.
-        weights = (params - head_and_embed) * 0.53 + head_and_embed * 2
-    else:
-        weights = params * act_bytes
+    shards = fsdp_shards(cfg)
+    weights = weight_bytes(cfg, shape)
     trainable = 0
     if method in ("qlora", "lora"):
         r = cfg["lora"]["r"]
@@ -66,22 +90,30 @@ def estimate(cfg: dict[str, Any], shape: dict[str, int]) -> dict[str, float]:
     activations = batch * seq * per_token_layer * layers * act_bytes
     if t["gradient_checkpointing"]:
         activations += batch * seq * (10 * h + 3 * shape["intermediate"]) * act_bytes  # one layer recomputed
+    fraction = cfg["grpo"]["vllm_gpu_memory_utilization"] if vllm and cfg["method"] == "grpo" else 0.0
     parts = {
-        "weights_gb": weights / GIB,
-        "adapter_and_optimizer_gb": optimizer / GIB,
+        "weights_gb": weights / shards / GIB,
+        "adapter_and_optimizer_gb": optimizer / shards / GIB,
         "logits_gb": logits / GIB,
         "activations_gb": activations / GIB,
+        "vllm_gb": fraction * gpu_gb if gpu_gb else 0.0,
         "overhead_gb": 1.0,
     }
     parts["total_gb"] = sum(parts.values())
-    return {k: round(x, 2) for k, x in parts.items()}
+    out = {k: round(x, 2) for k, x in parts.items()}
+    if fraction and not gpu_gb:
+        out["vllm_fraction"] = fraction
+    if shards > 1:
+        out["fsdp_shards"] = shards
+    return out
 
 
 def fit_error(parts: dict[str, float], gpu_gb: float, gpu_name: str = "the GPU") -> str | None:
     """One line refusing a run whose estimate exceeds the GPU's memory, or None when it fits."""
     if parts["total_gb"] <= gpu_gb:
         return None
-    return (f"estimated {parts['total_gb']:.1f} GiB per GPU (weights {parts['weights_gb']:.1f}, logits "
+    vllm = f", vLLM's share {parts['vllm_gb']:.1f}" if parts.get("vllm_gb") else ""
+    return (f"estimated {parts['total_gb']:.1f} GiB per GPU{vllm} (weights {parts['weights_gb']:.1f}, logits "
             f"{parts['logits_gb']:.1f}, activations {parts['activations_gb']:.1f}, adapter+optimizer "
             f"{parts['adapter_and_optimizer_gb']:.1f}) exceeds {gpu_name}'s {gpu_gb:.1f} GiB: lower "
             "training.per_device_batch_size or training.max_length (raise gradient_accumulation_steps to keep the "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import queue
 import re
 import select
 import sqlite3
