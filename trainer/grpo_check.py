@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GRPO check of train.py: a tiny random Llama with the real Llama 3.1 chat template, no download, no network.
 
-    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--warm-start 150] [--keep DIR] [--metrics FILE] [--cpu]
+    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--warm-start 120] [--keep DIR] [--metrics FILE] [--cpu]
 
 Builds a BOS-adding character-level tokenizer carrying the Llama 3.1 chat template that TRL ships
 (`trl/chat_templates/llama3_1.jinja`), a random 2-layer Llama, a SQLite database and prompt rows in the
@@ -74,12 +74,20 @@ def write_fixture(work: str) -> tuple[str, str]:
     return db_root, data
 
 
+# The warm start's second answer to every question: it runs, and is wrong for all but one (reward 0.1 there).
+WRONG = "SELECT name FROM hero"
+
+
 def warm_start(model: Any, tok: Any, steps: int) -> float:
-    """Full-weight SFT of the random model on the check's own 10 question/SQL pairs, so that GRPO starts from a
-    policy that writes some SQL (a random one never does, and every reward would be 0). Returns the last loss."""
+    """Full-weight SFT of the random model on each of the check's 10 questions answered twice, once with its
+    SQL and once with WRONG, so that GRPO starts from a policy that writes SQL and, sampling, writes the right
+    one about half the time: the rewards in a group differ (1 vs 0.1) and every step has a learning signal.
+    (A random policy never writes SQL and every reward is 0; one trained on the right answers alone writes
+    them every time: either way all rewards in a group are equal, the advantages 0, and nothing is learned.)
+    Returns the last loss."""
     train_mod.prepare_tokenizer(tok)
-    examples = [train_mod.tokenize_conversation(tok, smoke_test.conversation(q, s)["messages"], 1024)
-                for q, s in smoke_test.PAIRS]
+    examples = [train_mod.tokenize_conversation(tok, smoke_test.conversation(q, answer)["messages"], 1024)
+                for q, s in smoke_test.PAIRS for answer in (s, WRONG)]
     batch = train_mod.PadCollator(tok.pad_token_id)(examples)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
@@ -89,7 +97,7 @@ def warm_start(model: Any, tok: Any, steps: int) -> float:
         out.loss.backward()
         opt.step()
         opt.zero_grad()
-        loss = float(out.loss)
+        loss = float(out.loss.detach())
     model.eval()
     return loss
 
@@ -183,7 +191,7 @@ def main() -> int:
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
     ap.add_argument("--metrics", help="also write the metric lines to this JSONL file")
     ap.add_argument("--cpu", action="store_true", help="hide the GPU")
-    ap.add_argument("--warm-start", type=int, default=150, metavar="N",
+    ap.add_argument("--warm-start", type=int, default=120, metavar="N",
                     help="full-weight SFT steps on the pairs before GRPO, so some completions are SQL (0: none)")
     a = ap.parse_args()
     if a.cpu:

@@ -1061,3 +1061,40 @@ Deno.test("serve: a container path recorded as the base model is refused with a 
     assertStringIncludes(ok.stdout, `-v ${tmp}:/base:ro`);
   });
 });
+
+Deno.test("multi-GPU profiles: 70B full bf16 FSDP and Llama 4 Scout LoRA pass the dry run, memory per GPU printed", async () => {
+  // The estimate is stdlib Python (trainer/text2sql_trainer/memory.py), run by the dry run with python3 on PATH.
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+  for (
+    const [file, launch, estimate] of [
+      [
+        "llama33_70b_full_fsdp.json",
+        "accelerate launch --multi_gpu --num_processes=16",
+        /# memory estimate: [\d.]+ GiB per GPU \(70\.6B parameters, FSDP over 16 processes: weights 8\.21, /,
+      ],
+      [
+        "llama4_scout_lora_fsdp.json",
+        "accelerate launch --multi_gpu --num_processes=8",
+        /# memory estimate: [\d.]+ GiB per GPU \(107\.8B parameters, FSDP over 8 processes: /,
+      ],
+    ] as const
+  ) {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const r = await runCli("trainCommand", [
+        "--dry-run",
+        "--config",
+        path.join(TRAINER_DIR, "configs", file),
+        "--out",
+        path.join(tmp, "run"),
+      ], env);
+      assertEquals(r.code, 0, r.stderr);
+      assertStringIncludes(r.stdout, launch);
+      assert(estimate.test(r.stdout), r.stdout);
+      const gib = Number(/memory estimate: ([\d.]+) GiB/.exec(r.stdout)![1]);
+      assert(gib < 80, `${file}: ${gib} GiB per GPU does not fit an 80 GiB GPU`);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  }
+});

@@ -17,8 +17,26 @@ from typing import Any
 GIB = 2**30
 
 
+# The shapes of the bases the bundled configs name (their config.json's text_config values), so a dry run
+# estimates without a download. A local folder's own config.json is read instead.
+KNOWN_SHAPES: dict[str, dict[str, int]] = {
+    "meta-llama/Llama-3.1-8B-Instruct": {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336,
+                                         "vocab_size": 128256, "num_attention_heads": 32, "num_key_value_heads": 8},
+    "meta-llama/Llama-3.3-70B-Instruct": {"hidden_size": 8192, "num_hidden_layers": 80, "intermediate_size": 28672,
+                                          "vocab_size": 128256, "num_attention_heads": 64, "num_key_value_heads": 8},
+    # Mixture of experts: 16 routed experts (intermediate 8192) and one shared expert in each of 48 layers;
+    # 17B parameters active, ~108B in the text model.
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct": {"hidden_size": 5120, "num_hidden_layers": 48,
+                                                  "intermediate_size": 8192, "vocab_size": 202048,
+                                                  "num_attention_heads": 40, "num_key_value_heads": 8,
+                                                  "num_local_experts": 16},
+}
+
+
 def model_shape(config: Any) -> dict[str, int]:
     """The dimensions the estimate needs, from a transformers model config (or a dict of the same keys)."""
+    if not isinstance(config, dict) and getattr(config, "text_config", None) is not None:
+        config = config.text_config  # multimodal configs (Llama 4) keep the language model's shape there
     get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
     hidden = int(get("hidden_size"))
     heads = int(get("num_attention_heads"))
@@ -29,13 +47,18 @@ def model_shape(config: Any) -> dict[str, int]:
         "intermediate": int(get("intermediate_size")),
         "vocab": int(get("vocab_size")),
         "kv_dim": hidden // heads * kv,
+        # Routed experts per MoE layer (0: a dense MLP); a MoE layer also has one shared expert.
+        "experts": int(get("num_local_experts", 0) or 0),
     }
 
 
 def parameter_count(shape: dict[str, int]) -> int:
-    """Parameters of a Llama-shaped decoder with untied embeddings and head."""
+    """Parameters of a Llama-shaped decoder with untied embeddings and head (MoE: every expert, the shared one
+    and the router counted)."""
     h, i, kv, v = shape["hidden"], shape["intermediate"], shape["kv_dim"], shape["vocab"]
-    per_layer = 2 * h * h + 2 * h * kv + 3 * h * i + 2 * h
+    experts = shape.get("experts", 0)
+    mlps = experts + 1 if experts else 1
+    per_layer = 2 * h * h + 2 * h * kv + 3 * h * i * mlps + 2 * h + (h * experts)
     return shape["layers"] * per_layer + 2 * v * h + h
 
 
@@ -118,3 +141,46 @@ def fit_error(parts: dict[str, float], gpu_gb: float, gpu_name: str = "the GPU")
             f"{parts['adapter_and_optimizer_gb']:.1f}) exceeds {gpu_name}'s {gpu_gb:.1f} GiB: lower "
             "training.per_device_batch_size or training.max_length (raise gradient_accumulation_steps to keep the "
             "batch), or use method qlora")
+
+
+def shape_for(base_model: str) -> dict[str, int] | None:
+    """The shape of a base model: its folder's config.json, or KNOWN_SHAPES by hub id; None when unknown."""
+    import json
+    import os
+
+    path = os.path.join(base_model, "config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            conf = json.load(f)
+        return model_shape(conf.get("text_config") or conf)
+    known = KNOWN_SHAPES.get(base_model)
+    return model_shape(known) if known else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m text2sql_trainer.memory CONFIG [GPU_GIB]`: the estimate per GPU as one JSON line (stdlib
+    only: what `deno task train --dry-run` prints); exit 3 when the base model's shape is unknown."""
+    import json
+    import sys
+
+    from .config import load_config
+
+    args = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(args) <= 2:
+        print("usage: python3 -m text2sql_trainer.memory CONFIG [GPU_GIB]", file=sys.stderr)
+        return 2
+    cfg = load_config(args[0])
+    shape = shape_for(cfg["base_model"])
+    if shape is None:
+        print(json.dumps({"base_model": cfg["base_model"], "unknown_shape": True}))
+        return 3
+    gpu = float(args[1]) if len(args) > 1 else None
+    vllm = cfg["method"] == "grpo" and cfg["grpo"]["use_vllm"] is not False
+    parts = estimate(cfg, shape, gpu_gb=gpu, vllm=vllm)
+    print(json.dumps({"base_model": cfg["base_model"], "parameters_b": round(parameter_count(shape) / 1e9, 1),
+                      **parts}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
