@@ -115,7 +115,8 @@ def grpo_config(base: str, steps: int, adapter: str, db_root: str) -> dict[str, 
         "method": "grpo",
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
         # 2 prompts × 4 completions a step. Gradient checkpointing on, as configs/llama31_8b_grpo.json has it.
-        "training": {"max_steps": steps, "learning_rate": 2e-3, "per_device_batch_size": 8,
+        # No warmup: the first step updates the adapter (a warmup step has learning rate 0), so KL > 0 from step 2.
+        "training": {"max_steps": steps, "learning_rate": 2e-3, "warmup_ratio": 0.0, "per_device_batch_size": 8,
                      "gradient_accumulation_steps": 1, "max_length": 1024, "logging_steps": 1,
                      "eval_strategy": "no", "save_steps": max(1, steps // 2), "optim": "adamw_torch",
                      "gradient_checkpointing": True, "bf16": bf16},

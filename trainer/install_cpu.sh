@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the trainer's CPU stack into a private venv: torch's CPU build and EXACTLY the pins of
-# requirements.txt (the image's versions), from this machine's configured Python index. An unreachable index
+# requirements.txt (the image's versions; plus requirements-ci.txt's test-only kernel), from this machine's configured Python index. An unreachable index
 # fails fast (--retries 0 --timeout 5): no wait of minutes on a network that is not there.
 #
 #   bash trainer/install_cpu.sh            # venv at $TEXT2SQL_TRAINER_VENV (default ~/.cache/text2sql/trainer-venv)
@@ -23,7 +23,7 @@ torch_version="$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$req")"
 # The pins, with torch's CPU build in place of the plain (CUDA) one.
 pins="$(mktemp)"
 trap 'rm -f "$pins"' EXIT
-grep -E '^[A-Za-z0-9_.-]+==' "$req" | sed "s/^torch==.*/torch==${torch_version}+cpu/" >"$pins"
+grep -hE '^[A-Za-z0-9_.-]+==' "$req" "$here/requirements-ci.txt" | sed "s/^torch==.*/torch==${torch_version}+cpu/" >"$pins"
 
 if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" - "$pins" <<'PY'
 import sys

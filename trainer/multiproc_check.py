@@ -97,7 +97,8 @@ def main() -> int:
             starts = [m for m in lines if m["type"] == "start"]
             trains = [m["step"] for m in lines if m["type"] == "train"]
             assert len(starts) == 1 and starts[0]["world_size"] == 2, f"{name}: start lines {starts}"
-            assert trains == steps, f"{name}: train lines for steps {trains} (rank 0 only: {steps})"
+            assert trains == steps, (f"{name}: train lines for steps {trains} (rank 0 only: {steps}): "
+                                     f"{[m for m in lines if m['type'] == 'train']}")
         assert second[0]["resume_from"].endswith("checkpoint-2"), second[0]
         for ck in ("checkpoint-2", "checkpoint-4", "adapter"):
             assert os.path.isdir(os.path.join(out2, ck)), f"{ck} missing in the two-process run"

@@ -128,6 +128,10 @@ def training_arguments(cfg: dict[str, Any], output_dir: str, has_eval: bool, arg
         kwargs["logging_dir"] = tb_dir
     if t["optim"].startswith("adamw_torch_fused") and not torch.cuda.is_available():
         kwargs["optim"] = "adamw_torch"  # the fused kernel needs CUDA tensors
+    if not torch.cuda.is_available():
+        # Without it accelerate does not join several CPU processes (gloo): each rank would train alone on the
+        # whole dataset and print its own metric lines (found by multiproc_check.py).
+        kwargs["use_cpu"] = True
     if fsdp:
         layer = cfg["distributed"].get("fsdp_layer_cls")
         fsdp_config: dict[str, Any] = {
