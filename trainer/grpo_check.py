@@ -180,7 +180,9 @@ def recompute(recorded: dict[int, tuple[list[str], list[str], list[float]]], db_
                 golds.append(hits[0])
             again = reward([], [[{"role": "assistant", "content": c}] for c in completions],
                            db_path=["hero/hero.sqlite"] * len(completions), gold_sql=golds)
-            assert again == logged, f"step {step}: logged rewards {logged}, recomputed {again}"
+            # TRL keeps rewards as float32 tensors: compare at that precision, exactly.
+            again32 = torch.tensor(again, dtype=torch.float32).tolist()
+            assert again32 == logged, f"step {step}: logged rewards {logged}, recomputed {again}"
     finally:
         reward.close()
 

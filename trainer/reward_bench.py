@@ -65,8 +65,10 @@ def completions_for(gold: str, n: int, tables: list[str], k: int) -> list[str]:
     """K completions of prompt `n`, cycling through the mix (index i of 16; K > 16 repeats it)."""
     g = gold.strip().rstrip(";")
     big = tables[n % len(tables)]
-    # A flipped comparison when there is one, else a different constant: a realistic near miss.
-    flipped = g.replace(" = ", " <> ", 1) if " = " in g else g.replace(">", "<", 1)
+    # The last comparison flipped (a WHERE filter, seldom a join condition, which would make a cross product):
+    # a realistic near miss.
+    at = g.rfind(" = ")
+    flipped = g[:at] + " <> " + g[at + 3:] if at >= 0 else g.replace(">", "<", 1)
     hostile = RUNAWAY if n % 64 == 63 else HOSTILE[n % len(HOSTILE)].format(t=big)
     mix = [
         f"Here is the query:\n```sql\n{g}\n```",
