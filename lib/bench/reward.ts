@@ -4,7 +4,8 @@
  * each question's gold) through the trainer's `ExecutionReward` exactly as TRL's GRPOTrainer calls it, one call
  * per generation batch, against the floor: the same statements in plain Python `sqlite3` with as many processes.
  * Sets: `superhero` (the bundled sample, 256 prompts = 4,096 completions) and `scale` (the BIRD-scale databases
- * of `scale.ts`, 16 prompts = 256 completions; built on first use). Target: ≥ 0.8× the floor's throughput.
+ * of `scale.ts`, 8 prompts = 128 completions, a 10 s statement limit: its slow statements take seconds each;
+ * built on first use). Target: ≥ 0.8× the floor's throughput.
  *
  * @module
  */
@@ -89,9 +90,9 @@ export async function benchReward(options: RewardBenchOptions = {}): Promise<Rec
         "--db-root",
         scale.dbRoot,
         "--prompts",
-        quick ? "4" : "16",
+        quick ? "4" : "8",
         "--timeout",
-        "30",
+        "10",
       ];
     } else {
       throw new Error(`unknown reward set ${name} (superhero, scale)`);

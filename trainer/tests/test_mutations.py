@@ -36,7 +36,7 @@ MUTATIONS = [
     ("duplicated BOS", "text2sql_trainer/hf_data.py",
      'return list(tokenizer(text, add_special_tokens=False)["input_ids"])',
      'return list(tokenizer(text, add_special_tokens=True)["input_ids"])',
-     cc.SMOKE, "BOS"),
+     cc.SMOKE, "<|begin_of_text|>SELECT"),  # the answer's labels start with a second BOS
     ("empty LoRA targets", "text2sql_trainer/hf_model.py",
      'target_modules=lc["target_modules"],',
      "target_modules=[],",
