@@ -247,6 +247,10 @@ def main() -> int:
         recompute(rec.batches, db_root)
         smoke_test.ok("the logged reward is the mean of the project's reward recomputed from the logged completions")
         adapter_dir = summary["adapter"]
+        if a.metrics:  # the uninterrupted run's lines
+            with open(a.metrics, "w", encoding="utf-8") as f:
+                for m in seen:
+                    f.write(json.dumps(m) + "\n")
         assert not os.path.exists(os.path.join(adapter_dir, "ref")), "the saved adapter carries a ref/ copy"
 
         # Exact resume: interrupted at the first checkpoint (RNG disturbed first), then resumed; the steps after
@@ -280,10 +284,6 @@ def main() -> int:
         gen = reloaded.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
         assert gen.shape[1] > enc["input_ids"].shape[1], "nothing generated"
         smoke_test.ok("the GRPO adapter reloads and generates")
-        if a.metrics:
-            with open(a.metrics, "w", encoding="utf-8") as f:
-                for m in seen:
-                    f.write(json.dumps(m) + "\n")
         print(f"grpo_check: {len(smoke_test.checks)} checks passed", flush=True)
         return 0
     finally:
