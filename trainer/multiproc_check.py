@@ -13,7 +13,9 @@ Each step sees all 8 conversations in both layouts, so the two-process losses eq
 the order of floating-point sums (checked to 1e-4 relative), and checks:
   - metric lines come from rank 0 only: one `train` line per step, one `start` line per run, saying world size 2;
   - the checkpoints and the adapter are written once, by rank 0, and the resumed run starts at step 3.
-Needs torch, transformers, peft and accelerate. Exits non-zero on any failure.
+Then GRPO the same way (two processes, each rank with its own reward pool): rank-0 lines with rewards, resume
+across processes from checkpoint-2, the adapter saved once (`--no-grpo` skips it).
+Needs torch, transformers, peft, accelerate, trl and datasets. Exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -56,9 +58,49 @@ def run_train(cmd: list[str], work: str) -> list[dict[str, Any]]:
     return lines
 
 
+def grpo_two_processes(work: str, launch: list[str], train_py: str) -> None:
+    """GRPO under two processes (DDP over gloo): each rank samples its share of the groups and scores them with
+    its own reward pool; rank 0 alone prints and saves. Stopped at step 2, launched again, resumed to step 4.
+    (Sampling differs from one process's, so the numbers are not compared with a single-process run.)"""
+    import grpo_check
+    import smoke_test
+
+    tok = grpo_check.build_tokenizer()
+    model = smoke_test.build_model(tok)
+    grpo_check.warm_start(model, tok, 120)
+    base = os.path.join(work, "grpo_base")
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    db_root, data = grpo_check.write_fixture(os.path.join(work, "grpo"))
+    out = os.path.join(work, "grpo_two")
+    runs = []
+    for steps in (2, 4):
+        cfg = grpo_check.grpo_config(base, steps, "lora", db_root)
+        cfg["training"]["per_device_batch_size"] = 4  # 2 ranks × 4 = 8 completions a step: 2 groups of 4
+        cfg["training"]["save_steps"] = 2
+        cfg["distributed"] = {"launcher": "accelerate", "num_processes": 2, "fsdp": False, "fsdp_layer_cls": None}
+        path = os.path.join(work, f"grpo_{steps}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        runs.append(run_train(launch + ["--config", path, "--data", data, "--output", out], work))
+    for name, lines, steps in (("GRPO first", runs[0], [1, 2]), ("GRPO resumed", runs[1], [3, 4])):
+        starts = [m for m in lines if m["type"] == "start"]
+        trains = [m for m in lines if m["type"] == "train"]
+        assert len(starts) == 1 and starts[0]["world_size"] == 2, f"{name}: start lines {starts}"
+        assert [m["step"] for m in trains] == steps, f"{name}: train lines {trains} (rank 0 only: {steps})"
+        assert all(m["reward"] is not None and m["frac_reward_zero_std"] is not None for m in trains), trains
+    assert runs[1][0]["resume_from"].endswith("checkpoint-2"), runs[1][0]
+    adapter = os.path.join(out, "adapter")
+    assert os.path.isfile(os.path.join(adapter, "adapter_config.json")), "no GRPO adapter"
+    assert not os.path.exists(os.path.join(adapter, "ref")), "the GRPO adapter carries a ref/ copy"
+    smoke_test.ok("GRPO under two processes: rank-0 lines with rewards, world size 2, resumed from checkpoint-2 "
+                  "across processes, adapter saved once without a ref copy")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
+    ap.add_argument("--no-grpo", action="store_true", help="skip the two-process GRPO run")
     a = ap.parse_args()
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import smoke_test
@@ -111,6 +153,8 @@ def main() -> int:
         assert not off, f"two-process losses differ from one process's (step: one, two): {off}"
         smoke_test.ok(f"two-process losses (resume included) equal one process's to 1e-4: "
                       f"{[round(two[s], 5) for s in sorted(two)]}")
+        if not a.no_grpo:
+            grpo_two_processes(work, launch, train_py)
         print(f"multiproc_check: {len(smoke_test.checks)} checks passed", flush=True)
         return 0
     finally:
