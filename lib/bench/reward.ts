@@ -23,7 +23,7 @@ export interface RewardBenchOptions {
   runs?: number;
   /** Sandbox processes of ours = processes of the floor (default: the CPU count). */
   workers?: number;
-  /** 64 prompts and one run. */
+  /** 32 prompts (4 on scale) and one run: part of `deno task bench --quick`. */
   quick?: boolean;
   /** The Python that runs the bench (default `python3`: the reward needs only the standard library). */
   python?: string;
@@ -78,7 +78,7 @@ export async function benchReward(options: RewardBenchOptions = {}): Promise<Rec
         "--db-id",
         "superhero",
         "--prompts",
-        quick ? "64" : "256",
+        quick ? "32" : "256",
         "--timeout",
         "2",
       ];
