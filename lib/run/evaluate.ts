@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
 import { probeTools, scrubDeep } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
@@ -42,7 +42,8 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
@@ -57,7 +58,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
