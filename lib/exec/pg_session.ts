@@ -14,12 +14,12 @@
  * - after every request: `ROLLBACK`, `DISCARD ALL` (whatever the query string did to the session — `SET ROLE`,
  *   settings, temporary tables — is undone) and the settings again;
  * - PGlite: the worker's database is a private in-memory copy and its session is a superuser (PGlite has no other
- *   kind), so a write that escaped the read-only transaction is detected by the WAL position moving: the request
+ *   kind), so a write that escaped the read-only transaction is detected by the transaction counter moving: the request
  *   fails and the copy is reloaded from the data file before the next one.
  *
  * @module
  */
-import pg from "pg";
+import type pg from "pg";
 import { PqExec, type PqOutcome, queryMessage } from "./pg_wire.ts";
 import { BackendParser } from "./pg_wire.ts";
 
@@ -72,7 +72,8 @@ class ServerConnection implements PgConnection {
   }
 
   static async open(url: string, options: string): Promise<ServerConnection> {
-    const client = new pg.Client({ connectionString: url, options, application_name: "text2sql-eval" });
+    const { default: driver } = await import("pg");
+    const client = new driver.Client({ connectionString: url, options, application_name: "text2sql-eval" });
     // A failed connect rejects; the message names the server but never the password (npm:pg omits it).
     client.on("error", () => {});
     await client.connect();
@@ -191,7 +192,7 @@ export class PgSession {
   private settings: string[] = [];
   private walBefore: string | null = null;
 
-  constructor(private readonly target: SessionTarget, private readonly limits: SessionLimits) {}
+  constructor(private readonly target: SessionTarget) {}
 
   /** Run a control statement: its rows, or the server's error (a statement without rows is fine). */
   private async control(
@@ -238,9 +239,17 @@ export class PgSession {
     return conn;
   }
 
-  /** The WAL insert position (PGlite: moves only when something was written). */
+  /** Connect now (a worker does this before it says it is ready, so start-up never counts as query time). */
+  async open(): Promise<void> {
+    await this.connect();
+  }
+
+  /**
+   * The next transaction id to be assigned: it moves only when a transaction writes (reads never take one; the
+   * WAL position would not do, as PGlite's reads write hint bits).
+   */
   private async wal(conn: PgConnection): Promise<string | null> {
-    const r = await this.control("SELECT pg_current_wal_insert_lsn()::text", conn);
+    const r = await this.control("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", conn);
     return r.ok ? String(r.rows[0][0]) : null;
   }
 
@@ -262,10 +271,10 @@ export class PgSession {
   }
 
   /** Run one query string of the request, as psycopg2's `execute` + `fetchall`. */
-  async run(sql: string): Promise<Ran> {
+  async run(sql: string, limits: SessionLimits): Promise<Ran> {
     const conn = this.conn;
     const t0 = performance.now();
-    const exec = new PqExec(this.limits);
+    const exec = new PqExec(limits);
     if (!conn) exec.abort("no connection");
     else await conn.run(sql, exec);
     let out: PqOutcome = exec.outcome();
