@@ -102,7 +102,12 @@ class ServerConnection implements PgConnection {
         handleRowDescription: (msg) =>
           exec.rowDescription(msg.fields.map((f) => ({ name: f.name, oid: f.dataTypeID }))),
         handleDataRow: (msg) => {
-          exec.dataRow(msg.fields);
+          try {
+            exec.dataRow(msg.fields);
+          } catch (e) {
+            // Never thrown into the driver's event handler (that would lose this query's reply).
+            exec.abort(`cannot read the result: ${e instanceof Error ? e.message : String(e)}`);
+          }
           if (exec.overBudget && !this.broken) {
             // The rest of the result is not wanted: drop the connection rather than read it all.
             this.broken = true;
@@ -137,8 +142,20 @@ class ServerConnection implements PgConnection {
   }
 
   async close(): Promise<void> {
+    const wasBroken = this.broken;
     this.broken = true;
-    await this.client.end().catch(() => {});
+    const stream =
+      (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream;
+    // npm:pg's end() never settles on a connection that already failed: destroy the socket instead.
+    if (wasBroken) stream.destroy();
+    else {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.client.end().catch(() => {}),
+        new Promise<void>((res) => timer = setTimeout(() => (stream.destroy(), res()), 2000)),
+      ]);
+      clearTimeout(timer);
+    }
   }
 }
 
