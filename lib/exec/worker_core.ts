@@ -300,8 +300,13 @@ async function handle(backend: WorkerBackend, line: string): Promise<void> {
     // Anything unexpected (a malformed cached digest, a RangeError from a huge string) fails this request only.
     send({ id: req.id, error: e instanceof Error ? e.message : String(e) });
   }
-  flush();
+  // More requests already waiting (a pipelined batch): this reply goes out with the next write, at the latest
+  // when the next statement starts.
+  if (waiting === 0) flush();
 }
+
+/** Request lines received and not yet handled. */
+let waiting = 0;
 
 /**
  * Serve requests on stdin with this backend until stdin closes, then exit. With `init`, the first line on stdin
@@ -319,7 +324,9 @@ export async function serveWorker(
   }
   let chain: Promise<void> = Promise.resolve();
   await readLines(Deno.stdin.readable, (line) => {
+    waiting++;
     chain = chain.then(async () => {
+      waiting--;
       if (!backend) {
         try {
           backend = await makeBackend(JSON.parse(line));
