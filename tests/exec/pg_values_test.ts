@@ -45,14 +45,14 @@ const PROBES: string[] = [
   "SELECT array[1, 2]",
   "SELECT '{}'::int[]",
   "SELECT array['a']",
-  "SELECT NULL::int[], NULL::json, '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'::uuid[], '{1}'::int2vector",
+  "SELECT NULL::int[], NULL::json, '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'::uuid[], '1 2'::int2vector",
   "SELECT '{\"a\":1}'::json",
   "SELECT '[1]'::jsonb",
   "SELECT '\"s\"'::json, '1.5'::jsonb, '1'::json, 'null'::json, 'true'::jsonb, 'false'::json, " +
   "'12345678901234567890'::json, '1e400'::json, '\"\\u00e9\"'::json, ' \"x\" '::json, '1.0'::json, 's'::text, " +
   "'-0'::json, '1E2'::jsonb",
   "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid, '1.5'::money, '10.0.0.1'::inet, '10.0.0.0/8'::cidr, " +
-  "point(1, 2)::text, 'x'::xml, row(1, 2), '1/1'::pg_lsn, 'pg_class'::regclass, '{1,2}'::int4multirange, " +
+  "point(1, 2)::text, 'x'::xml, row(1, 2), '1/1'::pg_lsn, 'pg_class'::regclass, '{[1,2)}'::int4multirange, " +
   "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::text",
   "SELECT int4range(1, 5), int8range(1, 5), numrange(1.5, 2.50), numrange(1.5, 2.5), " +
   "daterange('2020-01-01', 'infinity'), tsrange('2020-01-01', '2020-01-02 03:00'), " +
@@ -131,13 +131,10 @@ Deno.test("pg values: psycopg2 on a real PostgreSQL 15 server fails the same pro
   const server = await startPostgres();
   const session = new PgSession({ kind: "server", url: server.adminUrl });
   try {
-    console.log("py start");
     const python = await psycopg2(server.adminUrl);
-    console.log("py done");
     const keys: string[] = [];
     const mismatches: string[] = [];
     for (let i = 0; i < PROBES.length; i++) {
-      console.log(i);
       assertEquals(await session.begin(30), null);
       const ours = await session.run(PROBES[i], { maxBytes: 1 << 20, sampleRows: 5 });
       await session.end();
@@ -156,7 +153,6 @@ Deno.test("pg values: psycopg2 on a real PostgreSQL 15 server fails the same pro
       }
       keys.push(...cells.map(cellKey));
     }
-    console.log("mm", mismatches);
     assertEquals(mismatches, []);
     // Same partition: cells i and j are Python-equal iff their keys are equal.
     assertEquals(keys.length, python.classes.length);
@@ -176,10 +172,7 @@ Deno.test("pg values: psycopg2 on a real PostgreSQL 15 server fails the same pro
     assertEquals(wrong, []);
     assert(keys.length > 150, `${keys.length} cells compared`);
   } finally {
-    console.log("drop");
     await session.drop();
-    console.log("stop");
     await server.stop();
-    console.log("stopped");
   }
 });
