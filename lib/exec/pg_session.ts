@@ -239,6 +239,11 @@ export class PgSession {
     const settings: string[] = this.target.kind === "pglite"
       ? ["SET default_transaction_read_only = on", "SET DateStyle = ISO"]
       : [];
+    // PGlite's session is a superuser: act as the loader's read-only role where the data has one (a query string
+    // can RESET ROLE, so the transaction counter check stays the guard).
+    if (this.target.kind === "pglite" && (await this.control("SET ROLE text2sql_ro", conn)).ok) {
+      settings.push("SET ROLE text2sql_ro");
+    }
     // Optional bounds: kept where this role may set them (temp_file_limit needs a grant on PostgreSQL 15+).
     for (
       const s of [
