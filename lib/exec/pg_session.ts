@@ -313,24 +313,28 @@ export class PgSession {
 
   private dirty = false;
 
-  /** End a request: roll back, reset the session, re-apply the settings; reconnect next time if anything fails. */
+  /**
+   * End a request: roll back, reset the session, re-apply the settings; reconnect next time if anything fails.
+   * A PGlite copy that was written to is reloaded now, before the reply, so the next request starts clean and
+   * within its own time limit (if the reload outlasts this one's, the parent kills this worker and starts another).
+   */
   async end(): Promise<void> {
     const conn = this.conn;
     if (!conn || conn.broken) return;
-    if (this.dirty) {
-      this.dirty = false;
-      await this.drop();
-      return;
+    let reload = this.dirty;
+    this.dirty = false;
+    if (!reload) {
+      const rb = await this.control("ROLLBACK", conn);
+      reload = this.target.kind === "pglite" && (await this.wal(conn)) !== this.walBefore;
+      if (!reload) {
+        const discard = await this.control("DISCARD ALL", conn);
+        let ok = rb.ok && discard.ok;
+        for (const s of this.settings) ok &&= (await this.control(s, conn)).ok;
+        if (ok) return;
+      }
     }
-    const rb = await this.control("ROLLBACK", conn);
-    if (this.target.kind === "pglite" && (await this.wal(conn)) !== this.walBefore) {
-      await this.drop();
-      return;
-    }
-    const discard = await this.control("DISCARD ALL", conn);
-    let ok = rb.ok && discard.ok;
-    for (const s of this.settings) ok &&= (await this.control(s, conn)).ok;
-    if (!ok) await this.drop();
+    await this.drop();
+    if (reload) await this.connect();
   }
 
   /** Close the connection (a fresh one is opened by the next request). */
