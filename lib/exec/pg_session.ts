@@ -196,6 +196,9 @@ export type SessionTarget =
 
 const MAX_WORK_MEM_KB = 64 * 1024;
 
+/** The next transaction id to be assigned (PGlite's write detector). */
+const NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text";
+
 /** A statement's result, as the worker scores it. */
 export type Ran = PqOutcome & { execMs: number };
 
@@ -271,7 +274,7 @@ export class PgSession {
    * WAL position would not do, as PGlite's reads write hint bits).
    */
   private async wal(conn: PgConnection): Promise<string | null> {
-    const r = await this.control("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", conn);
+    const r = await this.control(NEXT_XID, conn);
     return r.ok ? String(r.rows[0][0]) : null;
   }
 
@@ -286,10 +289,16 @@ export class PgSession {
     } catch (e) {
       return `cannot connect to PostgreSQL: ${e instanceof Error ? e.message : String(e)}`;
     }
-    if (this.target.kind === "pglite") this.walBefore = await this.wal(conn);
     const ms = Math.max(1, Math.round(timeoutS * 1000));
-    const r = await this.control(`SET statement_timeout = ${ms}; BEGIN READ ONLY`, conn);
-    return r.ok ? null : r.error;
+    // One round trip; on PGlite it also reads the transaction counter (no id is taken by a read-only start).
+    const r = await this.control(
+      `SET statement_timeout = ${ms}; BEGIN READ ONLY` +
+        (this.target.kind === "pglite" ? `; ${NEXT_XID}` : ""),
+      conn,
+    );
+    if (!r.ok) return r.error;
+    if (this.target.kind === "pglite") this.walBefore = String(r.rows[0]?.[0] ?? "");
+    return null;
   }
 
   /** Run one query string of the request, as psycopg2's `execute` + `fetchall`. */
@@ -324,13 +333,14 @@ export class PgSession {
     let reload = this.dirty;
     this.dirty = false;
     if (!reload) {
-      const rb = await this.control("ROLLBACK", conn);
-      reload = this.target.kind === "pglite" && (await this.wal(conn)) !== this.walBefore;
+      // Rolled back and the counter read in one round trip; the settings again in another.
+      const pglite = this.target.kind === "pglite";
+      const rb = await this.control(pglite ? `ROLLBACK; ${NEXT_XID}` : "ROLLBACK", conn);
+      reload = pglite && (!rb.ok || String(rb.rows[0]?.[0]) !== this.walBefore);
       if (!reload) {
         const discard = await this.control("DISCARD ALL", conn);
-        let ok = rb.ok && discard.ok;
-        for (const s of this.settings) ok &&= (await this.control(s, conn)).ok;
-        if (ok) return;
+        const again = this.settings.length ? (await this.control(this.settings.join("; "), conn)).ok : true;
+        if (rb.ok && discard.ok && again) return;
       }
     }
     await this.drop();
