@@ -355,14 +355,9 @@ export class MysqlSession {
   }
 
   /** Close the connection. */
-  async close(): Promise<void> {
-    const c = this.conn;
-    this.conn = null;
-    if (!c) return;
-    await new Promise<void>((res) => c.end(() => res()));
-    try {
-      c.destroy();
-    } catch { /* gone */ }
+  close(): Promise<void> {
+    this.drop();
+    return Promise.resolve();
   }
 }
 
