@@ -8,45 +8,32 @@
  * and fetched, then the gold query (not run when the prediction failed), `set(pred) == set(gold)` on values as
  * pymysql builds them (`mysql_values.ts`), compared on row digests (`result_digest.ts`), with Soft-F1 beside.
  *
- * The sessions (`mysql_session.ts`) are sandboxed on the server (read-only account and transaction, the
- * server's time limit, temporary-table bounds) and here (queries only, a streamed byte cap). A statement that
- * outlives its limit by a second is killed on the server (`KILL QUERY` from a second connection) and, if the
- * server does not answer, its connection is dropped.
+ * Statements run in persistent worker processes (`mysql_worker.ts` on the shared `worker_pool.ts`), each with
+ * network access to the server only, under the pool's memory limit, SIGKILLed by the parent past the time
+ * limit. Their sessions (`mysql_session.ts`) are sandboxed on the server (read-only account and transaction, the
+ * server's time limit, temporary-table bounds) and in the worker (queries only, a streamed byte cap, `KILL
+ * QUERY` of a statement that outlives its limit).
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import type { CatalogTable, EngineInfo, SqlEngine } from "./engine.ts";
-import type { ExecErr, ExecResult, GoldDigest, ScoredOk, ScoreOutcome } from "./pool_types.ts";
-import { GOLD_DIGEST_CHARS } from "./pool_types.ts";
+import { fileURLToPath } from "node:url";
+import type { CatalogTable, Dialect, EngineInfo } from "./engine.ts";
+import type { PoolOptions } from "./pool_types.ts";
 import {
-  cellKey,
-  decodeDigest,
-  digestExMatch,
-  digestRows,
-  digestSoftF1,
-  encodeDigest,
-  type ResultDigest,
-} from "./result_digest.ts";
-import { killQuery, type MysqlFailed, type MysqlRan, MysqlSession, redactMysqlUrl } from "./mysql_session.ts";
-import type { MysqlValue } from "./mysql_values.ts";
+  type MysqlFailed,
+  type MysqlLimits,
+  type MysqlRan,
+  MysqlSession,
+  redactMysqlUrl,
+} from "./mysql_session.ts";
+import { WorkerPool } from "./worker_pool.ts";
+import type { WorkerSpec } from "./worker_process.ts";
 
 /** Options of {@linkcode createMysqlEngine}. */
-export interface MysqlEngineOptions {
+export interface MysqlEngineOptions extends PoolOptions {
   /** `mysql://user:password@host:port/BIRD` (the database holding every BIRD table). */
   url: string;
-  /** Parallel sessions (default: the number of CPU cores). */
-  workers?: number;
-  /** Per-statement time limit, seconds (default 30, as the official evaluator). */
-  timeoutS?: number;
-  /** Memory the engine may use for one statement's rows, bytes: results are capped below it. */
-  workerMemory?: number;
-  /** Rows kept for display (default 10). */
-  sampleRows?: number;
-  /** Raw bytes of one statement's values past which it fails as `too_large` (default 256 MiB). */
-  maxBytes?: number;
-  /** Largest gold digest sent back for caching (default `GOLD_DIGEST_CHARS`). */
-  goldDigestChars?: number;
   /** Server-side in-memory temporary table bound per statement, bytes (default 64 MiB). */
   tmpTableBytes?: number;
   /** Server-side on-disk temporary table bound per statement, bytes (MariaDB; default 1 GiB). */
@@ -57,37 +44,53 @@ export interface MysqlEngineOptions {
 export const MYSQL_SEMANTICS = "t2s-mysql/1 pymysql=1.0.2 utf8mb4_general_ci flags=pymysql text-protocol " +
   "queries-only digest=value-murmur128";
 
-/** How long past the limit a statement may run before it is killed on the server, then dropped, ms. */
-const KILL_SLACK_MS = 1000;
-const DROP_SLACK_MS = 4000;
+/** The worker script. */
+export const MYSQL_WORKER: URL = new URL("./mysql_worker.ts", import.meta.url);
 
 /** The manifest table the loader writes (`lib/db`). */
 const MANIFEST = "text2sql_loaded";
 
-type Failure = ExecErr & { execMs?: number };
+/** The project's deno.json (the worker imports `mysql2` through its import map). */
+const CONFIG = new URL("../../deno.json", import.meta.url);
 
-/** The MySQL engine (see the module doc). */
-export class MysqlEngine implements SqlEngine {
-  readonly dialect = "mysql" as const;
-  readonly workers: number;
-  readonly timeoutS: number;
-  private readonly maxBytes: number;
-  private readonly sampleRows: number;
-  private readonly goldDigestChars: number;
-  private readonly sessions: MysqlSession[] = [];
-  private idle: MysqlSession[] = [];
-  private queue: ((s: MysqlSession) => void)[] = [];
-  private opening = 0;
-  private closed = false;
+/**
+ * The MySQL engine (see the module doc): the shared worker pool with `mysql_worker.ts` as its worker, allowed
+ * to reach the server only; the catalog, manifest and version are read here, on a session of their own.
+ */
+export class MysqlEngine extends WorkerPool {
+  readonly dialect: Dialect = "mysql";
   private meta: Promise<MysqlSession> | null = null;
+  private readonly limits: MysqlLimits;
+  private readonly address: string;
 
   constructor(private readonly options: MysqlEngineOptions) {
-    this.workers = Math.max(1, options.workers ?? navigator.hardwareConcurrency ?? 2);
-    this.timeoutS = options.timeoutS ?? 30;
-    const memoryCap = options.workerMemory ? Math.floor(options.workerMemory / 4) : Infinity;
-    this.maxBytes = Math.min(options.maxBytes ?? 256 * 1024 ** 2, memoryCap);
-    this.sampleRows = options.sampleRows ?? 10;
-    this.goldDigestChars = options.goldDigestChars ?? GOLD_DIGEST_CHARS;
+    super(options);
+    let u: URL;
+    try {
+      u = new URL(options.url);
+    } catch {
+      throw new Error("--db-url is not a URL: use mysql://user:password@host:port/database");
+    }
+    if (u.protocol !== "mysql:" && u.protocol !== "mariadb:") {
+      throw new Error(`--db-url for MySQL must start with mysql://, not ${u.protocol}//`);
+    }
+    this.address = `${u.hostname.replace(/^\[|\]$/g, "")}:${u.port || "3306"}`;
+    this.limits = {
+      timeoutS: this.timeoutS,
+      tmpTableBytes: options.tmpTableBytes,
+      tmpDiskBytes: options.tmpDiskBytes,
+    };
+  }
+
+  protected spec(): WorkerSpec {
+    const url = this.options.url.replace(/^mariadb:/, "mysql:");
+    return {
+      script: MYSQL_WORKER,
+      label: "MySQL worker",
+      readDirs: [],
+      flags: [`--config=${fileURLToPath(CONFIG)}`, `--allow-net=${this.address}`],
+      init: { url, limits: this.limits },
+    };
   }
 
   /** All tables live in one database: a question's target is its `db_id`. */
@@ -97,164 +100,6 @@ export class MysqlEngine implements SqlEngine {
 
   /** Nothing to grant: the server decides what the account may read. */
   allow(_targets: string[]): void {}
-
-  async execute(target: string, sql: string, options: { timeoutS?: number } = {}): Promise<ExecResult> {
-    return (await this.executeEach(target, [sql], options))[0];
-  }
-
-  async executeEach(
-    _target: string,
-    sqls: string[],
-    options: { timeoutS?: number } = {},
-  ): Promise<ExecResult[]> {
-    const timeoutS = options.timeoutS ?? this.timeoutS;
-    const out: ExecResult[] = [];
-    const session = await this.acquire();
-    try {
-      for (const sql of sqls) {
-        const t0 = performance.now();
-        const begun = await this.begin(session, timeoutS);
-        const ran = begun ?? await this.guarded(session, sql, timeoutS);
-        const ms = performance.now() - t0;
-        if (!ran.ok) {
-          out.push({ ...ran, ms });
-          break;
-        }
-        const distinct = distinctKeys(ran.rows, this.maxBytes);
-        if (distinct === null) {
-          out.push({
-            ok: false,
-            kind: "too_large",
-            error: `result too large to return: over ${this.maxBytes} bytes`,
-            ms,
-            execMs: ran.execMs,
-          });
-          break;
-        }
-        out.push({
-          ok: true,
-          columns: ran.columns,
-          rows: distinct,
-          rowCount: ran.rows.length,
-          sample: ran.sample,
-          ms,
-          execMs: ran.execMs,
-        });
-      }
-    } finally {
-      this.release(session);
-    }
-    return out;
-  }
-
-  async score(
-    _target: string,
-    predSql: string,
-    options: { gold: string | GoldDigest | null; timeoutS?: number },
-  ): Promise<ScoreOutcome> {
-    const timeoutS = options.timeoutS ?? this.timeoutS;
-    const cached = typeof options.gold === "object" ? options.gold : null;
-    const none = { gold: cached, goldExecuted: false, match: false, softF1: 0 };
-    const session = await this.acquire();
-    try {
-      const t0 = performance.now();
-      const pred = (await this.begin(session, timeoutS)) ?? await this.guarded(session, predSql, timeoutS);
-      const predMs = performance.now() - t0;
-      if (!pred.ok) return { pred: { ...pred, ms: predMs }, ...none };
-      const predDigest = digestRows(pred.rows, pred.columns.length);
-      const predOut = { ...this.summary(pred, predDigest), ms: predMs };
-      pred.rows = [];
-      if (options.gold === null) return { pred: predOut, ...none };
-      let goldDigest: ResultDigest;
-      let gold: GoldDigest;
-      if (cached) {
-        if (!cached.digest) throw new Error("a cached gold result without its digest cannot be compared");
-        goldDigest = decodeDigest(cached.digest);
-        gold = cached;
-      } else {
-        const g0 = performance.now();
-        const ran = await this.guarded(session, options.gold as string, timeoutS);
-        if (!ran.ok) {
-          return {
-            pred: predOut,
-            gold: { ...ran, ms: performance.now() - g0 },
-            goldExecuted: true,
-            match: false,
-            softF1: 0,
-          };
-        }
-        goldDigest = digestRows(ran.rows, ran.columns.length);
-        gold = this.summary(ran, goldDigest);
-        ran.rows = [];
-        const size = Math.ceil(goldDigest.rows.byteLength / 3) * 4 +
-          Math.ceil(goldDigest.cells.byteLength / 3) * 4;
-        if (size <= this.goldDigestChars) gold.digest = encodeDigest(goldDigest);
-      }
-      return {
-        pred: predOut,
-        gold,
-        goldExecuted: !cached,
-        match: digestExMatch(predDigest, goldDigest),
-        softF1: digestSoftF1(predDigest, goldDigest),
-      };
-    } finally {
-      this.release(session);
-    }
-  }
-
-  private summary(ran: MysqlRan, digest: ResultDigest): ScoredOk {
-    return {
-      ok: true,
-      columns: ran.columns,
-      rowCount: ran.rows.length,
-      distinctRows: digest.rows.length / 4,
-      sample: ran.sample,
-      execMs: ran.execMs,
-    };
-  }
-
-  /** Reset and set up the session for one request; a failure (server gone) fails the request. */
-  private async begin(session: MysqlSession, timeoutS: number): Promise<Failure | null> {
-    try {
-      await session.begin(timeoutS);
-      return null;
-    } catch (e) {
-      return { ok: false, kind: "error", error: (e as Error).message, ms: 0 };
-    }
-  }
-
-  /**
-   * Run one statement under a second, client-side watch: past the limit plus a second it is killed on the
-   * server; if the server does not answer a few seconds later, the connection is dropped.
-   */
-  private async guarded(
-    session: MysqlSession,
-    sql: string,
-    timeoutS: number,
-  ): Promise<MysqlRan | MysqlFailed> {
-    const threadId = session.threadId;
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
-    let dropTimer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<MysqlFailed>((resolve) => {
-      killTimer = setTimeout(() => {
-        if (threadId !== null) killQuery(this.options.url, threadId).catch(() => {});
-        dropTimer = setTimeout(() => {
-          session.drop();
-          resolve({ ok: false, kind: "timeout", error: `query timed out after ${timeoutS} s` });
-        }, DROP_SLACK_MS);
-      }, timeoutS * 1000 + KILL_SLACK_MS);
-    });
-    try {
-      const ran = await Promise.race([
-        session.run(sql, { maxBytes: this.maxBytes, sampleRows: this.sampleRows, timeoutS }),
-        late,
-      ]);
-      return ran;
-    } finally {
-      clearTimeout(killTimer);
-      clearTimeout(dropTimer);
-    }
-  }
 
   async info(): Promise<EngineInfo> {
     const s = await this.metaSession();
@@ -357,81 +202,24 @@ export class MysqlEngine implements SqlEngine {
     return order.map((n) => tables.get(n)).filter((t): t is CatalogTable => !!t);
   }
 
-  /** The in-process engine has no worker processes. */
-  pids(): number[] {
-    return [];
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
+  override async close(): Promise<void> {
     const meta = this.meta;
     this.meta = null;
     if (meta) await meta.then((s) => s.close(), () => {});
-    await Promise.all(this.sessions.map((s) => s.close()));
-    this.sessions.length = 0;
-    this.idle = [];
+    await super.close();
   }
 
-  /** A session of its own for the catalog and the manifest (never one a question is running on). */
+  /** A session of its own for the catalog and the manifest (never a worker's). */
   private metaSession(): Promise<MysqlSession> {
-    if (this.closed) return Promise.reject(new Error("MysqlEngine is closed"));
-    this.meta ??= MysqlSession.open(this.options.url, { limits: this.limits(this.timeoutS) });
+    this.meta ??= MysqlSession.open(this.options.url.replace(/^mariadb:/, "mysql:"), { limits: this.limits });
     this.meta.catch(() => (this.meta = null));
     return this.meta;
   }
 
   private async metaQuery(s: MysqlSession, sql: string): Promise<MysqlRan | MysqlFailed> {
     await s.begin(this.timeoutS);
-    return s.run(sql, { maxBytes: 256 * 1024 ** 2, sampleRows: 0, timeoutS: this.timeoutS });
+    return s.run(sql, { maxBytes: 256 * 1024 ** 2, timeoutS: this.timeoutS });
   }
-
-  private limits(timeoutS: number) {
-    return { timeoutS, tmpTableBytes: this.options.tmpTableBytes, tmpDiskBytes: this.options.tmpDiskBytes };
-  }
-
-  private async acquire(): Promise<MysqlSession> {
-    if (this.closed) throw new Error("MysqlEngine is closed");
-    const s = this.idle.pop();
-    if (s) return s;
-    if (this.sessions.length + this.opening < this.workers) {
-      this.opening++;
-      try {
-        const fresh = await MysqlSession.open(this.options.url, { limits: this.limits(this.timeoutS) });
-        this.sessions.push(fresh);
-        return fresh;
-      } finally {
-        this.opening--;
-      }
-    }
-    return new Promise((res) => this.queue.push(res));
-  }
-
-  private release(s: MysqlSession): void {
-    if (this.closed) {
-      s.close();
-      return;
-    }
-    const next = this.queue.shift();
-    if (next) next(s);
-    else this.idle.push(s);
-  }
-}
-
-/** Distinct rows as canonical cell keys (first-seen order), or null past `maxBytes` of keys. */
-function distinctKeys(rows: MysqlValue[][], maxBytes: number): string[][] | null {
-  const seen = new Set<string>();
-  const out: string[][] = [];
-  let bytes = 0;
-  for (const raw of rows) {
-    const cells = raw.map(cellKey);
-    const key = JSON.stringify(cells);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(cells);
-    bytes += key.length;
-    if (bytes > maxBytes) return null;
-  }
-  return out;
 }
 
 /** A string literal for the manifest and catalog queries (names only; backslashes and quotes escaped). */

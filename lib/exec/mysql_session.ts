@@ -21,14 +21,7 @@
  * @module
  */
 import mysql from "mysql2";
-import {
-  type MysqlConverter,
-  mysqlConverter,
-  mysqlDisplay,
-  type MysqlField,
-  type MysqlValue,
-} from "./mysql_values.ts";
-import type { DisplayValue } from "../types.ts";
+import { type MysqlConverter, mysqlConverter, type MysqlValue } from "./mysql_values.ts";
 
 /** Which server family a connection talks to (their time-limit variables and semantics differ). */
 export type MysqlFlavour = "mariadb" | "mysql";
@@ -58,8 +51,6 @@ export interface MysqlRan {
   columns: string[];
   /** Comparable cell values (`mysql_values.ts`), every row in order. */
   rows: MysqlValue[][];
-  /** The first rows, for display. */
-  sample: DisplayValue[][];
   /** From sending the statement to its last row, milliseconds. */
   execMs: number;
 }
@@ -216,8 +207,6 @@ export interface MysqlSessionOptions {
 export interface RunOptions {
   /** Raw bytes of values past which the statement is `too_large`. */
   maxBytes: number;
-  /** Rows kept for display. */
-  sampleRows: number;
   /** The time limit this statement had (to report a timeout), seconds. */
   timeoutS: number;
 }
@@ -287,10 +276,8 @@ export class MysqlSession {
     const t0 = performance.now();
     const out = await new Promise<MysqlRan | MysqlFailed>((resolve) => {
       let converters: MysqlConverter[] = [];
-      let fields: MysqlField[] = [];
       let columns: string[] = [];
       const rows: MysqlValue[][] = [];
-      const sample: DisplayValue[][] = [];
       let bytes = 0;
       let failed: MysqlFailed | null = null;
       let settled = false;
@@ -304,8 +291,7 @@ export class MysqlSession {
       q.on("fields", (fs: { name: string; columnType: number; characterSet: number }[]) => {
         if (!fs) return;
         columns = fs.map((f) => f.name);
-        fields = fs.map((f) => ({ type: f.columnType, charset: f.characterSet }));
-        converters = fields.map(mysqlConverter);
+        converters = fs.map((f) => mysqlConverter({ type: f.columnType, charset: f.characterSet }));
       });
       q.on("result", (raw: (Uint8Array | null)[] | { affectedRows?: number }) => {
         if (failed || !Array.isArray(raw)) return;
@@ -330,7 +316,6 @@ export class MysqlSession {
           settle(failed);
           return;
         }
-        if (sample.length < options.sampleRows) sample.push(raw.map((c, i) => mysqlDisplay(fields[i], c)));
       });
       q.on("error", (e: { errno?: number }) => {
         if (failed) return;
@@ -343,7 +328,7 @@ export class MysqlSession {
         }
         settle(failed);
       });
-      q.on("end", () => settle(failed ?? { ok: true, columns, rows, sample, execMs: 0 }));
+      q.on("end", () => settle(failed ?? { ok: true, columns, rows, execMs: 0 }));
     });
     const execMs = performance.now() - t0;
     out.execMs = execMs;

@@ -18,7 +18,6 @@
  */
 import { pyDate, pyDateTime, pyDecimal, pyFloat, pyInt, pyTimedelta } from "./python_values.ts";
 import type { PyKey } from "./result_digest.ts";
-import type { DisplayValue } from "../types.ts";
 
 /** MySQL protocol field types (`include/mysql_com.h`, pymysql `constants/FIELD_TYPE.py`). */
 export const FIELD_TYPE = {
@@ -236,38 +235,4 @@ function floatStrict(text: string): MysqlValue {
   if (lower === "inf" || lower === "infinity") return Infinity;
   if (lower === "-inf" || lower === "-infinity") return -Infinity;
   return pyFloat(t);
-}
-
-const LONG_CELL = 512;
-const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-
-/**
- * A cell as the run log shows it (JSON-safe, long values cut): numbers as numbers, exact decimals and
- * temporal values as their server text, bytes as hex.
- */
-export function mysqlDisplay(field: MysqlField, raw: Uint8Array | null): DisplayValue {
-  if (raw === null) return null;
-  const t = field.type;
-  if (TEXT_TYPES.has(t) && field.charset === BINARY_CHARSET) {
-    return { blob: hexOf(raw.subarray(0, LONG_CELL)) + (raw.length > LONG_CELL ? "…" : "") };
-  }
-  const text = latin1Or8(raw, TEXT_TYPES.has(t) || t === FIELD_TYPE.JSON);
-  if (INT_TYPES.has(t)) {
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? n : { int: text.trim() };
-  }
-  if (t === FIELD_TYPE.FLOAT || t === FIELD_TYPE.DOUBLE) {
-    const n = Number(text);
-    return Number.isFinite(n) ? n : { real: text.trim() };
-  }
-  if (t === FIELD_TYPE.DECIMAL || t === FIELD_TYPE.NEWDECIMAL) {
-    const n = Number(text);
-    return Number.isFinite(n) && String(n) === text.trim() ? n : { real: text.trim() };
-  }
-  return text.length > 4 * LONG_CELL ? text.slice(0, 4 * LONG_CELL) + "…" : text;
-}
-
-/** Text for display only: UTF-8 where the value is text, replacing what cannot be decoded. */
-function latin1Or8(raw: Uint8Array, isText: boolean): string {
-  return isText ? new TextDecoder("utf-8", { ignoreBOM: true }).decode(raw) : latin1.decode(raw);
 }

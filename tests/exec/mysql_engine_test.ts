@@ -14,6 +14,7 @@ Deno.test("mysql engine on MariaDB", async (t) => {
   try {
     const { roUrl, adminBird } = await buildBird(server);
     const engine = createMysqlEngine({ url: roUrl, workers: 2, timeoutS: 5, sampleRows: 3 });
+    let pids: number[] = [];
     try {
       await t.step("target is the db_id; execute returns distinct rows and a sample", async () => {
         assertEquals(engine.target("/any/root", "heroes"), "heroes");
@@ -25,6 +26,8 @@ Deno.test("mysql engine on MariaDB", async (t) => {
         assertEquals(r.sample.length, 3);
         const dup = await engine.execute("heroes", "SELECT power_id FROM hero_power");
         assert(dup.ok && dup.rowCount === 5 && dup.rows.length === 3);
+        pids = engine.pids();
+        assert(pids.length >= 1, "statements run in worker processes");
         const bad = await engine.execute("heroes", "SELECT nope FROM hero");
         assert(!bad.ok && bad.kind === "error" && /Unknown column/.test(bad.error), JSON.stringify(bad));
       });
@@ -135,6 +138,16 @@ Deno.test("mysql engine on MariaDB", async (t) => {
       });
     } finally {
       await engine.close();
+    }
+    assertEquals(engine.pids(), []);
+    for (const pid of pids) {
+      let alive = true;
+      try {
+        Deno.kill(pid, "SIGCONT");
+      } catch {
+        alive = false;
+      }
+      assert(!alive, `worker ${pid} outlived the engine`);
     }
   } finally {
     await server.stop();
