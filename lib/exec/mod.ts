@@ -7,6 +7,7 @@ export * from "./compare.ts";
 export * from "./engine.ts";
 export * from "./engines.ts";
 export * from "./gold_cache.ts";
+export * from "./pg_engine.ts";
 export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";
 export * from "./worker_pool.ts";
