@@ -12,3 +12,4 @@ export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";
 export * from "./worker_pool.ts";
 export * from "./worker_process.ts";
+export { createMysqlEngine, MYSQL_SEMANTICS, MysqlEngine, type MysqlEngineOptions } from "./mysql_engine.ts";
