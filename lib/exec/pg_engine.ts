@@ -15,7 +15,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import type { CatalogTable, Dialect, EngineInfo } from "./engine.ts";
 import type { PoolOptions } from "./pool_types.ts";
 import { WorkerPool } from "./worker_pool.ts";
-import type { WorkerSpec } from "./worker_process.ts";
+import type { WorkerProcess, WorkerSpec } from "./worker_process.ts";
 import type { PgWorkerInit } from "./pg_worker.ts";
 import { sha256Hex } from "../util/mod.ts";
 
@@ -32,7 +32,8 @@ export interface PgEngineOptions extends PoolOptions {
  * depends on changes.
  */
 export const PG_SEMANTICS =
-  "t2s-pg/1 psycopg2=2.9-text-casts pqexec=last-result txn=pred+gold-one-readonly digest=value-murmur128";
+  "t2s-pg/2 psycopg2=2.9-text-casts pqexec=last-result txn=pred+gold-one-readonly-snapshot " +
+  "refuse=txn-control,role,limits digest=value-murmur128";
 
 const PG_WORKER = new URL("./pg_worker.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);
@@ -105,6 +106,9 @@ export class PgEngine extends WorkerPool {
   private readonly url: string | null;
   private readonly pgliteData: string | null;
   private manifest: Promise<boolean> | null = null;
+  /** Backends of exited workers still to be terminated, and the termination under way. */
+  private orphans: { pid: number; start: string }[] = [];
+  private reaping: Promise<void> = Promise.resolve();
 
   constructor(options: PgEngineOptions = {}) {
     super(options);
@@ -120,7 +124,11 @@ export class PgEngine extends WorkerPool {
   protected spec(): WorkerSpec {
     const config = `--config=${fromFileUrl(CONFIG)}`;
     if (this.url) {
-      const init: PgWorkerInit = { kind: "server", url: this.url };
+      const init: PgWorkerInit = {
+        kind: "server",
+        url: this.url,
+        applicationName: `text2sql-${crypto.randomUUID().slice(0, 13)}`,
+      };
       return {
         script: PG_WORKER,
         label: "PostgreSQL worker",
@@ -138,6 +146,53 @@ export class PgEngine extends WorkerPool {
       flags: [config],
       init: init as unknown as Record<string, unknown>,
     };
+  }
+
+  /**
+   * A server worker that exited may leave its backend running the query it was killed in (a query can turn off
+   * `statement_timeout` and `client_connection_check_interval` with `set_config`): terminate that backend, named
+   * by the pid and start time the worker noted when it connected, through a connection of the same role (a role
+   * may terminate its own backends). An idle backend of a worker that exited is already gone: nothing is signalled.
+   */
+  protected override workerGone(proc: WorkerProcess): void {
+    const b = (proc.note as { backend?: { pid?: unknown; start?: unknown } } | null)?.backend;
+    if (!this.url || typeof b?.pid !== "number" || typeof b.start !== "string") return;
+    this.orphans.push({ pid: b.pid, start: b.start });
+    this.reaping = this.reaping.then(() => this.reap());
+  }
+
+  /** Terminate the noted backends of exited workers that are still there (never throws). */
+  private async reap(): Promise<void> {
+    const list = this.orphans;
+    this.orphans = [];
+    if (!list.length || !this.url) return;
+    const { default: driver } = await import("pg");
+    const client = new driver.Client({
+      connectionString: this.url,
+      application_name: "text2sql-reaper",
+      connectionTimeoutMillis: 10_000,
+    });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      await client.query({
+        text: `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+          JOIN json_to_recordset($1::json) AS o(pid int, start timestamptz)
+            ON a.pid = o.pid AND a.backend_start = o.start
+          WHERE a.usename = current_user AND a.pid <> pg_backend_pid()`,
+        values: [JSON.stringify(list)],
+      });
+    } catch {
+      // The server is gone or refuses: nothing left to terminate that this role could reach.
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    // Every worker has exited (and been noted): wait for their backends to be terminated.
+    await this.reaping;
   }
 
   /** The db_id: every database's tables live in one PostgreSQL database. */

@@ -5,11 +5,15 @@
  * simple query protocol (`pg_wire.ts`).
  *
  * Defences, per session and per request:
- * - the server role: connect as the read-only role the loader creates (no write privilege at all: the real
- *   guard, since a query string may hold `COMMIT; BEGIN READ WRITE; …`);
- * - `default_transaction_read_only = on` and every request inside `BEGIN READ ONLY`;
+ * - the server role: connect as the read-only role the loader creates (no write privilege on any table);
+ * - `default_transaction_read_only = on` and every request inside `BEGIN READ ONLY` whose first snapshot is taken
+ *   before the query runs (so it cannot be made read-write); the worker refuses strings that would leave the
+ *   transaction or change the role or limits (`pg_statements.ts`): a role may alter itself (`ALTER ROLE … PASSWORD`)
+ *   without any table privilege, so the read-only transaction is the guard of the role itself;
+ * - the backend's pid and start time go to the parent, which terminates the backend of a worker it killed;
  * - `statement_timeout` = the time limit (the parent also kills the worker past it: PGlite ignores it);
- * - `work_mem` at most 64 MB, `temp_file_limit` 1 GB (where the role may set it), an idle-in-transaction
+ * - `work_mem` at most 64 MB, `temp_file_limit` 1 GB (where the role may set it; the loader sets the role's own,
+ *   which the role cannot change), an idle-in-transaction
  *   timeout, and a byte budget on the result as it streams (`too_large`, the connection is dropped);
  * - after every request: `ROLLBACK`, `DISCARD ALL` (whatever the query string did to the session — `SET ROLE`,
  *   settings, temporary tables — is undone) and the settings again;
@@ -71,9 +75,9 @@ class ServerConnection implements PgConnection {
     });
   }
 
-  static async open(url: string, options: string): Promise<ServerConnection> {
+  static async open(url: string, options: string, applicationName: string): Promise<ServerConnection> {
     const { default: driver } = await import("pg");
-    const client = new driver.Client({ connectionString: url, options, application_name: "text2sql-eval" });
+    const client = new driver.Client({ connectionString: url, options, application_name: applicationName });
     // A failed connect rejects; the message names the server but never the password (npm:pg omits it).
     client.on("error", () => {});
     await client.connect();
@@ -189,15 +193,36 @@ class PgliteConnection implements PgConnection {
   }
 }
 
+/**
+ * A server backend a session is connected to: its process id and start time (together they name it even after
+ * the pid is reused; a query cannot change either, unlike its `application_name`).
+ */
+export interface PgBackendId {
+  pid: number;
+  /** `backend_start` as the server prints it (ISO, with its offset). */
+  start: string;
+}
+
 /** Where a session connects. */
 export type SessionTarget =
-  | { kind: "server"; url: string }
+  | {
+    kind: "server";
+    url: string;
+    /** The session's `application_name` (unique per worker, so an operator can tell the workers apart). */
+    applicationName?: string;
+    /** Called with each new connection's backend, before any request runs on it. */
+    onBackend?: (backend: PgBackendId) => void;
+  }
   | { kind: "pglite"; open: () => Promise<PgliteLike> };
 
 const MAX_WORK_MEM_KB = 64 * 1024;
 
-/** The next transaction id to be assigned (PGlite's write detector). */
-const NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text";
+/**
+ * The next transaction id to be assigned, and this transaction's own id if it took one (PGlite's write detector:
+ * a write inside a still-open transaction has not moved the first yet).
+ */
+const NEXT_XID =
+  "SELECT pg_snapshot_xmax(pg_current_snapshot())::text || coalesce('+' || pg_current_xact_id_if_assigned(), '')";
 
 /** A statement's result, as the worker scores it. */
 export type Ran = PqOutcome & { execMs: number };
@@ -236,8 +261,23 @@ export class PgSession {
         "default_transaction_read_only=on",
         "DateStyle=ISO",
         "idle_in_transaction_session_timeout=600000",
+        // `pg_statements.ts` splits query strings as the lexer does with this on (a server default may differ).
+        "standard_conforming_strings=on",
       ].map((o) => `-c ${o}`).join(" ");
-      conn = await ServerConnection.open(this.target.url, options);
+      conn = await ServerConnection.open(
+        this.target.url,
+        options,
+        this.target.applicationName ?? "text2sql-eval",
+      );
+      // The backend's identity goes to the parent before any request can run here: if this worker is killed
+      // mid-query, the parent terminates that backend (a query can turn off every server-side limit).
+      const id = await this.control(
+        "SELECT pg_backend_pid(), backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        conn,
+      );
+      if (id.ok && id.rows[0]) {
+        this.target.onBackend?.({ pid: Number(id.rows[0][0]), start: String(id.rows[0][1]) });
+      }
     } else conn = new PgliteConnection(await this.target.open());
     const settings: string[] = this.target.kind === "pglite"
       ? ["SET default_transaction_read_only = on", "SET DateStyle = ISO"]
@@ -247,7 +287,8 @@ export class PgSession {
     if (this.target.kind === "pglite" && (await this.control("SET ROLE text2sql_ro", conn)).ok) {
       settings.push("SET ROLE text2sql_ro");
     }
-    // Optional bounds: kept where this role may set them (temp_file_limit needs a grant on PostgreSQL 15+).
+    // Optional bounds: kept where this role may set them (temp_file_limit: a superuser; the loader's role has its
+    // own, set by the loader, and may not change it).
     for (
       const s of [
         "SET temp_file_limit = '1GB'",
@@ -290,10 +331,12 @@ export class PgSession {
       return `cannot connect to PostgreSQL: ${e instanceof Error ? e.message : String(e)}`;
     }
     const ms = Math.max(1, Math.round(timeoutS * 1000));
-    // One round trip; on PGlite it also reads the transaction counter (no id is taken by a read-only start).
+    // One round trip. Its last statement takes the transaction's first snapshot, after which the transaction
+    // can no longer be made read-write (`SET TRANSACTION READ WRITE` fails with "transaction read-write mode
+    // must be set before any query"); on PGlite that statement reads the transaction counter (no id is taken).
     const r = await this.control(
-      `SET statement_timeout = ${ms}; BEGIN READ ONLY` +
-        (this.target.kind === "pglite" ? `; ${NEXT_XID}` : ""),
+      `SET statement_timeout = ${ms}; BEGIN READ ONLY; ` +
+        (this.target.kind === "pglite" ? NEXT_XID : "SELECT 1"),
       conn,
     );
     if (!r.ok) return r.error;

@@ -6,14 +6,18 @@
  *
  * A score request runs as mini-dev's `execute_sql` does: the prediction and then the gold query in ONE read-only
  * transaction on ONE connection ({@linkcode WorkerBackend.pair}); an exec request runs each statement in its own.
+ * A string that would leave that transaction or change the session's role or limits is refused before it is sent
+ * (`pg_statements.ts`). On a server, each new connection's backend (pid, start time) is noted to the parent.
  * The parent kills the worker when a statement outlives the limit (PGlite cannot be interrupted otherwise).
  *
  * @module
  */
 import { type PgliteLike, PgSession } from "./pg_session.ts";
+import { refusedStatement } from "./pg_statements.ts";
 import {
   fail,
   type Failure,
+  note,
   type Ran,
   serveWorker,
   type StatementIo,
@@ -25,6 +29,8 @@ export interface PgWorkerInit {
   kind: "server" | "pglite";
   /** server: the connection URL. */
   url?: string;
+  /** server: the session's `application_name` (unique per worker). */
+  applicationName?: string;
   /** pglite: the data tarball (`dumpDataDir` format), or null for an empty database. */
   pgliteData?: string | null;
 }
@@ -44,6 +50,9 @@ export class PgBackend {
   constructor(private readonly session: PgSession) {}
 
   async run(req: WorkerRequest, sql: string, io: StatementIo): Promise<Ran | Failure> {
+    // Refused before anything runs: it never reaches the server, and no transaction is opened for it.
+    const refused = refusedStatement(sql);
+    if (refused !== null) return fail(refused);
     const own = !this.inPair;
     if (own || this.begun === undefined) this.begun = await this.session.begin(req.timeoutS);
     if (this.begun !== null) return fail(this.begun);
@@ -71,7 +80,13 @@ if (import.meta.main) {
   await serveWorker(async (init) => {
     const setup = init as unknown as PgWorkerInit;
     const session = setup.kind === "server"
-      ? new PgSession({ kind: "server", url: String(setup.url) })
+      ? new PgSession({
+        kind: "server",
+        url: String(setup.url),
+        applicationName: setup.applicationName,
+        // The parent terminates this backend if it kills this worker mid-query.
+        onBackend: (backend) => note({ backend }),
+      })
       : new PgSession({ kind: "pglite", open: () => openPglite(setup.pgliteData) });
     await session.open();
     return new PgBackend(session);

@@ -144,6 +144,8 @@ export class WorkerProcess {
   /** Why the worker could not start, as it said before exiting. */
   private fatal: string | null = null;
   onExit: () => void = () => {};
+  /** The worker's latest note (`worker_core.ts`'s `note`): e.g. the server backend it is connected to. */
+  note: Record<string, unknown> | null = null;
   /** Told the time each request took once it was the worker's (ms), for the pool's pipeline depth. */
   onServed: (ms: number) => void = () => {};
 
@@ -211,6 +213,10 @@ export class WorkerProcess {
   }
 
   private handle(msg: Record<string, unknown>): void {
+    if (msg.note && typeof msg.note === "object") {
+      this.note = msg.note as Record<string, unknown>;
+      return;
+    }
     if (typeof msg.fatal === "string") {
       this.fatal = msg.fatal;
       return;
