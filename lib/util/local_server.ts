@@ -249,7 +249,7 @@ export async function startMysql(): Promise<LocalServer> {
   const password = crypto.randomUUID().replaceAll("-", "");
   // Root over TCP with a password; the anonymous users mariadb-install-db may create would shadow others.
   const setup = `DROP USER IF EXISTS ''@'localhost'; ` +
-    `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '${password}'; ` +
+    `CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY '${password}'; ` +
     `GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; ` +
     `ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}'; FLUSH PRIVILEGES;`;
   try {
