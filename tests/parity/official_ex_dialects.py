@@ -244,7 +244,7 @@ def cmd_probes(args):
                 changed += 1
             p["expected"] = out[p["id"]]
         with open(args.probes, "w", encoding="utf-8") as f:
-            json.dump(probes, f, indent=1, ensure_ascii=False)
+            json.dump(probes, f, indent=2, ensure_ascii=False)
             f.write("\n")
         ones = sum(1 for v in out.values() if v["ex"] == 1)
         print(f"{len(probes)} probes on {version}: {ones} EX 1, {changed} verdicts changed", file=sys.stderr)
