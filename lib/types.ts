@@ -213,9 +213,20 @@ export interface RunInfo {
   evaluator: "bird-ex-set";
   timeout_s: number;
   ves: number | null;
+  /** The SQLite that Deno links (the SQLite engine's, and the one the prompt's schema reader uses). */
   sqlite_version: string;
   /** The SQLite worker's semantics (`ENGINE_OPTIONS` in sqlite_pool.ts): DQS, math functions, … */
   engine?: string;
+  /** The SQL dialect the run was evaluated in; absent in folders from before dialects existed (SQLite). */
+  dialect?: "sqlite" | "postgresql" | "mysql";
+  /** The engine that executed and compared (`SqlEngine.info()`): never a credential. */
+  engine_info?: {
+    dialect: "sqlite" | "postgresql" | "mysql";
+    engine: "sqlite" | "pglite" | "postgresql" | "mysql";
+    version: string;
+    semantics: string;
+    location: string | null;
+  };
   code_version: string;
   started_at: string;
   finished_at: string | null;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
+import { type Dialect, MIN_WORKER_MEMORY, parseDialect, parseMemory } from "../exec/mod.ts";
 import {
   MODEL_FLAGS,
   modelFlagValues,
@@ -15,6 +15,7 @@ import {
 } from "../util/mod.ts";
 
 const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
+         [--dialect sqlite|postgresql|mysql] [--db-url URL (or TEXT2SQL_DB_URL)]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
          [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N]
          [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T]]
@@ -28,6 +29,8 @@ const EVAL_FLAGS = {
   "db-root": { type: "string" },
   db: { type: "string", multiple: true },
   limit: { type: "string" },
+  dialect: { type: "string" },
+  "db-url": { type: "string" },
   predictions: { type: "string" },
   ...MODEL_FLAGS,
   timeout: { type: "string" },
@@ -106,6 +109,7 @@ async function runOptions(values: EvalValues) {
     dbRoot: values["db-root"],
     db: values.db,
     limit: int("limit", 0),
+    ...dialectFlags(values),
     predictions: values.predictions,
     model: model.model,
     provider: model.provider,
@@ -136,6 +140,33 @@ async function runOptions(values: EvalValues) {
     out: values.out,
     quiet: values.quiet ?? false,
   };
+}
+
+/**
+ * `--dialect` and the server URL: `--db-url`, else `TEXT2SQL_DB_URL` from the environment (which keeps a password
+ * out of the shell history and the process list). A URL implies its dialect when `--dialect` is not given.
+ */
+function dialectFlags(values: EvalValues): { dialect: Dialect; dbUrl?: string } {
+  let dialect: Dialect | undefined;
+  try {
+    dialect = values.dialect === undefined ? undefined : parseDialect(values.dialect);
+  } catch (e) {
+    throw new UsageError(`--dialect: ${(e as Error).message}`);
+  }
+  const dbUrl = values["db-url"] ??
+    (dialect && dialect !== "sqlite" ? Deno.env.get("TEXT2SQL_DB_URL") : undefined);
+  if (!dbUrl) return { dialect: dialect ?? "sqlite" };
+  const scheme = /^([a-z]+):\/\//i.exec(dbUrl)?.[1]?.toLowerCase();
+  const implied: Dialect | undefined = scheme === "postgres" || scheme === "postgresql"
+    ? "postgresql"
+    : scheme === "mysql" || scheme === "mariadb"
+    ? "mysql"
+    : undefined;
+  if (!implied) throw new UsageError("--db-url: expected a postgres://… or mysql://… URL");
+  if (dialect && dialect !== implied) {
+    throw new UsageError(`--db-url is a ${implied} URL but --dialect is ${dialect}`);
+  }
+  return { dialect: implied, dbUrl };
 }
 
 /** 1 when nothing at all was scored (a setup problem); 0 otherwise, with a last line for unanswered questions. */

@@ -16,7 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { cacheRoot, fileSha256, writeTextAtomic } from "../util/mod.ts";
+import { cacheRoot, fileSha256, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./pool_types.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */
@@ -32,6 +32,11 @@ export interface GoldCacheOptions {
   engine?: string;
   /** Bytes of entries kept in memory, all databases together (default {@linkcode GOLD_CACHE_MEMORY}). */
   memoryBytes?: number;
+  /**
+   * The identity of a database's content for an engine that is not a local SQLite file (`SqlEngine.contentKey`):
+   * null means unknown, and that database's gold results are then not cached. Default: the file's sha256.
+   */
+  contentKey?: (target: string) => Promise<string | null>;
 }
 
 /**
@@ -90,7 +95,7 @@ function stampOf(abs: string, st: Deno.FileInfo): string {
 export function cacheable(result: GoldEntry): boolean {
   // A gold result too big to travel back has no digest: nothing to compare against next time.
   if (result.ok) return result.digest !== undefined;
-  return result.kind === "error" && !result.error.startsWith("SQLite worker") &&
+  return result.kind === "error" && !/^\w+ worker (died|exited)/.test(result.error) &&
     !/out of memory/i.test(result.error);
 }
 
@@ -127,12 +132,23 @@ export class GoldCache {
     this.memoryOnly = options.memoryOnly ?? false;
     this.memoryBytes = options.memoryBytes ?? GOLD_CACHE_MEMORY;
     this.engine = options.engine ?? `${ENGINE_OPTIONS} sqlite=${sqliteVersion()}`;
+    this.contentKey = options.contentKey ?? null;
   }
+
+  private readonly contentKey: ((target: string) => Promise<string | null>) | null;
 
   /** The database's content hash, memoised on disk by its stamp so a big file is hashed once. */
   dbHash(dbPath: string): Promise<string | null> {
-    const abs = resolve(dbPath);
+    const abs = this.contentKey ? dbPath : resolve(dbPath);
     let p = this.dbHashes.get(abs);
+    if (!p && this.contentKey) {
+      p = this.contentKey(dbPath).then((k) => {
+        const h = k === null ? null : sha256Hex(k);
+        this.known.set(abs, h);
+        return h;
+      });
+      this.dbHashes.set(abs, p);
+    }
     if (!p) {
       p = this.stamped(abs).then(async (s) =>
         s && (s.known ?? await this.hashFile(abs, s.stamp, s.indexFile))
@@ -291,10 +307,12 @@ export class GoldCache {
    * hash: until it is known, every lookup on that database is a miss.
    */
   async peek(dbPath: string, sql: string): Promise<GoldEntry | null> {
-    const abs = resolve(dbPath);
+    const abs = this.contentKey ? dbPath : resolve(dbPath);
+    // An engine's content key is quick (a catalog read, once): wait for it.
+    const keyed = this.contentKey ? await this.dbHash(abs) : null;
     void this.dbHash(abs);
     // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
-    const hash = (await this.stamped(abs))?.known ?? this.known.get(abs);
+    const hash = this.contentKey ? keyed : (await this.stamped(abs))?.known ?? this.known.get(abs);
     if (!hash) return null;
     const hit = (await this.shard(hash)).get(sql) ?? null;
     if (hit) this.touch(hash, sql);

@@ -5,7 +5,9 @@
  */
 export * from "./compare.ts";
 export * from "./engine.ts";
+export * from "./engines.ts";
 export * from "./gold_cache.ts";
 export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";
+export * from "./worker_pool.ts";
 export * from "./worker_process.ts";

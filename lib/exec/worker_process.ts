@@ -1,7 +1,8 @@
 /**
- * One SQLite worker process as the pool sees it: its sandboxed command line (read access to the database
- * folders only, a kernel-enforced data-segment limit, a parent-death signal), one request in flight, and the
- * statement timer, armed when the worker says SQLite started a statement and killed when that runs late.
+ * One worker process as the pool sees it: its sandboxed command line (read access to the database folders only,
+ * the engine's own flags, a kernel-enforced data-segment limit, a parent-death signal), one request in flight,
+ * and the statement timer, armed when the worker says the engine started a statement and killed when that runs
+ * late. The worker is any module serving `worker_core.ts`'s protocol: `sqlite_worker.ts` by default.
  *
  * @module
  */
@@ -39,7 +40,22 @@ interface Pending {
 
 const encoder = new TextEncoder();
 
-const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
+/** The SQLite worker, the default script. */
+export const SQLITE_WORKER: URL = new URL("./sqlite_worker.ts", import.meta.url);
+
+/** What a worker process runs and may do. */
+export interface WorkerSpec {
+  /** The worker module (one that calls `serveWorker`). */
+  script: URL;
+  /** The worker as messages name it (`SQLite worker`, `PostgreSQL worker`). */
+  label: string;
+  /** Folders the worker may read. */
+  readDirs: string[];
+  /** Further deno flags: permissions beyond reading (e.g. `--allow-net=127.0.0.1:5432`) or a config. */
+  flags?: string[];
+  /** Sent as the first line on the worker's stdin (e.g. a connection URL, never put on a command line). */
+  init?: Record<string, unknown>;
+}
 
 function findTool(name: string): string | null {
   for (const dir of ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"]) {
@@ -50,18 +66,26 @@ function findTool(name: string): string | null {
 
 /**
  * The worker's deno command line: read access to the database folders and no other permission (no write, net,
- * env, run or ffi), and a V8 heap limit inside the process's memory limit.
+ * env, run or ffi) unless the spec's flags grant one, and a V8 heap limit inside the process's memory limit.
+ * Without a config among the flags, no config or lock file is read (the SQLite worker imports nothing from npm).
  */
-export function workerArgs(readDirs: string[], workerMemory: number = DEFAULT_WORKER_MEMORY): string[] {
+export function workerArgs(
+  readDirs: string[],
+  workerMemory: number = DEFAULT_WORKER_MEMORY,
+  options: { script?: URL; flags?: string[] } = {},
+): string[] {
+  const script = options.script ?? SQLITE_WORKER;
+  const flags = options.flags ?? [];
+  const configured = flags.some((f) => f.startsWith("--config"));
   return [
     "run",
-    "--no-config",
-    "--no-lock",
+    ...(configured ? [] : ["--no-config", "--no-lock"]),
     "--no-prompt",
     `--v8-flags=--max-old-space-size=${Math.max(256, Math.floor(workerMemory / 2 / 1024 ** 2))}`,
     "--quiet",
     ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
-    WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
+    ...flags,
+    script.protocol === "file:" ? script.pathname : script.href,
   ];
 }
 
@@ -70,14 +94,14 @@ export function workerArgs(readDirs: string[], workerMemory: number = DEFAULT_WO
  * `prlimit`: util-linux's prlimit crashes on some kernels, and an address-space limit (`-v`) makes V8 abort at
  * start. Without setpriv, the worker still exits at stdin EOF (when idle).
  */
-function workerCommand(readDirs: string[], workerMemory: number): { cmd: string; args: string[] } {
-  const deno = [Deno.execPath(), ...workerArgs(readDirs, workerMemory)];
+function workerCommand(spec: WorkerSpec, workerMemory: number): { cmd: string; args: string[] } {
+  const deno = [Deno.execPath(), ...workerArgs(spec.readDirs, workerMemory, spec)];
   const setpriv = findTool("setpriv");
   const sh = findTool("sh");
   if (!sh) return { cmd: deno[0], args: deno.slice(1) };
   const kb = Math.floor(workerMemory / 1024);
   const exec = setpriv ? `exec ${setpriv} --pdeathsig KILL -- "$@"` : `exec "$@"`;
-  return { cmd: sh, args: ["-c", `ulimit -d ${kb} && ${exec}`, "t2s-sqlite-worker", ...deno] };
+  return { cmd: sh, args: ["-c", `ulimit -d ${kb} && ${exec}`, "t2s-worker", ...deno] };
 }
 
 /** A live worker: spawn it, send it one request at a time, kill it. */
@@ -91,16 +115,21 @@ export class WorkerProcess {
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   dead = false;
+  /** Why the worker could not start, as it said before exiting. */
+  private fatal: string | null = null;
   onExit: () => void = () => {};
 
-  constructor(readDirs: string[], generation: number, private readonly memory: number) {
+  private readonly label: string;
+
+  constructor(spec: WorkerSpec, generation: number, private readonly memory: number) {
     this.generation = generation;
+    this.label = spec.label;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
       this.readyReject = rej;
     });
     this.ready.catch(() => {});
-    const { cmd, args } = workerCommand(readDirs, memory);
+    const { cmd, args } = workerCommand(spec, memory);
     this.child = new Deno.Command(cmd, {
       args,
       stdin: "piped",
@@ -110,11 +139,16 @@ export class WorkerProcess {
       clearEnv: true,
     }).spawn();
     this.writer = this.child.stdin.getWriter();
+    if (spec.init) this.writer.write(encoder.encode(JSON.stringify(spec.init) + "\n")).catch(() => {});
     this.readLoop();
     this.child.stderr.pipeTo(new WritableStream({ write() {} })).catch(() => {});
     this.child.status.then((s) => {
       this.dead = true;
-      this.readyReject(new Error(`SQLite worker exited during start-up (code ${s.code})`));
+      this.readyReject(
+        new Error(
+          `${this.label} exited during start-up (code ${s.code})${this.fatal ? `: ${this.fatal}` : ""}`,
+        ),
+      );
       const p = this.pending;
       if (p) {
         this.pending = null;
@@ -124,7 +158,7 @@ export class WorkerProcess {
           ok: false,
           kind: "too_large",
           error:
-            `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
+            `${this.label} died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
             `the query needs more than the worker memory limit (${
               formatBytes(this.memory)
             }, --worker-memory)`,
@@ -148,6 +182,10 @@ export class WorkerProcess {
   }
 
   private handle(msg: Record<string, unknown>): void {
+    if (typeof msg.fatal === "string") {
+      this.fatal = msg.fatal;
+      return;
+    }
     if (msg.ready) {
       this.readyResolve();
       return;

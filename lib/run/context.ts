@@ -5,7 +5,7 @@
  * @module
  */
 import type { Predictions } from "../data/mod.ts";
-import type { GoldCache, SqlitePool } from "../exec/mod.ts";
+import type { GoldCache, SqlEngine } from "../exec/mod.ts";
 import type { ModelClient, SamplingState, ToolChat } from "../model/mod.ts";
 import type { PromptOptions } from "../prompt/mod.ts";
 import type { ChatMessage, Example, ResultRecord, RunMode, Status } from "../types.ts";
@@ -15,11 +15,13 @@ export interface RunContext {
   dbRoot: string;
   /** The messages of each question to ask, by dataset index (model runs only). */
   prompts: Map<number, ChatMessage[]> | null;
-  pool: SqlitePool;
+  pool: SqlEngine;
   gold: GoldCache;
   client: ModelClient | null;
   preds: Predictions | null;
   promptOptions: PromptOptions;
+  /** Each selected database's schema as the prompt shows it, by db_id (model runs only). */
+  schemas: Map<string, string>;
   ves: number | null;
   mode: RunMode;
   /** Agent mode: the tool chat over the client (cached per turn). */
@@ -61,7 +63,7 @@ export function finish(rec: ResultRecord, status: Status, error: string | null):
 
 /** What {@linkcode createContext} takes besides the selection and the model. */
 export interface ContextParts {
-  pool: SqlitePool;
+  pool: SqlEngine;
   gold: GoldCache;
   promptOptions: PromptOptions;
   mode: RunMode;
@@ -78,6 +80,7 @@ export function createContext(
     ...parts,
     dbRoot: selection.dataset.dbRoot,
     prompts: null,
+    schemas: new Map(),
     client: model?.client ?? null,
     preds: selection.predsFile?.entries ?? null,
     chat: model?.chat ?? null,

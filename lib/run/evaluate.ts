@@ -7,7 +7,7 @@
  * @module
  */
 import { join } from "node:path";
-import { GoldCache } from "../exec/mod.ts";
+import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
 import { probeTools } from "../model/mod.ts";
 import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
@@ -15,7 +15,7 @@ import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
-import { buildPrompts } from "./prompt_stage.ts";
+import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
@@ -44,7 +44,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   const promptOptions = resolvePromptOptions(options.prompt);
   const mode = runMode(options);
   const model = await openModel(options, mode);
-  const pool = openPool(selection, mode, options);
+  const pool = await openPool(selection, mode, options);
   let releaseLock = () => {};
   try {
     const info = await describeRun(selection, model, { mode, promptOptions, pool, options });
@@ -58,7 +58,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
-    const gold = new GoldCache({ dir: options.goldCacheDir });
+    const gold = goldCacheFor(pool, info.engine_info, options);
     const ctx = createContext(selection, model, {
       pool,
       gold,
@@ -86,6 +86,19 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 }
 
 /**
+ * The gold cache for the run's engine: SQLite keys entries by the database file's hash (its default); another
+ * engine by the content key it knows (a database loaded by `deno task db load`), and its semantics and version.
+ */
+function goldCacheFor(engine: SqlEngine, info: EngineInfo | undefined, options: EvalOptions): GoldCache {
+  if (engine.dialect === "sqlite" || !info) return new GoldCache({ dir: options.goldCacheDir });
+  return new GoldCache({
+    dir: options.goldCacheDir,
+    engine: `${info.semantics} ${info.engine}=${info.version}`,
+    contentKey: (target) => engine.contentKey(target),
+  });
+}
+
+/**
  * The questions still to do through the lanes: prompts built (model runs), each question run and its record
  * appended as the failure stop releases it; the writer closed and the gold cache flushed whatever happens.
  */
@@ -102,7 +115,10 @@ async function scoreAll(
     silent: options.silent ?? false,
   });
   // Built once: the context check and the requests use the same messages.
-  if (model) ctx.prompts = buildPrompts(todo, model.client, ctx);
+  if (model) {
+    ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
+    ctx.prompts = buildPrompts(todo, model.client, ctx);
+  }
   try {
     return await runLanes(todo, {
       lanes: model ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers) : ctx.pool.workers * 2,

@@ -4,24 +4,44 @@
  *
  * @module
  */
-import { dbPath } from "../data/mod.ts";
+import type { SqlEngine } from "../exec/mod.ts";
 import type { ModelClient } from "../model/mod.ts";
 import { buildAgentMessages, buildMessages, type PromptOptions, renderSchema } from "../prompt/mod.ts";
 import type { ChatMessage, Example, RunMode } from "../types.ts";
 
-/** What the prompt stage reads: where the databases are, the prompt options and the mode. */
+/** What the prompt stage reads: each database's schema text, the prompt options and the mode. */
 export interface PromptContext {
-  dbRoot: string;
+  schemas: Map<string, string>;
   promptOptions: PromptOptions;
   mode: RunMode;
 }
 
+/**
+ * Each database's schema as the prompt shows it, read once per run from the engine that will run the SQL: for
+ * SQLite the file's own CREATE statements (the original tool's prompt, byte for byte).
+ */
+export async function prepareSchemas(
+  dbIds: Iterable<string>,
+  engine: SqlEngine,
+  ctx: { dbRoot: string; promptOptions: PromptOptions },
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const dbId of new Set(dbIds)) {
+    const target = engine.target(ctx.dbRoot, dbId);
+    const options = {
+      sampleRows: ctx.promptOptions.sampleRows,
+      descriptions: ctx.promptOptions.descriptions,
+    };
+    if (engine.dialect !== "sqlite") throw new Error(`prompts for ${engine.dialect} are not wired yet`);
+    out.set(dbId, await Promise.resolve(renderSchema(target, options)));
+  }
+  return out;
+}
+
 /** The messages of one question in the run's mode. */
 export function messagesFor(ex: Example, ctx: PromptContext): ChatMessage[] {
-  const schema = renderSchema(dbPath(ctx.dbRoot, ex.db_id), {
-    sampleRows: ctx.promptOptions.sampleRows,
-    descriptions: ctx.promptOptions.descriptions,
-  });
+  const schema = ctx.schemas.get(ex.db_id);
+  if (schema === undefined) throw new Error(`no schema prepared for ${ex.db_id}`);
   // The agent's user turn is the same renderer's; only its system prompt adds the tool.
   return ctx.mode.name === "agent"
     ? buildAgentMessages(ex, schema, ctx.promptOptions)

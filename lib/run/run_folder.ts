@@ -6,7 +6,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { DatasetError } from "../data/mod.ts";
-import { ENGINE_OPTIONS, EVALUATOR, type SqlitePool } from "../exec/mod.ts";
+import { ENGINE_OPTIONS, EVALUATOR, type SqlEngine, sqliteVersion } from "../exec/mod.ts";
 import { agentTemplateHash, PROMPT_VERSION, type PromptOptions, templateHash } from "../prompt/mod.ts";
 import type { Example, ResultRecord, RunInfo, RunMode } from "../types.ts";
 import { modeMismatch } from "./modes.ts";
@@ -42,7 +42,7 @@ async function codeVersion(): Promise<string> {
 export interface RunSetup {
   mode: RunMode;
   promptOptions: PromptOptions;
-  pool: SqlitePool;
+  pool: SqlEngine;
   options: EvalOptions;
 }
 
@@ -81,8 +81,10 @@ export async function describeRun(
     evaluator: EVALUATOR,
     timeout_s: options.timeoutS ?? 30,
     ves: options.ves ?? null,
-    sqlite_version: await pool.sqliteVersion(),
+    sqlite_version: sqliteVersion(),
     engine: ENGINE_OPTIONS,
+    dialect: pool.dialect,
+    engine_info: await pool.info(),
     code_version: await codeVersion(),
     started_at: new Date().toISOString(),
     finished_at: null,
@@ -123,6 +125,11 @@ function fingerprint(info: RunInfo): Record<string, unknown> {
     "sampling": info.sampling,
     "timeout": info.timeout_s,
     "R-VES repetitions": info.ves,
+    // Folders from before dialects were SQLite runs; the server or embedded engine is part of the identity too.
+    "dialect": info.dialect ?? "sqlite",
+    "engine": info.engine_info
+      ? `${info.engine_info.engine} ${info.engine_info.location ?? ""}`.trim()
+      : "sqlite",
   };
 }
 

@@ -173,10 +173,10 @@ Deno.test("executeEach runs statements in order, stops at the first failure, and
     const stopped = await pool.executeEach(SAMPLE_DB, ["SELECT nope FROM superhero", "SELECT 2"]);
     assertEquals(stopped.length, 1, "the gold query is not run after a failed prediction");
     assert(!stopped[0].ok && /no such column/.test(stopped[0].error));
-    // A slow first statement (~0.7 s, well under the 3 s limit even on a loaded machine) then an endless one:
+    // A slow first statement (~0.7 s on a quiet machine, well under the 3 s limit even on a loaded machine) then an endless one:
     // the second gets its own full 3 s, not what the first left over.
     const slow =
-      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1500000) SELECT count(*) FROM c";
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 6000000) SELECT count(*) FROM c";
     const endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
     const timed = await pool.executeEach(SAMPLE_DB, [slow, endless]);
     assertEquals(timed.length, 2);
