@@ -1,0 +1,341 @@
+/**
+ * The per-dialect parity suites' shared steps (tests/exec/pg_parity_test.ts, tests/exec/mysql_parity_test.ts):
+ * the probe database loaded into a real server, the official verdicts computed live by
+ * tests/parity/official_ex_dialects.py (mini-dev's execute_sql with psycopg2 / pymysql, one Python process per
+ * batch), the project's verdicts from an engine's `score()`, and the comparison with its summary line.
+ *
+ * @module
+ */
+import { ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { openEngine, type ScoreOutcome, type SqlEngine } from "../../lib/exec/mod.ts";
+import type { ResultRecord } from "../../lib/types.ts";
+
+/** The parity material: probe files, probe databases, the Python mirror. */
+export const PARITY_DIR: string = join(import.meta.dirname!, "..", "parity");
+/** Debian's Python, which has python3-psycopg2 and python3-pymysql (another python3 may be first on PATH). */
+export const PYTHON = "/usr/bin/python3";
+const MIRROR = join(PARITY_DIR, "official_ex_dialects.py");
+
+/** A server dialect of the suites. */
+export type ServerDialect = "postgresql" | "mysql";
+
+/** One verdict: EX, Soft-F1 and, when the pair failed, why. */
+export interface Verdict {
+  ex: number;
+  soft_f1: number;
+  error: string | null;
+}
+
+/** One probe of tests/parity/{pg,mysql}_probes.json. */
+export interface DialectProbe {
+  id: string;
+  topic: string;
+  db: string;
+  pred: string;
+  gold: string;
+  /** Not held to agreement, by design (writes refused, a gold that depends on the prediction's session). */
+  deliberate?: string;
+  /** PGlite (a newer PostgreSQL) gives another verdict than PostgreSQL 15, and why. */
+  pglite?: string;
+  /** What official_ex_dialects.py stored (`probes --write`) on Debian's PostgreSQL 15 / MariaDB 10.11. */
+  expected: Verdict;
+}
+
+/** The probes of a dialect, checked for unique ids and the minimum count. */
+export async function readProbes(dialect: ServerDialect): Promise<DialectProbe[]> {
+  const file = join(PARITY_DIR, dialect === "postgresql" ? "pg_probes.json" : "mysql_probes.json");
+  const probes: DialectProbe[] = JSON.parse(await Deno.readTextFile(file));
+  assert(probes.length >= 150, `${file}: ${probes.length} probes`);
+  const ids = new Set(probes.map((p) => p.id));
+  assert(ids.size === probes.length, `${file}: probe ids are unique`);
+  return probes;
+}
+
+/** Run the mirror; its stdout. */
+export async function mirror(args: string[]): Promise<string> {
+  const out = await new Deno.Command(PYTHON, { args: [MIRROR, ...args], stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder();
+  assert(out.success, `official_ex_dialects.py ${args[0]}: ${text.decode(out.stderr).trim().slice(-2000)}`);
+  return text.decode(out.stdout);
+}
+
+/** A URL with another database path. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A URL with other credentials. */
+export function withUser(url: string, user: string, password: string): string {
+  const u = new URL(url);
+  u.username = user;
+  u.password = password;
+  return u.toString();
+}
+
+/**
+ * Load the dialect's probe database (`bird` / `BIRD`, dropped first) as the admin, with a SELECT-only login for
+ * the engine. Returns the admin's and the read-only URL of that database.
+ */
+export async function loadProbeDatabase(
+  dialect: ServerDialect,
+  adminUrl: string,
+): Promise<{ adminDbUrl: string; readonlyUrl: string }> {
+  const database = dialect === "postgresql" ? "bird" : "BIRD";
+  const sql = join(PARITY_DIR, dialect === "postgresql" ? "pg_probe_dbs.sql" : "mysql_probe_dbs.sql");
+  const user = "t2s_parity_ro";
+  const password = crypto.randomUUID().replaceAll("-", "");
+  await mirror([
+    "load",
+    "--dialect",
+    dialect,
+    "--url",
+    adminUrl,
+    "--sql",
+    sql,
+    "--database",
+    database,
+    "--readonly-user",
+    user,
+    "--readonly-password",
+    password,
+  ]);
+  const adminDbUrl = withDatabase(adminUrl, database);
+  return { adminDbUrl, readonlyUrl: withUser(adminDbUrl, user, password) };
+}
+
+/** The official verdict of every probe, live, from one Python process; and the server it ran on. */
+export async function officialProbeVerdicts(
+  dialect: ServerDialect,
+  url: string,
+): Promise<{ server: string; verdicts: Map<string, Verdict> }> {
+  const probesFile = join(PARITY_DIR, dialect === "postgresql" ? "pg_probes.json" : "mysql_probes.json");
+  const lines = (await mirror(["probes", "--dialect", dialect, "--url", url, "--probes", probesFile]))
+    .split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const verdicts = new Map<string, Verdict>();
+  for (const l of lines.slice(1)) verdicts.set(l.id, { ex: l.ex, soft_f1: l.soft_f1, error: l.error });
+  return { server: lines[0].server, verdicts };
+}
+
+/** The official verdicts of an official-format predictions file: `{index: [ex, soft_f1]}`. */
+export async function officialPairs(
+  dialect: ServerDialect,
+  url: string,
+  files: { dataset: string; predictions: string; db?: string },
+): Promise<Record<string, [number, number]>> {
+  const args = ["pairs", "--dialect", dialect, "--url", url, files.dataset, files.predictions];
+  if (files.db) args.push("--db", files.db);
+  return JSON.parse(await mirror(args));
+}
+
+/** Our verdict from an engine's score outcome. */
+export function verdictOf(o: ScoreOutcome): Verdict {
+  const error = !o.pred.ok ? o.pred.error : o.gold && !o.gold.ok ? o.gold.error : null;
+  return { ex: o.match ? 1 : 0, soft_f1: o.softF1, error };
+}
+
+/** Score every probe through `engine.score()` (concurrently, or one after another in file order). */
+export async function scoreProbes(
+  engine: SqlEngine,
+  target: string,
+  probes: DialectProbe[],
+  options: { sequential?: boolean } = {},
+): Promise<Map<string, Verdict>> {
+  const out = new Map<string, Verdict>();
+  const one = async (p: DialectProbe) => {
+    out.set(p.id, verdictOf(await engine.score(target, p.pred, { gold: p.gold })));
+  };
+  if (options.sequential) { for (const p of probes) await one(p); }
+  else await Promise.all(probes.map(one));
+  return out;
+}
+
+const same = (a: Verdict, b: Verdict) => a.ex === b.ex && Math.abs(a.soft_f1 - b.soft_f1) < 1e-9;
+
+function clip(s: string): string {
+  return JSON.stringify(s.length > 90 ? `${s.slice(0, 90)}…` : s);
+}
+
+function describe(v: Verdict): string {
+  return `ex ${v.ex} f1 ${Number(v.soft_f1.toFixed(6))}${v.error ? ` (${v.error})` : ""}`;
+}
+
+/** How a server states a syntax error, as the official script's exception shows it (our error must carry it). */
+const SYNTAX = [/^SyntaxError: (.*)$/s, /^ProgrammingError: (You have an error in your SQL syntax.*)$/s];
+
+/** The outcome of {@linkcode compareProbes}. */
+export interface Comparison {
+  agree: number;
+  /** Asserted probes whose verdicts differ, one line each. */
+  disagree: string[];
+  /** Stored verdicts (probes.json) that differ from the live official ones. */
+  stale: string[];
+  /** Deliberate probes, reported with both verdicts. */
+  deliberate: string[];
+}
+
+/** Compare our verdicts with the official ones, probe by probe. */
+export function compareProbes(
+  probes: DialectProbe[],
+  official: Map<string, Verdict>,
+  ours: Map<string, Verdict>,
+): Comparison {
+  const c: Comparison = { agree: 0, disagree: [], stale: [], deliberate: [] };
+  for (const p of probes) {
+    const live = official.get(p.id);
+    const mine = ours.get(p.id);
+    assert(live && mine, `${p.id}: a verdict is missing (official ${!!live}, project ${!!mine})`);
+    if (!same(live, p.expected)) {
+      c.stale.push(`${p.id}: stored ${describe(p.expected)}, live ${describe(live)}`);
+    }
+    const line = `${p.id} [${p.topic}] ${clip(p.pred)} vs ${clip(p.gold)}: official ${describe(live)}, ` +
+      `project ${describe(mine)}`;
+    if (p.deliberate) {
+      c.deliberate.push(`${same(live, mine) ? "same" : "differs"} ${line} — ${p.deliberate}`);
+      continue;
+    }
+    if (!same(live, mine)) {
+      c.disagree.push(line);
+      continue;
+    }
+    const syntax = SYNTAX.map((re) => re.exec(live.error ?? "")).find((m) => m);
+    if (syntax && !(mine.error ?? "").includes(syntax[1])) {
+      c.disagree.push(`${line} — the error should carry the server's ${JSON.stringify(syntax[1])}`);
+      continue;
+    }
+    c.agree++;
+  }
+  return c;
+}
+
+/** Print the suite's summary line (and the deliberate probes); throw listing every disagreement. */
+export function assertParity(
+  label: string,
+  probes: DialectProbe[],
+  official: Map<string, Verdict>,
+  ours: Map<string, Verdict>,
+): void {
+  const c = compareProbes(probes, official, ours);
+  console.log(
+    `${label}: ${probes.length} probes, ${c.agree} agree, ${c.deliberate.length} deliberate, ` +
+      `${c.disagree.length} disagree`,
+  );
+  for (const l of c.deliberate) console.log(`  deliberate ${l}`);
+  const problems = [
+    ...c.stale.map((l) => `stale (rerun official_ex_dialects.py probes --write): ${l}`),
+    ...c.disagree.map((l) => `disagrees: ${l}`),
+  ];
+  assert(
+    problems.length === 0,
+    `${label}: ${c.disagree.length} probes disagree, ${c.stale.length} stale:\n${problems.join("\n")}`,
+  );
+}
+
+/** The project's engine for a server URL, as a run opens it. */
+export function openServerEngine(
+  dialect: ServerDialect,
+  url: string,
+  options: { workers?: number } = {},
+): Promise<SqlEngine> {
+  return openEngine({ dialect, dbUrl: url, workers: options.workers ?? 2, timeoutS: 30 });
+}
+
+/** The repository root (the CLI and the bundled sample live there). */
+export const REPO_ROOT: string = join(import.meta.dirname!, "..", "..");
+/** The bundled BIRD sample. */
+export const SAMPLE: string = join(REPO_ROOT, "data", "sample");
+
+/** The models whose official mini-dev predictions are bundled, in both dialects. */
+export const MINI_DEV_MODELS = ["gpt-35-turbo", "phi-3-medium-128k-instruct-1"] as const;
+
+/** The bundled mini-dev question file and a model's official predictions file of a dialect. */
+export function miniDevFiles(
+  dialect: ServerDialect,
+  model: (typeof MINI_DEV_MODELS)[number],
+): { dataset: string; predictions: string } {
+  return {
+    dataset: join(SAMPLE, "mini_dev", `mini_dev_${dialect}.json`),
+    predictions: join(SAMPLE, "predictions", "mini_dev", `predict_mini_dev_${model}_${dialect}.json`),
+  };
+}
+
+/**
+ * `deno task eval --dialect D --predictions P --dataset Q --db superhero` as a user runs it, the server URL in
+ * `TEXT2SQL_DB_URL`; returns the records of its `results.jsonl` and the printed output.
+ */
+export async function evalCli(
+  dialect: ServerDialect,
+  url: string,
+  files: { dataset: string; predictions: string; db: string; out: string },
+): Promise<{ records: ResultRecord[]; stdout: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      join(REPO_ROOT, "lib", "cli", "cli.ts"),
+      "eval",
+      "--dialect",
+      dialect,
+      "--dataset",
+      files.dataset,
+      "--db",
+      files.db,
+      "--predictions",
+      files.predictions,
+      "--workers",
+      "2",
+      "--out",
+      files.out,
+    ],
+    env: { TEXT2SQL_DB_URL: url },
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  const stdout = text.decode(out.stdout);
+  assert(
+    out.success,
+    `deno task eval --dialect ${dialect}: ${text.decode(out.stderr).slice(-2000)}\n${stdout}`,
+  );
+  assert(!stdout.includes(new URL(url).password || "\u0000"), "the server password is never printed");
+  const lines = (await Deno.readTextFile(join(files.out, "results.jsonl"))).split("\n").filter((l) =>
+    l.trim()
+  );
+  return { records: lines.map((l) => JSON.parse(l)), stdout };
+}
+
+/**
+ * Compare a run's records with the official verdicts of the same predictions (`{index: [ex, f1]}`): the lines
+ * that differ, and both EX figures (percent).
+ */
+export function compareRecords(
+  records: ResultRecord[],
+  official: Record<string, [number, number]>,
+): { disagree: string[]; ex: number; officialEx: number; count: number } {
+  const disagree: string[] = [];
+  let ours = 0, theirs = 0;
+  assert(
+    records.length === Object.keys(official).length,
+    `${records.length} records, ${Object.keys(official).length} official verdicts`,
+  );
+  for (const r of records) {
+    const o = official[String(r.index)];
+    assert(o, `question ${r.index}: no official verdict`);
+    const ex = r.status === "correct" ? 1 : 0;
+    ours += ex;
+    theirs += o[0];
+    if (ex !== o[0] || Math.abs(r.soft_f1 - o[1]) > 1e-9) {
+      disagree.push(
+        `question ${r.index}: official ex ${o[0]} f1 ${o[1]}, project ex ${ex} f1 ${r.soft_f1} (${r.status}${
+          r.error ? `: ${r.error}` : ""
+        }) — ${clip(r.sql ?? "")} vs ${clip(r.gold_sql)}`,
+      );
+    }
+  }
+  const pct = (n: number) => Math.round((10000 * n) / records.length) / 100;
+  return { disagree, ex: pct(ours), officialEx: pct(theirs), count: records.length };
+}
