@@ -15,10 +15,18 @@
  *
  * @module
  */
+import { ok as assert } from "node:assert/strict";
+import { join } from "node:path";
 import { startPostgres } from "../../lib/util/local_server.ts";
 import {
   assertParity,
+  compareRecords,
+  evalCli,
   loadProbeDatabase,
+  loadSuperhero,
+  MINI_DEV_MODELS,
+  miniDevFiles,
+  officialPairs,
   officialProbeVerdicts,
   openServerEngine,
   readProbes,
@@ -51,4 +59,31 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
     }
     assertParity(`parity (postgresql ${server.version})`, probes, official.verdicts, ours);
   });
+  await t.step(
+    "mini-dev postgresql predictions on superhero: deno task eval --dialect postgresql gives psycopg2's verdicts",
+    async () => {
+      const url = await loadSuperhero("postgresql", server.adminUrl);
+      const out = await Deno.makeTempDir({ prefix: "t2s-minidev-pg-" });
+      try {
+        const problems: string[] = [];
+        for (const model of MINI_DEV_MODELS) {
+          const files = miniDevFiles("postgresql", model);
+          const official = await officialPairs("postgresql", adminDbUrl, { ...files, db: "superhero" });
+          const run = await evalCli("postgresql", url, { ...files, db: "superhero", out: join(out, model) });
+          const c = compareRecords(run.records, official);
+          console.log(
+            `mini-dev (postgresql) ${model}: ${c.count} questions on superhero, EX ${c.ex} (official ${c.officialEx}), ` +
+              `${c.count - c.disagree.length} agree`,
+          );
+          problems.push(...c.disagree.map((l) => `${model} ${l}`));
+        }
+        assert(
+          problems.length === 0,
+          `${problems.length} mini-dev verdicts disagree:\n${problems.join("\n")}`,
+        );
+      } finally {
+        await Deno.remove(out, { recursive: true });
+      }
+    },
+  );
 });

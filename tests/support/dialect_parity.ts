@@ -8,6 +8,12 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { join } from "node:path";
+import {
+  ensureReadOnlyRole,
+  loadSqliteDatabases,
+  openTargetDatabase,
+  randomPassword,
+} from "../../lib/db/mod.ts";
 import { openEngine, type ScoreOutcome, type SqlEngine } from "../../lib/exec/mod.ts";
 import type { ResultRecord } from "../../lib/types.ts";
 
@@ -338,4 +344,32 @@ export function compareRecords(
   }
   const pct = (n: number) => Math.round((10000 * n) / records.length) / 100;
   return { disagree, ex: pct(ours), officialEx: pct(theirs), count: records.length };
+}
+
+/**
+ * Load the bundled `superhero` into the server with `deno task db load`'s loader (into `bird` / `BIRD`, beside the
+ * probe tables) and give it the loader's read-only role; returns that role's URL.
+ */
+export async function loadSuperhero(dialect: ServerDialect, adminUrl: string): Promise<string> {
+  const database = dialect === "postgresql" ? "bird" : "BIRD";
+  const conn = await openTargetDatabase(adminUrl, { dialect, database });
+  const name = "t2s_minidev_ro";
+  const password = randomPassword();
+  try {
+    const report = await loadSqliteDatabases(conn, {
+      dialect,
+      dbRoot: join(SAMPLE, "dev_databases"),
+      dbIds: ["superhero"],
+    });
+    await ensureReadOnlyRole(conn, dialect, {
+      name,
+      database,
+      tables: report.tables.map((t) => t.tableName),
+      password,
+      statementTimeoutS: 30,
+    });
+  } finally {
+    await conn.close();
+  }
+  return withUser(withDatabase(adminUrl, database), name, password);
 }
