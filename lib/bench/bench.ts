@@ -11,17 +11,21 @@
  *   parallel as workers). Medians of `--runs` alternating runs.
  *   In `scoring.ts`, with its sets (`scoring_sets.ts`), contestants (`scoring_runs.ts`, through `tree_run.ts`)
  *   and table (`scoring_table.ts`).
+ * - workflow: three models' predictions one after another, gold cached after the first, against the official
+ *   script three times (`workflow.ts`).
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { WorkflowBenchOptions } from "./workflow.ts";
 
 /** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `generation`, `download` (default: all three). */
+  /** `scoring`, `workflow`, `generation`, `download` (default: all four). */
   only?: string[];
   scoring?: ScoringBenchOptions;
+  workflow?: WorkflowBenchOptions;
 }
 
 /**
@@ -31,8 +35,12 @@ export interface BenchmarkSelection {
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "workflow", "generation", "download"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
+  if (only.has("workflow")) {
+    console.log("");
+    await (await import("./workflow.ts")).benchWorkflow(selection.workflow);
+  }
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();

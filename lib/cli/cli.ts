@@ -1,7 +1,7 @@
 /**
- * `deno task <command>` entry point: `eval`, `download`, `sft`, `cot`, `train`, `serve`, `report`,
+ * `deno task <command>` entry point: `eval`, `download`, `db`, `sft`, `cot`, `train`, `serve`, `report`,
  * `notebook:html`, `notebooks`, `bench`. Each command's flags live in a file of its own here (`eval.ts`,
- * `download.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
+ * `download.ts`, `db.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
  * in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
  *
  * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
@@ -16,6 +16,7 @@ export { evalCommand, numberFlag, UsageError };
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   download: async (a) => (await import("./download.ts")).downloadCommand(a),
+  db: async (a) => (await import("./db.ts")).dbCommand(a),
   sft: async (a) => (await import("./sft.ts")).sftCommand(a),
   cot: async (a) => (await import("./cot.ts")).cotCommand(a),
   train: async (a) => (await import("./train.ts")).trainCommand(a),

@@ -88,6 +88,8 @@ export interface SqlEngine {
   contentKey(target: string): Promise<string | null>;
   /** The tables of a target's database, for the prompt (SQLite renders from the file itself). */
   catalog(target: string): Promise<CatalogTable[]>;
+  /** Start the workers now, so their start-up overlaps the caller's own set-up. */
+  warm(): void;
   /** Process ids of live workers (tests check none outlives the engine). */
   pids(): number[];
   /** Stop every worker and connection. */

@@ -86,6 +86,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 }
 
 /**
+ * Questions in flight per worker when scoring a predictions file: enough that quick questions reach a worker in
+ * batches (its pipeline, `worker_pool.ts`), one write for many.
+ */
+const PREDICTION_LANES_PER_WORKER = 16;
+
+/**
  * The gold cache for the run's engine: SQLite keys entries by the database file's hash (its default); another
  * engine by the content key it knows (a database loaded by `deno task db load`), and its semantics and version.
  */
@@ -121,7 +127,9 @@ async function scoreAll(
   }
   try {
     return await runLanes(todo, {
-      lanes: model ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers) : ctx.pool.workers * 2,
+      lanes: model
+        ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers)
+        : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
       commit: recorder(todo.length, { writer, records, progress, onProgress: options.onProgress }),

@@ -191,5 +191,7 @@ export async function openPool(
     sampleRows,
   });
   engine.allow(dbIds.map((id) => engine.target(dataset.dbRoot, id)));
+  // Workers start while the run folder is read and run.json written.
+  engine.warm();
   return engine;
 }

@@ -373,3 +373,36 @@ export async function loadSuperhero(dialect: ServerDialect, adminUrl: string): P
   }
   return withUser(withDatabase(adminUrl, database), name, password);
 }
+
+/**
+ * PGlite (a newer PostgreSQL, embedded) against PostgreSQL 15's official verdicts: print the summary and every
+ * version case (a probe with `pglite` naming why it differs); throw on a difference no probe names, and on a
+ * version case that no longer differs (the reason is stale).
+ */
+export function assertPgliteCases(
+  label: string,
+  probes: DialectProbe[],
+  pg15: Map<string, Verdict>,
+  pglite: Map<string, Verdict>,
+): void {
+  let agree = 0;
+  const cases: string[] = [];
+  const problems: string[] = [];
+  for (const p of probes) {
+    if (p.deliberate) continue;
+    const a = pg15.get(p.id), b = pglite.get(p.id);
+    assert(a && b, `${p.id}: a verdict is missing`);
+    const line =
+      `${p.id} [${p.topic}] ${clip(p.pred)} vs ${clip(p.gold)}: PostgreSQL 15 official ${describe(a)}, ` +
+      `PGlite project ${describe(b)}`;
+    if (same(a, b)) {
+      agree++;
+      if (p.pglite) problems.push(`no longer a version case (drop its "pglite" note): ${line}`);
+    } else if (p.pglite) cases.push(`${line} — ${p.pglite}`);
+    else problems.push(`differs, and is not a named version case: ${line}`);
+  }
+  const asserted = probes.filter((p) => !p.deliberate).length;
+  console.log(`${label}: ${asserted} probes, ${agree} same verdicts, ${cases.length} version cases`);
+  for (const l of cases) console.log(`  version case ${l}`);
+  assert(problems.length === 0, `${label}:\n${problems.join("\n")}`);
+}
