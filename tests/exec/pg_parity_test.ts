@@ -5,10 +5,10 @@
  *    path) and, live, by the official logic (tests/parity/official_ex_dialects.py: mini-dev's execute_sql with
  *    psycopg2, a new connection per pair, EX and Soft-F1) on the same database: every asserted probe agrees. The
  *    `session` probes run in file order on one connection: what a prediction sets must not reach the next one.
- * 2. the same probes on the embedded PGlite (a newer PostgreSQL): its verdicts equal PostgreSQL 15's official
- *    ones, except the probes that name a version case (`pglite`), which are printed.
- * 3. mini-dev's official PostgreSQL baseline predictions on `superhero` (loaded by `deno task db load`'s loader)
+ * 2. mini-dev's official PostgreSQL baseline predictions on `superhero` (loaded by `deno task db load`'s loader)
  *    through `deno task eval --dialect postgresql`: every verdict equals psycopg2's.
+ * 3. the same probes and predictions on the embedded PGlite (a newer PostgreSQL): its verdicts equal PostgreSQL
+ *    15's official ones, except the probes that name a version case (`pglite`), which are printed.
  *
  * `deliberate` probes (writes, refused by design; a gold query reading the prediction's session) are printed,
  * not held to agreement.
@@ -17,20 +17,26 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { join } from "node:path";
+import type { SqlEngine } from "../../lib/exec/engine.ts";
+import { createPgEngine } from "../../lib/exec/pg_engine.ts";
 import { startPostgres } from "../../lib/util/local_server.ts";
 import {
   assertParity,
+  assertPgliteCases,
   compareRecords,
   evalCli,
   loadProbeDatabase,
   loadSuperhero,
   MINI_DEV_MODELS,
   miniDevFiles,
+  miniDevPairs,
   officialPairs,
   officialProbeVerdicts,
   openServerEngine,
+  pgliteParityData,
   readProbes,
   scoreProbes,
+  verdictOf,
 } from "../support/dialect_parity.ts";
 
 Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-dev's evaluator with psycopg2", async (t) => {
@@ -38,6 +44,8 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
   await using server = await startPostgres();
   const { adminDbUrl, readonlyUrl } = await loadProbeDatabase("postgresql", server.adminUrl);
   const official = await officialProbeVerdicts("postgresql", adminDbUrl);
+  /** psycopg2's verdicts of each model's predictions on superhero, by dataset index. */
+  const miniDev = new Map<string, Record<string, [number, number]>>();
 
   await t.step("PostgreSQL server: every asserted probe agrees (EX and Soft-F1)", async () => {
     const engine = await openServerEngine("postgresql", readonlyUrl);
@@ -59,8 +67,9 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
     }
     assertParity(`parity (postgresql ${server.version})`, probes, official.verdicts, ours);
   });
+
   await t.step(
-    "mini-dev postgresql predictions on superhero: deno task eval --dialect postgresql gives psycopg2's verdicts",
+    "mini-dev predictions on superhero: deno task eval --dialect postgresql gives psycopg2's verdicts",
     async () => {
       const url = await loadSuperhero("postgresql", server.adminUrl);
       const out = await Deno.makeTempDir({ prefix: "t2s-minidev-pg-" });
@@ -68,12 +77,13 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
         const problems: string[] = [];
         for (const model of MINI_DEV_MODELS) {
           const files = miniDevFiles("postgresql", model);
-          const official = await officialPairs("postgresql", adminDbUrl, { ...files, db: "superhero" });
+          const theirs = await officialPairs("postgresql", adminDbUrl, { ...files, db: "superhero" });
+          miniDev.set(model, theirs);
           const run = await evalCli("postgresql", url, { ...files, db: "superhero", out: join(out, model) });
-          const c = compareRecords(run.records, official);
+          const c = compareRecords(run.records, theirs);
           console.log(
-            `mini-dev (postgresql) ${model}: ${c.count} questions on superhero, EX ${c.ex} (official ${c.officialEx}), ` +
-              `${c.count - c.disagree.length} agree`,
+            `mini-dev (postgresql ${server.version}) ${model}: ${c.count} questions on superhero, EX ${c.ex} ` +
+              `(official ${c.officialEx}), ${c.count - c.disagree.length} agree`,
           );
           problems.push(...c.disagree.map((l) => `${model} ${l}`));
         }
@@ -86,4 +96,76 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
       }
     },
   );
+
+  await t.step(
+    "PGlite: PostgreSQL 15's verdicts on the probes and on mini-dev, or a named version case",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "t2s-pglite-parity-" });
+      try {
+        // One worker: each PGlite worker boots its own copy (seconds), and two would share the CI's two cores.
+        const engine = createPgEngine({ pgliteData: await pgliteParityData(dir), workers: 1, timeoutS: 30 });
+        try {
+          const ours = await scoreProbes(engine, engine.target("", "probes"), probes, { sequential: true });
+          const label = `parity (PGlite ${(await engine.info()).version} vs postgresql ${server.version})`;
+          assertPgliteCases(label, probes, official.verdicts, ours);
+          const problems: string[] = [];
+          for (const model of MINI_DEV_MODELS) {
+            const theirs = miniDev.get(model);
+            assert(theirs, "the server's mini-dev step ran first");
+            problems.push(...await pgliteMiniDev(engine, model, theirs));
+          }
+          assert(
+            problems.length === 0,
+            `PGlite differs from PostgreSQL 15 on mini-dev:\n${problems.join("\n")}`,
+          );
+        } finally {
+          await engine.close();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
 });
+
+/**
+ * mini-dev questions (dataset index) where PGlite's verdict may differ from PostgreSQL 15's, and why: version
+ * cases, printed. Any other difference fails.
+ */
+const PGLITE_MINI_DEV_CASES: Record<string, string> = {
+  "251":
+    "Soft-F1 pairs rows by position and neither query orders its rows: PGlite's planner returns the same " +
+    "rows in another order than PostgreSQL 15's (EX agrees)",
+};
+
+/** A model's mini-dev predictions on superhero scored on PGlite against psycopg2's verdicts on PostgreSQL 15. */
+async function pgliteMiniDev(
+  engine: SqlEngine,
+  model: (typeof MINI_DEV_MODELS)[number],
+  theirs: Record<string, [number, number]>,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const cases: string[] = [];
+  const pairs = await miniDevPairs(miniDevFiles("postgresql", model), "superhero");
+  let ex = 0;
+  for (const q of pairs) {
+    const v = verdictOf(await engine.score(engine.target("", "superhero"), q.pred, { gold: q.gold }));
+    const o = theirs[String(q.index)];
+    ex += v.ex;
+    if (v.ex === o[0] && Math.abs(v.soft_f1 - o[1]) < 1e-9) continue;
+    const line =
+      `${model} question ${q.index}: PostgreSQL 15 official ex ${o[0]} f1 ${o[1]}, PGlite ex ${v.ex} ` +
+      `f1 ${v.soft_f1}${v.error ? ` (${v.error})` : ""}`;
+    const why = PGLITE_MINI_DEV_CASES[String(q.index)];
+    if (why && v.ex === o[0]) cases.push(`${line} — ${why}`);
+    else problems.push(line);
+  }
+  console.log(
+    `mini-dev (PGlite) ${model}: ${pairs.length} questions on superhero, EX ${
+      Math.round((10000 * ex) / pairs.length) / 100
+    }, ` +
+      `${pairs.length - cases.length - problems.length} same verdicts, ${cases.length} version cases`,
+  );
+  for (const l of cases) console.log(`  version case ${l}`);
+  return problems;
+}

