@@ -41,18 +41,29 @@ def parse_url(url):
     }
 
 
+def driver(name):
+    """The driver module, or exit with the one line that installs it."""
+    try:
+        return __import__(name)
+    except ImportError:
+        sys.exit(
+            f"official_ex_dialects.py: {name} is missing for {sys.executable}: "
+            "apt-get install -y --no-install-recommends python3-psycopg2 python3-pymysql (run with /usr/bin/python3)"
+        )
+
+
 def connector(dialect, url, database=None):
     """A function opening a new connection, as connect_postgresql / connect_mysql do (driver defaults)."""
     c = parse_url(url)
     db = database or c["database"] or DEFAULT_DB[dialect]
     if dialect == "postgresql":
-        import psycopg2
+        psycopg2 = driver("psycopg2")
 
         return lambda: psycopg2.connect(
             host=c["host"], port=c["port"] or 5432, user=c["user"], password=c["password"], dbname=db
         )
     if dialect == "mysql":
-        import pymysql
+        pymysql = driver("pymysql")
 
         return lambda: pymysql.connect(
             host=c["host"], port=c["port"] or 3306, user=c["user"], password=c["password"], database=db
