@@ -123,6 +123,8 @@ export class GoldCache {
     Promise<{ stamp: string; indexFile: string; known: string | null } | null>
   >();
   private readonly writes = new Set<Promise<void>>();
+  /** Gold queries being executed now, by database and SQL. */
+  private readonly inFlight = new Map<string, Promise<GoldEntry | null>>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -317,6 +319,29 @@ export class GoldCache {
     const hit = (await this.shard(hash)).get(sql) ?? null;
     if (hit) this.touch(hash, sql);
     return hit;
+  }
+
+  /**
+   * The result of the same gold query on the same database being executed right now by another question of this
+   * run, once it is done (null when none is, or when its result cannot be shared): two questions with one gold
+   * query execute it once, however many run at a time.
+   */
+  async running(dbPath: string, sql: string): Promise<GoldEntry | null> {
+    return await (this.inFlight.get(`${dbPath}\0${sql}`) ?? null);
+  }
+
+  /**
+   * Say that the caller executes this gold query now; call the returned function with its result (or null when it
+   * did not run), which releases those waiting in {@linkcode running}.
+   */
+  start(dbPath: string, sql: string): (result: GoldEntry | null) => void {
+    const key = `${dbPath}\0${sql}`;
+    let settle!: (r: GoldEntry | null) => void;
+    this.inFlight.set(key, new Promise((res) => (settle = res)));
+    return (result) => {
+      this.inFlight.delete(key);
+      settle(result && cacheable(result) ? result : null);
+    };
   }
 
   /**
