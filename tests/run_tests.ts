@@ -8,7 +8,8 @@
  * @module
  */
 
-const INSTALL = "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert " +
+const INSTALL =
+  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert " +
   "chromium python3 postgresql mariadb-server python3-psycopg2 python3-pymysql";
 
 async function has(cmd: string, args: string[]): Promise<boolean> {

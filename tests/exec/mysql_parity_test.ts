@@ -13,18 +13,11 @@
  *
  * @module
  */
-import { ok as assert } from "node:assert/strict";
-import { join } from "node:path";
 import { startMysql } from "../../lib/util/local_server.ts";
 import {
+  assertMiniDevOnServer,
   assertParity,
-  compareRecords,
-  evalCli,
   loadProbeDatabase,
-  loadSuperhero,
-  MINI_DEV_MODELS,
-  miniDevFiles,
-  officialPairs,
   officialProbeVerdicts,
   openServerEngine,
   readProbes,
@@ -58,30 +51,9 @@ Deno.test("parity (mysql): probes and mini-dev predictions score as mini-dev's e
     assertParity(`parity (mysql ${server.version})`, probes, official.verdicts, ours);
   });
   await t.step(
-    "mini-dev mysql predictions on superhero: deno task eval --dialect mysql gives pymysql's verdicts",
+    "mini-dev predictions on superhero: pymysql's verdicts (deno task eval --dialect mysql, score())",
     async () => {
-      const url = await loadSuperhero("mysql", server.adminUrl);
-      const out = await Deno.makeTempDir({ prefix: "t2s-minidev-mysql-" });
-      try {
-        const problems: string[] = [];
-        for (const model of MINI_DEV_MODELS) {
-          const files = miniDevFiles("mysql", model);
-          const official = await officialPairs("mysql", adminDbUrl, { ...files, db: "superhero" });
-          const run = await evalCli("mysql", url, { ...files, db: "superhero", out: join(out, model) });
-          const c = compareRecords(run.records, official);
-          console.log(
-            `mini-dev (mysql) ${model}: ${c.count} questions on superhero, EX ${c.ex} (official ${c.officialEx}), ` +
-              `${c.count - c.disagree.length} agree`,
-          );
-          problems.push(...c.disagree.map((l) => `${model} ${l}`));
-        }
-        assert(
-          problems.length === 0,
-          `${problems.length} mini-dev verdicts disagree:\n${problems.join("\n")}`,
-        );
-      } finally {
-        await Deno.remove(out, { recursive: true });
-      }
+      await assertMiniDevOnServer("mysql", server, adminDbUrl);
     },
   );
 });

@@ -16,27 +16,23 @@
  * @module
  */
 import { ok as assert } from "node:assert/strict";
-import { join } from "node:path";
 import type { SqlEngine } from "../../lib/exec/engine.ts";
 import { createPgEngine } from "../../lib/exec/pg_engine.ts";
 import { startPostgres } from "../../lib/util/local_server.ts";
 import {
+  assertMiniDevOnServer,
   assertParity,
   assertPgliteCases,
-  compareRecords,
-  evalCli,
   loadProbeDatabase,
-  loadSuperhero,
   MINI_DEV_MODELS,
   miniDevFiles,
   miniDevPairs,
-  officialPairs,
   officialProbeVerdicts,
   openServerEngine,
   pgliteParityData,
   readProbes,
+  scorePairs,
   scoreProbes,
-  verdictOf,
 } from "../support/dialect_parity.ts";
 
 Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-dev's evaluator with psycopg2", async (t) => {
@@ -69,30 +65,10 @@ Deno.test("parity (postgresql): probes and mini-dev predictions score as mini-de
   });
 
   await t.step(
-    "mini-dev predictions on superhero: deno task eval --dialect postgresql gives psycopg2's verdicts",
+    "mini-dev predictions on superhero: psycopg2's verdicts (deno task eval --dialect postgresql, score())",
     async () => {
-      const url = await loadSuperhero("postgresql", server.adminUrl);
-      const out = await Deno.makeTempDir({ prefix: "t2s-minidev-pg-" });
-      try {
-        const problems: string[] = [];
-        for (const model of MINI_DEV_MODELS) {
-          const files = miniDevFiles("postgresql", model);
-          const theirs = await officialPairs("postgresql", adminDbUrl, { ...files, db: "superhero" });
-          miniDev.set(model, theirs);
-          const run = await evalCli("postgresql", url, { ...files, db: "superhero", out: join(out, model) });
-          const c = compareRecords(run.records, theirs);
-          console.log(
-            `mini-dev (postgresql ${server.version}) ${model}: ${c.count} questions on superhero, EX ${c.ex} ` +
-              `(official ${c.officialEx}), ${c.count - c.disagree.length} agree`,
-          );
-          problems.push(...c.disagree.map((l) => `${model} ${l}`));
-        }
-        assert(
-          problems.length === 0,
-          `${problems.length} mini-dev verdicts disagree:\n${problems.join("\n")}`,
-        );
-      } finally {
-        await Deno.remove(out, { recursive: true });
+      for (const [model, v] of await assertMiniDevOnServer("postgresql", server, adminDbUrl)) {
+        miniDev.set(model, v);
       }
     },
   );
@@ -144,28 +120,18 @@ async function pgliteMiniDev(
   model: (typeof MINI_DEV_MODELS)[number],
   theirs: Record<string, [number, number]>,
 ): Promise<string[]> {
-  const problems: string[] = [];
-  const cases: string[] = [];
   const pairs = await miniDevPairs(miniDevFiles("postgresql", model), "superhero");
-  let ex = 0;
-  for (const q of pairs) {
-    const v = verdictOf(await engine.score(engine.target("", "superhero"), q.pred, { gold: q.gold }));
-    const o = theirs[String(q.index)];
-    ex += v.ex;
-    if (v.ex === o[0] && Math.abs(v.soft_f1 - o[1]) < 1e-9) continue;
-    const line =
-      `${model} question ${q.index}: PostgreSQL 15 official ex ${o[0]} f1 ${o[1]}, PGlite ex ${v.ex} ` +
-      `f1 ${v.soft_f1}${v.error ? ` (${v.error})` : ""}`;
-    const why = PGLITE_MINI_DEV_CASES[String(q.index)];
-    if (why && v.ex === o[0]) cases.push(`${line} — ${why}`);
-    else problems.push(line);
-  }
+  const { differ, ex } = await scorePairs(engine, pairs, theirs);
+  const cases = differ.filter((d) => d.sameEx && PGLITE_MINI_DEV_CASES[String(d.index)]);
+  const problems = differ.filter((d) => !cases.includes(d));
   console.log(
-    `mini-dev (PGlite) ${model}: ${pairs.length} questions on superhero, EX ${
-      Math.round((10000 * ex) / pairs.length) / 100
-    }, ` +
-      `${pairs.length - cases.length - problems.length} same verdicts, ${cases.length} version cases`,
+    `mini-dev (PGlite) ${model}: ${pairs.length} questions on superhero, EX ${ex}, ` +
+      `${
+        pairs.length - differ.length
+      } same verdicts as PostgreSQL 15's official ones, ${cases.length} version cases`,
   );
-  for (const l of cases) console.log(`  version case ${l}`);
-  return problems;
+  for (const d of cases) {
+    console.log(`  version case ${model} ${d.line} — ${PGLITE_MINI_DEV_CASES[String(d.index)]}`);
+  }
+  return problems.map((d) => `${model} ${d.line}`);
 }

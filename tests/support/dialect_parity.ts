@@ -448,3 +448,75 @@ export async function miniDevPairs(
     return [{ index, pred, gold: q.SQL }];
   });
 }
+
+/** A model's mini-dev pairs scored by an engine against official verdicts: the differing lines and the EX. */
+export async function scorePairs(
+  engine: SqlEngine,
+  pairs: { index: number; pred: string; gold: string }[],
+  official: Record<string, [number, number]>,
+): Promise<{ differ: { index: number; line: string; sameEx: boolean }[]; ex: number }> {
+  const differ: { index: number; line: string; sameEx: boolean }[] = [];
+  let ex = 0;
+  const target = engine.target("", "superhero");
+  const verdicts = await Promise.all(pairs.map((q) => engine.score(target, q.pred, { gold: q.gold })));
+  pairs.forEach((q, i) => {
+    const v = verdictOf(verdicts[i]);
+    const o = official[String(q.index)];
+    assert(o, `question ${q.index}: no official verdict`);
+    ex += v.ex;
+    if (v.ex === o[0] && Math.abs(v.soft_f1 - o[1]) < 1e-9) return;
+    differ.push({
+      index: q.index,
+      sameEx: v.ex === o[0],
+      line: `question ${q.index}: official ex ${o[0]} f1 ${o[1]}, project ex ${v.ex} f1 ${v.soft_f1}` +
+        `${v.error ? ` (${v.error})` : ""} — ${clip(q.pred)} vs ${clip(q.gold)}`,
+    });
+  });
+  return { differ, ex: Math.round((10000 * ex) / pairs.length) / 100 };
+}
+
+/**
+ * mini-dev's official baseline predictions on `superhero`, loaded into the server by lib/db's loader: the first
+ * model through `deno task eval --dialect D` (the user's path, end to end), the others through the engine's
+ * `score()`; every verdict must equal the Python mirror's on the same server. Returns the official verdicts
+ * per model.
+ */
+export async function assertMiniDevOnServer(
+  dialect: ServerDialect,
+  server: { adminUrl: string; version: string },
+  adminDbUrl: string,
+): Promise<Map<string, Record<string, [number, number]>>> {
+  const url = await loadSuperhero(dialect, server.adminUrl);
+  const official = new Map<string, Record<string, [number, number]>>();
+  const problems: string[] = [];
+  const out = await Deno.makeTempDir({ prefix: `t2s-minidev-${dialect}-` });
+  const engine = await openServerEngine(dialect, url);
+  try {
+    for (const [i, model] of MINI_DEV_MODELS.entries()) {
+      const files = miniDevFiles(dialect, model);
+      const theirs = await officialPairs(dialect, adminDbUrl, { ...files, db: "superhero" });
+      official.set(model, theirs);
+      let ex: number, differ: string[], via: string;
+      if (i === 0) {
+        const run = await evalCli(dialect, url, { ...files, db: "superhero", out: join(out, model) });
+        const c = compareRecords(run.records, theirs);
+        [ex, differ, via] = [c.ex, c.disagree, `deno task eval --dialect ${dialect}`];
+      } else {
+        const c = await scorePairs(engine, await miniDevPairs(files, "superhero"), theirs);
+        [ex, differ, via] = [c.ex, c.differ.map((d) => d.line), "score()"];
+      }
+      const n = Object.keys(theirs).length;
+      const officialEx = Math.round((10000 * Object.values(theirs).reduce((s, v) => s + v[0], 0)) / n) / 100;
+      console.log(
+        `mini-dev (${dialect} ${server.version}) ${model} via ${via}: ${n} questions on superhero, EX ${ex} ` +
+          `(official ${officialEx}), ${n - differ.length} agree`,
+      );
+      problems.push(...differ.map((l) => `${model} ${l}`));
+    }
+  } finally {
+    await engine.close();
+    await Deno.remove(out, { recursive: true });
+  }
+  assert(problems.length === 0, `${problems.length} mini-dev verdicts disagree:\n${problems.join("\n")}`);
+  return official;
+}
