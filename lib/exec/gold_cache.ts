@@ -16,7 +16,15 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { cacheRoot, fileSha256, sha256Hex, writeTextAtomic } from "../util/mod.ts";
+import {
+  cacheRoot,
+  fileSha256,
+  READ_LIMITS,
+  readTextSafe,
+  sha256Hex,
+  UnsafeFileError,
+  writeTextAtomic,
+} from "../util/mod.ts";
 import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./pool_types.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */
@@ -125,6 +133,8 @@ export class GoldCache {
   private readonly writes = new Set<Promise<void>>();
   /** Gold queries being executed now, by database and SQL. */
   private readonly inFlight = new Map<string, Promise<GoldEntry | null>>();
+  /** Shard files that are not regular files (a FIFO, a device, a folder, a loop): never read nor appended to. */
+  private readonly unusable = new Set<string>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -178,7 +188,10 @@ export class GoldCache {
         const stamp = stampOf(abs, st);
         const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
         if (this.memoryOnly) return { stamp, indexFile, known: null };
-        const known = (await Deno.readTextFile(indexFile).catch(() => "")).trim();
+        const known = (await readTextSafe(indexFile, { maxBytes: 1024, what: "gold cache index" }).catch(() =>
+          ""
+        ))
+          .trim();
         return { stamp, indexFile, known: /^[0-9a-f]{64}$/.test(known) ? known : null };
       })();
       this.stamps.set(abs, p);
@@ -218,8 +231,13 @@ export class GoldCache {
     const file = this.shardPath(dbHash);
     let text = "";
     try {
-      text = await Deno.readTextFile(file);
-    } catch {
+      text = await readTextSafe(file, { maxBytes: READ_LIMITS.goldCache, what: "gold cache file" });
+    } catch (e) {
+      // A FIFO, a device, a folder, a loop or an oversized file: every gold query on it is a miss, one warning.
+      if (e instanceof UnsafeFileError && e.kind !== "missing") {
+        this.unusable.add(file);
+        console.error(`warning: ${e.message}; ignored (its gold queries are recomputed)`);
+      }
       return entries;
     }
     const lines = text.split("\n");
@@ -377,6 +395,7 @@ export class GoldCache {
     const batch = this.pending.get(dbHash);
     if (!batch?.lines.length) return;
     this.pending.delete(dbHash);
+    if (this.unusable.has(this.shardPath(dbHash))) return;
     try {
       await Deno.mkdir(this.dir, { recursive: true });
       await Deno.writeTextFile(this.shardPath(dbHash), batch.lines.join(""), { append: true });
