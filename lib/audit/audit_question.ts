@@ -22,9 +22,9 @@ import {
 import { quoteName, quoteString } from "./sql_tokens.ts";
 
 /** Rows the engine must return as its positional sample (`PoolOptions.sampleRows`) for the tie check. */
-export const AUDIT_SAMPLE_ROWS = 64;
+export const AUDIT_SAMPLE_ROWS = 128;
 /** Rows fetched past a `LIMIT` cut to find the rows tied with the last one kept. */
-const TIE_WINDOW = 16;
+const TIE_WINDOW = 64;
 /** Most alternative results enumerated for a tie (beyond, the flag says how many tied rows there are). */
 const MAX_ALTERNATIVES = 24;
 

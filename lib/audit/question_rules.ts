@@ -49,13 +49,14 @@ export function evidenceFlags(
   };
   // column = 'value' | column = "value" | column <op> number (column possibly table-qualified, maybe backticked).
   const assign =
-    /(?:[A-Za-z_][\w]*\.)?`?([A-Za-z_][\w ]*?)`?\s*(=|>=|<=|>|<|!=|<>)\s*(?:'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?)(?![\w.%]))/g;
+    /(?:[A-Za-z_]\w*\.)?(?:`([^`]+)`|\b([A-Za-z_]\w*))\s*(=|>=|<=|>|<|!=|<>)\s*(?:'([^']*)'|"([^"]*)"|(-?\d+(?:\.\d+)?)(?![\w.%]))/g;
   for (const m of evidence.matchAll(assign)) {
-    const column = m[1].trim().toLowerCase();
-    if (!columns.has(column)) continue;
-    const value = m[3] ?? m[4] ?? m[5];
+    const column = (m[1] ?? m[2]).trim().toLowerCase();
+    // An id compared with a number: the SQL may name the row by its label instead (`gender = 'Male'`).
+    if (!columns.has(column) || column === "id" || column.endsWith("_id")) continue;
+    const value = m[4] ?? m[5] ?? m[6];
     if (value === undefined || value === "") continue;
-    if (m[5] !== undefined || (NUMBER.test(value) && m[3] === undefined && m[4] === undefined)) {
+    if (m[6] !== undefined) {
       if (!vocab.numbers.has(String(Number(value))) && !vocab.strings.includes(value)) {
         add(`n:${column}:${value}`, `the evidence says ${m[0].trim()}, and the SQL uses no ${value}`);
       }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
 import { type BuildResult, type CommonDatasetOptions, countReasons, DEFAULT_SPLIT } from "../train/mod.ts";
 import { numberFlag, parseCommand, UsageError } from "../util/mod.ts";
+import { parseExclude } from "../audit/mod.ts";
 
 /**
  * Parses a dataset command's flags (`--flag -1` read as a value). A bad flag is a {@link UsageError} that keeps
@@ -48,6 +49,8 @@ export const COMMON_FLAGS = {
   timeout: { type: "string" },
   workers: { type: "string" },
   quiet: { type: "boolean" },
+  audit: { type: "string" },
+  exclude: { type: "string" },
 } as const;
 
 /**
@@ -82,7 +85,21 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
     timeoutS: numberFlag("timeout", str("timeout"), { min: 0.001 }),
     workers: numberFlag("workers", str("workers"), { integer: true, min: 1 }),
     quiet: Boolean(values.quiet),
+    ...auditOptionsFrom(values),
   };
+}
+
+/** `--audit DIR --exclude kinds` (`--exclude` alone is a usage error). */
+function auditOptionsFrom(values: Record<string, unknown>): { audit?: string; exclude?: string[] } {
+  const audit = values.audit as string | undefined;
+  const exclude = values.exclude as string | undefined;
+  if (exclude !== undefined && !audit) throw new UsageError("--exclude needs --audit DIR (deno task audit)");
+  if (!audit) return {};
+  try {
+    return { audit, exclude: parseExclude(exclude) };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /**
