@@ -26,7 +26,7 @@ import {
   templateHash,
 } from "../prompt/mod.ts";
 import { SqlitePool } from "../exec/mod.ts";
-import { excludingFlags, type LoadedAudit, loadAudit, parseExclude } from "../audit/mod.ts";
+import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
 import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import type { Example } from "../types.ts";
 import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
