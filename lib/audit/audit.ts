@@ -17,7 +17,7 @@ import { type CatalogTable, openEngine, type SqlEngine } from "../exec/mod.ts";
 import { lockRun } from "../run/mod.ts";
 import { createProgress, writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
 import type { Example } from "../types.ts";
-import { AUDIT_SAMPLE_ROWS, auditQuestion } from "./audit_question.ts";
+import { AUDIT_SAMPLE_ROWS, auditQuestion, setKeyByExecution } from "./audit_question.ts";
 import { AuditLogWriter, readAuditLog } from "./audit_log.ts";
 import { auditPage } from "./audit_html.ts";
 import {
@@ -150,12 +150,18 @@ export async function runAudit(options: AuditOptions): Promise<AuditResult> {
           progress.tick({ error: flags.some((f) => f.severity === "error") });
         }
       };
-      // Two questions per worker in flight: a question's follow-up queries wait on its gold result.
-      await Promise.all(Array.from({ length: Math.max(1, eng.workers * 2) }, lane));
+      // Four questions per worker in flight: a question's follow-up queries wait on its gold result.
+      await Promise.all(Array.from({ length: Math.max(1, eng.workers * 4) }, lane));
     } finally {
       progress.done();
       await writer.close();
     }
+    const eng = engine;
+    await fillSetKeys(
+      examples,
+      done,
+      (e) => setKeyByExecution({ engine: eng, target: eng.target(dataset.dbRoot, e.db_id), timeoutS }, e.sql),
+    );
     const records = finalRecords(examples, done);
     await writeTextAtomic(join(dir, AUDIT_FILES.log), records.map((r) => JSON.stringify(r) + "\n").join(""));
     const summary = summariseAudit(records, (performance.now() - t0) / 1000);
@@ -191,6 +197,24 @@ async function checkAuditResume(dir: string, info: AuditInfo): Promise<void> {
   }
 }
 
+const groupKey = (e: Example) => `${e.db_id}\u0000${normaliseQuestion(e.question)}`;
+
+/** Give the gold results of questions asked more than once a set key where the first run left none (a result
+ * bigger than the sample): `duplicate` compares them. */
+async function fillSetKeys(
+  examples: readonly Example[],
+  done: Map<number, AuditRecord>,
+  keyOf: (e: Example) => Promise<string>,
+): Promise<void> {
+  const counts = new Map<string, number>();
+  for (const e of examples) counts.set(groupKey(e), (counts.get(groupKey(e)) ?? 0) + 1);
+  for (const e of examples) {
+    const r = done.get(e.index)!;
+    if ((counts.get(groupKey(e)) ?? 0) < 2 || !r.gold?.ok || r.gold.set) continue;
+    r.gold.set = await keyOf(e);
+  }
+}
+
 /** Records in dataset order with `duplicate` decided across them (an earlier run's duplicate flags replaced). */
 export function finalRecords(
   examples: readonly Example[],
@@ -204,7 +228,7 @@ export function finalRecords(
   const groups = new Map<string, AuditRecord[]>();
   for (const r of records) {
     const e = byIndex.get(r.index)!;
-    const key = `${e.db_id}\u0000${normaliseQuestion(e.question)}`;
+    const key = groupKey(e);
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   for (const group of groups.values()) {

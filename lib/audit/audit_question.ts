@@ -94,7 +94,7 @@ function combinations<T>(items: readonly T[], k: number, max: number): T[][] | n
 const failed = (r: ExecResult): r is Exclude<ExecResult, ExecOk> => !r.ok;
 
 /** The tie check of an ordered `LIMIT` site: a flag when another equally ranked choice gives another result. */
-async function tieFlag(ctx: QuestionContext, site: LimitSite, gold: ExecOk): Promise<Flag | null> {
+async function tieFlag(ctx: QuestionContext, site: LimitSite, gold: GoldRun): Promise<Flag | null> {
   if (!site.tieQuery || site.offset + site.k + TIE_WINDOW > AUDIT_SAMPLE_ROWS) return null;
   const r = await ctx.engine.execute(ctx.target, site.tieQuery(TIE_WINDOW), { timeoutS: ctx.timeoutS });
   if (failed(r)) return null; // a correlated subquery cannot run alone: not checked
@@ -158,7 +158,9 @@ async function tieFlag(ctx: QuestionContext, site: LimitSite, gold: ExecOk): Pro
       rows: tied.slice(0, 10),
     };
   }
-  const results = new Map<string, string[][]>([[setKeyOf(gold.rows), gold.rows]]);
+  const goldRows = await rowsOf(ctx, gold);
+  if (!goldRows) return null;
+  const results = new Map<string, string[][]>([[setKeyOf(goldRows), goldRows]]);
   for (const j of group) {
     const alt = await ctx.engine.execute(ctx.target, site.withOffset(j), { timeoutS: ctx.timeoutS });
     if (alt.ok && alt.rows.length <= 1000) results.set(setKeyOf(alt.rows), alt.rows);
@@ -271,12 +273,54 @@ const textNumber = (rows: readonly string[][]) =>
     r.some((k) => k.startsWith("s") && /^-?\d*\.\d+(e[+-]?\d+)?$|^-?\d+(\.\d+)?e[+-]?\d+$/i.test(k.slice(1)))
   );
 
+/** The gold as first run: digested in the worker like an evaluation's gold pass, so no big result crosses the
+ * pipe; its distinct rows are known when the positional sample holds the whole result. */
+interface GoldRun {
+  sql: string;
+  columns: string[];
+  rowCount: number;
+  distinctRows: number;
+  sample: unknown[][];
+  execMs: number;
+  /** Distinct rows as canonical cell keys, or null when the sample does not hold them all (read on demand). */
+  rows: string[][] | null;
+}
+
+/** Distinct rows from a positional sample that holds the whole result, or null. */
+function rowsFromSample(sample: readonly unknown[][], rowCount: number): string[][] | null {
+  if (sample.length < rowCount) return null;
+  const out = new Map<string, string[]>();
+  for (const row of sample) {
+    const keys = row.map(keyOfDisplay);
+    if (keys.some((k) => k === null)) return null;
+    out.set(JSON.stringify(keys), keys as string[]);
+  }
+  return [...out.values()];
+}
+
+/** The gold's distinct rows: from the sample when it holds them, else executed again (rare: big results only). */
+async function rowsOf(ctx: QuestionContext, gold: GoldRun): Promise<string[][] | null> {
+  if (gold.rows) return gold.rows;
+  const r = await ctx.engine.execute(ctx.target, gold.sql, { timeoutS: ctx.timeoutS });
+  return r.ok ? (gold.rows = r.rows) : null;
+}
+
+/** The set key of a gold result when the audit record lacks it (a big result, read only for `duplicate`). */
+export async function setKeyByExecution(
+  ctx: Pick<QuestionContext, "engine" | "target" | "timeoutS">,
+  sql: string,
+) {
+  const r = await ctx.engine.execute(ctx.target, sql, { timeoutS: ctx.timeoutS });
+  return r.ok ? setKeyOf(r.rows) : `failed:${r.kind}: ${r.error}`;
+}
+
 /** Audit one question (everything but `duplicate`). Never throws for bad SQL. */
 export async function auditQuestion(ctx: QuestionContext, example: Example): Promise<QuestionAudit> {
   const sql = example.sql;
   const flags: Flag[] = [];
-  const r = await ctx.engine.execute(ctx.target, sql, { timeoutS: ctx.timeoutS });
-  if (failed(r)) {
+  const run = (await ctx.engine.score(ctx.target, sql, { gold: null, timeoutS: ctx.timeoutS })).pred;
+  if (!run.ok) {
+    const r = run;
     if (r.kind === "timeout") {
       flags.push({ kind: "timeout", severity: "error", detail: `the gold runs past ${ctx.timeoutS} s` });
     } else if (r.kind === "error") {
@@ -287,17 +331,31 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
     flags.push(...versionConstructs(sql).filter((v) => v.when === "static").map(versionFlag));
     return { flags, gold: { ok: false, error: `${r.kind}: ${r.error}`, ms: Math.round(r.execMs ?? r.ms) } };
   }
-  const set = setKeyOf(r.rows);
+  const r: GoldRun = {
+    sql,
+    columns: run.columns,
+    rowCount: run.rowCount,
+    distinctRows: run.distinctRows,
+    sample: run.sample,
+    execMs: run.execMs,
+    rows: rowsFromSample(run.sample, run.rowCount),
+  };
+  const set = r.rows ? setKeyOf(r.rows) : undefined;
   const gold: GoldSeen = {
     ok: true,
     columns: r.columns,
     rowCount: r.rowCount,
-    distinctRows: r.rows.length,
+    distinctRows: r.distinctRows,
     sample: r.sample.slice(0, 10),
-    ...(r.rows.length <= KEEP_ROWS ? { rows: r.rows } : {}),
-    set,
+    ...(r.rows && r.rows.length <= KEEP_ROWS ? { rows: r.rows } : {}),
+    ...(set ? { set } : {}),
     ms: Math.round(r.execMs),
   };
+  // Distinct rows as far as the sample shows them (all of them when `rows` is known).
+  const seenRows = r.rows ?? [...new Map(r.sample.map((row) => {
+    const k = row.map((v) => keyOfDisplay(v) ?? "?");
+    return [JSON.stringify(k), k];
+  })).values()];
   if (r.execMs > ctx.slowMs) {
     flags.push({
       kind: "slow",
@@ -308,12 +366,14 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
     });
   }
   if (r.rowCount === 0) flags.push({ kind: "empty", severity: "error", detail: "the gold returns no row" });
-  else if (r.rows.every((row) => row.every((k) => PLACEHOLDER_KEYS.has(k)))) {
+  else if (
+    seenRows.length === r.distinctRows && seenRows.every((row) => row.every((k) => PLACEHOLDER_KEYS.has(k)))
+  ) {
     flags.push({
       kind: "all_null",
       severity: "error",
       detail: `the gold returns ${r.rowCount} row(s) of only NULL or placeholder values (${
-        [...new Set(r.rows.flat())].map((k) => (k === "z" ? "NULL" : quoteString(k.slice(1)))).join(", ")
+        [...new Set(seenRows.flat())].map((k) => (k === "z" ? "NULL" : quoteString(k.slice(1)))).join(", ")
       })`,
     });
   }
@@ -324,8 +384,8 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
   const nudged = roundNudged(sql);
   if (nudged) {
     follow.push(
-      ctx.engine.execute(ctx.target, nudged, { timeoutS: ctx.timeoutS }).then((n) =>
-        n.ok && setKeyOf(n.rows) !== set
+      ctx.engine.execute(ctx.target, nudged, { timeoutS: ctx.timeoutS }).then(async (n) =>
+        n.ok && (await rowsOf(ctx, r)) !== null && setKeyOf(n.rows) !== setKeyOf(r.rows!)
           ? {
             kind: "version_sensitive" as const,
             severity: "suspect" as const,
@@ -339,11 +399,11 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
   }
   for (const f of await Promise.all(follow)) if (f) flags.push(...(Array.isArray(f) ? f : [f]));
   for (const v of versionConstructs(sql)) {
-    if (v.when === "static" || textNumber(r.rows)) flags.push(versionFlag(v));
+    if (v.when === "static" || textNumber(seenRows)) flags.push(versionFlag(v));
   }
   flags.push(...evidenceFlags(example.evidence, sql, ctx.catalog));
   flags.push(
-    ...shapeFlags(example.question, { columns: r.columns, distinctRows: r.rows.length, sample: r.sample }),
+    ...shapeFlags(example.question, { columns: r.columns, distinctRows: r.distinctRows, sample: r.sample }),
   );
   return { flags, gold };
 }
