@@ -40,6 +40,8 @@ export interface AuditOptions {
   dbRoot?: string;
   /** Only these databases. */
   db?: string[];
+  /** The first N questions after `db` (as `sft --limit` selects them). */
+  limit?: number | null;
   /** Output folder (default `audits/<dataset name>`). */
   out?: string;
   workers?: number;
@@ -73,7 +75,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditResult> {
   const t0 = performance.now();
   const dataset = await loadDataset(options.dataset, { dbRoot: options.dbRoot });
   const selection = { db: [...(options.db ?? [])].sort() };
-  const examples = selectExamples(dataset, selection);
+  const examples = selectExamples(dataset, { ...selection, limit: options.limit ?? null });
   const missing = await missingDatabases(dataset, examples);
   if (missing.length) {
     throw new DatasetError(

@@ -26,7 +26,7 @@ export const AUDIT_SAMPLE_ROWS = 128;
 /** Rows fetched past a `LIMIT` cut to find the rows tied with the last one kept. */
 const TIE_WINDOW = 64;
 /** Most alternative results enumerated for a tie (beyond, the flag says how many tied rows there are). */
-const MAX_ALTERNATIVES = 24;
+const MAX_ALTERNATIVES = 128;
 
 /** What one question's audit needs. */
 export interface QuestionContext {
