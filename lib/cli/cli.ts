@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { numberFlag, UsageError } from "../util/mod.ts";
+import { numberFlag, UsageError, watchTaskParent } from "../util/mod.ts";
 import { evalCommand } from "./eval.ts";
 
 export { evalCommand, numberFlag, UsageError };
@@ -59,4 +59,9 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // Started by `deno task`: when that process dies (SIGKILL), stop too, releasing the run's lock; the
+  // workers die with us (their parent-death signal).
+  watchTaskParent();
+  Deno.exit(await main(Deno.args));
+}

@@ -7,9 +7,9 @@
  * @module
  */
 import type { ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
+import type { CatalogTable, Dialect } from "../types.ts";
 
-/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
-export type Dialect = "sqlite" | "postgresql" | "mysql";
+export type { CatalogColumn, CatalogTable, Dialect } from "../types.ts";
 
 /** Every dialect, the default first. */
 export const DIALECTS: readonly Dialect[] = ["sqlite", "postgresql", "mysql"];
@@ -36,22 +36,6 @@ export interface EngineInfo {
   semantics: string;
   /** Where the data is, as it may be shown: a server URL without credentials, or null for local files. */
   location: string | null;
-}
-
-/** A column as the prompt's DDL shows it. */
-export interface CatalogColumn {
-  name: string;
-  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
-  type: string;
-  notNull: boolean;
-}
-
-/** A table of one BIRD database as the engine's catalog describes it. */
-export interface CatalogTable {
-  name: string;
-  columns: CatalogColumn[];
-  primaryKey: string[];
-  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
 }
 
 /**

@@ -8,11 +8,12 @@
  */
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
-import { probeTools } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { probeTools, scrubDeep } from "../model/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
+import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
 import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
@@ -41,20 +42,23 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
   let releaseLock = () => {};
   try {
-    const info = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    const described = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    // run.json passes the run's one scrubber like every record.
+    const info = model ? scrubDeep(described, (t) => model.client.scrub(t)) : described;
     const dir = runDir(selection, options);
     const lock = await claimFolder(dir);
     releaseLock = () => lock.release();
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
@@ -65,6 +69,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       promptOptions,
       mode,
       ves: options.ves ?? null,
+      questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
     const { stopped } = await scoreAll(pending, ctx, { dir, model, options });
 
@@ -132,7 +137,13 @@ async function scoreAll(
         : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
-      commit: recorder(todo.length, { writer, records, progress, onProgress: options.onProgress }),
+      commit: recorder(todo.length, {
+        writer,
+        records,
+        progress,
+        onProgress: options.onProgress,
+        scrub: model ? (t) => model.client.scrub(t) : undefined,
+      }),
       onStop: () => model!.client.stop(),
     });
   } finally {

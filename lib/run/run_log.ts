@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { formatPrediction } from "../data/mod.ts";
 import { EVALUATOR, rVes } from "../exec/mod.ts";
+import { READ_LIMITS, readTextSafe, UnsafeFileError } from "../util/mod.ts";
 import {
   type BucketSummary,
   type ResultRecord,
@@ -72,9 +73,11 @@ export async function readResults(dir: string): Promise<ParsedResults> {
   const file = join(dir, RUN_FILES.results);
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readTextSafe(file, { maxBytes: READ_LIMITS.runLog, what: "run log" });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { records: new Map(), intactBytes: 0, torn: false };
+    if (e instanceof UnsafeFileError && e.kind === "missing") {
+      return { records: new Map(), intactBytes: 0, torn: false };
+    }
     throw e;
   }
   return parseResults(text, file);
@@ -150,9 +153,12 @@ export class ResultsWriter {
 /** Read `run.json`, or null when the folder holds no run. */
 export async function readRunInfo(dir: string): Promise<RunInfo | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(join(dir, RUN_FILES.info))) as RunInfo;
+    const file = join(dir, RUN_FILES.info);
+    return JSON.parse(
+      await readTextSafe(file, { maxBytes: READ_LIMITS.smallJson, what: "run.json" }),
+    ) as RunInfo;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof UnsafeFileError && e.kind === "missing") return null;
     throw new Error(`${join(dir, RUN_FILES.info)}: unreadable (${(e as Error).message})`);
   }
 }

@@ -50,7 +50,8 @@ export async function selectQuestions(options: EvalOptions): Promise<Selection> 
   // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   // A mistyped --dataset is "not found", whatever else is missing.
-  if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
+  // lstat: a symlink loop or a dangling link exists, and loadDataset names what is wrong with it.
+  if (datasetArg && !onSample && !(await Deno.lstat(datasetArg).then(() => true, () => false))) {
     throw new DatasetError(`${datasetArg}: dataset not found`);
   }
   if (!options.model && !predictions) {
@@ -156,7 +157,8 @@ export async function openModel(options: EvalOptions, mode: RunMode): Promise<Op
     n: 1,
     concurrency: options.concurrency ?? 8,
     maxRetries: options.maxRetries,
-    requestTimeoutS: options.requestTimeoutS ?? 120,
+    requestTimeoutS: options.requestTimeoutS,
+    retryBudgetS: options.retryBudgetS,
     cache: options.cache ?? true,
     cacheDir: options.cacheDir,
     prices: options.prices,
@@ -176,8 +178,10 @@ export async function openPool(
   mode: RunMode,
   options: EvalOptions,
 ): Promise<SqlEngine> {
-  // The agent is shown up to `tool_rows` rows of each result: the pool must keep that many.
-  const sampleRows = mode.name === "agent" ? Math.max(10, mode.tool_rows) : undefined;
+  // The agent is shown up to `tool_rows` rows of each result, and a server's schema shows `--sample-rows` rows
+  // of each table from the engine's display sample: the pool must keep that many.
+  const wanted = Math.max(mode.name === "agent" ? mode.tool_rows : 0, options.prompt?.sampleRows ?? 0);
+  const sampleRows = wanted > 10 ? wanted : undefined;
   const { dataset, examples } = selection;
   const dbIds = [...new Set(examples.map((e) => e.db_id))];
   const engine = await openEngine({
