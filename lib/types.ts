@@ -184,6 +184,11 @@ export interface BucketSummary {
 /** `summary.json`, exactly as the contract gives it. */
 export interface Summary {
   evaluator: "bird-ex-set";
+  /**
+   * The dialect and engine that scored, when not SQLite (`postgresql (PGlite 18.6)`, `mysql (10.11.19-MariaDB)`):
+   * absent for SQLite, so its summary is as before dialects.
+   */
+  engine?: string;
   total: number;
   correct: number;
   accuracy: number | null;

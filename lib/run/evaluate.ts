@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
 import { probeTools, scrubDeep } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
@@ -42,7 +42,8 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
@@ -57,7 +58,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
@@ -74,6 +75,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
+    const engine = info.engine_info;
+    if (engine && engine.dialect !== "sqlite") run.summary.engine = engineLabel(engine);
     if (stopped !== null) {
       const maxFails = options.maxConsecutiveFailures ?? 5;
       const stop = { where: model!.publicUrl, maxFails, lastError: stopped, done: run.selected.length };
@@ -87,6 +90,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await pool.close();
     releaseLock();
   }
+}
+
+/** The engine as the summary line names it: `postgresql (PGlite 18.6)`, `mysql (server 10.11.19-MariaDB)`. */
+function engineLabel(e: EngineInfo): string {
+  const version = e.version.replace(/\s*\(PGlite\)$/, "");
+  return `${e.dialect} (${e.engine === "pglite" ? "PGlite" : "server"} ${version})`;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { SqlEngine } from "../exec/mod.ts";
 import type { ModelClient } from "../model/mod.ts";
-import { buildAgentMessages, buildMessages, type PromptOptions, renderSchema } from "../prompt/mod.ts";
+import { buildAgentMessages, buildMessages, type PromptOptions, schemaFor } from "../prompt/mod.ts";
 import type { ChatMessage, Example, RunMode } from "../types.ts";
 
 /** What the prompt stage reads: each database's schema text, the prompt options and the mode. */
@@ -27,13 +27,8 @@ export async function prepareSchemas(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const dbId of new Set(dbIds)) {
-    const target = engine.target(ctx.dbRoot, dbId);
-    const options = {
-      sampleRows: ctx.promptOptions.sampleRows,
-      descriptions: ctx.promptOptions.descriptions,
-    };
-    if (engine.dialect !== "sqlite") throw new Error(`prompts for ${engine.dialect} are not wired yet`);
-    out.set(dbId, await Promise.resolve(renderSchema(target, options)));
+    const { sampleRows, descriptions } = ctx.promptOptions;
+    out.set(dbId, await schemaFor(engine, { dbRoot: ctx.dbRoot, dbId, sampleRows, descriptions }));
   }
   return out;
 }
