@@ -140,8 +140,6 @@ function handle(
       try {
         await child.stdin.close();
       } catch { /* already closed */ }
-      // The watchdog is unref'd (it must not keep a process alive): waiting for it must.
-      child.ref();
       await child.status;
     })();
   return { ...base, stop, [Symbol.asyncDispose]: stop };
