@@ -18,6 +18,7 @@ export const ROOMS = [
   "model",
   "exec",
   "run",
+  "audit",
   "train",
   "look",
   "notebook",

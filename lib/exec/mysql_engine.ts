@@ -18,15 +18,10 @@
  */
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import type { CatalogTable, Dialect, EngineInfo } from "./engine.ts";
+import { type CatalogTable, type Dialect, type EngineInfo, publicServerUrl } from "./engine.ts";
 import type { PoolOptions } from "./pool_types.ts";
-import {
-  type MysqlFailed,
-  type MysqlLimits,
-  type MysqlRan,
-  MysqlSession,
-  redactMysqlUrl,
-} from "./mysql_session.ts";
+// Types only: the session module loads mysql2, which only workers and catalog reads need (not every run).
+import type { MysqlFailed, MysqlLimits, MysqlRan, MysqlSession } from "./mysql_session.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type { WorkerSpec } from "./worker_process.ts";
 
@@ -108,7 +103,7 @@ export class MysqlEngine extends WorkerPool {
       engine: "mysql",
       version: s.server!.version,
       semantics: `${MYSQL_SEMANTICS} flavour=${s.server!.flavour}`,
-      location: redactMysqlUrl(this.options.url),
+      location: publicServerUrl(this.options.url),
     };
   }
 
@@ -211,7 +206,9 @@ export class MysqlEngine extends WorkerPool {
 
   /** A session of its own for the catalog and the manifest (never a worker's). */
   private metaSession(): Promise<MysqlSession> {
-    this.meta ??= MysqlSession.open(this.options.url.replace(/^mariadb:/, "mysql:"), { limits: this.limits });
+    this.meta ??= import("./mysql_session.ts").then(({ MysqlSession }) =>
+      MysqlSession.open(this.options.url.replace(/^mariadb:/, "mysql:"), { limits: this.limits })
+    );
     this.meta.catch(() => (this.meta = null));
     return this.meta;
   }

@@ -12,7 +12,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import type { CatalogTable, Dialect, EngineInfo } from "./engine.ts";
+import { type CatalogTable, type Dialect, type EngineInfo, publicServerUrl } from "./engine.ts";
 import type { PoolOptions } from "./pool_types.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type { WorkerProcess, WorkerSpec } from "./worker_process.ts";
@@ -37,18 +37,6 @@ export const PG_SEMANTICS =
 
 const PG_WORKER = new URL("./pg_worker.ts", import.meta.url);
 const CONFIG = new URL("../../deno.json", import.meta.url);
-
-/** A server URL as it may be shown: no password, no query parameters. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = "";
-    u.search = "";
-    return u.toString();
-  } catch {
-    return "postgres://(unparsable URL)";
-  }
-}
 
 /** `host:port` of a server URL, for the worker's network permission. */
 function hostPort(url: string): string {
@@ -116,7 +104,7 @@ export class PgEngine extends WorkerPool {
     this.pgliteData = options.pgliteData ? resolve(options.pgliteData) : null;
     if (this.url && !/^postgres(ql)?:\/\//.test(this.url)) {
       throw new Error(
-        `not a PostgreSQL URL: ${redactUrl(this.url)} (use postgres://user:password@host:port/db)`,
+        `not a PostgreSQL URL: ${publicServerUrl(this.url)} (use postgres://user:password@host:port/db)`,
       );
     }
   }
@@ -222,7 +210,7 @@ export class PgEngine extends WorkerPool {
       engine: this.url ? "postgresql" : "pglite",
       version: this.url ? version : `${version} (PGlite)`,
       semantics: PG_SEMANTICS,
-      location: this.url ? redactUrl(this.url) : this.pgliteData,
+      location: this.url ? publicServerUrl(this.url) : this.pgliteData,
     };
   }
 

@@ -16,7 +16,8 @@
  *   which the role cannot change), an idle-in-transaction
  *   timeout, and a byte budget on the result as it streams (`too_large`, the connection is dropped);
  * - after every request: `ROLLBACK`, `DISCARD ALL` (whatever the query string did to the session — `SET ROLE`,
- *   settings, temporary tables — is undone) and the settings again;
+ *   settings, temporary tables — is undone) and the settings again; after one that may have defined a custom
+ *   setting (`set_config('a.b', …)`), a new connection, since DISCARD ALL leaves it defined;
  * - PGlite: the worker's database is a private in-memory copy and its session is a superuser (PGlite has no other
  *   kind), so a write that escaped the read-only transaction is detected by the transaction counter moving: the request
  *   fails and the copy is reloaded from the data file before the next one.
@@ -217,6 +218,9 @@ export type SessionTarget =
 
 const MAX_WORK_MEM_KB = 64 * 1024;
 
+/** A query string that may define a custom (dotted) setting: `set_config(…)`, `SET [SESSION|LOCAL] a.b …`. */
+const CUSTOM_SETTING = /set_config|\bset\s+(?:session\s+|local\s+)?"?[a-z_][\w$]*"?\s*\./i;
+
 /**
  * The next transaction id to be assigned, and this transaction's own id if it took one (PGlite's write detector:
  * a write inside a still-open transaction has not moved the first yet).
@@ -351,6 +355,9 @@ export class PgSession {
     const exec = new PqExec(limits);
     if (!conn) exec.abort("no connection");
     else await conn.run(sql, exec);
+    // DISCARD ALL resets a custom setting (`t2s.x`) but keeps it defined (as ''), where a new connection (the
+    // official script's, per pair) has none: a query string that may define one closes the connection after it.
+    if (CUSTOM_SETTING.test(sql)) this.customSetting = true;
     let out: PqOutcome = exec.outcome();
     if (out.ok && conn && this.target.kind === "pglite" && !conn.broken) {
       // A statement that succeeded ran in a live transaction, where the position can be read; a failed one is
@@ -364,6 +371,7 @@ export class PgSession {
   }
 
   private dirty = false;
+  private customSetting = false;
 
   /**
    * End a request: roll back, reset the session, re-apply the settings; reconnect next time if anything fails.
@@ -375,7 +383,9 @@ export class PgSession {
     if (!conn || conn.broken) return;
     let reload = this.dirty;
     this.dirty = false;
-    if (!reload) {
+    const fresh = this.customSetting;
+    this.customSetting = false;
+    if (!reload && !fresh) {
       // Rolled back and the counter read in one round trip; the settings again in another.
       const pglite = this.target.kind === "pglite";
       const rb = await this.control(pglite ? `ROLLBACK; ${NEXT_XID}` : "ROLLBACK", conn);
@@ -387,7 +397,7 @@ export class PgSession {
       }
     }
     await this.drop();
-    if (reload) await this.connect();
+    if (reload || (fresh && this.target.kind === "pglite")) await this.connect();
   }
 
   /** Close the connection (a fresh one is opened by the next request). */
