@@ -13,6 +13,9 @@
  *   and table (`scoring_table.ts`).
  * - workflow: three models' predictions one after another, gold cached after the first, against the official
  *   script three times (`workflow.ts`).
+ * - postgresql (only when asked for with `--only postgresql`): the BIRD-scale questions loaded into a private
+ *   PostgreSQL 15 server, ours against mini-dev's psycopg2 logic at the same worker count, PGlite beside it; see
+ *   `pg_bench.ts`.
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
  *
  * @module
@@ -28,6 +31,8 @@ export interface BenchmarkSelection {
   workflow?: WorkflowBenchOptions;
   /** `--only audit`: the gold audit against plain gold execution (`audit_bench.ts`; not in the default set). */
   audit?: { quick?: boolean; runs?: number; workers?: number };
+  /** `--only postgresql`: the BIRD-scale questions on PostgreSQL (`pg_bench.ts`; not in the default set). */
+  postgresql?: { quick?: boolean; runs?: number; workers?: number };
 }
 
 /**
@@ -46,6 +51,10 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("audit")) {
     console.log("");
     await (await import("./audit_bench.ts")).benchAudit(selection.audit);
+  }
+  if (only.has("postgresql")) {
+    console.log("");
+    await (await import("./pg_bench.ts")).benchPostgres(selection.postgresql);
   }
   if (only.has("generation")) {
     console.log("");

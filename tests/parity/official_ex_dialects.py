@@ -15,12 +15,16 @@ usage: /usr/bin/python3 official_ex_dialects.py load --dialect D --url URL --sql
            one JSON line per probe {"id", "ex", "soft_f1", "error"} (after a {"server": …} line); --write stores
            them as each probe's "expected" in FILE instead.
        /usr/bin/python3 official_ex_dialects.py pairs --dialect D --url URL DATASET PREDICTIONS [--db ID]
-           {"<index>": [ex, soft_f1], …} for an official-format predictions file (keyed by dataset index).
+           [--processes N] [--ex-only]
+           {"<index>": [ex, soft_f1], …} for an official-format predictions file (keyed by dataset index);
+           --processes N: a multiprocessing pool of N, one task per pair (as evaluation_ex.py's
+           run_sqls_parallel); --ex-only: only evaluation_ex.py's run (soft_f1 null), as `deno task bench` times it.
 D is postgresql or mysql; URL is postgres://USER[:PASSWORD]@HOST:PORT/DB or mysql://USER[:PASSWORD]@HOST:PORT/DB
 (default: $T2S_PARITY_PG_URL or $T2S_PARITY_MYSQL_URL). Needs Debian's python3-psycopg2 and python3-pymysql.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import threading
@@ -262,11 +266,21 @@ def cmd_probes(args):
     return 0
 
 
+def pair_job(job):
+    """One pair in a pool process (evaluation_ex.run_sqls_parallel's apply_async of execute_model)."""
+    index, sql, gold, dialect, url, timeout_s, ex_only = job
+    connect = connector(dialect, url)
+    if ex_only:
+        ex, _ = execute_model(sql, gold, connect, timeout_s, calculate_ex)
+        return index, [ex, None]
+    ex, f1, _ = verdict(sql, gold, connect, timeout_s)
+    return index, [ex, f1]
+
+
 def cmd_pairs(args):
-    connect = connector(args.dialect, args.url)
     questions = json.load(open(args.dataset, encoding="utf-8"))
     preds = json.load(open(args.predictions, encoding="utf-8"))
-    out = {}
+    jobs = []
     for index, q in enumerate(questions):
         if args.db and q["db_id"] not in args.db:
             continue
@@ -276,8 +290,13 @@ def cmd_pairs(args):
             sql = raw.split(SEP)[0] if SEP in raw else raw.strip()
         else:
             sql = " "
-        ex, f1, _ = verdict(sql, q["SQL"], connect, args.timeout)
-        out[str(index)] = [ex, f1]
+        jobs.append((str(index), sql, q["SQL"], args.dialect, args.url, args.timeout, args.ex_only))
+    if args.processes > 1:
+        # evaluation_ex.run_sqls_parallel: a multiprocessing pool of num_cpus, one task per pair.
+        with multiprocessing.Pool(args.processes) as pool:
+            out = dict(pool.imap_unordered(pair_job, jobs, chunksize=1))
+    else:
+        out = dict(map(pair_job, jobs))
     print(json.dumps(out))
     return 0
 
@@ -301,6 +320,8 @@ def main():
     pa.add_argument("dataset")
     pa.add_argument("predictions")
     pa.add_argument("--db", action="append", default=[])
+    pa.add_argument("--processes", type=int, default=1)
+    pa.add_argument("--ex-only", action="store_true")
     args = ap.parse_args()
     if not args.url:
         env = "T2S_PARITY_PG_URL" if args.dialect == "postgresql" else "T2S_PARITY_MYSQL_URL"
