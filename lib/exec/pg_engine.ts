@@ -140,11 +140,13 @@ export class PgEngine extends WorkerPool {
    * A server worker that exited may leave its backend running the query it was killed in (a query can turn off
    * `statement_timeout` and `client_connection_check_interval` with `set_config`): terminate that backend, named
    * by the pid and start time the worker noted when it connected, through a connection of the same role (a role
-   * may terminate its own backends). An idle backend of a worker that exited is already gone: nothing is signalled.
+   * may terminate its own backends). Only a worker that was killed or died with a request in flight: an idle
+   * worker's backend ends when its connection closes.
    */
   protected override workerGone(proc: WorkerProcess): void {
     const b = (proc.note as { backend?: { pid?: unknown; start?: unknown } } | null)?.backend;
-    if (!this.url || typeof b?.pid !== "number" || typeof b.start !== "string") return;
+    // A worker stopped idle (the pool closing, a change of permissions) left no query behind.
+    if (!proc.lostWork || !this.url || typeof b?.pid !== "number" || typeof b.start !== "string") return;
     this.orphans.push({ pid: b.pid, start: b.start });
     this.reaping = this.reaping.then(() => this.reap());
   }
