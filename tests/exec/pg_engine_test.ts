@@ -131,7 +131,9 @@ Deno.test("PgEngine on a PostgreSQL 15 server and on PGlite scores superhero as 
       const a = await onServer.info();
       assertEquals([a.dialect, a.engine], ["postgresql", "postgresql"]);
       assert(a.version.startsWith("15."), a.version);
-      assert(a.location && !a.location.includes("ro-secret-pw") && a.location.includes("text2sql_ro"));
+      assert(
+        a.location && !a.location.includes("ro-secret-pw") && a.location.includes(`:${server!.port}/bird`),
+      );
       const b = await onPglite.info();
       assertEquals([b.dialect, b.engine], ["postgresql", "pglite"]);
       assert(/PGlite/.test(b.version), b.version);
