@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { descriptionComment, sampleComment, type SampleRows } from "./schema_blocks.ts";
 
-export { decodeText, parseCsv } from "./schema_blocks.ts";
+export { decodeText, type DescriptionRow, descriptionRows, parseCsv } from "./schema_blocks.ts";
 
 /** What to add to the plain CREATE statements. Both off by default (the original tool's prompt). */
 export interface SchemaOptions {
