@@ -11,3 +11,4 @@ export * from "./value_index.ts";
 export * from "./value_search.ts";
 export * from "./linking.ts";
 export * from "./question_schema.ts";
+export * from "./gold_usage.ts";
