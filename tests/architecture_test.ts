@@ -19,6 +19,7 @@ export const ROOMS = [
   "model",
   "exec",
   "run",
+  "audit",
   "train",
   "look",
   "notebook",

@@ -27,6 +27,8 @@ export interface BenchmarkSelection {
   only?: string[];
   scoring?: ScoringBenchOptions;
   workflow?: WorkflowBenchOptions;
+  /** `--only audit`: the gold audit against plain gold execution (`audit_bench.ts`; not in the default set). */
+  audit?: { quick?: boolean; runs?: number; workers?: number };
 }
 
 /**
@@ -41,6 +43,10 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("workflow")) {
     console.log("");
     await (await import("./workflow.ts")).benchWorkflow(selection.workflow);
+  }
+  if (only.has("audit")) {
+    console.log("");
+    await (await import("./audit_bench.ts")).benchAudit(selection.audit);
   }
   if (only.has("generation")) {
     console.log("");

@@ -75,6 +75,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
+    const engine = info.engine_info;
+    if (engine && engine.dialect !== "sqlite") run.summary.engine = engineLabel(engine);
     if (stopped !== null) {
       const maxFails = options.maxConsecutiveFailures ?? 5;
       const stop = { where: model!.publicUrl, maxFails, lastError: stopped, done: run.selected.length };
@@ -88,6 +90,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await pool.close();
     releaseLock();
   }
+}
+
+/** The engine as the summary line names it: `postgresql (PGlite 18.6)`, `mysql (server 10.11.19-MariaDB)`. */
+function engineLabel(e: EngineInfo): string {
+  const version = e.version.replace(/\s*\(PGlite\)$/, "");
+  return `${e.dialect} (${e.engine === "pglite" ? "PGlite" : "server"} ${version})`;
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   templateHash,
 } from "../prompt/mod.ts";
 import { openEngine, type SqlEngine } from "../exec/mod.ts";
+import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
 import { QuestionSchemas } from "../values/mod.ts";
 import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import type { Dialect, Example } from "../types.ts";
@@ -92,6 +93,10 @@ export interface CommonDatasetOptions {
   quiet?: boolean;
   /** No progress output at all (notebooks, tests). */
   silent?: boolean;
+  /** An audit folder (`deno task audit`): questions with flags of the `exclude` kinds are left out. */
+  audit?: string;
+  /** Flag kinds to leave out (`kind` or `kind:error`; default `DEFAULT_EXCLUDE` of `lib/audit`). */
+  exclude?: string[];
 }
 
 /** What both builders start from: the loaded dataset, the selected questions, and the dropped ones. */
@@ -100,6 +105,8 @@ export interface Selected {
   examples: Example[];
   dropped: Dropped[];
   selection: { db: string[]; limit: number | null };
+  /** The audit applied (`--audit`), or null. */
+  audit?: { loaded: LoadedAudit; exclude: string[]; excluded: number; not_audited: number } | null;
 }
 
 function dropped(e: Example, reason: string, error: string | null): Dropped {
@@ -136,6 +143,16 @@ export function datasetHeader(
     },
     db_root: displayPath(selected.dataset.dbRoot),
     selection: selected.selection,
+    ...(selected.audit
+      ? {
+        audit: {
+          dir: displayPath(selected.audit.loaded.dir),
+          exclude: selected.audit.exclude,
+          excluded: selected.audit.excluded,
+          not_audited: selected.audit.not_audited,
+        },
+      }
+      : {}),
   };
 }
 
@@ -156,6 +173,7 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     examples: selectExamples(dataset, selection),
     dropped: [],
     selection,
+    audit: null,
   };
   // A server holds its own databases; SQLite (and the embedded PostgreSQL loaded from them) reads the files.
   const fromFiles = !options.dbUrl && ((options.dialect ?? "sqlite") === "sqlite" || !options.engine);
@@ -172,6 +190,7 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     else return true;
     return false;
   });
+  if (options.audit) await applyAudit(selected, options.audit, options.exclude ?? parseExclude(undefined));
   return selected;
 }
 
@@ -199,6 +218,21 @@ function dropMissing(
     );
   }
   dropFailing(selected, "missing_database", (e) => missing.get(e.db_id));
+}
+
+/**
+ * Leave out the questions whose audit carries a flag of the `exclude` kinds, as `audit` drops whose error names
+ * each flag and its reason. Questions the audit did not cover are kept and counted.
+ */
+async function applyAudit(selected: Selected, dir: string, exclude: string[]): Promise<void> {
+  const loaded = await loadAudit(dir, { datasetSha256: selected.dataset.sha256 });
+  const before = selected.dropped.length;
+  const notAudited = selected.examples.filter((e) => !loaded.records.has(e.index)).length;
+  dropFailing(selected, "audit", (e) => {
+    const flags = excludingFlags(loaded.records.get(e.index), exclude);
+    return flags.length ? flags.map((f) => `${f.kind} (${f.severity}): ${f.detail}`).join("; ") : undefined;
+  });
+  selected.audit = { loaded, exclude, excluded: selected.dropped.length - before, not_audited: notAudited };
 }
 
 /** What both builders have once the questions are selected and their schemas rendered. */
