@@ -13,7 +13,8 @@
  *   and table (`scoring_table.ts`).
  * - workflow: three models' predictions one after another, gold cached after the first, against the official
  *   script three times (`workflow.ts`).
- * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
+ * - generation: see `bench_generation.ts`. download: see `bench_download.ts`. values (only when asked for with
+ *   `--only values`): the value index on the BIRD-scale databases, see `bench_values.ts`.
  *
  * @module
  */
@@ -50,6 +51,10 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();
+  }
+  if (only.has("values")) {
+    console.log("");
+    await (await import("./bench_values.ts")).benchValues({ quick: selection.workflow?.quick });
   }
   if (only.has("download")) {
     console.log("");
