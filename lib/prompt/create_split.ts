@@ -45,26 +45,12 @@ export function splitCreate(sql: string): CreateParts | null {
   let i = open + 1;
   let close = -1;
   while (i < sql.length) {
+    const after = skipOpaque(sql, i);
+    if (after !== i) {
+      i = after;
+      continue;
+    }
     const c = sql[i];
-    if (c === "'" || c === '"' || c === "`") {
-      i = skipQuoted(sql, i, c);
-      continue;
-    }
-    if (c === "[") {
-      const end = sql.indexOf("]", i + 1);
-      i = end < 0 ? sql.length : end + 1;
-      continue;
-    }
-    if (c === "-" && sql[i + 1] === "-") {
-      const end = sql.indexOf("\n", i);
-      i = end < 0 ? sql.length : end;
-      continue;
-    }
-    if (c === "/" && sql[i + 1] === "*") {
-      const end = sql.indexOf("*/", i + 2);
-      i = end < 0 ? sql.length : end + 2;
-      continue;
-    }
     if (c === "(") depth++;
     else if (c === ")") {
       if (depth === 0) {
@@ -94,20 +80,29 @@ export function splitCreate(sql: string): CreateParts | null {
 function findOpen(sql: string): number {
   let i = 0;
   while (i < sql.length) {
-    const c = sql[i];
-    if (c === "'" || c === '"' || c === "`") {
-      i = skipQuoted(sql, i, c);
-      continue;
-    }
-    if (c === "[") {
-      const end = sql.indexOf("]", i + 1);
-      i = end < 0 ? sql.length : end + 1;
-      continue;
-    }
-    if (c === "(") return i;
-    i++;
+    const after = skipOpaque(sql, i);
+    if (after !== i) i = after;
+    else if (sql[i] === "(") return i;
+    else i++;
   }
   return -1;
+}
+
+/**
+ * Index after the run starting at `i` whose parentheses and commas are not the statement's own: a quoted name
+ * or string (', ", `, […]) or a comment (`--` to the line's end, a block comment); `i` when none starts there.
+ */
+function skipOpaque(sql: string, i: number): number {
+  const c = sql[i];
+  if (c === "'" || c === '"' || c === "`") return skipQuoted(sql, i, c);
+  /** Index `n` past `end` (the closer's start), or the text's end when there is no closer. */
+  const past = (end: number, n: number) => end < 0 ? sql.length : end + n;
+  if (c === "[") return past(sql.indexOf("]", i + 1), 1);
+  const two = sql.slice(i, i + 2);
+  // A line comment ends before its newline (whitespace the next item keeps).
+  if (two === "--") return past(sql.indexOf("\n", i + 2), 0);
+  if (two === "/*") return past(sql.indexOf("*/", i + 2), 2);
+  return i;
 }
 
 /** Index after the quoted run starting at `i` (a doubled quote stays inside). */
