@@ -279,6 +279,7 @@ Deno.test("CREATE statements split and join back byte for byte, quoted names and
     "CREATE TABLE t (a TEXT, b INTEGER)",
     'CREATE TABLE "order" ("a b" TEXT NOT NULL DEFAULT \'x,y\', [c] REAL, CHECK (c > 0), PRIMARY KEY ("a b"))',
     "CREATE TABLE x\n(\n    id INTEGER not null\n        primary key,\n    y TEXT default NULL\n)",
+    "CREATE TABLE t -- (old, names)\n (a /* (x, y) */ TEXT, b INTEGER)",
   ];
   for (const sql of cases) {
     const parts = splitCreate(sql)!;
@@ -287,6 +288,8 @@ Deno.test("CREATE statements split and join back byte for byte, quoted names and
   const p = splitCreate(cases[1])!;
   assertEquals(p.items.map((i) => i.column), ["a b", "c", null, null]);
   assertEquals(p.items[3].constraintColumns, ["a b"]);
+  // A parenthesis in a comment (before the body or inside it) is not the statement's.
+  assertEquals(splitCreate(cases[3])!.items.map((i) => i.column), ["a", "b"]);
   // A comment on a one-line statement gets its own line so it cannot swallow the rest.
   const one = splitCreate(cases[0])!;
   assertEquals(
