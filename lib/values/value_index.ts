@@ -30,7 +30,7 @@ import {
   writeJsonAtomic,
 } from "../util/mod.ts";
 import type { CatalogTable, Dialect } from "../types.ts";
-import { quoteIdentifier, sqliteIdentifier } from "../prompt/mod.ts";
+import { quoteIdentifier, type SchemaSource, sqliteIdentifier } from "../prompt/mod.ts";
 
 /** Index format version: bump when what is indexed or how changes (old caches are then rebuilt). */
 export const VALUE_INDEX_VERSION = "1";
@@ -76,11 +76,11 @@ export interface ValueIndex {
   buildSeconds: number;
 }
 
-/** What the index needs of a server's engine (every `SqlEngine` is one). */
-export interface ValueSource {
-  readonly dialect: Dialect;
-  target(dbRoot: string, dbId: string): string;
-  catalog(target: string): Promise<CatalogTable[]>;
+/**
+ * What the index needs of a server's engine (every `SqlEngine` is one): the schema's dialect, target and
+ * catalog, a query's rows as text, and the database's content identity.
+ */
+export interface ValueSource extends Omit<SchemaSource, "execute"> {
   execute(
     target: string,
     sql: string,
