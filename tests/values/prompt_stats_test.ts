@@ -14,27 +14,19 @@ const MINI = join(SAMPLE_DIR, "mini_dev", "mini_dev_sqlite.json");
 const DB_ROOT = join(SAMPLE_DIR, "dev_databases");
 const CACHE_HOME = await Deno.makeTempDir({ prefix: "t2s-values-home-" });
 
-/** `deno task prompt-stats … --json` as a user runs it, with its own cache folder. */
-async function stats(...flags: string[]): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "lib/cli/cli.ts",
-      "prompt-stats",
-      "--dataset",
-      MINI,
-      "--db-root",
-      DB_ROOT,
-      "--db",
-      "superhero",
-      "--json",
-      ...flags,
-    ],
-    env: { XDG_CACHE_HOME: CACHE_HOME },
+/** `deno task prompt-stats` on the mini-dev questions as a user runs it, with `flags` after the dataset's. */
+async function promptStats(flags: string[], env: Record<string, string> = {}): Promise<Deno.CommandOutput> {
+  return await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "lib/cli/cli.ts", "prompt-stats", "--dataset", MINI, "--db-root", DB_ROOT, ...flags],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
+}
+
+/** `deno task prompt-stats … --json` on superhero, with its own cache folder: the one JSON object it prints. */
+async function stats(...flags: string[]): Promise<Record<string, unknown>> {
+  const out = await promptStats(["--db", "superhero", "--json", ...flags], { XDG_CACHE_HOME: CACHE_HOME });
   const stdout = new TextDecoder().decode(out.stdout);
   assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
   const lines = stdout.trim().split("\n");
@@ -56,34 +48,18 @@ Deno.test("prompt-stats on mini-dev's superhero questions meets the targets, mis
   // Without evidence the literals are harder to reach: the misses are reported, not hidden.
   const bare = await stats("--no-evidence");
   assert((bare.value_recall as number) < 0.9);
-  assertEquals((bare.misses as unknown[]).length > 0, true);
+  assert((bare.misses as unknown[]).length > 0);
   assertEquals((values.options as Record<string, unknown>).values, 3);
 });
 
 Deno.test("bad prompt flags are one line and exit 2", async () => {
-  for (
-    const flags of [["--values", "x"], ["--schema-format", "xml"], [
-      "--schema-format",
-      "mschema",
-      "--sample-rows",
-      "2",
-    ]]
-  ) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "lib/cli/cli.ts",
-        "prompt-stats",
-        "--dataset",
-        MINI,
-        "--db-root",
-        DB_ROOT,
-        ...flags,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+  const bad = [
+    ["--values", "x"],
+    ["--schema-format", "xml"],
+    ["--schema-format", "mschema", "--sample-rows", "2"],
+  ];
+  for (const flags of bad) {
+    const out = await promptStats(flags);
     assertEquals(out.code, 2);
     const err = new TextDecoder().decode(out.stderr).trim().split("\n");
     assertEquals(err.length, 1, err.join("\n"));
