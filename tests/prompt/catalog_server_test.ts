@@ -39,7 +39,7 @@ import type { CatalogTable, DisplayValue } from "../../lib/types.ts";
 
 const root = join(import.meta.dirname!, "..", "..");
 const SAMPLE_ROOT = join(root, "data", "sample", "dev_databases");
-const MINI_DEV = "/work/shared/data/bird/mini_dev";
+const MINI_DEV = join(root, "data", "sample", "mini_dev");
 
 type Dialect = "postgresql" | "mysql";
 
