@@ -49,17 +49,16 @@ export function columnKey(table: string, column: string): string {
  * The schema text of a model, for one question's hints.
  *
  * @param model the database's schema
- * @param options `format` (default `ddl`)
- * @param hints matched values and the columns kept (default none: the whole schema, as `schemaFor` writes it)
+ * @param options `format` (default `ddl`); `hints`: matched values and the columns kept (default none: the
+ * whole schema, as `schemaFor` writes it)
  * @returns the schema text
  * @throws {RangeError} for M-Schema with sample rows
  */
 export function renderSchemaModel(
   model: SchemaModel,
-  options: { format?: SchemaFormat } = {},
-  hints: SchemaHints = {},
+  options: { format?: SchemaFormat; hints?: SchemaHints } = {},
 ): string {
-  const format = options.format ?? "ddl";
+  const { format = "ddl", hints = {} } = options;
   if (format === "mschema") return renderMSchema(model, hints);
   return model.tables.filter((t) => tableKept(t, hints)).map((t) => ddlTable(model, t, hints)).join("\n\n");
 }

@@ -114,6 +114,6 @@ export class QuestionSchemas {
         });
       }
     }
-    return { text: renderSchemaModel(model, { format: p.schemaFormat }, hints), model, hints };
+    return { text: renderSchemaModel(model, { format: p.schemaFormat, hints }), model, hints };
   }
 }
