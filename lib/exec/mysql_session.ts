@@ -378,29 +378,3 @@ export async function killQuery(url: string, threadId: number): Promise<void> {
     conn.destroy();
   }
 }
-
-/** The flavour, version and comment of the server at `url` (one short connection). */
-export async function mysqlServerInfo(url: string): Promise<MysqlServerInfo> {
-  let conn: Conn;
-  try {
-    conn = await connect(url, null);
-  } catch (e) {
-    throw new Error(`cannot connect to the MySQL server: ${errorText(e)}`);
-  }
-  try {
-    return await serverInfo(conn);
-  } finally {
-    conn.destroy();
-  }
-}
-
-/** A server URL as it may be shown: the password removed. */
-export function redactMysqlUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = "";
-    return u.toString();
-  } catch {
-    return "mysql://(unparsable URL)";
-  }
-}
