@@ -21,8 +21,16 @@ export interface ParsedJsonLines<T> {
 export interface JsonLinesOptions {
   /** The file, for messages. */
   file: string;
-  /** Why a parsed line is not a record (`not an audit record (no index or flags)`), or null when it is one. */
+  /**
+   * Why a parsed line is not a record (`not an audit record (no index or flags)`), or null when it is one;
+   * default: a record is an object with a numeric `index`.
+   */
   invalid?: (value: unknown) => string | null;
+}
+
+/** The default record check: an object with a numeric `index`. */
+function noIndex(value: unknown): string | null {
+  return typeof (value as { index?: unknown } | null)?.index === "number" ? null : "not a record (no index)";
 }
 
 /** The empty log: what an absent file holds. */
@@ -38,7 +46,7 @@ export function parseJsonLines<T extends { index: number }>(
   text: string,
   options: JsonLinesOptions,
 ): ParsedJsonLines<T> {
-  const { file, invalid } = options;
+  const { file, invalid = noIndex } = options;
   const records = new Map<number, T>();
   const encoder = new TextEncoder();
   const lines = text.split("\n");
@@ -53,7 +61,7 @@ export function parseJsonLines<T extends { index: number }>(
       } catch (e) {
         throw new Error(`${file}: line ${i + 1} is corrupt (${(e as Error).message})`);
       }
-      const why = invalid?.(rec);
+      const why = invalid(rec);
       if (why) throw new Error(`${file}: line ${i + 1} is ${why}`);
       records.set(rec.index, rec);
     }

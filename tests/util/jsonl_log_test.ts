@@ -26,6 +26,10 @@ Deno.test("parseJsonLines: a corrupt or rejected line is an error naming the fil
     () => parseJsonLines<Rec>('{"index":1}\n{oops\n', { file: "log.jsonl" }),
     /^Error: log\.jsonl: line 2 is corrupt/,
   );
+  throws(
+    () => parseJsonLines<Rec>("null\n", { file: "log.jsonl" }),
+    /^Error: log\.jsonl: line 1 is not a record \(no index\)$/,
+  );
   const invalid = (v: unknown) => (v as Rec).v === undefined ? "not a test record" : null;
   throws(
     () => parseJsonLines<Rec>('{"index":1,"v":"a"}\n{"index":2}\n', { file: "log.jsonl", invalid }),
