@@ -15,6 +15,7 @@ export const ROOMS = [
   "data",
   "db",
   "prompt",
+  "values",
   "model",
   "exec",
   "run",

@@ -18,7 +18,7 @@ import { lockRun } from "../run/mod.ts";
 import { createProgress, writeJsonAtomic, writeTextAtomic } from "../util/mod.ts";
 import type { Example } from "../types.ts";
 import { AUDIT_SAMPLE_ROWS, auditQuestion, setKeyByExecution } from "./audit_question.ts";
-import { AuditLogWriter, readAuditLog } from "./audit_log.ts";
+import { openAuditLog, readAuditLog } from "./audit_log.ts";
 import { auditPage } from "./audit_html.ts";
 import {
   AUDIT_FILES,
@@ -120,7 +120,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditResult> {
     const pending = examples.filter((e) => !done.has(e.index));
     const catalogs = new Map<string, CatalogTable[]>();
     for (const id of ids) catalogs.set(id, await engine.catalog(engine.target(dataset.dbRoot, id)));
-    const writer = await AuditLogWriter.open(dir, parsed.intactBytes);
+    const writer = await openAuditLog(dir, parsed.intactBytes);
     const progress = createProgress(pending.length, {
       label: `audit ${examples.length - pending.length ? `(resumed, ${done.size} done) ` : ""}`,
       quiet: options.quiet,

@@ -327,7 +327,7 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
       flags.push({ kind: "error", severity: "error", detail: r.error });
     }
     // too_large: the gold is not at fault, only too big to read back; its shape comes from a scoring run.
-    flags.push(...evidenceFlags(example.evidence, sql, ctx.catalog));
+    flags.push(...evidenceFlags(example.evidence, { sql, catalog: ctx.catalog }));
     flags.push(...versionConstructs(sql).filter((v) => v.when === "static").map(versionFlag));
     return { flags, gold: { ok: false, error: `${r.kind}: ${r.error}`, ms: Math.round(r.execMs ?? r.ms) } };
   }
@@ -401,7 +401,7 @@ export async function auditQuestion(ctx: QuestionContext, example: Example): Pro
   for (const v of versionConstructs(sql)) {
     if (v.when === "static" || textNumber(seenRows)) flags.push(versionFlag(v));
   }
-  flags.push(...evidenceFlags(example.evidence, sql, ctx.catalog));
+  flags.push(...evidenceFlags(example.evidence, { sql, catalog: ctx.catalog }));
   flags.push(
     ...shapeFlags(example.question, { columns: r.columns, distinctRows: r.distinctRows, sample: r.sample }),
   );

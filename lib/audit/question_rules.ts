@@ -34,9 +34,9 @@ const NUMBER = /^-?\d+(\.\d+)?$/;
  */
 export function evidenceFlags(
   evidence: string,
-  sql: string,
-  catalog: readonly CatalogTable[],
+  against: { sql: string; catalog: readonly CatalogTable[] },
 ): Flag[] {
+  const { sql, catalog } = against;
   if (!evidence.trim()) return [];
   const columns = new Set(catalog.flatMap((t) => t.columns.map((c) => c.name.toLowerCase())));
   const vocab = sqlVocabulary(sql);

@@ -16,7 +16,8 @@
  * - postgresql (only when asked for with `--only postgresql`): the BIRD-scale questions loaded into a private
  *   PostgreSQL 15 server, ours against mini-dev's psycopg2 logic at the same worker count, PGlite beside it; see
  *   `pg_bench.ts`.
- * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
+ * - generation: see `bench_generation.ts`. download: see `bench_download.ts`. values (only when asked for with
+ *   `--only values`): the value index on the BIRD-scale databases, see `bench_values.ts`.
  *
  * @module
  */
@@ -59,6 +60,10 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();
+  }
+  if (only.has("values")) {
+    console.log("");
+    await (await import("./bench_values.ts")).benchValues({ quick: selection.workflow?.quick });
   }
   if (only.has("download")) {
     console.log("");

@@ -7,7 +7,7 @@
 import { numberFlag, parseCommand } from "../util/mod.ts";
 
 const USAGE =
-  `usage: deno task bench [--only scoring|workflow|audit|postgresql|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+  `usage: deno task bench [--only scoring|workflow|audit|postgresql|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
          [--workers N] [--copies N] [--trivial N] [--quick]`;
 
 const FLAGS = {
@@ -21,7 +21,7 @@ const FLAGS = {
 } as const;
 
 /**
- * `deno task bench [--only scoring|workflow|audit|postgresql|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+ * `deno task bench [--only scoring|workflow|audit|postgresql|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
  * [--workers N] [--copies N] [--trivial N] [--quick]`.
  *
  * @param argv The arguments after `bench`.

@@ -37,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   "notebook:html": async (a) => (await import("../notebook/mod.ts")).notebookHtmlCommand(a),
   notebooks: async (a) => (await import("../notebook/mod.ts")).notebooksCommand(a),
   bench: async (a) => (await import("./bench.ts")).benchCommand(a),
+  "prompt-stats": async (a) => (await import("./prompt_stats.ts")).promptStatsCommand(a),
 };
 
 /** Run a command by name; returns the exit code. Known errors become one line on stderr. */

@@ -21,7 +21,7 @@ const COT_USAGE =
   `usage: deno task cot --dataset FILE|DIR --model NAME --out DIR [--provider llama-api|together|openai|openai-compatible]
          [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
          [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
+         [--no-evidence] [--sample-rows N] [--descriptions] [--values K] [--schema-format ddl|mschema] [--link] [--skip-missing] [--timeout S] [--workers N] [--quiet]
          ${DIALECT_USAGE}
          [--audit DIR [--exclude KINDS]]
 Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of

@@ -10,6 +10,7 @@ import { type BuildResult, type CommonDatasetOptions, countReasons, DEFAULT_SPLI
 import { numberFlag, parseCommand, UsageError } from "../util/mod.ts";
 import { DIALECT_FLAGS, dialectFlags } from "./dialect_flags.ts";
 import { parseExclude } from "../audit/mod.ts";
+import { VALUE_FLAGS, valueFlags } from "./prompt_flags.ts";
 
 /**
  * Parses a dataset command's flags (`--flag -1` read as a value). A bad flag is a {@link UsageError} that keeps
@@ -46,6 +47,7 @@ export const COMMON_FLAGS = {
   "no-evidence": { type: "boolean" },
   "sample-rows": { type: "string" },
   descriptions: { type: "boolean" },
+  ...VALUE_FLAGS,
   "skip-missing": { type: "boolean" },
   timeout: { type: "string" },
   workers: { type: "string" },
@@ -81,6 +83,7 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
       evidence: !values["no-evidence"],
       sampleRows: numberFlag("sample-rows", str("sample-rows"), { integer: true, min: 0 }) ?? 0,
       descriptions: Boolean(values.descriptions),
+      ...valueFlags(values as Parameters<typeof valueFlags>[0]),
     },
     split: {
       testRatio: numberFlag("test-ratio", str("test-ratio"), { min: 0, max: 1 }) ?? DEFAULT_SPLIT.testRatio,

@@ -16,6 +16,7 @@ import {
 
 const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
          [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
+         [--values K] [--schema-format ddl|mschema] [--link]
          [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--format messages|grpo] [--quiet]
          ${DIALECT_USAGE}
          [--audit DIR [--exclude KINDS]]

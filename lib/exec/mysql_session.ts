@@ -106,10 +106,29 @@ export function firstKeyword(sql: string): string | null {
   return i >= n ? "" : m ? m[0].toUpperCase() : sql[i];
 }
 
-/** Whether a statement may be sent: a query, or an empty one (the server answers `Query was empty`). */
+/**
+ * Every word that begins a statement in MySQL 8 or MariaDB 10.11 that is not a query (writes, DDL, session and
+ * server commands, compound statements). A statement starting with one of these is refused; one starting with a
+ * word that begins no statement at all (`SELEC 1`) goes to the server, which can only answer with its own syntax
+ * error, so the error taxonomy sees a syntax error, as with pymysql.
+ */
+const OTHER_STATEMENT_KEYWORDS = new Set(
+  ("ALTER ANALYZE BACKUP BEGIN BINLOG CACHE CALL CHANGE CHECK CHECKSUM CLONE CLOSE COMMIT CREATE DEALLOCATE " +
+    "DECLARE DELETE DO DROP END EXECUTE FETCH FLUSH GET GRANT HANDLER HELP IF IMPORT INSERT INSTALL ITERATE KILL " +
+    "LEAVE LOAD LOCK LOOP OPEN OPTIMIZE PREPARE PURGE RELEASE RENAME REPAIR REPEAT REPLACE RESET RESIGNAL " +
+    "RESTART RETURN REVOKE ROLLBACK SAVEPOINT SET SHUTDOWN SIGNAL START STOP TRUNCATE UNINSTALL UNLOCK UPDATE USE " +
+    "WHILE XA CASE").split(" "),
+);
+
+/**
+ * Whether a statement may be sent: a query, an empty one (the server answers `Query was empty`), a parenthesised
+ * one (only a query can be), or one whose first word begins no statement (the server's syntax error).
+ */
 export function isQueryStatement(sql: string): boolean {
   const k = firstKeyword(sql);
-  return k === "" || (k !== null && QUERY_KEYWORDS.has(k));
+  if (k === null) return false;
+  if (k === "" || k === "(" || QUERY_KEYWORDS.has(k)) return true;
+  return /^[A-Z_]+$/.test(k) && !OTHER_STATEMENT_KEYWORDS.has(k);
 }
 
 /** Capability flags as pymysql sends them: mysql2's defaults less the ones pymysql does not set. */
@@ -357,31 +376,5 @@ export async function killQuery(url: string, threadId: number): Promise<void> {
     await query(conn, `KILL QUERY ${Math.trunc(threadId)}`).catch(() => {});
   } finally {
     conn.destroy();
-  }
-}
-
-/** The flavour, version and comment of the server at `url` (one short connection). */
-export async function mysqlServerInfo(url: string): Promise<MysqlServerInfo> {
-  let conn: Conn;
-  try {
-    conn = await connect(url, null);
-  } catch (e) {
-    throw new Error(`cannot connect to the MySQL server: ${errorText(e)}`);
-  }
-  try {
-    return await serverInfo(conn);
-  } finally {
-    conn.destroy();
-  }
-}
-
-/** A server URL as it may be shown: the password removed. */
-export function redactMysqlUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = "";
-    return u.toString();
-  } catch {
-    return "mysql://(unparsable URL)";
   }
 }

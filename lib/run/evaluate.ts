@@ -16,7 +16,7 @@ import { createContext, type RunContext } from "./context.ts";
 import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
-import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
+import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
@@ -136,6 +136,11 @@ async function scoreAll(
   // Built once: the context check and the requests use the same messages.
   if (model) {
     ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
+    ctx.questionSchemas = await prepareQuestionSchemas(todo, ctx.pool, {
+      ...ctx,
+      quiet: options.quiet,
+      silent: options.silent,
+    });
     ctx.prompts = buildPrompts(todo, model.client, ctx);
   }
   try {

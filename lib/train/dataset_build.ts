@@ -16,6 +16,7 @@ import {
   selectExamples,
 } from "../data/mod.ts";
 import {
+  perQuestionSchema,
   PROMPT_VERSION,
   type PromptOptions,
   resolvePromptOptions,
@@ -27,6 +28,7 @@ import {
 } from "../prompt/mod.ts";
 import { openEngine, type SqlEngine } from "../exec/mod.ts";
 import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
+import { QuestionSchemas } from "../values/mod.ts";
 import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import type { Dialect, Example } from "../types.ts";
 import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
@@ -240,6 +242,11 @@ export interface PreparedBuild {
   selected: Selected;
   /** db_id → rendered schema, for every database a selected question uses. */
   schemas: Map<string, string>;
+  /**
+   * A question's schema as its prompt shows it: its own (matched values, linking) when the prompt options ask for
+   * them, else its database's from `schemas`.
+   */
+  schemaOf: (e: Example) => string;
   /** The dialect's engine (close it with {@link closeBuildEngine}). */
   engine: SqlEngine;
 }
@@ -269,11 +276,14 @@ export async function prepareBuild(
   const selected = await selectForBuild(options);
   const engine = await openBuildEngine(options, selected, prompt);
   try {
+    const schemas = await schemasFor(selected, prompt, { engine, options });
+    const own = await questionSchemasFor(selected, prompt, { engine, options });
     return {
       prompt,
       split,
       selected,
-      schemas: await schemasFor(selected, prompt, { engine, options }),
+      schemas,
+      schemaOf: (e) => own?.get(e.index) ?? schemas.get(e.db_id)!,
       engine,
     };
   } catch (e) {
@@ -350,6 +360,26 @@ async function schemasFor(
   dropMissing(selected, missing, ctx.options);
   if (failed.size > 0) dropFailing(selected, "schema_error", (e) => failed.get(e.db_id));
   return schemas;
+}
+
+/**
+ * Each kept question's own schema when the prompt carries matched values or is linked (`QuestionSchemas`: each
+ * database's value index built or loaded once), else undefined.
+ */
+async function questionSchemasFor(
+  selected: Selected,
+  prompt: PromptOptions,
+  ctx: { engine: SqlEngine; options: CommonDatasetOptions },
+): Promise<Map<number, string> | undefined> {
+  if (!perQuestionSchema(prompt)) return undefined;
+  const schemas = new QuestionSchemas(ctx.engine, {
+    dbRoot: selected.dataset.dbRoot,
+    prompt,
+    quiet: ctx.options.quiet,
+  });
+  const out = new Map<number, string>();
+  for (const e of selected.examples) out.set(e.index, (await schemas.of(e)).text);
+  return out;
 }
 
 /**

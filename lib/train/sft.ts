@@ -72,7 +72,7 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const grpo = options.format === "grpo";
   const dialect = options.dialect ?? "sqlite";
   if (grpo && dialect !== "sqlite") throw new UsageError(GRPO_SQLITE_ONLY(dialect));
-  const { prompt, split, selected, schemas, engine } = await prepareBuild(options, { reasoning: false });
+  const { prompt, split, selected, schemaOf, engine } = await prepareBuild(options, { reasoning: false });
   const verify = options.verify ?? true;
   try {
     if (verify && selected.examples.length > 0) {
@@ -84,8 +84,8 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const dbRoot = selected.dataset.dbRoot;
   const conversations = selected.examples.map((e) =>
     grpo
-      ? withAlternatives(grpoPromptOf(e, schemas.get(e.db_id)!, { prompt, split, dbRoot }), selected)
-      : conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
+      ? withAlternatives(grpoPromptOf(e, schemaOf(e), { prompt, split, dbRoot }), selected)
+      : conversationOf(e, schemaOf(e), prompt, split, e.sql.trim())
   );
   const dir = resolve(options.out);
   const files = await writeSplits(dir, conversations, split.seed);

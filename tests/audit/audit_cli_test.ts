@@ -6,23 +6,11 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { buildSftDataset } from "../../lib/train/mod.ts";
-import { killAfterLines, linesSoFar, ROOT } from "../support/robust_helpers.ts";
+import { killAfterLines, linesSoFar, startCli } from "../support/robust_helpers.ts";
 import { buildPlantedDb, PLANTED, plantedDataset } from "./planted.ts";
 
-function startAudit(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", join(ROOT, "lib", "cli", "cli.ts"), "audit", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const result = child.output().then((o) => ({
-    code: o.code,
-    stdout: new TextDecoder().decode(o.stdout),
-    stderr: new TextDecoder().decode(o.stderr),
-  }));
-  return { child, result };
-}
+/** Start `deno task audit ARGS` (not awaited). */
+const startAudit = (args: string[]) => startCli(["audit", ...args]);
 
 Deno.test("audit CLI: SIGKILL mid-run, then a rerun finishes the rest; bad input is one line", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "t2s-audit-cli-" });

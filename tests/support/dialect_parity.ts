@@ -252,6 +252,37 @@ export function openServerEngine(
   return openEngine({ dialect, dbUrl: url, workers: options.workers ?? 2, timeoutS: 30 });
 }
 
+/**
+ * Every probe scored by the project's engine on a server, as a run scores it: the `session` probes in file order
+ * on one connection (what a prediction sets must not reach the next one), the others in parallel.
+ */
+export async function scoreServerProbes(
+  probes: DialectProbe[],
+  server: { dialect: ServerDialect; url: string },
+): Promise<Map<string, Verdict>> {
+  const engine = await openServerEngine(server.dialect, server.url);
+  let ours: Map<string, Verdict>;
+  try {
+    ours = await scoreProbes(
+      engine,
+      engine.target("", "probes"),
+      probes.filter((p) => p.topic !== "session"),
+    );
+  } finally {
+    await engine.close();
+  }
+  const one = await openServerEngine(server.dialect, server.url, { workers: 1 });
+  try {
+    const session = probes.filter((p) => p.topic === "session");
+    for (const [id, v] of await scoreProbes(one, one.target("", "probes"), session, { sequential: true })) {
+      ours.set(id, v);
+    }
+  } finally {
+    await one.close();
+  }
+  return ours;
+}
+
 /** The repository root (the CLI and the bundled sample live there). */
 export const REPO_ROOT: string = join(import.meta.dirname!, "..", "..");
 /** The bundled BIRD sample. */
