@@ -34,6 +34,8 @@ export function runsFrame(runs: RunData[]): pl.DataFrame {
     pl.Series("model", col((x) => x.run.label), pl.Utf8),
     pl.Series("run_dir", col((x) => x.run.dir), pl.Utf8),
     pl.Series("dataset_sha256", col((x) => x.run.info.dataset?.sha256 ?? null), pl.Utf8),
+    // The question identities alone: equal across a set's dialect files (mini-dev in SQLite, PostgreSQL, MySQL).
+    pl.Series("questions_sha256", col((x) => x.run.info.dataset?.questions_sha256 ?? null), pl.Utf8),
     pl.Series("index", col((x) => x.r.index), pl.Int64),
     pl.Series("question_id", col((x) => num(x.r.question_id)), pl.Int64),
     pl.Series("db_id", col((x) => x.r.db_id), pl.Utf8),
