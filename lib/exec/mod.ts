@@ -11,3 +11,4 @@ export * from "./pool_types.ts";
 export * from "./sqlite_pool.ts";
 export * from "./worker_pool.ts";
 export * from "./worker_process.ts";
+export { setDigest, setDigestOf } from "./result_digest.ts";

@@ -21,7 +21,7 @@ const KILL_SLACK_MS = 1000;
 
 interface Pending {
   id: number;
-  op: "exec" | "score";
+  op: "exec" | "score" | "digest";
   /** exec: results so far, one per statement. */
   results: ExecResult[];
   expected: number;
@@ -246,7 +246,7 @@ export class WorkerProcess {
 
   /** Send one request; resolves with the worker's final message or a failure of the request. */
   request(
-    op: "exec" | "score",
+    op: "exec" | "score" | "digest",
     body: Record<string, unknown>,
     options: { timeoutS: number; expected: number },
   ): Promise<
