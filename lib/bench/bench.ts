@@ -11,28 +11,35 @@
  *   parallel as workers). Medians of `--runs` alternating runs.
  *   In `scoring.ts`, with its sets (`scoring_sets.ts`), contestants (`scoring_runs.ts`, through `tree_run.ts`)
  *   and table (`scoring_table.ts`).
+ * - voting: self-consistency at K = 8 and 16 against the floor of its SQLite work; see `bench_voting.ts`.
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { VotingBenchOptions } from "./bench_voting.ts";
 
-/** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
+/** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring and voting benchmarks' options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `generation`, `download` (default: all three). */
+  /** `scoring`, `voting`, `generation`, `download` (default: all four). */
   only?: string[];
   scoring?: ScoringBenchOptions;
+  voting?: VotingBenchOptions;
 }
 
 /**
- * Runs the benchmarks asked for, in order (scoring, generation, download), each printing its figures.
+ * Runs the benchmarks asked for, in order (scoring, voting, generation, download), each printing its figures.
  * The generation and download benchmarks load only when asked for (they build their fixtures on load).
  *
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "voting", "generation", "download"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
+  if (only.has("voting")) {
+    console.log("");
+    await (await import("./bench_voting.ts")).benchVoting(selection.voting);
+  }
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();

@@ -7,7 +7,7 @@
 import { numberFlag, parseCommand } from "../util/mod.ts";
 
 const USAGE =
-  `usage: deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+  `usage: deno task bench [--only scoring|voting|generation|download]... [--sets superhero,trivial,scale] [--runs N]
          [--workers N] [--copies N] [--trivial N] [--quick]`;
 
 const FLAGS = {
@@ -21,7 +21,7 @@ const FLAGS = {
 } as const;
 
 /**
- * `deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+ * `deno task bench [--only scoring|voting|generation|download]... [--sets superhero,trivial,scale] [--runs N]
  * [--workers N] [--copies N] [--trivial N] [--quick]`.
  *
  * @param argv The arguments after `bench`.
@@ -41,7 +41,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     workers: int("workers"),
     quick: values.quick ?? false,
   };
+  // The voting benchmark shares the sizing flags that mean the same there (its sets are its own).
+  const voting = values.only && !values.only.includes("voting") ? undefined : {
+    runs: int("runs"),
+    copies: int("copies"),
+    workers: int("workers"),
+    quick: values.quick ?? false,
+  };
   const { runBenchmarks } = await import("../bench/mod.ts");
-  await runBenchmarks({ only: values.only, scoring });
+  await runBenchmarks({ only: values.only, scoring, voting });
   return 0;
 }
