@@ -94,6 +94,8 @@ export interface ResultRecord {
   turns?: number;
   /** Agent runs: how the loop ended. */
   stop?: AgentStop;
+  /** Agent runs cut by `--question-timeout`: the budget, in seconds, that fired. */
+  question_timeout_s?: number;
 }
 
 /** How a candidate fared in the vote (lib/run/voting.ts). */
@@ -130,6 +132,8 @@ export type TrajectoryStep =
     turn: number;
     /** The query, or null when the call had no usable `query` argument or named another tool. */
     sql: string | null;
+    /** The call's raw arguments when they held no usable query (not JSON, no `query`), capped; else absent. */
+    arguments?: string;
     /** Execution time in ms (0 for a call that never reached the database). */
     ms: number;
   }
@@ -138,8 +142,11 @@ export type TrajectoryStep =
     | { ok: false; error: string }
   );
 
-/** How an agent loop ended: `answer` (a message without a tool call) or `max_turns` (cut at the limit). */
-export type AgentStop = "answer" | "max_turns";
+/**
+ * How an agent loop ended: `answer` (a message without a tool call), `max_turns` (cut at the limit) or
+ * `question_timeout` (cut by the per-question wall-clock budget, `--question-timeout`).
+ */
+export type AgentStop = "answer" | "max_turns" | "question_timeout";
 
 /** A run's mode, as `run.json` records it. */
 export type RunMode =
@@ -253,4 +260,25 @@ export interface Usage {
 export interface ToolSpec {
   type: "function";
   function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
+export type Dialect = "sqlite" | "postgresql" | "mysql";
+
+/** A column as the prompt's DDL shows it. */
+export interface CatalogColumn {
+  name: string;
+  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
+  type: string;
+  notNull: boolean;
+}
+
+/** A table of one BIRD database as the engine's catalog describes it. */
+export interface CatalogTable {
+  name: string;
+  columns: CatalogColumn[];
+  primaryKey: string[];
+  /** UNIQUE constraints other than the primary key, each its columns (a foreign key may reference one). */
+  unique?: string[][];
+  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
 }

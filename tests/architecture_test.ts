@@ -13,6 +13,7 @@ const LIB = normalize(join(import.meta.dirname!, "..", "lib"));
 export const ROOMS = [
   "util",
   "data",
+  "db",
   "prompt",
   "model",
   "exec",

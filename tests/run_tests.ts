@@ -9,7 +9,8 @@
  */
 
 const INSTALL =
-  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert chromium python3";
+  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert " +
+  "chromium python3 postgresql mariadb-server python3-psycopg2 python3-pymysql";
 
 async function has(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -34,6 +35,12 @@ export async function missingPrerequisites(): Promise<string[]> {
     missing.push("jupyter nbconvert");
   }
   if (!(await exists("/usr/bin/chromium"))) missing.push("chromium (/usr/bin/chromium)");
+  // The PostgreSQL and MySQL tests start private servers, and check verdicts against the official drivers.
+  if (!(await has("/bin/sh", ["-c", "ls /usr/lib/postgresql/*/bin/postgres"]))) missing.push("postgresql");
+  if (!(await exists("/usr/sbin/mariadbd"))) missing.push("mariadb-server (/usr/sbin/mariadbd)");
+  for (const mod of ["psycopg2", "pymysql"]) {
+    if (!(await has("/usr/bin/python3", ["-c", `import ${mod}`]))) missing.push(`python3-${mod}`);
+  }
   return missing;
 }
 

@@ -12,18 +12,22 @@
  *   In `scoring.ts`, with its sets (`scoring_sets.ts`), contestants (`scoring_runs.ts`, through `tree_run.ts`)
  *   and table (`scoring_table.ts`).
  * - voting: self-consistency at K = 8 and 16 against the floor of its SQLite work; see `bench_voting.ts`.
+ * - workflow: three models' predictions one after another, gold cached after the first, against the official
+ *   script three times (`workflow.ts`).
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { WorkflowBenchOptions } from "./workflow.ts";
 import type { VotingBenchOptions } from "./bench_voting.ts";
 
 /** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring and voting benchmarks' options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `voting`, `generation`, `download` (default: all four). */
+  /** `scoring`, `workflow`, `voting`, `generation`, `download` (default: all five). */
   only?: string[];
   scoring?: ScoringBenchOptions;
+  workflow?: WorkflowBenchOptions;
   voting?: VotingBenchOptions;
 }
 
@@ -34,8 +38,12 @@ export interface BenchmarkSelection {
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "voting", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "workflow", "voting", "generation", "download"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
+  if (only.has("workflow")) {
+    console.log("");
+    await (await import("./workflow.ts")).benchWorkflow(selection.workflow);
+  }
   if (only.has("voting")) {
     console.log("");
     await (await import("./bench_voting.ts")).benchVoting(selection.voting);

@@ -1,14 +1,14 @@
 /**
- * `deno task <command>` entry point: `eval`, `download`, `sft`, `cot`, `train`, `serve`, `report`,
+ * `deno task <command>` entry point: `eval`, `download`, `db`, `sft`, `cot`, `train`, `serve`, `report`,
  * `notebook:html`, `notebooks`, `bench`. Each command's flags live in a file of its own here (`eval.ts`,
- * `download.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
+ * `download.ts`, `db.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
  * in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
  *
  * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
  *
  * @module
  */
-import { numberFlag, UsageError } from "../util/mod.ts";
+import { numberFlag, UsageError, watchTaskParent } from "../util/mod.ts";
 import { evalCommand } from "./eval.ts";
 
 export { evalCommand, numberFlag, UsageError };
@@ -16,6 +16,7 @@ export { evalCommand, numberFlag, UsageError };
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   download: async (a) => (await import("./download.ts")).downloadCommand(a),
+  db: async (a) => (await import("./db.ts")).dbCommand(a),
   sft: async (a) => (await import("./sft.ts")).sftCommand(a),
   cot: async (a) => (await import("./cot.ts")).cotCommand(a),
   train: async (a) => (await import("./train.ts")).trainCommand(a),
@@ -57,4 +58,9 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // Started by `deno task`: when that process dies (SIGKILL), stop too, releasing the run's lock; the
+  // workers die with us (their parent-death signal).
+  watchTaskParent();
+  Deno.exit(await main(Deno.args));
+}

@@ -11,6 +11,7 @@ import {
   buildExitCode,
   COMMON_FLAGS,
   commonOptionsFrom,
+  DIALECT_USAGE,
   parseDatasetFlags,
   printReasons,
   printSummary,
@@ -21,9 +22,11 @@ const COT_USAGE =
          [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
          [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
          [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
+         ${DIALECT_USAGE}
 Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of
 the reasoning returns the gold result (BIRD set semantics). Writes DIR/train.jsonl, DIR/test.jsonl, DIR/dataset.json
-and DIR/progress.jsonl (a rerun with the same --out skips finished questions).
+and DIR/progress.jsonl (a rerun with the same --out skips finished questions). --dialect postgresql|mysql: prompts,
+gold SQL (from the dataset given) and the teacher's SQL in that dialect, executed on its engine.
 API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
 
 /**

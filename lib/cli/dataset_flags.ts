@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
 import { type BuildResult, type CommonDatasetOptions, countReasons, DEFAULT_SPLIT } from "../train/mod.ts";
 import { numberFlag, parseCommand, UsageError } from "../util/mod.ts";
+import { DIALECT_FLAGS, dialectFlags } from "./dialect_flags.ts";
 
 /**
  * Parses a dataset command's flags (`--flag -1` read as a value). A bad flag is a {@link UsageError} that keeps
@@ -48,7 +49,11 @@ export const COMMON_FLAGS = {
   timeout: { type: "string" },
   workers: { type: "string" },
   quiet: { type: "boolean" },
+  ...DIALECT_FLAGS,
 } as const;
+
+/** The usage lines of the dialect flags, as both commands print them. */
+export const DIALECT_USAGE = `[--dialect sqlite|postgresql|mysql] [--db-url URL (or TEXT2SQL_DB_URL)]`;
 
 /**
  * The common options from parsed flags (`--dataset` and `--out` required).
@@ -65,6 +70,7 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
   return {
     dataset: str("dataset")!,
     dbRoot: str("db-root"),
+    ...dialectFlags({ dialect: str("dialect"), "db-url": str("db-url") }),
     out: str("out")!,
     db: values.db as string[] | undefined,
     limit: numberFlag("limit", str("limit"), { integer: true, min: 0 }),

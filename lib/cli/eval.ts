@@ -4,12 +4,15 @@
  *
  * @module
  */
-import { type Dialect, MIN_WORKER_MEMORY, parseDialect, parseMemory } from "../exec/mod.ts";
+import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
+import { dialectFlags } from "./dialect_flags.ts";
 import {
   MODEL_FLAGS,
   modelFlagValues,
   numberFlag,
   parseCommand,
+  READ_LIMITS,
+  readTextSafe,
   refuseKeyFlags,
   UsageError,
 } from "../util/mod.ts";
@@ -18,7 +21,7 @@ const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [
          [--dialect sqlite|postgresql|mysql] [--db-url URL (or TEXT2SQL_DB_URL)]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
          [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N]
-         [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T]]
+         [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T] [--question-timeout S]] [--retry-budget S]
          [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
          [--prices FILE] [--out DIR] [--quiet] [--max-retries N] [--max-consecutive-failures N] [--allow-symlinks]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
@@ -39,6 +42,8 @@ const EVAL_FLAGS = {
   n: { type: "string" },
   agent: { type: "boolean" },
   "max-turns": { type: "string" },
+  "question-timeout": { type: "string" },
+  "retry-budget": { type: "string" },
   "no-evidence": { type: "boolean" },
   "sample-rows": { type: "string" },
   descriptions: { type: "boolean" },
@@ -63,6 +68,7 @@ const CONFLICTS: [holds: (v: EvalValues) => boolean, message: string][] = [
     "--n K, --agent and --max-turns need --model",
   ],
   [(v) => v["max-turns"] !== undefined && !v.agent, "--max-turns needs --agent"],
+  [(v) => v["question-timeout"] !== undefined && !v.agent, "--question-timeout needs --agent"],
   [(v) => Boolean(v.agent) && Number(v.n ?? 1) > 1, "--agent and --n > 1 are separate modes: choose one"],
   [(v) => Boolean(v.provider || v["base-url"]) && !v.model, "--provider/--base-url need --model"],
 ];
@@ -116,6 +122,8 @@ async function runOptions(values: EvalValues) {
     baseUrl: model.baseUrl,
     concurrency: model.concurrency,
     requestTimeoutS: model.requestTimeoutS,
+    retryBudgetS: numberFlag("retry-budget", values["retry-budget"], { min: 0.001 }),
+    questionTimeoutS: numberFlag("question-timeout", values["question-timeout"], { min: 0.001 }),
     timeoutS: numberFlag("timeout", values.timeout, { min: 0.001 }),
     workers: int("workers", 1),
     workerMemory: memoryFlag(values["worker-memory"]),
@@ -140,33 +148,6 @@ async function runOptions(values: EvalValues) {
     out: values.out,
     quiet: values.quiet ?? false,
   };
-}
-
-/**
- * `--dialect` and the server URL: `--db-url`, else `TEXT2SQL_DB_URL` from the environment (which keeps a password
- * out of the shell history and the process list). A URL implies its dialect when `--dialect` is not given.
- */
-function dialectFlags(values: EvalValues): { dialect: Dialect; dbUrl?: string } {
-  let dialect: Dialect | undefined;
-  try {
-    dialect = values.dialect === undefined ? undefined : parseDialect(values.dialect);
-  } catch (e) {
-    throw new UsageError(`--dialect: ${(e as Error).message}`);
-  }
-  const dbUrl = values["db-url"] ??
-    (dialect && dialect !== "sqlite" ? Deno.env.get("TEXT2SQL_DB_URL") : undefined);
-  if (!dbUrl) return { dialect: dialect ?? "sqlite" };
-  const scheme = /^([a-z]+):\/\//i.exec(dbUrl)?.[1]?.toLowerCase();
-  const implied: Dialect | undefined = scheme === "postgres" || scheme === "postgresql"
-    ? "postgresql"
-    : scheme === "mysql" || scheme === "mariadb"
-    ? "mysql"
-    : undefined;
-  if (!implied) throw new UsageError("--db-url: expected a postgres://… or mysql://… URL");
-  if (dialect && dialect !== implied) {
-    throw new UsageError(`--db-url is a ${implied} URL but --dialect is ${dialect}`);
-  }
-  return { dialect: implied, dbUrl };
 }
 
 /** 1 when nothing at all was scored (a setup problem); 0 otherwise, with a last line for unanswered questions. */
@@ -215,7 +196,7 @@ function memoryFlag(text: string | undefined): number | undefined {
 async function readPrices(path: string, model: string | undefined) {
   let table: Record<string, { prompt_per_mtok: number; completion_per_mtok: number }>;
   try {
-    table = JSON.parse(await Deno.readTextFile(path));
+    table = JSON.parse(await readTextSafe(path, { maxBytes: READ_LIMITS.smallJson, what: "price table" }));
   } catch (e) {
     throw new UsageError(`${path}: cannot read price table (${(e as Error).message})`);
   }

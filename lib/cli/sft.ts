@@ -3,12 +3,13 @@
  *
  * @module
  */
-import { buildSftDataset } from "../train/mod.ts";
+import { buildSftDataset, GRPO_SQLITE_ONLY } from "../train/mod.ts";
 import { UsageError } from "../util/mod.ts";
 import {
   buildExitCode,
   COMMON_FLAGS,
   commonOptionsFrom,
+  DIALECT_USAGE,
   parseDatasetFlags,
   printSummary,
 } from "./dataset_flags.ts";
@@ -16,9 +17,12 @@ import {
 const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
          [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
          [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--format messages|grpo] [--quiet]
+         ${DIALECT_USAGE}
 Writes DIR/train.jsonl, DIR/test.jsonl ({"messages":[system, user, assistant = gold SQL]}) and DIR/dataset.json.
 --format grpo writes prompt-only rows {"messages":[system, user],"db_id","gold_sql","db_path"} for
-"method": "grpo" (db_path is relative to the database root, which the trainer's grpo.db_root must name).
+"method": "grpo" (db_path is relative to the database root, which the trainer's grpo.db_root must name; SQLite only).
+--dialect postgresql|mysql: prompts in that dialect (its DDL from the engine's catalog), gold SQL from the dataset
+given (mini_dev_postgresql.json …) executed on that engine; PostgreSQL is embedded unless --db-url names a server.
 Gold SQL that fails to execute is dropped and recorded (--no-verify skips execution). A missing database is an
 error unless --db leaves it out or --skip-missing drops (and records) its questions.`;
 
@@ -38,6 +42,9 @@ export async function sftCommand(argv: string[]): Promise<number> {
   const format = values.format ?? "messages";
   if (format !== "messages" && format !== "grpo") {
     throw new UsageError(`--format must be messages or grpo, got ${format}\n${SFT_USAGE}`);
+  }
+  if (format === "grpo" && common.dialect && common.dialect !== "sqlite") {
+    throw new UsageError(GRPO_SQLITE_ONLY(common.dialect));
   }
   const result = await buildSftDataset({ ...common, verify: !values["no-verify"], format });
   printSummary("sft", result);

@@ -16,7 +16,15 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { cacheRoot, fileSha256, sha256Hex, writeTextAtomic } from "../util/mod.ts";
+import {
+  cacheRoot,
+  fileSha256,
+  READ_LIMITS,
+  readTextSafe,
+  sha256Hex,
+  UnsafeFileError,
+  writeTextAtomic,
+} from "../util/mod.ts";
 import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./pool_types.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */
@@ -123,6 +131,10 @@ export class GoldCache {
     Promise<{ stamp: string; indexFile: string; known: string | null } | null>
   >();
   private readonly writes = new Set<Promise<void>>();
+  /** Gold queries being executed now, by database and SQL. */
+  private readonly inFlight = new Map<string, Promise<GoldEntry | null>>();
+  /** Shard files that are not regular files (a FIFO, a device, a folder, a loop): never read nor appended to. */
+  private readonly unusable = new Set<string>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -176,7 +188,10 @@ export class GoldCache {
         const stamp = stampOf(abs, st);
         const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
         if (this.memoryOnly) return { stamp, indexFile, known: null };
-        const known = (await Deno.readTextFile(indexFile).catch(() => "")).trim();
+        const known = (await readTextSafe(indexFile, { maxBytes: 1024, what: "gold cache index" }).catch(() =>
+          ""
+        ))
+          .trim();
         return { stamp, indexFile, known: /^[0-9a-f]{64}$/.test(known) ? known : null };
       })();
       this.stamps.set(abs, p);
@@ -216,8 +231,13 @@ export class GoldCache {
     const file = this.shardPath(dbHash);
     let text = "";
     try {
-      text = await Deno.readTextFile(file);
-    } catch {
+      text = await readTextSafe(file, { maxBytes: READ_LIMITS.goldCache, what: "gold cache file" });
+    } catch (e) {
+      // A FIFO, a device, a folder, a loop or an oversized file: every gold query on it is a miss, one warning.
+      if (e instanceof UnsafeFileError && e.kind !== "missing") {
+        this.unusable.add(file);
+        console.error(`warning: ${e.message}; ignored (its gold queries are recomputed)`);
+      }
       return entries;
     }
     const lines = text.split("\n");
@@ -320,6 +340,29 @@ export class GoldCache {
   }
 
   /**
+   * The result of the same gold query on the same database being executed right now by another question of this
+   * run, once it is done (null when none is, or when its result cannot be shared): two questions with one gold
+   * query execute it once, however many run at a time.
+   */
+  async running(dbPath: string, sql: string): Promise<GoldEntry | null> {
+    return await (this.inFlight.get(`${dbPath}\0${sql}`) ?? null);
+  }
+
+  /**
+   * Say that the caller executes this gold query now; call the returned function with its result (or null when it
+   * did not run), which releases those waiting in {@linkcode running}.
+   */
+  start(dbPath: string, sql: string): (result: GoldEntry | null) => void {
+    const key = `${dbPath}\0${sql}`;
+    let settle!: (r: GoldEntry | null) => void;
+    this.inFlight.set(key, new Promise((res) => (settle = res)));
+    return (result) => {
+      this.inFlight.delete(key);
+      settle(result && cacheable(result) ? result : null);
+    };
+  }
+
+  /**
    * Count a gold query executed by the caller (a miss) and keep its result unless it depends on load. Returns at
    * once; the entry is written in a batch (see {@linkcode flush}).
    */
@@ -352,6 +395,7 @@ export class GoldCache {
     const batch = this.pending.get(dbHash);
     if (!batch?.lines.length) return;
     this.pending.delete(dbHash);
+    if (this.unusable.has(this.shardPath(dbHash))) return;
     try {
       await Deno.mkdir(this.dir, { recursive: true });
       await Deno.writeTextFile(this.shardPath(dbHash), batch.lines.join(""), { append: true });

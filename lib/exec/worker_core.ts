@@ -1,9 +1,16 @@
 /**
  * The worker side of the execution protocol, shared by every engine's worker process (`sqlite_worker.ts` today;
  * the PostgreSQL and MySQL workers beside it). A worker reads one JSON request per line on stdin and writes JSON
- * lines on stdout: `{ready}` once, then per statement `{id, start}` when the engine starts it and `{id, end,
- * execMs}` when it is done, then the reply. The parent (`worker_process.ts`) enforces the time limit by SIGKILL
- * once a statement has run too long, so nothing here has to interrupt an engine mid-query.
+ * lines on stdout: `{ready}` once, then per statement `{id, end, execMs}` when the engine is done with it, then
+ * the reply. The parent (`worker_process.ts`) enforces the time limit by SIGKILL once a statement has run too
+ * long, so nothing here has to interrupt an engine mid-query.
+ *
+ * The parent's timer starts when it sends a request and restarts at every message it receives. When a statement
+ * starts, what is waiting is written first (a kill must not lose an earlier result), and a bare `{id, start}` is
+ * written only when this worker has been silent for {@linkcode START_NOW_MS} or more: the timer never starts
+ * more than that before the statement really did, and a trivial prediction scored against a cached gold result
+ * costs one write, not three. A slow statement's end is written at once, so the parent's
+ * timer restarts before the digest of a big result is computed.
  *
  * Three requests: `exec` returns each statement's distinct rows as canonical cell keys (CoT, SFT); `score` runs
  * a prediction and its gold query (or takes the gold's cached digest) and compares them here, so result rows
@@ -127,6 +134,10 @@ const sampleOf = (rows: unknown[][], n: number): Display[][] => rows.slice(0, n)
 
 /** Statements that took longer than this (ms) report their end at once; quicker ones batch it. */
 const END_NOW_MS = 50;
+/** A statement starting this long (ms) after the worker last wrote tells the parent at once. */
+const START_NOW_MS = 100;
+/** When this worker last wrote to the parent, or received a request (the parent's timer restarts then). */
+let lastMark = 0;
 
 const encoder = new TextEncoder();
 /** Messages not yet written: a request's replies go out in as few writes as the timer allows. */
@@ -144,6 +155,7 @@ function flush(): void {
   outbox = [];
   let off = 0;
   while (off < data.length) off += Deno.stdout.writeSync(data.subarray(off));
+  lastMark = performance.now();
 }
 
 /** Run one statement through the backend, telling the parent when it starts and ends, and judging the time. */
@@ -152,9 +164,14 @@ async function runStatement(backend: WorkerBackend, req: WorkerRequest, sql: str
   let startedAt: number | null = null;
   const io: StatementIo = {
     started() {
-      // Flushed with whatever is waiting: from here the parent's timer runs, and it must know.
-      send({ id: req.id, start: true });
-      flush();
+      // What is waiting goes now (an earlier statement's result, the prediction's shape before its gold
+      // query): a kill during this statement must not lose it; its `end` restarts the parent's timer. With
+      // nothing waiting, the timer restarted at our last write: if that was long ago, restart it now.
+      if (outbox.length) flush();
+      else if (performance.now() - lastMark >= START_NOW_MS) {
+        send({ id: req.id, start: true });
+        flush();
+      }
       startedAt = t0 = performance.now();
     },
   };
@@ -354,6 +371,7 @@ async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> 
 }
 
 async function handle(backend: WorkerBackend, line: string): Promise<void> {
+  lastMark = performance.now();
   const req = JSON.parse(line) as WorkerRequest;
   try {
     if (req.op === "score") {
@@ -364,8 +382,13 @@ async function handle(backend: WorkerBackend, line: string): Promise<void> {
     // Anything unexpected (a malformed cached digest, a RangeError from a huge string) fails this request only.
     send({ id: req.id, error: e instanceof Error ? e.message : String(e) });
   }
-  flush();
+  // More requests already waiting (a pipelined batch): this reply goes out with the next write, at the latest
+  // when the next statement starts.
+  if (waiting === 0) flush();
 }
+
+/** Request lines received and not yet handled. */
+let waiting = 0;
 
 /**
  * Serve requests on stdin with this backend until stdin closes, then exit. With `init`, the first line on stdin
@@ -383,7 +406,9 @@ export async function serveWorker(
   }
   let chain: Promise<void> = Promise.resolve();
   await readLines(Deno.stdin.readable, (line) => {
+    waiting++;
     chain = chain.then(async () => {
+      waiting--;
       if (!backend) {
         try {
           backend = await makeBackend(JSON.parse(line));

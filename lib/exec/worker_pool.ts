@@ -20,7 +20,12 @@ import {
   type ScoredOk,
   type ScoreOutcome,
 } from "./pool_types.ts";
-import { WorkerProcess, type WorkerSpec } from "./worker_process.ts";
+import { isRequeued, WorkerProcess, type WorkerSpec } from "./worker_process.ts";
+
+/** Most requests a worker holds at once. */
+const MAX_PIPELINE = 32;
+/** A worker is given as many requests as this much recent work (ms): deep for quick questions, one for slow. */
+const PIPELINE_WINDOW_MS = 8;
 
 const isFailure = (m: Record<string, unknown> | ExecErr): m is ExecErr => m.ok === false && "kind" in m;
 
@@ -41,10 +46,11 @@ export abstract class WorkerPool implements SqlEngine {
   /** Bumped when workers must be replaced (new permissions): idle workers of an older generation are killed. */
   protected generation = 0;
   private procs: WorkerProcess[] = [];
-  protected idle: WorkerProcess[] = [];
+  /** Requests handed to each worker and not finished. */
+  private readonly assigned = new Map<WorkerProcess, number>();
+  /** Recent time a request took in a worker (ms, a moving average): sets the pipeline's depth. */
+  private recentMs = PIPELINE_WINDOW_MS;
   private queue: (() => void)[] = [];
-  /** Requests waiting for one worker in particular (the one holding a kept digest), served first on release. */
-  private waiting = new Map<WorkerProcess, ((proc: WorkerProcess | null) => void)[]>();
   /** Which worker kept the digest of (target, statement) (`digest` with `keep`), oldest first, bounded. */
   private keptOn = new Map<string, WorkerProcess>();
   private closed = false;
@@ -138,7 +144,7 @@ export abstract class WorkerPool implements SqlEngine {
     if (isFailure(out)) return out;
     const { msg } = out;
     if (isFailure(msg)) return msg;
-    const r = msg.result as DigestResult & { execMs?: number };
+    const r = msg.result as DigestResult;
     if (!r.ok) return { ...r, ms: performance.now() - ran.t0 };
     if (options.keep && ran.on) this.rememberKept(target, sql, ran.on);
     return { ...r, ms: performance.now() - ran.t0 };
@@ -228,7 +234,10 @@ export abstract class WorkerPool implements SqlEngine {
     };
   }
 
-  /** Acquire a worker (`prefer` when it is alive, waiting for it), wait for it to start, run `fn`, release it. */
+  /**
+   * Acquire a worker (`prefer` first, when it is alive and current), wait for it to start, run `fn` on it,
+   * release it.
+   */
   private async onWorker<T>(
     dbPath: string,
     fn: (proc: WorkerProcess) => Promise<T>,
@@ -236,24 +245,40 @@ export abstract class WorkerPool implements SqlEngine {
   ): Promise<T | ExecErr> {
     if (this.closed) throw new Error(`${this.constructor.name} is closed`);
     this.allow([dbPath]);
-    const proc = await (prefer ? this.acquireThis(prefer) : this.acquire());
-    try {
+    for (let first = true;; first = false) {
+      const proc = first && prefer ? this.assignTo(prefer) ?? await this.assign() : await this.assign();
+      let out: T;
       try {
-        await proc.ready;
-      } catch (e) {
-        return { ok: false, kind: "error", error: (e as Error).message, ms: 0 };
+        try {
+          await proc.ready;
+        } catch (e) {
+          return { ok: false, kind: "error", error: (e as Error).message, ms: 0 };
+        }
+        out = await fn(proc);
+      } finally {
+        this.release(proc);
       }
-      return await fn(proc);
-    } finally {
-      this.release(proc);
+      // Queued behind a request that killed its worker: it never ran, so it goes to another worker.
+      if (!isRequeued(out)) return out;
     }
   }
 
-  /** Replace the workers (after a change of permissions): idle ones now, busy ones when released. */
+  /** Replace the workers (after a change of permissions): idle ones now, busy ones when their work is done. */
   protected renew(): void {
     this.generation++;
-    for (const p of this.idle) p.kill();
-    this.idle = [];
+    for (const p of this.procs) if (!this.assigned.get(p)) p.kill();
+  }
+
+  /**
+   * Start the workers now rather than at the first request, so their start-up overlaps whatever the caller does
+   * before it (a run reads its folder and writes `run.json` meanwhile).
+   */
+  warm(): void {
+    if (this.closed) return;
+    const live = this.procs.filter((p) => !p.dead && p.generation === this.generation).length;
+    for (let i = live; i < this.workers && this.procs.filter((p) => !p.dead).length < this.workers; i++) {
+      this.spawn();
+    }
   }
 
   /** Process ids of the live workers (tests check that none outlives the pool or its parent). */
@@ -261,76 +286,75 @@ export abstract class WorkerPool implements SqlEngine {
     return this.procs.filter((p) => !p.dead).map((p) => p.pid);
   }
 
+  /**
+   * How many requests a worker may hold at once: as many as fill {@linkcode PIPELINE_WINDOW_MS} of work at the
+   * recent time per request (quick questions travel in batches, a write and a round trip spared each), one when
+   * queries are slow (no question waits behind another's long query).
+   */
+  private depth(): number {
+    return Math.max(
+      1,
+      Math.min(MAX_PIPELINE, Math.floor(PIPELINE_WINDOW_MS / Math.max(this.recentMs, 1e-3))),
+    );
+  }
+
   private spawn(): WorkerProcess {
     const proc = new WorkerProcess(this.spec(), this.generation, this.workerMemory);
+    proc.onServed = (ms) => {
+      this.recentMs += (ms - this.recentMs) * 0.1;
+    };
     proc.onExit = () => {
       this.procs = this.procs.filter((p) => p !== proc);
-      this.idle = this.idle.filter((p) => p !== proc);
-      // Whoever waited for this worker takes any other.
-      this.wakeWaiting(proc);
+      this.assigned.delete(proc);
       // A slot freed by a killed worker lets a queued request spawn a fresh one.
-      const next = this.queue.shift();
-      if (next) next();
+      this.wake();
     };
     this.procs.push(proc);
+    this.assigned.set(proc, 0);
     return proc;
   }
 
-  private acquire(): Promise<WorkerProcess> {
-    const fresh = this.idle.filter((p) => !p.dead && p.generation === this.generation);
-    if (fresh.length) {
-      const proc = fresh[0];
-      this.idle = this.idle.filter((p) => p !== proc);
-      return Promise.resolve(proc);
+  /** A worker for one more request: the least loaded under the pipeline depth, a new one while there is room. */
+  private assign(): Promise<WorkerProcess> {
+    const depth = this.depth();
+    let best: WorkerProcess | null = null;
+    for (const p of this.procs) {
+      if (p.dead || p.generation !== this.generation) continue;
+      const load = this.assigned.get(p) ?? 0;
+      if (load < depth && (!best || load < (this.assigned.get(best) ?? 0))) best = p;
     }
     const live = this.procs.filter((p) => !p.dead).length;
-    if (live < this.workers) return Promise.resolve(this.spawn());
-    return new Promise((res) => this.queue.push(() => res(this.acquire())));
+    if ((!best || (this.assigned.get(best) ?? 0) > 0) && live < this.workers) best = this.spawn();
+    if (best) {
+      this.assigned.set(best, (this.assigned.get(best) ?? 0) + 1);
+      return Promise.resolve(best);
+    }
+    return new Promise((res) => this.queue.push(() => res(this.assign())));
   }
 
   /**
-   * This worker when it is alive and current (waiting while it is busy: the caller holds no worker meanwhile, so
-   * the others go on serving), else any.
+   * This worker for one more request, whatever its load (it holds what the request needs: a kept digest), when
+   * it is alive and current; else null. The request waits in its pipeline behind the ones before it.
    */
-  private acquireThis(proc: WorkerProcess): Promise<WorkerProcess> {
-    if (proc.dead || proc.generation !== this.generation || !this.procs.includes(proc)) return this.acquire();
-    const i = this.idle.indexOf(proc);
-    if (i >= 0) {
-      this.idle.splice(i, 1);
-      return Promise.resolve(proc);
-    }
-    return new Promise((res) => {
-      const list = this.waiting.get(proc) ?? [];
-      list.push((p) => res(p ?? this.acquire()));
-      this.waiting.set(proc, list);
-    });
-  }
-
-  /** Hand a worker that is gone (or no longer current) to its waiters as "take any". */
-  private wakeWaiting(proc: WorkerProcess): void {
-    const list = this.waiting.get(proc);
-    if (!list) return;
-    this.waiting.delete(proc);
-    for (const w of list) w(null);
+  private assignTo(proc: WorkerProcess): WorkerProcess | null {
+    if (proc.dead || proc.generation !== this.generation || !this.procs.includes(proc)) return null;
+    this.assigned.set(proc, (this.assigned.get(proc) ?? 0) + 1);
+    return proc;
   }
 
   private release(proc: WorkerProcess): void {
-    if (proc.dead || this.closed) {
-      this.wakeWaiting(proc);
-      return;
-    }
-    if (proc.generation !== this.generation) {
+    const load = (this.assigned.get(proc) ?? 1) - 1;
+    if (!proc.dead) this.assigned.set(proc, load);
+    if (proc.dead || this.closed) return;
+    if (proc.generation !== this.generation && load === 0) {
       proc.kill();
-      this.wakeWaiting(proc);
       return;
     }
-    const waiter = this.waiting.get(proc)?.shift();
-    if (waiter) {
-      if (!this.waiting.get(proc)!.length) this.waiting.delete(proc);
-      waiter(proc);
-      return;
-    }
-    this.idle.push(proc);
+    this.wake();
+  }
+
+  /** Let a waiting request try again. */
+  private wake(): void {
     const next = this.queue.shift();
     if (next) next();
   }

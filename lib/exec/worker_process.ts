@@ -16,7 +16,10 @@ import {
   type ScoredOk,
 } from "./pool_types.ts";
 
-/** How long past the limit, after the worker said a statement started, the parent waits before it kills. */
+/**
+ * How long past the limit the parent waits before it kills, counted from the last message of the worker (or the
+ * request): the worker tells a statement's start whenever it was silent for 100 ms or more before it.
+ */
 const KILL_SLACK_MS = 1000;
 
 interface Pending {
@@ -36,6 +39,23 @@ interface Pending {
   timeoutS: number;
   /** Deliver a final message (score reply, exec list) or a failure of the whole request. */
   finish: (msg: Record<string, unknown> | ExecErr) => void;
+}
+
+/**
+ * The failure given to requests queued behind one that killed its worker: they never started, and the pool sends
+ * them to another worker ({@linkcode isRequeued}).
+ */
+const REQUEUE: ExecErr & { requeue: true } = {
+  ok: false,
+  kind: "error",
+  error: "worker stopped before this request started",
+  ms: 0,
+  requeue: true,
+};
+
+/** Whether a request's outcome says it never ran and must be sent to another worker. */
+export function isRequeued(out: unknown): boolean {
+  return (out as { msg?: { requeue?: boolean } } | null)?.msg?.requeue === true;
 }
 
 const encoder = new TextEncoder();
@@ -109,7 +129,13 @@ export class WorkerProcess {
   readonly child: Deno.ChildProcess;
   readonly generation: number;
   private writer: WritableStreamDefaultWriter<Uint8Array>;
-  private pending: Pending | null = null;
+  /**
+   * Requests sent and not finished, in the order the worker runs them: the first is running, the others wait in
+   * the worker's input. Several at once (a pipeline) spare a round trip and a write per quick question.
+   */
+  private inflight: Pending[] = [];
+  /** Request lines written together at the end of the current task (one write for a batch). */
+  private outLines: string[] = [];
   private nextId = 1;
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
@@ -118,6 +144,8 @@ export class WorkerProcess {
   /** Why the worker could not start, as it said before exiting. */
   private fatal: string | null = null;
   onExit: () => void = () => {};
+  /** Told the time each request took once it was the worker's (ms), for the pool's pipeline depth. */
+  onServed: (ms: number) => void = () => {};
 
   private readonly label: string;
 
@@ -149,9 +177,10 @@ export class WorkerProcess {
           `${this.label} exited during start-up (code ${s.code})${this.fatal ? `: ${this.fatal}` : ""}`,
         ),
       );
-      const p = this.pending;
+      const [p, ...queued] = this.inflight;
+      this.inflight = [];
+      for (const q of queued) q.finish(REQUEUE);
       if (p) {
-        this.pending = null;
         if (p.timer !== null) clearTimeout(p.timer);
         // The worker dies on its own only when it runs out of memory (an allocation failure aborts V8).
         p.finish({
@@ -190,18 +219,16 @@ export class WorkerProcess {
       this.readyResolve();
       return;
     }
-    const p = this.pending;
+    const p = this.inflight[0];
     if (!p || msg.id !== p.id) return;
     if (msg.start) {
       p.started++;
-      p.runningSince = performance.now();
-      p.timer = this.arm(p);
+      this.rearm(p);
       return;
     }
     if (msg.end) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.timer = null;
-      p.runningSince = null;
+      // The next statement may start without a word: the timer runs again from here.
+      this.rearm(p);
       return;
     }
     if (msg.partial) {
@@ -209,30 +236,54 @@ export class WorkerProcess {
       return;
     }
     if (typeof msg.error === "string") {
-      this.pending = null;
-      p.finish({ ok: false, kind: "error", error: msg.error, ms: performance.now() - p.sent });
+      this.done(p, { ok: false, kind: "error", error: msg.error, ms: performance.now() - p.sent });
       return;
     }
     if (p.op === "exec") {
       const r = msg.result as ExecResult;
       const result = { ...r, ms: performance.now() - p.sent } as ExecResult;
       p.results.push(result);
-      if (!result.ok || p.results.length === p.expected) {
-        this.pending = null;
-        p.finish({ results: p.results });
-      }
+      if (!result.ok || p.results.length === p.expected) this.done(p, { results: p.results });
       return;
     }
-    this.pending = null;
+    this.done(p, msg);
+  }
+
+  /** The head request finished: deliver it; the next one starts in the worker now. */
+  private done(p: Pending, msg: Record<string, unknown> | ExecErr): void {
+    this.inflight.shift();
+    this.onServed(performance.now() - p.sent);
+    const next = this.inflight[0];
+    if (next) {
+      next.sent = performance.now();
+      this.rearm(next);
+    }
     p.finish(msg);
   }
 
-  /** Kill the worker if the statement it said it started runs past the limit (plus slack for a busy parent). */
+  /** Requests sent to this worker and not finished (the pool balances on it). */
+  get load(): number {
+    return this.inflight.length;
+  }
+
+  /** Restart the statement timer from now. */
+  private rearm(p: Pending): void {
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.runningSince = performance.now();
+    p.timer = this.arm(p);
+  }
+
+  /** Kill the worker if the statement it is running runs past the limit (plus slack for a busy parent). */
   private arm(p: Pending): ReturnType<typeof setTimeout> {
     const timer = setTimeout(() => {
-      if (this.pending !== p || p.timer !== timer) return;
-      this.pending = null;
+      if (this.inflight[0] !== p || p.timer !== timer) return;
+      // Every reply of the requests before it was written before this statement started (`worker_core.ts`):
+      // the head is the one running. Those behind it never started.
+      const queued = this.inflight.slice(1);
+      this.inflight = [];
       this.kill();
+      for (const q of queued) q.finish(REQUEUE);
+      this.onServed(performance.now() - p.sent);
       p.finish({
         ok: false,
         kind: "timeout",
@@ -244,7 +295,10 @@ export class WorkerProcess {
     return timer;
   }
 
-  /** Send one request; resolves with the worker's final message or a failure of the request. */
+  /**
+   * Send one request (behind those in flight); resolves with the worker's final message or a failure of the
+   * request. Requests sent in the same task go out in one write.
+   */
   request(
     op: "exec" | "score" | "digest",
     body: Record<string, unknown>,
@@ -270,14 +324,30 @@ export class WorkerProcess {
         partial: null,
         timer: null,
         timeoutS: options.timeoutS,
-        finish: (msg) => resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial }),
+        finish: (msg) => {
+          if (p.timer !== null) clearTimeout(p.timer);
+          p.timer = null;
+          resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial });
+        },
       };
-      this.pending = p;
-      const line = encoder.encode(
+      if (this.dead) {
+        p.finish(REQUEUE);
+        return;
+      }
+      this.inflight.push(p);
+      // The first statement starts as soon as the worker reads this: time it from here.
+      if (this.inflight.length === 1) this.rearm(p);
+      this.outLines.push(
         JSON.stringify({ id, op, timeoutS: options.timeoutS, heapLimit: this.memory / 2, ...body }) + "\n",
       );
-      this.writer.write(line).catch(() => {/* death is reported by status */});
+      if (this.outLines.length === 1) queueMicrotask(() => this.writeOut());
     });
+  }
+
+  private writeOut(): void {
+    const text = this.outLines.length === 1 ? this.outLines[0] : this.outLines.join("");
+    this.outLines = [];
+    this.writer.write(encoder.encode(text)).catch(() => {/* death is reported by status */});
   }
 
   /** Close stdin: the worker's read loop ends and the process exits by itself. */

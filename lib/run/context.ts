@@ -30,6 +30,8 @@ export interface RunContext {
   sampling: SamplingState;
   /** The endpoint as it may be shown. */
   where: string;
+  /** Agent mode: wall-clock seconds per question, all turns and tool calls together (null: no budget). */
+  questionTimeoutS?: number | null;
 }
 
 /** The record of a question before any stage ran: wrong until proven correct. */
@@ -68,6 +70,8 @@ export interface ContextParts {
   promptOptions: PromptOptions;
   mode: RunMode;
   ves: number | null;
+  /** Agent mode: wall-clock seconds per question (null: no budget). */
+  questionTimeoutS?: number | null;
 }
 
 /** The run's context; its prompts are filled in by the prompt stage (model runs). */

@@ -8,11 +8,12 @@
  */
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
-import { probeTools } from "../model/mod.ts";
+import { probeTools, scrubDeep } from "../model/mod.ts";
 import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
+import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
 import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
@@ -47,7 +48,9 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   const pool = await openPool(selection, mode, options);
   let releaseLock = () => {};
   try {
-    const info = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    const described = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    // run.json passes the run's one scrubber like every record.
+    const info = model ? scrubDeep(described, (t) => model.client.scrub(t)) : described;
     const dir = runDir(selection, options);
     const lock = await claimFolder(dir);
     releaseLock = () => lock.release();
@@ -65,6 +68,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       promptOptions,
       mode,
       ves: options.ves ?? null,
+      questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
     const { stopped } = await scoreAll(pending, ctx, { dir, model, options });
 
@@ -84,6 +88,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     releaseLock();
   }
 }
+
+/**
+ * Questions in flight per worker when scoring a predictions file: enough that quick questions reach a worker in
+ * batches (its pipeline, `worker_pool.ts`), one write for many.
+ */
+const PREDICTION_LANES_PER_WORKER = 16;
 
 /**
  * The gold cache for the run's engine: SQLite keys entries by the database file's hash (its default); another
@@ -121,10 +131,18 @@ async function scoreAll(
   }
   try {
     return await runLanes(todo, {
-      lanes: model ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers) : ctx.pool.workers * 2,
+      lanes: model
+        ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers)
+        : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
-      commit: recorder(todo.length, { writer, records, progress, onProgress: options.onProgress }),
+      commit: recorder(todo.length, {
+        writer,
+        records,
+        progress,
+        onProgress: options.onProgress,
+        scrub: model ? (t) => model.client.scrub(t) : undefined,
+      }),
       onStop: () => model!.client.stop(),
     });
   } finally {

@@ -72,7 +72,12 @@ const generateAgent: Generator = async (rec, messages, ctx) => {
   const run = await runAgent(messages, {
     chat: ctx.chat!,
     execute: poolExecutor(ctx.pool, db, { rows: mode.tool_rows }),
-  }, { maxTurns: mode.max_turns, toolRows: mode.tool_rows, where: ctx.where });
+  }, {
+    maxTurns: mode.max_turns,
+    toolRows: mode.tool_rows,
+    where: ctx.where,
+    questionTimeoutS: ctx.questionTimeoutS ?? null,
+  });
   const r = agentRecord(run);
   rec.completion = r.completion;
   rec.sql = r.sql;

@@ -55,7 +55,15 @@ export interface EvalOptions {
   provider?: Provider;
   baseUrl?: string;
   concurrency?: number;
+  /** Seconds per API call (default 45). */
   requestTimeoutS?: number;
+  /** Seconds after a request's first attempt past which no retry starts (default 60; 429s exempt). */
+  retryBudgetS?: number;
+  /**
+   * Agent mode: wall-clock seconds for one question, all turns and tool calls together (default 300); when it
+   * fires the last query executed is the answer and the record says `stop: "question_timeout"`.
+   */
+  questionTimeoutS?: number;
   /** Per-query time limit, seconds (default 30). */
   timeoutS?: number;
   workers?: number;

@@ -28,12 +28,14 @@ export async function executeAndCompare(
   // As the official script: the prediction first, and the gold query only when the prediction ran (a failed
   // prediction is wrong whatever the gold result). Both run and are compared in one worker, in one round trip; a
   // cached gold result travels as its digest, and is shown even for a failed prediction.
-  const cached = await ctx.gold.peek(db, ex.sql);
+  const cached = await ctx.gold.peek(db, ex.sql) ?? await ctx.gold.running(db, ex.sql);
+  const release = cached ? null : ctx.gold.start(db, ex.sql);
   // Voting: the answer was digested as a candidate, and its worker kept the digest: compared, not run again.
   const out = await ctx.pool.score(db, rec.sql!, {
     gold: cached && !cached.ok ? null : cached ?? ex.sql,
     reuse: ctx.mode.name === "voting",
   });
+  release?.(out.goldExecuted ? out.gold : null);
   if (out.goldSet !== null) goldSets.set(rec, out.goldSet);
   else if (out.gold && !out.gold.ok) goldSets.set(rec, null);
   const pred = out.pred;

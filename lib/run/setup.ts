@@ -50,7 +50,8 @@ export async function selectQuestions(options: EvalOptions): Promise<Selection> 
   // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   // A mistyped --dataset is "not found", whatever else is missing.
-  if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
+  // lstat: a symlink loop or a dangling link exists, and loadDataset names what is wrong with it.
+  if (datasetArg && !onSample && !(await Deno.lstat(datasetArg).then(() => true, () => false))) {
     throw new DatasetError(`${datasetArg}: dataset not found`);
   }
   if (!options.model && !predictions) {
@@ -156,7 +157,8 @@ export async function openModel(options: EvalOptions, mode: RunMode): Promise<Op
     n: 1,
     concurrency: options.concurrency ?? 8,
     maxRetries: options.maxRetries,
-    requestTimeoutS: options.requestTimeoutS ?? 120,
+    requestTimeoutS: options.requestTimeoutS,
+    retryBudgetS: options.retryBudgetS,
     cache: options.cache ?? true,
     cacheDir: options.cacheDir,
     prices: options.prices,
@@ -191,5 +193,7 @@ export async function openPool(
     sampleRows,
   });
   engine.allow(dbIds.map((id) => engine.target(dataset.dbRoot, id)));
+  // Workers start while the run folder is read and run.json written.
+  engine.warm();
   return engine;
 }

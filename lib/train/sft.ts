@@ -16,13 +16,13 @@
  */
 
 import { join, relative, resolve } from "node:path";
-import { writeJsonAtomic } from "../util/mod.ts";
+import { UsageError, writeJsonAtomic } from "../util/mod.ts";
 import { conversationOf, grpoPromptOf } from "./conversation.ts";
 import {
   type BuildResult,
+  closeBuildEngine,
   type CommonDatasetOptions,
   datasetHeader,
-  openPool,
   prepareBuild,
   promptDoc,
   summarise,
@@ -31,13 +31,19 @@ import {
 } from "./dataset_build.ts";
 import { splitDoc } from "./sft_split.ts";
 
+/** Why `--format grpo` takes SQLite only: one line for the CLI and the builder. */
+export const GRPO_SQLITE_ONLY = (dialect: string): string =>
+  `--format grpo is SQLite only: the GRPO trainer's reward runs the SQL on the SQLite files (db_path), ` +
+  `so ${dialect} prompts would be rewarded by SQLite's verdicts; build --format messages for ${dialect}`;
+
 /** Options of {@link buildSftDataset}. */
 export interface SftOptions extends CommonDatasetOptions {
   /** Execute each gold query and drop the ones that fail (default true). */
   verify?: boolean;
   /**
    * `messages` (default): `[system, user, assistant = gold SQL]`; `grpo`: prompt-only `[system, user]` with
-   * `db_id`, `gold_sql` and `db_path` (relative to the database root), for `"method": "grpo"`.
+   * `db_id`, `gold_sql` and `db_path` (relative to the database root), for `"method": "grpo"`. SQLite only: the
+   * trainer's reward executes SQL on the SQLite files.
    */
   format?: "messages" | "grpo";
 }
@@ -47,20 +53,22 @@ export interface SftOptions extends CommonDatasetOptions {
  *
  * @param options dataset, output folder, selection, prompt, split and execution options
  * @returns folder, statistics, dropped questions and per-conversation lengths
- * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`)
+ * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`);
+ *   {@link UsageError} for `grpo` in a dialect other than SQLite
  */
 export async function buildSftDataset(options: SftOptions): Promise<BuildResult> {
-  const { prompt, split, selected, schemas } = await prepareBuild(options, false);
-  const verify = options.verify ?? true;
-  if (verify && selected.examples.length > 0) {
-    const pool = openPool(options);
-    try {
-      await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent });
-    } finally {
-      await pool.close();
-    }
-  }
   const grpo = options.format === "grpo";
+  const dialect = options.dialect ?? "sqlite";
+  if (grpo && dialect !== "sqlite") throw new UsageError(GRPO_SQLITE_ONLY(dialect));
+  const { prompt, split, selected, schemas, engine } = await prepareBuild(options, { reasoning: false });
+  const verify = options.verify ?? true;
+  try {
+    if (verify && selected.examples.length > 0) {
+      await verifyGold(selected, engine, { quiet: options.quiet, silent: options.silent });
+    }
+  } finally {
+    await closeBuildEngine(engine, options);
+  }
   const dbRoot = selected.dataset.dbRoot;
   const conversations = selected.examples.map((e) =>
     grpo
@@ -71,7 +79,7 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const files = await writeSplits(dir, conversations, split.seed);
   const result = summarise(selected, conversations);
   const doc = {
-    ...datasetHeader("sft", selected),
+    ...datasetHeader("sft", selected, dialect),
     ...(grpo
       ? {
         format: "grpo",
