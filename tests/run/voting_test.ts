@@ -8,8 +8,11 @@ import { exMatch } from "../../lib/exec/compare.ts";
 import { join } from "node:path";
 import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
 import { runEvaluation } from "../../lib/run/evaluate.ts";
+import { judgeCandidates } from "../../lib/run/score.ts";
+import type { RunContext } from "../../lib/run/context.ts";
+import { GoldCache } from "../../lib/exec/gold_cache.ts";
 import { questionOf, type Script, startFakeOpenAI } from "../support/fake_openai_server.ts";
-import type { CandidateRecord } from "../../lib/types.ts";
+import type { CandidateRecord, Example, ResultRecord } from "../../lib/types.ts";
 import {
   type Candidate,
   type CandidateOutcome,
@@ -396,5 +399,41 @@ Deno.test("a voting run's groups, candidate verdicts and answer verdict are exac
     await pool.close();
     await server.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("candidate verdicts when the answer's scoring saw no gold: its set digest from the gold cache, else digested once", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  const gold = new GoldCache({ memoryOnly: true });
+  try {
+    const records = vote((await candidatesOf(pool, TALL)).candidates).candidates;
+    const ex = { index: 0, db_id: "superhero", sql: TALL_GOLD } as Example;
+    let digests = 0;
+    const engine = {
+      target: (root: string, id: string) => pool.target(root, id),
+      digest: (...args: Parameters<SqlitePool["digest"]>) => {
+        digests++;
+        return pool.digest(...args);
+      },
+    };
+    const ctx = { pool: engine, gold, dbRoot: "data/sample/dev_databases" } as unknown as RunContext;
+    const judged = async () =>
+      ((await judgeCandidates({ candidates: records } as ResultRecord, ex, ctx)).candidates as {
+        correct: boolean;
+      }[]).map((c) => c.correct);
+    // Nothing known of gold: the gold query is digested in a worker, once.
+    assertEquals(await judged(), [false, true, false, true, true]);
+    assertEquals(digests, 1);
+    // A cached gold result: its set digest derived here from the cached row digests, nothing executed.
+    const db = pool.target("data/sample/dev_databases", "superhero");
+    const scored = await pool.score(db, TALL_GOLD, { gold: TALL_GOLD });
+    await gold.dbHash(db);
+    gold.record(db, TALL_GOLD, scored.gold!);
+    await gold.flush();
+    assert((await gold.peek(db, TALL_GOLD))?.ok);
+    assertEquals(await judged(), [false, true, false, true, true]);
+    assertEquals(digests, 1);
+  } finally {
+    await pool.close();
   }
 });
