@@ -75,8 +75,9 @@ export interface SqlEngine {
    */
   digest(target: string, sql: string, options?: DigestOptions): Promise<DigestResult>;
   /**
-   * Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. With `reuse`, a
-   * digest kept by {@linkcode SqlEngine.digest} for this text is compared instead of running it again.
+   * Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. With `reuse` (a
+   * voted answer), a digest kept by {@linkcode SqlEngine.digest} for this text is compared instead of running it
+   * again, and the outcome carries the gold's set digest (`goldSet`) for the candidates' verdicts.
    */
   score(
     target: string,

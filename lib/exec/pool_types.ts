@@ -77,7 +77,7 @@ export interface ScoreOutcome {
   gold: GoldDigest | ExecErr | null;
   /** Whether `gold` was executed by this call (a cache miss). */
   goldExecuted: boolean;
-  /** The gold result's set digest (`result_digest.ts` `setDigest`) when the worker compared against it. */
+  /** The gold result's set digest (`result_digest.ts` `setDigest`) when asked for (`reuse`) and compared. */
   goldSet: string | null;
   /** EX: set equality of distinct rows. */
   match: boolean;

@@ -52,6 +52,8 @@ export interface WorkerRequest {
   /** score: compare the prediction's kept digest (a `digest` with `keep` of the same text) instead of running it
    * again, when this worker still holds it. */
   reuse?: boolean;
+  /** score: send the gold's set digest back too (voting judges its candidates with it). */
+  goldSet?: boolean;
   /** score: the prediction, and the gold SQL to run unless `goldDigest` is given (null: prediction only). */
   pred?: string;
   gold?: string | null;
@@ -363,8 +365,8 @@ async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> 
   send({
     id: req.id,
     gold: goldOut,
-    // The gold's set digest, for candidate verdicts in voting (the same equality as `match`).
-    goldSet: setDigest(goldDigest.rows),
+    // The gold's set digest when asked (voting: candidate verdicts, the same equality as `match`).
+    ...(req.goldSet ? { goldSet: setDigest(goldDigest.rows) } : {}),
     match: digestExMatch(predDigest, goldDigest),
     softF1: digestSoftF1(predDigest, goldDigest),
   });

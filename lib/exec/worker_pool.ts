@@ -186,6 +186,7 @@ export abstract class WorkerPool implements SqlEngine {
       sampleRows: this.sampleRows,
       goldDigestChars: this.goldDigestChars,
       reuse: holder !== null,
+      goldSet: options.reuse === true,
     };
     const out = await this.onWorker(
       dbPath,

@@ -231,7 +231,7 @@ Deno.test("digest: shape, sample and set digest only; a kept digest is scored wi
       [3, 3],
     ]]);
     assert(!("rows" in d));
-    assertEquals(d.set, (await pool.score(SAMPLE_DB, big, { gold: big })).goldSet);
+    assertEquals(d.set, (await pool.score(SAMPLE_DB, big, { gold: big, reuse: true })).goldSet);
     const failed = await pool.digest(SAMPLE_DB, "SELECT nope FROM superhero");
     assert(!failed.ok && failed.kind === "error" && /no such column/.test(failed.error));
 
