@@ -14,7 +14,11 @@
  * - voting: self-consistency at K = 8 and 16 against the floor of its SQLite work; see `bench_voting.ts`.
  * - workflow: three models' predictions one after another, gold cached after the first, against the official
  *   script three times (`workflow.ts`).
- * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
+ * - postgresql (only when asked for with `--only postgresql`): the BIRD-scale questions loaded into a private
+ *   PostgreSQL 15 server, ours against mini-dev's psycopg2 logic at the same worker count, PGlite beside it; see
+ *   `pg_bench.ts`.
+ * - generation: see `bench_generation.ts`. download: see `bench_download.ts`. values (only when asked for with
+ *   `--only values`): the value index on the BIRD-scale databases, see `bench_values.ts`.
  *
  * @module
  */
@@ -29,10 +33,15 @@ export interface BenchmarkSelection {
   scoring?: ScoringBenchOptions;
   workflow?: WorkflowBenchOptions;
   voting?: VotingBenchOptions;
+  /** `--only audit`: the gold audit against plain gold execution (`audit_bench.ts`; not in the default set). */
+  audit?: { quick?: boolean; runs?: number; workers?: number };
+  /** `--only postgresql`: the BIRD-scale questions on PostgreSQL (`pg_bench.ts`; not in the default set). */
+  postgresql?: { quick?: boolean; runs?: number; workers?: number };
 }
 
 /**
- * Runs the benchmarks asked for, in order (scoring, voting, generation, download), each printing its figures.
+ * Runs the benchmarks asked for, in order (scoring, workflow, voting, audit, postgresql, generation, values,
+ * download), each printing its figures.
  * The generation and download benchmarks load only when asked for (they build their fixtures on load).
  *
  * @param selection Which benchmarks, and the scoring benchmark's options.
@@ -48,9 +57,21 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
     console.log("");
     await (await import("./bench_voting.ts")).benchVoting(selection.voting);
   }
+  if (only.has("audit")) {
+    console.log("");
+    await (await import("./audit_bench.ts")).benchAudit(selection.audit);
+  }
+  if (only.has("postgresql")) {
+    console.log("");
+    await (await import("./pg_bench.ts")).benchPostgres(selection.postgresql);
+  }
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();
+  }
+  if (only.has("values")) {
+    console.log("");
+    await (await import("./bench_values.ts")).benchValues({ quick: selection.workflow?.quick });
   }
   if (only.has("download")) {
     console.log("");

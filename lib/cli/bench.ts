@@ -7,7 +7,7 @@
 import { numberFlag, parseCommand } from "../util/mod.ts";
 
 const USAGE =
-  `usage: deno task bench [--only scoring|workflow|voting|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+  `usage: deno task bench [--only scoring|workflow|voting|audit|postgresql|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
          [--workers N] [--copies N] [--trivial N] [--quick]`;
 
 const FLAGS = {
@@ -21,7 +21,7 @@ const FLAGS = {
 } as const;
 
 /**
- * `deno task bench [--only scoring|workflow|voting|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+ * `deno task bench [--only scoring|workflow|voting|audit|postgresql|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
  * [--workers N] [--copies N] [--trivial N] [--quick]`.
  *
  * @param argv The arguments after `bench`.
@@ -50,6 +50,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   };
   const { runBenchmarks } = await import("../bench/mod.ts");
   const workflow = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
-  await runBenchmarks({ only: values.only, scoring, workflow, voting });
+  const audit = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  const postgresql = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  await runBenchmarks({ only: values.only, scoring, workflow, voting, audit, postgresql });
   return 0;
 }

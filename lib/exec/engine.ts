@@ -25,6 +25,23 @@ export function parseDialect(text: string): Dialect {
   return d;
 }
 
+/**
+ * A server URL as `run.json`, messages and reports may show it: scheme, host, port and database only (no user,
+ * no password, no query parameters, which may carry a key).
+ */
+export function publicServerUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString();
+  } catch {
+    return "(unparsable server URL)";
+  }
+}
+
 /** What a run records of the engine that scored it (`run.json`): never a secret. */
 export interface EngineInfo {
   dialect: Dialect;

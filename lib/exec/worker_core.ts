@@ -150,6 +150,14 @@ function send(obj: Record<string, unknown>): void {
   outbox.push(JSON.stringify(obj) + "\n");
 }
 
+/**
+ * Tell the parent something about this worker (e.g. the server backend it is connected to): the latest note is
+ * kept by the parent (`WorkerProcess.note`). It is written at the latest when the next statement starts.
+ */
+export function note(info: Record<string, unknown>): void {
+  send({ note: info });
+}
+
 /** Write every queued message, in order, in one write. */
 function flush(): void {
   if (!outbox.length) return;

@@ -83,6 +83,12 @@ export abstract class WorkerPool implements SqlEngine {
   abstract contentKey(target: string): Promise<string | null>;
   /** The tables of a target's database. */
   abstract catalog(target: string): Promise<CatalogTable[]>;
+  /**
+   * A worker process has exited (killed at its time limit, died, or stopped by {@linkcode WorkerPool.close}): an
+   * engine whose work outlives its worker (a server backend still running the query) ends it here.
+   */
+  protected workerGone(_proc: WorkerProcess): void {}
+
   /** The request's `db` field for a target (SQLite: the absolute path). */
   protected dbOf(target: string): string {
     return target;
@@ -307,6 +313,7 @@ export abstract class WorkerPool implements SqlEngine {
     proc.onExit = () => {
       this.procs = this.procs.filter((p) => p !== proc);
       this.assigned.delete(proc);
+      this.workerGone(proc);
       // A slot freed by a killed worker lets a queued request spawn a fresh one.
       this.wake();
     };

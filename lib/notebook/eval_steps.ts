@@ -62,7 +62,11 @@ export function evalTargets(params: NotebookParams): EvalTarget[] {
       label: model,
       model,
       predictions: undefined,
-      out: join(notebookRunsDir(params.runsDir), runSlug(model) + modeSuffix(params.mode)),
+      // Prompts with matched values are another run (`-values<K>`): a run folder holds one prompt.
+      out: join(
+        notebookRunsDir(params.runsDir),
+        runSlug(model) + modeSuffix(params.mode) + (params.values > 0 ? `-values${params.values}` : ""),
+      ),
     });
   }
   return targets;
@@ -120,6 +124,7 @@ export function evalOptionsFor(
       baseUrl: params.baseUrl,
       provider: provider as Provider | undefined,
       ...modeOptions(params.mode),
+      ...(params.values > 0 ? { prompt: { values: params.values } } : {}),
     };
   }
   return { ...options, predictions: target.predictions };

@@ -9,7 +9,7 @@
 import {
   DEFAULT_TOOL_ROWS,
   EXECUTE_SQL,
-  EXECUTE_SQL_TOOL,
+  executeSqlTool,
   formatToolResult,
   type ToolResult,
 } from "../prompt/mod.ts";
@@ -24,7 +24,7 @@ import {
 } from "../model/mod.ts";
 import { extractSql } from "../model/mod.ts";
 import type { DigestOptions, DigestResult } from "../exec/mod.ts";
-import type { AgentStop, ChatMessage, TrajectoryStep } from "../types.ts";
+import type { AgentStop, ChatMessage, Dialect, TrajectoryStep } from "../types.ts";
 
 /** Turns (model calls) an agent gets by default. */
 export const DEFAULT_MAX_TURNS = 8;
@@ -97,6 +97,8 @@ export interface AgentOptions {
   toolRows?: number;
   /** The endpoint as it may be shown, for the error when it returns tool calls as text. */
   where?: string;
+  /** The SQL dialect the tool runs (its description names it; default sqlite). */
+  dialect?: Dialect;
   /**
    * Wall-clock seconds for the whole conversation, turns and tool calls together (null or absent: none).
    * When it fires, the model call or query in flight is abandoned, the last query executed is the answer and
@@ -227,7 +229,7 @@ export async function runAgent(
   const lastQuery = () => lastSql;
   for (let turn = 1; turn <= maxTurns; turn++) {
     const reply = await beforeDeadline(
-      deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] }),
+      deps.chat({ messages: transcript, tools: [executeSqlTool(options.dialect ?? "sqlite")] }),
       deadline,
     );
     if (reply === OUT_OF_TIME) return finish("question_timeout", lastQuery(), null);

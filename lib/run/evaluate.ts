@@ -9,14 +9,14 @@
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
 import { probeTools, scrubDeep } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
 import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult } from "./options.ts";
-import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
+import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
@@ -42,7 +42,8 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
@@ -57,7 +58,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
@@ -74,6 +75,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
+    const engine = info.engine_info;
+    if (engine && engine.dialect !== "sqlite") run.summary.engine = engineLabel(engine);
     if (stopped !== null) {
       const maxFails = options.maxConsecutiveFailures ?? 5;
       const stop = { where: model!.publicUrl, maxFails, lastError: stopped, done: run.selected.length };
@@ -87,6 +90,12 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await pool.close();
     releaseLock();
   }
+}
+
+/** The engine as the summary line names it: `postgresql (PGlite 18.6)`, `mysql (server 10.11.19-MariaDB)`. */
+function engineLabel(e: EngineInfo): string {
+  const version = e.version.replace(/\s*\(PGlite\)$/, "");
+  return `${e.dialect} (${e.engine === "pglite" ? "PGlite" : "server"} ${version})`;
 }
 
 /**
@@ -127,6 +136,11 @@ async function scoreAll(
   // Built once: the context check and the requests use the same messages.
   if (model) {
     ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
+    ctx.questionSchemas = await prepareQuestionSchemas(todo, ctx.pool, {
+      ...ctx,
+      quiet: options.quiet,
+      silent: options.silent,
+    });
     ctx.prompts = buildPrompts(todo, model.client, ctx);
   }
   try {

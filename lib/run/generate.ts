@@ -77,6 +77,7 @@ const generateAgent: Generator = async (rec, messages, ctx) => {
     toolRows: mode.tool_rows,
     where: ctx.where,
     questionTimeoutS: ctx.questionTimeoutS ?? null,
+    dialect: ctx.pool.dialect,
   });
   const r = agentRecord(run);
   rec.completion = r.completion;

@@ -245,7 +245,8 @@ export function formatSummaryTable(summary: Summary): string {
   const st = Object.entries(summary.statuses).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(
     ", ",
   );
-  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator})`);
+  const engine = summary.engine ? `, ${summary.engine}` : "";
+  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator}${engine})`);
   if (summary.tokens.prompt || summary.tokens.completion) {
     const cost = summary.cost_usd === null ? "" : `, cost $${summary.cost_usd.toFixed(4)}`;
     lines.push(`tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion${cost}`);
