@@ -113,7 +113,8 @@ export type CandidateStatus =
 export interface CandidateRecord {
   sample_index: number;
   sql: string;
-  /** Result digest, null when the candidate failed. */
+  /** The result's set digest (`exec/result_digest.ts` `setDigest`: equal iff EX calls two results equal), null
+   * when the candidate failed. */
   digest: string | null;
   /** Size of the candidate's result group (0 for a failed one). */
   group_size: number;

@@ -11,6 +11,7 @@
  *   parallel as workers). Medians of `--runs` alternating runs.
  *   In `scoring.ts`, with its sets (`scoring_sets.ts`), contestants (`scoring_runs.ts`, through `tree_run.ts`)
  *   and table (`scoring_table.ts`).
+ * - voting: self-consistency at K = 8 and 16 against the floor of its SQLite work; see `bench_voting.ts`.
  * - workflow: three models' predictions one after another, gold cached after the first, against the official
  *   script three times (`workflow.ts`).
  * - postgresql (only when asked for with `--only postgresql`): the BIRD-scale questions loaded into a private
@@ -23,13 +24,15 @@
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
 import type { WorkflowBenchOptions } from "./workflow.ts";
+import type { VotingBenchOptions } from "./bench_voting.ts";
 
-/** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
+/** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring and voting benchmarks' options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `workflow`, `generation`, `download` (default: all four). */
+  /** `scoring`, `workflow`, `voting`, `generation`, `download` (default: all five). */
   only?: string[];
   scoring?: ScoringBenchOptions;
   workflow?: WorkflowBenchOptions;
+  voting?: VotingBenchOptions;
   /** `--only audit`: the gold audit against plain gold execution (`audit_bench.ts`; not in the default set). */
   audit?: { quick?: boolean; runs?: number; workers?: number };
   /** `--only postgresql`: the BIRD-scale questions on PostgreSQL (`pg_bench.ts`; not in the default set). */
@@ -37,17 +40,22 @@ export interface BenchmarkSelection {
 }
 
 /**
- * Runs the benchmarks asked for, in order (scoring, generation, download), each printing its figures.
+ * Runs the benchmarks asked for, in order (scoring, workflow, voting, audit, postgresql, generation, values,
+ * download), each printing its figures.
  * The generation and download benchmarks load only when asked for (they build their fixtures on load).
  *
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "workflow", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "workflow", "voting", "generation", "download"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
   if (only.has("workflow")) {
     console.log("");
     await (await import("./workflow.ts")).benchWorkflow(selection.workflow);
+  }
+  if (only.has("voting")) {
+    console.log("");
+    await (await import("./bench_voting.ts")).benchVoting(selection.voting);
   }
   if (only.has("audit")) {
     console.log("");

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
+import type { DigestResult, ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
 import type { CatalogTable, Dialect } from "../types.ts";
 
 export type { CatalogColumn, CatalogTable, Dialect } from "../types.ts";
@@ -55,6 +55,16 @@ export interface EngineInfo {
   location: string | null;
 }
 
+/** Options of {@linkcode SqlEngine.digest}. */
+export interface DigestOptions {
+  /** Per-query time limit, seconds (default: the engine's). */
+  timeoutS?: number;
+  /** Rows of the display sample (default: the engine's `sampleRows`). */
+  sampleRows?: number;
+  /** Keep the digest for a later `score(…, {reuse: true})` of the same text (the voted answer). */
+  keep?: boolean;
+}
+
 /**
  * Runs untrusted SQL for one dialect, in parallel, sandboxed, with a hard time limit, and compares results as
  * that dialect's official evaluator does. `target` names a question's database as the engine addresses it
@@ -74,11 +84,22 @@ export interface SqlEngine {
   execute(target: string, sql: string, options?: { timeoutS?: number }): Promise<ExecResult>;
   /** Execute statements in order on one worker, stopping at the first that fails. */
   executeEach(target: string, sqls: string[], options?: { timeoutS?: number }): Promise<ExecResult[]>;
-  /** Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. */
+  /**
+   * Run one statement and digest it inside the engine (a voting candidate, an agent's tool call): its shape, the
+   * first `sampleRows` rows and the set digest of its distinct rows come back, never its rows, under the same
+   * time and memory limits as scoring. With `keep`, the engine may keep the digest for a later `score` of the
+   * same text with `reuse`.
+   */
+  digest(target: string, sql: string, options?: DigestOptions): Promise<DigestResult>;
+  /**
+   * Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. With `reuse` (a
+   * voted answer), a digest kept by {@linkcode SqlEngine.digest} for this text is compared instead of running it
+   * again, and the outcome carries the gold's set digest (`goldSet`) for the candidates' verdicts.
+   */
   score(
     target: string,
     predSql: string,
-    options: { gold: string | GoldDigest | null; timeoutS?: number },
+    options: { gold: string | GoldDigest | null; timeoutS?: number; reuse?: boolean },
   ): Promise<ScoreOutcome>;
   /** The engine as `run.json` records it. */
   info(): Promise<EngineInfo>;

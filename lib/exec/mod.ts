@@ -13,3 +13,4 @@ export * from "./sqlite_pool.ts";
 export * from "./worker_pool.ts";
 export * from "./worker_process.ts";
 export { createMysqlEngine, MYSQL_SEMANTICS, MysqlEngine, type MysqlEngineOptions } from "./mysql_engine.ts";
+export { setDigest, setDigestOf } from "./result_digest.ts";

@@ -24,7 +24,7 @@ const KILL_SLACK_MS = 1000;
 
 interface Pending {
   id: number;
-  op: "exec" | "score";
+  op: "exec" | "score" | "digest";
   /** exec: results so far, one per statement. */
   results: ExecResult[];
   expected: number;
@@ -310,7 +310,7 @@ export class WorkerProcess {
    * request. Requests sent in the same task go out in one write.
    */
   request(
-    op: "exec" | "score",
+    op: "exec" | "score" | "digest",
     body: Record<string, unknown>,
     options: { timeoutS: number; expected: number },
   ): Promise<

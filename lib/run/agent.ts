@@ -23,7 +23,7 @@ import {
   type WireMessage,
 } from "../model/mod.ts";
 import { extractSql } from "../model/mod.ts";
-import type { ExecResult } from "../exec/mod.ts";
+import type { DigestOptions, DigestResult } from "../exec/mod.ts";
 import type { AgentStop, ChatMessage, Dialect, TrajectoryStep } from "../types.ts";
 
 /** Turns (model calls) an agent gets by default. */
@@ -272,21 +272,23 @@ export async function runAgent(
 }
 
 /**
- * An {@linkcode AgentExecute} over the run's sandboxed pool, on one question's database. The pool must keep at
- * least `rows` sample rows (`PoolOptions.sampleRows`), since the sample is what the model is shown.
+ * An {@linkcode AgentExecute} over the run's engine, on one question's database: the query runs and is digested
+ * inside the engine's worker (`SqlEngine.digest`), under the same time limit and worker memory limit as a scored
+ * query, and only the first `rows` rows (what the model is shown), the row count and the columns come back,
+ * whatever the result's size.
  *
- * @param pool the run's pool (only `execute` is used)
+ * @param pool the run's engine (only `digest` is used)
  * @param dbPath the question's database
  * @param options rows shown (default {@linkcode DEFAULT_TOOL_ROWS})
  */
 export function poolExecutor(
-  pool: { execute(dbPath: string, sql: string): Promise<ExecResult> },
+  pool: { digest(dbPath: string, sql: string, options?: DigestOptions): Promise<DigestResult> },
   dbPath: string,
   options: { rows?: number } = {},
 ): AgentExecute {
   const rows = options.rows ?? DEFAULT_TOOL_ROWS;
   return async (sql) => {
-    const r = await pool.execute(dbPath, sql);
+    const r = await pool.digest(dbPath, sql, { sampleRows: rows });
     if (!r.ok) return { ok: false, error: r.error, ms: r.ms };
     return { ok: true, columns: r.columns, rows: r.sample.slice(0, rows), rowCount: r.rowCount, ms: r.ms };
   };

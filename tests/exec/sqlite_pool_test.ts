@@ -219,3 +219,37 @@ Deno.test("an error raised while rows are produced fails the query; it never rea
     await pool.close();
   }
 });
+
+Deno.test("digest: shape, sample and set digest only; a kept digest is scored without running the query again", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10, maxBytes: 1024 });
+  try {
+    // Over the byte cap of `execute`: digest returns no rows, so no cap applies (as for a scored query).
+    const big =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) SELECT x, x FROM c";
+    const d = await pool.digest(SAMPLE_DB, big, { sampleRows: 3 });
+    assert(d.ok);
+    assertEquals([d.columns, d.rowCount, d.distinctRows, d.sample], [["x", "x"], 5000, 5000, [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]]);
+    assert(!("rows" in d));
+    assertEquals(d.set, (await pool.score(SAMPLE_DB, big, { gold: big, reuse: true })).goldSet);
+    const failed = await pool.digest(SAMPLE_DB, "SELECT nope FROM superhero");
+    assert(!failed.ok && failed.kind === "error" && /no such column/.test(failed.error));
+
+    // random(): a second run would give another value, so an equal sample shows the kept digest was compared.
+    const rnd = "SELECT random() AS r";
+    const kept = await pool.digest(SAMPLE_DB, rnd, { keep: true });
+    assert(kept.ok);
+    const reused = await pool.score(SAMPLE_DB, rnd, { gold: "SELECT 1", reuse: true });
+    assert(reused.pred.ok && !reused.match);
+    assertEquals([reused.pred.sample, reused.pred.execMs], [kept.sample, kept.execMs]);
+    // Taken once: scored again, it runs again.
+    const again = await pool.score(SAMPLE_DB, rnd, { gold: null, reuse: true });
+    assert(again.pred.ok);
+    assert(JSON.stringify(again.pred.sample) !== JSON.stringify(kept.sample));
+  } finally {
+    await pool.close();
+  }
+});
