@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./display.ts";
+export * from "./stop.ts";
 export * from "./params.ts";
 export * from "./selection.ts";
 export * from "./data_steps.ts";

@@ -60,6 +60,7 @@ import {
 
 const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
 const EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_execute.py");
+const RUN_ALL = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_run_all.py");
 const SAMPLE = join(REPO_ROOT, "data", "sample");
 const SAMPLE_DATASET = join(SAMPLE, "dev.json");
 /** Questions `02` evaluates per model: enough for every difficulty bucket, small enough to be quick. */
@@ -527,10 +528,16 @@ Deno.test({
             {
               kind: "progress",
               match: new RegExp(
-                `evaluate gpt-3\\.5-turbo-evidence: .* 0 of ${LIMIT} from the run log, ${LIMIT} new`,
+                `evaluate gpt-3\\.5-turbo-evidence: .* 0 from the run log, 0 from the completion cache, ` +
+                  `${LIMIT} scored from the predictions file`,
               ),
             },
-            { kind: "progress", match: /evaluate gold-model/ },
+            {
+              kind: "progress",
+              match: new RegExp(
+                `evaluate gold-model: .* 0 from the run log, 0 from the completion cache, ${LIMIT} asked`,
+              ),
+            },
             { kind: "progress", match: /evaluate mixed-model/ },
             {
               kind: "table",
@@ -540,7 +547,12 @@ Deno.test({
                   "gold-model",
                   "mixed-model",
                 ]);
-                assert.ok(rows.every((r) => r.new === LIMIT && r.from_run_log === 0));
+                assert.ok(rows.every((r) => r.new === LIMIT && r.from_run_log === 0 && r.from_cache === 0));
+                assert.deepEqual(rows.map((r) => r.run), [
+                  `gpt-3.5-turbo-evidence-superhero-first${LIMIT}`,
+                  `gold-model-superhero-first${LIMIT}`,
+                  `mixed-model-superhero-first${LIMIT}`,
+                ]);
               },
             },
           ],
@@ -559,13 +571,19 @@ Deno.test({
             },
           }],
           [{ kind: "chart", chart: "accuracy-by-difficulty" }],
-          [{ kind: "table", rows: (rows) => assert.equal(rows.length, 3) }],
+          [{
+            kind: "table",
+            rows: (rows) => {
+              assert.equal(rows.length, 3);
+              assert.ok(!("run" in rows[0]), "the error table repeats the run beside the model");
+            },
+          }],
           [{ kind: "chart", chart: "error-taxonomy" }],
         ]);
         assert.deepEqual(
           (await notebookRuns(dirs.runs)).map((d) => d.split("/").at(-1)),
-          ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"],
-          "one name per run: the folder is named as the model",
+          ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"].map((m) => `${m}-superhero-first${LIMIT}`),
+          "a run folder is named by what defines it: model and selection",
         );
         // Numbers formatted one way: accuracies with two decimals, in every table.
         const html = (await codeCells(paths["02"]))[4].outputs.find((o) => o.rows !== null)!.html!;
@@ -579,7 +597,8 @@ Deno.test({
         assert.ok(cells[3].outputs.some((o) => /gold-model\n[\s\S]*?accuracy\s+100\.00/.test(o.text)));
         for (const model of ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"]) {
           const line = new RegExp(
-            `evaluate ${model.replaceAll(".", "\\.")}: .* ${LIMIT} of ${LIMIT} from the run log, 0 new`,
+            `evaluate ${model.replaceAll(".", "\\.")}: .* ${LIMIT} from the run log, 0 from the completion ` +
+              "cache, 0 (asked the model|scored from the predictions file)",
           );
           assert.ok(cells[2].outputs.some((o) => line.test(o.text)), `the rerun of ${model} does not say so`);
         }
@@ -638,7 +657,10 @@ Deno.test({
           assert.equal(chat(before).length, n);
           assert.ok(
             second[2].outputs.some((o) =>
-              new RegExp(`evaluate gold-model: .* ${n} of ${n} from the run log, 0 new`).test(o.text)
+              new RegExp(
+                `evaluate gold-model: .* ${n} from the run log, 0 from the completion cache, 0 asked`,
+              )
+                .test(o.text)
             ),
             "the evaluated model did not come back from its run folder",
           );
@@ -648,6 +670,148 @@ Deno.test({
             ) => [r.model, r.from_run_log, r.new]),
             [["gold-model", n, 0], ["mixed-model", 0, n]],
           );
+        },
+      );
+
+      await t.step(
+        "02 as a person drives it: a new LIMIT is a run of its own; every error stops Run All at its cell in one line",
+        async () => {
+          // The Parameters cell decides the limit; the runs folder is the one the steps above filled.
+          const own = Object.fromEntries(Object.entries(env).filter(([k]) => k !== "TEXT2SQL_LIMIT"));
+          own.TEXT2SQL_MODELS = "gold-model";
+          const twenty = await withParameter(
+            "02_evaluate.ipynb",
+            { LIMIT: "20" },
+            join(tmp, "02_limit20.ipynb"),
+          );
+          const before = models.requests.length;
+          const cells = await codeCells(
+            await execute(setup, "02_evaluate.ipynb", executed, own, ".limit20", twenty),
+          );
+          const rows = cells[2].outputs.find((o) => o.rows !== null)!.rows!;
+          // Its own folder (no refusal of the LIMIT 30 run), its answers all from the completion cache.
+          assert.deepEqual(rows.map((r) => [r.run, r.from_run_log, r.from_cache, r.new]), [
+            ["gpt-3.5-turbo-evidence-superhero-first20", 0, 0, 20],
+            ["gold-model-superhero-first20", 0, 20, 0],
+          ]);
+          assert.equal(
+            models.requests.slice(before).filter((r) => r.path.endsWith("/chat/completions")).length,
+            0,
+          );
+          assert.ok(
+            (await notebookRuns(dirs.runs)).some((d) => d.endsWith(`gold-model-superhero-first${LIMIT}`)),
+          );
+
+          const port = new URL(models.url).port;
+          const cases: {
+            name: string;
+            edits: Record<string, string>;
+            env?: Record<string, string>;
+            cell: number;
+            line: RegExp;
+          }[] = [
+            {
+              name: "a database that is not there",
+              edits: { DB: '["california_schools"]' },
+              cell: 1,
+              line:
+                /^the database california_schools is missing under .*: run 01_download\.ipynb to fetch them, or leave it out with DB in the Parameters cell/,
+            },
+            {
+              name: "a bad LIMIT",
+              edits: { LIMIT: "0" },
+              cell: 1,
+              line:
+                /^LIMIT \(TEXT2SQL_LIMIT\) must be a positive integer, got 0: fix it in the Parameters cell$/,
+            },
+            {
+{
+              // A folder reused by hand: the LIMIT 30 run's description copied where the LIMIT 20 run goes.
+              name: "a folder holding another run",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_MODELS: "mixed-model" },
+              prepare: async () => {
+                const folder = join(dirs.runs, "notebooks", "mixed-model-superhero-first20");
+                await Deno.mkdir(folder, { recursive: true });
+                await Deno.copyFile(join(dirs.runs, "notebooks", `mixed-model-superhero-first${LIMIT}`, "run.json"), join(folder, "run.json"));
+              },
+              cell: 2,
+              line: /mixed-model-superhero-first20 holds a run made with other settings \(selection\): set the Parameters cell back/,
+            },
+            {
+              name: "a dead endpoint",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_BASE_URL: "http://127.0.0.1:9/v1", TEXT2SQL_MODELS: "dead-model" },
+              cell: 2,
+              line: /^cannot reach http:\/\/127\.0\.0\.1:9\/v1: .*set BASE_URL in the Parameters cell/,
+            },
+            {
+              name: "a missing API key",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_BASE_URL: "", TEXT2SQL_PROVIDER: "together", TEXT2SQL_MODELS: "keyless-model" },
+              cell: 2,
+              line:
+                /^provider together needs an API key: set TOGETHER_API_KEY in the environment Jupyter was started from/,
+            },
+          ];
+          for (const c of cases) {
+            await c.prepare?.();
+            const nb = await withParameter("02_evaluate.ipynb", c.edits, join(tmp, "02_stop.ipynb"));
+            const caseEnv = { ...own, ...c.env };
+            if (c.env?.TEXT2SQL_BASE_URL === "") delete caseEnv.TEXT2SQL_BASE_URL;
+            // As JupyterLab's Run All: every cell sent at once; Deno's kernel runs the queued ones after an error.
+            const out = join(tmp, "run_all.json");
+            const run = await new Deno.Command(setup.python, {
+              args: [RUN_ALL, nb, "--out", out, "--cwd", NOTEBOOKS_DIR, "--timeout", "120"],
+              env: caseEnv,
+              clearEnv: true,
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            assert.ok(run.success, `${c.name}: run all failed: ${new TextDecoder().decode(run.stderr)}`);
+            const all = JSON.parse(await Deno.readTextFile(out)) as {
+              status: string;
+              outputs: { output_type: string; evalue?: string; traceback?: string[] }[];
+            }[];
+            const errors = all.flatMap((cell, i) =>
+              cell.outputs.filter((o) => o.output_type === "error").map((o) => ({ i, o }))
+            );
+            assert.equal(
+              errors.length,
+              1,
+              `${c.name}: ${errors.length} error outputs: ${JSON.stringify(errors)}`,
+            );
+            const [{ i, o }] = errors;
+            assert.equal(i, c.cell, `${c.name}: stopped at code cell ${i + 1}, not ${c.cell + 1}`);
+            assert.match(o.evalue!, c.line, c.name);
+            // One line, no stack frame.
+            assert.deepEqual(
+              o.traceback,
+              [`Stopped: ${o.evalue}`],
+              `${c.name}: traceback ${JSON.stringify(o.traceback)}`,
+            );
+            all.slice(c.cell + 1).forEach((cell, k) =>
+              assert.deepEqual(
+                cell.outputs,
+                [],
+                `${c.name}: code cell ${c.cell + k + 2} printed after the stop`,
+              )
+            );
+            // A cell-by-cell executor (nbconvert) stops at the same cell with the same line.
+            const partial = join(tmp, "02_stop.executed.ipynb");
+            const exec = await new Deno.Command(setup.python, {
+              args: [EXECUTOR, nb, "--out", partial, "--timeout", "120", "--cwd", NOTEBOOKS_DIR],
+              env: caseEnv,
+              clearEnv: true,
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            assert.equal(exec.success, false, `${c.name}: nbconvert ran through`);
+            const executedCells = await codeCells(partial);
+            const error = executedCells[c.cell].outputs.find((x) => x.type === "error");
+            assert.match(error?.text ?? "", new RegExp(c.line.source.replace(/^\^/, "")), `${c.name} (nbconvert)`);
+            for (const later of executedCells.slice(c.cell + 1)) assert.deepEqual(later.outputs, []);
+          }
         },
       );
 
@@ -820,12 +984,20 @@ Deno.test({
           }],
           [{
             kind: "table",
-            rows: (rows) =>
-              assert.deepEqual(rows.map((r) => r.run), [
-                "gpt-3.5-turbo-evidence",
+            rows: (rows) => {
+              // The leaderboard: every run once, best EX first, gold-model on top at 100.
+              assert.deepEqual(rows.map((r) => r.model).sort(), [
                 "gold-model",
+                "gpt-3.5-turbo-evidence",
                 "mixed-model",
-              ]),
+              ]);
+              assert.equal(rows[0].model, "gold-model");
+              assert.equal(rows[0].EX, 100);
+              const ex = rows.map((r) => Number(r.EX));
+              assert.deepEqual(ex, [...ex].sort((a, b) => b - a));
+              assert.deepEqual(rows.map((r) => r.dialect), ["sqlite", "sqlite", "sqlite"]);
+              assert.equal(byKey(rows, "model").get("gpt-3.5-turbo-evidence")?.tokens, null);
+            },
           }],
           [{
             kind: "table",
@@ -882,7 +1054,11 @@ Deno.test({
             await execute(setup, "06_analysis.ipynb", executed, plain, ".defaults"),
           );
           assert.ok(nb06[8].outputs.some((o) => /only one run: nothing to compare/.test(o.text)));
-          assert.ok(nb06.at(-1)!.outputs.some((o) => /report: .* \(1 runs\)/.test(o.text)));
+          assert.ok(nb06.at(-1)!.outputs.some((o) => /report: .* \(1 run\)$/m.test(o.text)));
+          assert.ok(
+            !nb06.some((c) => c.outputs.some((o) => o.type === "execute_result")),
+            "a cell echoes a value",
+          );
         },
       );
 
