@@ -676,9 +676,21 @@ Deno.test({
       await t.step(
         "02 as a person drives it: a new LIMIT is a run of its own; every error stops Run All at its cell in one line",
         async () => {
-          // The Parameters cell decides the limit; the runs folder is the one the steps above filled.
-          const own = Object.fromEntries(Object.entries(env).filter(([k]) => k !== "TEXT2SQL_LIMIT"));
+          // The Parameters cell decides the limit. A runs folder of its own (06 compares the one above), holding a
+          // copy of the LIMIT 30 run of gold-model, as the folder above does.
+          const own = Object.fromEntries(
+            Object.entries(env).filter(([k]) => k !== "TEXT2SQL_LIMIT" && k !== "TEXT2SQL_DB"),
+          );
           own.TEXT2SQL_MODELS = "gold-model";
+          own.TEXT2SQL_RUNS_DIR = join(tmp, "runs-person");
+          const personRuns = join(own.TEXT2SQL_RUNS_DIR, "notebooks");
+          await Deno.mkdir(join(personRuns, `gold-model-superhero-first${LIMIT}`), { recursive: true });
+          for (const file of ["run.json", "results.jsonl", "summary.json", "predict_dev.json"]) {
+            await Deno.copyFile(
+              join(dirs.runs, "notebooks", `gold-model-superhero-first${LIMIT}`, file),
+              join(personRuns, `gold-model-superhero-first${LIMIT}`, file),
+            );
+          }
           const twenty = await withParameter(
             "02_evaluate.ipynb",
             { LIMIT: "20" },
@@ -698,17 +710,22 @@ Deno.test({
             models.requests.slice(before).filter((r) => r.path.endsWith("/chat/completions")).length,
             0,
           );
-          assert.ok(
-            (await notebookRuns(dirs.runs)).some((d) => d.endsWith(`gold-model-superhero-first${LIMIT}`)),
+          assert.deepEqual(
+            (await notebookRuns(own.TEXT2SQL_RUNS_DIR)).map((d) => d.split("/").at(-1)),
+            [
+              "gpt-3.5-turbo-evidence-superhero-first20",
+              "gold-model-superhero-first20",
+              `gold-model-superhero-first${LIMIT}`,
+            ],
           );
 
-          const port = new URL(models.url).port;
           const cases: {
             name: string;
             edits: Record<string, string>;
             env?: Record<string, string>;
             cell: number;
             line: RegExp;
+            prepare?: () => Promise<void>;
           }[] = [
             {
               name: "a database that is not there",
@@ -725,18 +742,21 @@ Deno.test({
                 /^LIMIT \(TEXT2SQL_LIMIT\) must be a positive integer, got 0: fix it in the Parameters cell$/,
             },
             {
-{
               // A folder reused by hand: the LIMIT 30 run's description copied where the LIMIT 20 run goes.
               name: "a folder holding another run",
               edits: { LIMIT: "20" },
               env: { TEXT2SQL_MODELS: "mixed-model" },
               prepare: async () => {
-                const folder = join(dirs.runs, "notebooks", "mixed-model-superhero-first20");
+                const folder = join(personRuns, "mixed-model-superhero-first20");
                 await Deno.mkdir(folder, { recursive: true });
-                await Deno.copyFile(join(dirs.runs, "notebooks", `mixed-model-superhero-first${LIMIT}`, "run.json"), join(folder, "run.json"));
+                await Deno.copyFile(
+                  join(dirs.runs, "notebooks", `mixed-model-superhero-first${LIMIT}`, "run.json"),
+                  join(folder, "run.json"),
+                );
               },
               cell: 2,
-              line: /mixed-model-superhero-first20 holds a run made with other settings \(selection\): set the Parameters cell back/,
+              line:
+                /mixed-model-superhero-first20 holds a run made with other settings \(selection\): set the Parameters cell back/,
             },
             {
               name: "a dead endpoint",
@@ -809,7 +829,11 @@ Deno.test({
             assert.equal(exec.success, false, `${c.name}: nbconvert ran through`);
             const executedCells = await codeCells(partial);
             const error = executedCells[c.cell].outputs.find((x) => x.type === "error");
-            assert.match(error?.text ?? "", new RegExp(c.line.source.replace(/^\^/, "")), `${c.name} (nbconvert)`);
+            assert.match(
+              error?.text ?? "",
+              new RegExp(c.line.source.replace(/^\^/, "")),
+              `${c.name} (nbconvert)`,
+            );
             for (const later of executedCells.slice(c.cell + 1)) assert.deepEqual(later.outputs, []);
           }
         },
@@ -1234,9 +1258,9 @@ Deno.test("notebook parameters: defaults, the Parameters cell, the environment w
   assert.deepEqual(p.db, [], "an empty TEXT2SQL_DB selects every database");
   assert.equal(p.runsDir, join(REPO_ROOT, "tmp-runs"), "relative paths are from the repository root");
   assert.deepEqual(evalTargets(p).map((x) => x.out.slice(REPO_ROOT.length + 1)), [
-    "tmp-runs/notebooks/gpt-3.5-turbo-evidence",
-    "tmp-runs/notebooks/meta-llama-Llama-3.3-70B-Instruct-Turbo",
-    "tmp-runs/notebooks/gold-model",
+    "tmp-runs/notebooks/gpt-3.5-turbo-evidence-all-first7",
+    "tmp-runs/notebooks/meta-llama-Llama-3.3-70B-Instruct-Turbo-all-first7",
+    "tmp-runs/notebooks/gold-model-all-first7",
   ]);
   assert.equal(notebookParams({}, { TEXT2SQL_DOWNLOAD: "minidev" }).download, "mini-dev");
   assert.equal(runSlug("../../etc"), "etc");
@@ -1407,7 +1431,9 @@ Deno.test("02 scores the baseline only on the dataset its predictions index; 06 
       "an official download with the same bytes",
     );
 
-    const names = ["aaa", "gpt-3.5-turbo-evidence", "zzz", "unfinished"].map((n) => `notebooks/${n}`);
+    const names = ["aaa", "gpt-3.5-turbo-evidence-superhero", "zzz", "unfinished"].map((n) =>
+      `notebooks/${n}`
+    );
     for (const name of [...names, "other"]) {
       await Deno.mkdir(join(tmp, "runs", name), { recursive: true });
       if (!name.endsWith("unfinished")) {
@@ -1416,7 +1442,7 @@ Deno.test("02 scores the baseline only on the dataset its predictions index; 06 
     }
     assert.deepEqual(
       (await notebookRuns(join(tmp, "runs"))).map((d) => d.split("/").at(-1)),
-      ["gpt-3.5-turbo-evidence", "aaa", "zzz"],
+      ["gpt-3.5-turbo-evidence-superhero", "aaa", "zzz"],
     );
     assert.deepEqual(await notebookRuns(join(tmp, "absent")), []);
   } finally {
