@@ -65,7 +65,8 @@ export function tableHtml(data: TableInput, options: TableOptions = {}): string 
   const { columns, rows, floats } = toRows(data);
   const max = options.maxRows ?? 50;
   const shown = rows.slice(0, max);
-  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  // A long column name (`sql_error:no_such_column`) may wrap after `:` and `_`, never inside a word.
+  const head = columns.map((c) => `<th>${escapeHtml(c).replace(/([:_])(?=\w)/g, "$1<wbr>")}</th>`).join("");
   const body = shown.map((r) =>
     "<tr>" + columns.map((c) => {
       const v = r[c];

@@ -14,3 +14,4 @@ export * from "./dataset_steps.ts";
 export * from "./train_steps.ts";
 export * from "./analysis_steps.ts";
 export * from "./notebook_html.ts";
+export * from "./notebook_files.ts";

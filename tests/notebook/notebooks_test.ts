@@ -1090,9 +1090,10 @@ Deno.test({
         "notebook:html exports the executed 06; its charts render with size in Chromium",
         async () => {
           const out = join(tmp, "html", "06_analysis.html");
-          const { html, executed: reran } = await exportNotebookHtml(paths["06"], { out });
+          // --saved: the outputs the notebook holds, as they are.
+          const { html, executed: reran } = await exportNotebookHtml(paths["06"], { out, saved: true });
           assert.equal(html, out);
-          assert.equal(reran, false, "an executed notebook must not be executed again");
+          assert.equal(reran, false, "--saved executed the notebook");
           const text = await Deno.readTextFile(out);
           assert.match(text, /data-chart="accuracy-by-difficulty"/);
           await withBrowserPage(out, async (page) => {
@@ -1125,35 +1126,37 @@ Deno.test({
         },
       );
 
-      await t.step("notebook:html --execute runs a notebook first (into a temporary copy)", async () => {
-        const out = join(tmp, "html", "06_cli.html");
-        const saved = Deno.env.toObject();
-        // The command's executor inherits this process's environment, so point it at the test's folders.
-        const ours = (k: string) =>
-          k.startsWith("TEXT2SQL_") || k.startsWith("JUPYTER_") || k === "XDG_CACHE_HOME";
-        for (const [k, v] of Object.entries(env)) {
-          if (ours(k)) Deno.env.set(k, v);
-        }
-        try {
-          const status = await notebookHtmlCommand([
-            join(NOTEBOOKS_DIR, "06_analysis.ipynb"),
-            "--out",
-            out,
-            "--execute",
-          ]);
-          assert.equal(status, 0);
-        } finally {
-          for (const k of Object.keys(env)) {
-            if (ours(k)) {
-              if (saved[k] === undefined) Deno.env.delete(k);
-              else Deno.env.set(k, saved[k]);
+      await t.step(
+        "notebook:html executes a notebook first (into a temporary copy), unless --saved",
+        async () => {
+          const out = join(tmp, "html", "06_cli.html");
+          const saved = Deno.env.toObject();
+          // The command's executor inherits this process's environment, so point it at the test's folders.
+          const ours = (k: string) =>
+            k.startsWith("TEXT2SQL_") || k.startsWith("JUPYTER_") || k === "XDG_CACHE_HOME";
+          for (const [k, v] of Object.entries(env)) {
+            if (ours(k)) Deno.env.set(k, v);
+          }
+          try {
+            const status = await notebookHtmlCommand([
+              join(NOTEBOOKS_DIR, "06_analysis.ipynb"),
+              "--out",
+              out,
+            ]);
+            assert.equal(status, 0);
+          } finally {
+            for (const k of Object.keys(env)) {
+              if (ours(k)) {
+                if (saved[k] === undefined) Deno.env.delete(k);
+                else Deno.env.set(k, saved[k]);
+              }
             }
           }
-        }
-        const text = await Deno.readTextFile(out);
-        assert.match(text, /data-chart="error-taxonomy"/);
-        assert.match(text, /notebook-analysis\.html/);
-      });
+          const text = await Deno.readTextFile(out);
+          assert.match(text, /data-chart="error-taxonomy"/);
+          assert.match(text, /notebook-analysis\.html/);
+        },
+      );
       await t.step("the notebooks folder is untouched: no rewritten notebook, no new file", async () => {
         assert.deepEqual(await snapshot(NOTEBOOKS_DIR), before);
       });
@@ -1377,10 +1380,13 @@ Deno.test("deno task notebooks: the install line without JupyterLab; else regist
     );
     await Deno.chmod(join(bin, "jupyter-lab"), 0o755);
     assert.equal(await notebooksCommand(["--", "--no-browser"]), 0);
+    // As root, JupyterLab needs --allow-root: passed, and said.
+    const root = Deno.uid() === 0;
     assert.equal(
       (await Deno.readTextFile(called)).trim(),
-      `--notebook-dir=${join(REPO_ROOT, "notebooks")} --no-browser`,
+      `--notebook-dir=${join(REPO_ROOT, "notebooks")} --no-browser${root ? " --allow-root" : ""}`,
     );
+    assert.equal(logs.includes("running as root: passing --allow-root to JupyterLab"), root);
     const spec = JSON.parse(
       await Deno.readTextFile(join(tmp, "xdg", "jupyter", "kernels", "deno", "kernel.json")),
     ) as { argv: string[] };
