@@ -9,7 +9,8 @@
  */
 
 const INSTALL =
-  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert chromium python3";
+  "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert jupyter-notebook " +
+  "chromium python3";
 
 async function has(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -34,6 +35,9 @@ export async function missingPrerequisites(): Promise<string[]> {
     missing.push("jupyter nbconvert");
   }
   if (!(await exists("/usr/bin/chromium"))) missing.push("chromium (/usr/bin/chromium)");
+  if (!(await has("jupyter-notebook", ["--version"]))) {
+    missing.push("jupyter-notebook (the classic Notebook 6)");
+  }
   return missing;
 }
 

@@ -23,6 +23,7 @@ import { DatabaseSync } from "node:sqlite";
 import {
   checkNbconvert,
   checkNotebookSetup,
+  denoDir,
   type NotebookSetup,
   privateKernel,
 } from "../support/notebook_setup.ts";
@@ -452,6 +453,8 @@ Deno.test({
     const env = kernelEnv({
       ...kernel.env,
       XDG_CACHE_HOME: dirs.cache,
+      // A private completion cache, but Deno's own cache as it is (a cold one costs every kernel half a minute).
+      DENO_DIR: denoDir(),
       TEXT2SQL_BIRD_URL_DEV: archive.url("/dev.zip"),
       TEXT2SQL_DATA_DIR: dirs.data,
       TEXT2SQL_RUNS_DIR: dirs.runs,

@@ -35,6 +35,8 @@ export interface BrowserPageOptions {
   width?: number;
   /** Viewport height (default 900). */
   height?: number;
+  /** Origins besides local files the page may reach, e.g. a local Jupyter server `http://127.0.0.1:8888`. */
+  allowOrigins?: string[];
 }
 
 /** Throws the install command when Chromium is not installed (tests must fail then, never skip). */
@@ -50,8 +52,20 @@ export function requireChromium(): void {
  * Opens a local HTML file in headless Chromium (fresh temporary profile, no network) and runs `fn` with the page,
  * once it has loaded. The browser and the profile are removed afterwards, whatever `fn` does.
  */
-export async function withBrowserPage<T>(
+export function withBrowserPage<T>(
   htmlPath: string,
+  fn: (page: Page, network: PageNetwork) => Promise<T>,
+  options: BrowserPageOptions = {},
+): Promise<T> {
+  return withBrowserUrl(pathToFileURL(resolve(htmlPath)).href, fn, options);
+}
+
+/**
+ * Opens a URL in headless Chromium as {@linkcode withBrowserPage} does a file: requests beyond local files and
+ * `options.allowOrigins` are blocked and recorded.
+ */
+export async function withBrowserUrl<T>(
+  url: string,
   fn: (page: Page, network: PageNetwork) => Promise<T>,
   options: BrowserPageOptions = {},
 ): Promise<T> {
@@ -76,13 +90,16 @@ export async function withBrowserPage<T>(
   try {
     const network: PageNetwork = { external: [] };
     await context.route("**/*", (route) => {
-      const url = route.request().url();
-      if (/^(file|data|about|blob):/.test(url)) return route.continue();
-      network.external.push(url);
+      const requested = route.request().url();
+      if (/^(file|data|about|blob):/.test(requested)) return route.continue();
+      if ((options.allowOrigins ?? []).some((origin) => requested.startsWith(`${origin}/`))) {
+        return route.continue();
+      }
+      network.external.push(requested);
       return route.abort();
     });
     const page = context.pages()[0] ?? await context.newPage();
-    await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: "load", timeout: 30_000 });
+    await page.goto(url, { waitUntil: "load", timeout: 30_000 });
     return await fn(page, network);
   } finally {
     await context.close().catch(() => {});
