@@ -125,11 +125,13 @@ export function accuracyByDifficultyChart(df: pl.DataFrame, options: ChartOption
   const title = options.title ?? "Execution accuracy by difficulty (BIRD EX, set semantics)";
   // Past a few runs, grouped bars get too thin to label: one row per run, one cell per bucket, the value in it.
   if (series.length > GROUPED_MAX) {
+    // Best total first, as the leaderboard reads.
+    const total = new Map(table.map((r) => [r.model as string, (r.total as number | null) ?? -1]));
     return heatMap(
       "accuracy-by-difficulty",
       data.map((d) => ({ row: d.model, column: d.bucket, value: d.accuracy })),
       {
-        rows: series,
+        rows: [...series].sort((a, b) => total.get(b)! - total.get(a)!),
         columns: buckets,
         ...options,
         title,

@@ -8,7 +8,9 @@
 import { describeMode, DIFFICULTIES } from "../run/mod.ts";
 import type { ResultRecord } from "../types.ts";
 import { ERROR_KINDS } from "./error_taxonomy.ts";
-import { escapeHtml } from "./html.ts";
+import { breakable, escapeHtml } from "./html.ts";
+
+export { breakable };
 import { leaderboardColumns, type LeaderboardRow, runDialect } from "./leaderboard.ts";
 import type { PairedTestResult } from "./paired_test.ts";
 import type { RunData } from "./run_data.ts";
@@ -23,14 +25,6 @@ export function cell(value: unknown): string {
 /** A percentage with two decimals, `—` when there is none. */
 export function fmtPct(v: unknown): string {
   return typeof v === "number" ? v.toFixed(2) : "—";
-}
-
-/**
- * Text (escaped) with a break opportunity after each `/`, `_` and `-` of a path or id, so a long one wraps between
- * its parts, never inside a word or a number (`3.5` stays whole).
- */
-export function breakable(text: string): string {
-  return escapeHtml(text).replace(/([/_-])(?=[^/_-])/g, "$1<wbr>");
 }
 
 /** A run's metadata as key/value rows: what produced it, with every prompt option and the engine. */

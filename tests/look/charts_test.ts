@@ -197,7 +197,7 @@ Deno.test("display falls back to text when the kernel refuses a display", async 
 Deno.test("tableHtml / tableText: escaping, nulls, row cap", () => {
   const rows = Array.from({ length: 5 }, (_, i) => ({ i, s: i === 0 ? "</td><script>" : null }));
   const html = tableHtml(rows, { maxRows: 2, caption: "A & B" });
-  assert(html.includes("&lt;/td&gt;&lt;script&gt;") && !html.includes("<script"));
+  assert(html.replaceAll("<wbr>", "").includes("&lt;/td&gt;&lt;script&gt;") && !html.includes("<script"));
   assert(html.includes('<td class="null">null</td>') && html.includes('<td class="num">1</td>'));
   assert(html.includes("<caption>A &amp; B</caption>") && html.includes("… 3 more rows"));
   assertEquals(tableText(rows, { maxRows: 1 }), "i  s\n-  -------------\n0  </td><script>\n… 4 more rows");
