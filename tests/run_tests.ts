@@ -42,8 +42,12 @@ export async function missingPrerequisites(): Promise<string[]> {
 }
 
 /** Run a command, echo its output, and return it for counting. */
-async function runEcho(cmd: string, args: string[]): Promise<{ code: number; text: string }> {
-  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).spawn();
+async function runEcho(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; text: string }> {
+  const child = new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).spawn();
   const chunks: string[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
     const decoder = new TextDecoder();
@@ -94,15 +98,28 @@ if (import.meta.main) {
   // No kernel registration here: the notebook tests register theirs in a private folder
   // (tests/support/notebook_setup.ts), so the user's own `deno` kernelspec is never re-pointed at this Deno.
   const filter = Deno.args;
-  const deno = await runEcho(Deno.execPath(), [
-    "test",
-    "-A",
-    "--no-prompt",
-    ...(filter.length ? filter : ["tests/"]),
-  ]);
-  const py = filter.length
-    ? { code: 0, text: "Ran 0 tests\n" }
-    : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-v"]);
+  // Every temporary folder a test makes (run folders, caches, browser profiles) goes under one of the suite's
+  // own, removed at the end: a test that forgets its clean-up, or is killed, leaves nothing in /tmp.
+  const tmp = await Deno.makeTempDir({ prefix: "text2sql-suite-" });
+  const env = { TMPDIR: tmp };
+  let deno, py;
+  try {
+    deno = await runEcho(Deno.execPath(), [
+      "test",
+      "-A",
+      "--no-prompt",
+      ...(filter.length ? filter : ["tests/"]),
+    ], env);
+    py = filter.length
+      ? { code: 0, text: "Ran 0 tests\n" }
+      : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-v"], env);
+  } finally {
+    const left = [...Deno.readDirSync(tmp)].length;
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (left) {
+      console.log(`removed ${left} temporary folder${left === 1 ? "" : "s"} the tests left in ${tmp}`);
+    }
+  }
   const d = denoTotals(deno.text) ?? { passed: 0, failed: deno.code === 0 ? 0 : 1 };
   const p = unittestTotals(py.text) ?? { passed: 0, failed: py.code === 0 ? 0 : 1, skipped: 0 };
   const passed = d.passed + p.passed;
