@@ -99,6 +99,10 @@ export function explainForNotebook(error: unknown): string | null {
         "answers, or fix BASE_URL / PROVIDER in the Parameters cell";
     case "ModeError":
       return `${msg} (set MODE in the Parameters cell)`;
+    case "TrainerError":
+      return `${msg} (check TRAIN_CONFIG and METRICS in the Parameters cell, and that 03 wrote its dataset)`;
+    case "SchemaError":
+      return `${msg} (check DATASET and DB_ROOT in the Parameters cell)`;
     case "ToolsUnsupportedError":
       return `${msg}: set MODE = "single" or "voting K" in the Parameters cell, or use a server with tool calls`;
     default:

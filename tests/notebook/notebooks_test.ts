@@ -729,6 +729,8 @@ Deno.test({
             cell: number;
             line: RegExp;
             prepare?: () => Promise<void>;
+            /** The notebook (default `02_evaluate.ipynb`). */
+            notebook?: string;
           }[] = [
             {
               name: "a database that is not there",
@@ -776,10 +778,34 @@ Deno.test({
               line:
                 /^provider together needs an API key: set TOGETHER_API_KEY in the environment Jupyter was started from/,
             },
+            {
+              name: "03 with a database that is not there",
+              notebook: "03_sft_dataset.ipynb",
+              edits: { DB: '["formula_1"]' },
+              cell: 1,
+              line: /^the database formula_1 is missing under .*leave it out with DB in the Parameters cell/,
+            },
+            {
+              name: "04 without a teacher",
+              notebook: "04_cot_dataset.ipynb",
+              // TEACHER_MODEL is "" in the committed cell; the test's environment sets one, cleared here.
+              edits: { LIMIT: "3" },
+              env: { TEXT2SQL_TEACHER_MODEL: "", TEXT2SQL_MODELS: "" },
+              cell: 1,
+              line: /^no teacher model: set TEACHER_MODEL in the Parameters cell/,
+            },
+            {
+              name: "05 with a config file that is not there",
+              notebook: "05_finetune.ipynb",
+              edits: { TRAIN_CONFIG: '"trainer/configs/no_such.json"' },
+              cell: 1,
+              line: /no_such\.json.*\(check TRAIN_CONFIG and METRICS in the Parameters cell/,
+            },
           ];
           for (const c of cases) {
             await c.prepare?.();
-            const nb = await withParameter("02_evaluate.ipynb", c.edits, join(tmp, "02_stop.ipynb"));
+            const notebook = c.notebook ?? "02_evaluate.ipynb";
+            const nb = await withParameter(notebook, c.edits, join(tmp, `stop_${notebook}`));
             const caseEnv = { ...own, ...c.env };
             if (c.env?.TEXT2SQL_BASE_URL === "") delete caseEnv.TEXT2SQL_BASE_URL;
             // As JupyterLab's Run All: every cell sent at once; Deno's kernel runs the queued ones after an error.
@@ -821,7 +847,7 @@ Deno.test({
               )
             );
             // A cell-by-cell executor (nbconvert) stops at the same cell with the same line.
-            const partial = join(tmp, "02_stop.executed.ipynb");
+            const partial = join(tmp, "stop.executed.ipynb");
             const exec = await new Deno.Command(setup.python, {
               args: [EXECUTOR, nb, "--out", partial, "--timeout", "120", "--cwd", NOTEBOOKS_DIR],
               env: caseEnv,
@@ -1419,6 +1445,20 @@ Deno.test('no notebook has an "In CI" paragraph; each starts with a Parameters c
       outputs: [] as Output[],
     }));
     assertParametersCell(entry.name, code);
+    // Below the setup cell every cell is guarded, so Run All stays silent after a stop (see lib/notebook/stop.ts).
+    for (const cell of code.slice(2)) {
+      const first = cell.source.split("\n").find((l) => l.trim() && !l.trim().startsWith("//")) ?? "";
+      assert.match(
+        first,
+        /^if \(!stopped\(\)\) /,
+        `${entry.name}: a cell below the setup cell is not guarded: ${first}`,
+      );
+    }
+    assert.match(
+      code[1].source,
+      /import \{[^}]*\bstopped\b/,
+      `${entry.name}: the setup cell does not import stopped`,
+    );
   }
 });
 
