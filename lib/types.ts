@@ -94,6 +94,8 @@ export interface ResultRecord {
   turns?: number;
   /** Agent runs: how the loop ended. */
   stop?: AgentStop;
+  /** Agent runs cut by `--question-timeout`: the budget, in seconds, that fired. */
+  question_timeout_s?: number;
 }
 
 /** How a candidate fared in the vote (lib/run/voting.ts). */
@@ -129,6 +131,8 @@ export type TrajectoryStep =
     turn: number;
     /** The query, or null when the call had no usable `query` argument or named another tool. */
     sql: string | null;
+    /** The call's raw arguments when they held no usable query (not JSON, no `query`), capped; else absent. */
+    arguments?: string;
     /** Execution time in ms (0 for a call that never reached the database). */
     ms: number;
   }
@@ -137,8 +141,11 @@ export type TrajectoryStep =
     | { ok: false; error: string }
   );
 
-/** How an agent loop ended: `answer` (a message without a tool call) or `max_turns` (cut at the limit). */
-export type AgentStop = "answer" | "max_turns";
+/**
+ * How an agent loop ended: `answer` (a message without a tool call), `max_turns` (cut at the limit) or
+ * `question_timeout` (cut by the per-question wall-clock budget, `--question-timeout`).
+ */
+export type AgentStop = "answer" | "max_turns" | "question_timeout";
 
 /** A run's mode, as `run.json` records it. */
 export type RunMode =
@@ -177,6 +184,11 @@ export interface BucketSummary {
 /** `summary.json`, exactly as the contract gives it. */
 export interface Summary {
   evaluator: "bird-ex-set";
+  /**
+   * The dialect and engine that scored, when not SQLite (`postgresql (PGlite 18.6)`, `mysql (10.11.19-MariaDB)`):
+   * absent for SQLite, so its summary is as before dialects.
+   */
+  engine?: string;
   total: number;
   correct: number;
   accuracy: number | null;
@@ -197,7 +209,18 @@ export interface Summary {
 
 /** `run.json`: what produced a run. Never holds a secret. */
 export interface RunInfo {
-  dataset: { path: string; sha256: string; count: number };
+  dataset: {
+    path: string;
+    sha256: string;
+    count: number;
+    /**
+     * sha256 of the questions' identities alone (`question_id` and `db_id`, in order), not their text or SQL:
+     * equal for the dialect versions of one set (mini-dev's SQLite, PostgreSQL and MySQL files, whose evidence
+     * and gold differ per dialect), so runs of one model in several dialects compare question by question.
+     * Absent in folders from before dialects.
+     */
+    questions_sha256?: string;
+  };
   selection: { db: string[]; limit: number | null; indices: number[] };
   db_root: string;
   predictions: string | null;
@@ -213,9 +236,20 @@ export interface RunInfo {
   evaluator: "bird-ex-set";
   timeout_s: number;
   ves: number | null;
+  /** The SQLite that Deno links (the SQLite engine's, and the one the prompt's schema reader uses). */
   sqlite_version: string;
   /** The SQLite worker's semantics (`ENGINE_OPTIONS` in sqlite_pool.ts): DQS, math functions, … */
   engine?: string;
+  /** The SQL dialect the run was evaluated in; absent in folders from before dialects existed (SQLite). */
+  dialect?: "sqlite" | "postgresql" | "mysql";
+  /** The engine that executed and compared (`SqlEngine.info()`): never a credential. */
+  engine_info?: {
+    dialect: "sqlite" | "postgresql" | "mysql";
+    engine: "sqlite" | "pglite" | "postgresql" | "mysql";
+    version: string;
+    semantics: string;
+    location: string | null;
+  };
   code_version: string;
   started_at: string;
   finished_at: string | null;
@@ -241,4 +275,25 @@ export interface Usage {
 export interface ToolSpec {
   type: "function";
   function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
+export type Dialect = "sqlite" | "postgresql" | "mysql";
+
+/** A column as the prompt's DDL shows it. */
+export interface CatalogColumn {
+  name: string;
+  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
+  type: string;
+  notNull: boolean;
+}
+
+/** A table of one BIRD database as the engine's catalog describes it. */
+export interface CatalogTable {
+  name: string;
+  columns: CatalogColumn[];
+  primaryKey: string[];
+  /** UNIQUE constraints other than the primary key, each its columns (a foreign key may reference one). */
+  unique?: string[][];
+  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
 }

@@ -13,10 +13,13 @@ const LIB = normalize(join(import.meta.dirname!, "..", "lib"));
 export const ROOMS = [
   "util",
   "data",
+  "db",
   "prompt",
+  "values",
   "model",
   "exec",
   "run",
+  "audit",
   "train",
   "look",
   "notebook",

@@ -10,7 +10,7 @@
 
 const INSTALL =
   "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert jupyter-notebook " +
-  "chromium python3";
+  "chromium python3 postgresql mariadb-server python3-psycopg2 python3-pymysql";
 
 async function has(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -37,6 +37,12 @@ export async function missingPrerequisites(): Promise<string[]> {
   if (!(await exists("/usr/bin/chromium"))) missing.push("chromium (/usr/bin/chromium)");
   if (!(await has("jupyter-notebook", ["--version"]))) {
     missing.push("jupyter-notebook (the classic Notebook 6)");
+  }
+  // The PostgreSQL and MySQL tests start private servers, and check verdicts against the official drivers.
+  if (!(await has("/bin/sh", ["-c", "ls /usr/lib/postgresql/*/bin/postgres"]))) missing.push("postgresql");
+  if (!(await exists("/usr/sbin/mariadbd"))) missing.push("mariadb-server (/usr/sbin/mariadbd)");
+  for (const mod of ["psycopg2", "pymysql"]) {
+    if (!(await has("/usr/bin/python3", ["-c", `import ${mod}`]))) missing.push(`python3-${mod}`);
   }
   return missing;
 }

@@ -11,17 +11,24 @@
  *   parallel as workers). Medians of `--runs` alternating runs.
  *   In `scoring.ts`, with its sets (`scoring_sets.ts`), contestants (`scoring_runs.ts`, through `tree_run.ts`)
  *   and table (`scoring_table.ts`).
- * - generation: see `bench_generation.ts`. download: see `bench_download.ts`.
+ * - workflow: three models' predictions one after another, gold cached after the first, against the official
+ *   script three times (`workflow.ts`).
+ * - generation: see `bench_generation.ts`. download: see `bench_download.ts`. values (only when asked for with
+ *   `--only values`): the value index on the BIRD-scale databases, see `bench_values.ts`.
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { WorkflowBenchOptions } from "./workflow.ts";
 
 /** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring benchmark's options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `generation`, `download` (default: all three). */
+  /** `scoring`, `workflow`, `generation`, `download` (default: all four). */
   only?: string[];
   scoring?: ScoringBenchOptions;
+  workflow?: WorkflowBenchOptions;
+  /** `--only audit`: the gold audit against plain gold execution (`audit_bench.ts`; not in the default set). */
+  audit?: { quick?: boolean; runs?: number; workers?: number };
 }
 
 /**
@@ -31,11 +38,23 @@ export interface BenchmarkSelection {
  * @param selection Which benchmarks, and the scoring benchmark's options.
  */
 export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise<void> {
-  const only = new Set(selection.only ?? ["scoring", "generation", "download"]);
+  const only = new Set(selection.only ?? ["scoring", "workflow", "generation", "download"]);
   if (only.has("scoring")) await benchScoring(selection.scoring);
+  if (only.has("workflow")) {
+    console.log("");
+    await (await import("./workflow.ts")).benchWorkflow(selection.workflow);
+  }
+  if (only.has("audit")) {
+    console.log("");
+    await (await import("./audit_bench.ts")).benchAudit(selection.audit);
+  }
   if (only.has("generation")) {
     console.log("");
     await (await import("./bench_generation.ts")).benchGeneration();
+  }
+  if (only.has("values")) {
+    console.log("");
+    await (await import("./bench_values.ts")).benchValues({ quick: selection.workflow?.quick });
   }
   if (only.has("download")) {
     console.log("");

@@ -7,7 +7,7 @@
 import { numberFlag, parseCommand } from "../util/mod.ts";
 
 const USAGE =
-  `usage: deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+  `usage: deno task bench [--only scoring|workflow|audit|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
          [--workers N] [--copies N] [--trivial N] [--quick]`;
 
 const FLAGS = {
@@ -21,7 +21,7 @@ const FLAGS = {
 } as const;
 
 /**
- * `deno task bench [--only scoring|generation|download]... [--sets superhero,trivial,scale] [--runs N]
+ * `deno task bench [--only scoring|workflow|audit|generation|download|values]... [--sets superhero,trivial,scale] [--runs N]
  * [--workers N] [--copies N] [--trivial N] [--quick]`.
  *
  * @param argv The arguments after `bench`.
@@ -42,6 +42,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     quick: values.quick ?? false,
   };
   const { runBenchmarks } = await import("../bench/mod.ts");
-  await runBenchmarks({ only: values.only, scoring });
+  const workflow = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  const audit = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  await runBenchmarks({ only: values.only, scoring, workflow, audit });
   return 0;
 }

@@ -13,6 +13,7 @@ import {
   formatProgress,
   formatSummary,
 } from "../data/mod.ts";
+import { findDump } from "../db/mod.ts";
 import { parseCommand, usageExit } from "../util/mod.ts";
 
 const USAGE =
@@ -61,6 +62,10 @@ export async function downloadCommand(argv: string[]): Promise<number> {
     const shown = relative(Deno.cwd(), result.folder);
     console.log(formatSummary(result.verification, shown.startsWith("..") ? result.folder : shown));
     if (!values.quiet) console.error(`questions: ${result.questionsPath}\ndatabases: ${result.dbRoot}`);
+    for (const dialect of ["postgresql", "mysql"] as const) {
+      const dump = values.quiet ? null : findDump(result.dbRoot, dialect);
+      if (dump) console.error(`${dialect} dump: ${dump} (deno task db load --dialect ${dialect} finds it)`);
+    }
     return 0;
   } catch (error) {
     console.error(`download ${spec.name}: ${oneLine(error)}`);

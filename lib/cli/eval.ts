@@ -5,20 +5,25 @@
  * @module
  */
 import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
+import { dialectFlags } from "./dialect_flags.ts";
+import { VALUE_FLAGS, VALUE_USAGE, valueFlags } from "./prompt_flags.ts";
 import {
   MODEL_FLAGS,
   modelFlagValues,
   numberFlag,
   parseCommand,
+  READ_LIMITS,
+  readTextSafe,
   refuseKeyFlags,
   UsageError,
 } from "../util/mod.ts";
 
 const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [--db ID]... [--limit N]
+         [--dialect sqlite|postgresql|mysql] [--db-url URL (or TEXT2SQL_DB_URL)]
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
          [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N]
-         [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T]]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
+         [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T] [--question-timeout S]] [--retry-budget S]
+         [--no-evidence] [--sample-rows N] [--descriptions] ${VALUE_USAGE} [--reasoning] [--ves N] [--no-cache] [--retry-failed]
          [--prices FILE] [--out DIR] [--quiet] [--max-retries N] [--max-consecutive-failures N] [--allow-symlinks]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
 API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
@@ -28,6 +33,8 @@ const EVAL_FLAGS = {
   "db-root": { type: "string" },
   db: { type: "string", multiple: true },
   limit: { type: "string" },
+  dialect: { type: "string" },
+  "db-url": { type: "string" },
   predictions: { type: "string" },
   ...MODEL_FLAGS,
   timeout: { type: "string" },
@@ -36,9 +43,12 @@ const EVAL_FLAGS = {
   n: { type: "string" },
   agent: { type: "boolean" },
   "max-turns": { type: "string" },
+  "question-timeout": { type: "string" },
+  "retry-budget": { type: "string" },
   "no-evidence": { type: "boolean" },
   "sample-rows": { type: "string" },
   descriptions: { type: "boolean" },
+  ...VALUE_FLAGS,
   reasoning: { type: "boolean" },
   ves: { type: "string" },
   "retry-failed": { type: "boolean" },
@@ -60,6 +70,7 @@ const CONFLICTS: [holds: (v: EvalValues) => boolean, message: string][] = [
     "--n K, --agent and --max-turns need --model",
   ],
   [(v) => v["max-turns"] !== undefined && !v.agent, "--max-turns needs --agent"],
+  [(v) => v["question-timeout"] !== undefined && !v.agent, "--question-timeout needs --agent"],
   [(v) => Boolean(v.agent) && Number(v.n ?? 1) > 1, "--agent and --n > 1 are separate modes: choose one"],
   [(v) => Boolean(v.provider || v["base-url"]) && !v.model, "--provider/--base-url need --model"],
 ];
@@ -119,12 +130,15 @@ async function runOptions(values: EvalValues) {
     dbRoot: values["db-root"],
     db: values.db,
     limit: int("limit", 0),
+    ...dialectFlags(values),
     predictions: values.predictions,
     model: model.model,
     provider: model.provider,
     baseUrl: model.baseUrl,
     concurrency: model.concurrency,
     requestTimeoutS: model.requestTimeoutS,
+    retryBudgetS: numberFlag("retry-budget", values["retry-budget"], { min: 0.001 }),
+    questionTimeoutS: numberFlag("question-timeout", values["question-timeout"], { min: 0.001 }),
     timeoutS: numberFlag("timeout", values.timeout, { min: 0.001 }),
     workers: int("workers", 1),
     workerMemory: memoryFlag(values["worker-memory"]),
@@ -138,6 +152,7 @@ async function runOptions(values: EvalValues) {
       sampleRows: int("sample-rows", 0) ?? 0,
       descriptions: values.descriptions ?? false,
       reasoning: values.reasoning ?? false,
+      ...valueFlags(values),
     },
     ves: int("ves", 1) ?? null,
     cache: model.cache,
@@ -197,7 +212,7 @@ function memoryFlag(text: string | undefined): number | undefined {
 async function readPrices(path: string, model: string | undefined) {
   let table: Record<string, { prompt_per_mtok: number; completion_per_mtok: number }>;
   try {
-    table = JSON.parse(await Deno.readTextFile(path));
+    table = JSON.parse(await readTextSafe(path, { maxBytes: READ_LIMITS.smallJson, what: "price table" }));
   } catch (e) {
     throw new UsageError(`${path}: cannot read price table (${(e as Error).message})`);
   }

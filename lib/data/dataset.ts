@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { exists } from "../util/mod.ts";
+import { exists, READ_LIMITS, readFileSafe, UnsafeFileError } from "../util/mod.ts";
 import { sha256Hex } from "../util/mod.ts";
 import type { Example } from "../types.ts";
 
@@ -37,10 +37,31 @@ export async function resolveDatasetFile(pathOrFolder: string): Promise<string> 
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(abs);
-  } catch {
+  } catch (e) {
+    // A symlink loop exists (lstat sees it) but cannot be followed: say so, not "not found".
+    const loop = await Deno.lstat(abs).then((s) => s.isSymlink, () => false);
+    if (loop) {
+      throw new DatasetError(
+        `${pathOrFolder}: dataset is a symlink that cannot be followed (${
+          (e as Error).message.split(":")[0]
+        })`,
+      );
+    }
     throw new DatasetError(`${pathOrFolder}: dataset not found`);
   }
   if (info.isFile) return abs;
+  if (!info.isDirectory) {
+    const kind = info.isFifo
+      ? "a FIFO"
+      : info.isCharDevice
+      ? "a character device"
+      : info.isBlockDevice
+      ? "a block device"
+      : info.isSocket
+      ? "a socket"
+      : "not a regular file";
+    throw new DatasetError(`${pathOrFolder}: dataset is ${kind}, not a JSON file or a folder`);
+  }
   for (const name of DATASET_FILES) {
     if (await exists(join(abs, name))) return join(abs, name);
   }
@@ -120,9 +141,11 @@ export async function loadDataset(pathOrFolder: string, options: { dbRoot?: stri
   const path = await resolveDatasetFile(pathOrFolder);
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readFileSafe(path, { maxBytes: READ_LIMITS.dataset, what: "dataset" });
   } catch (e) {
-    throw new DatasetError(`${path}: cannot read (${(e as Error).message})`);
+    throw new DatasetError(
+      e instanceof UnsafeFileError ? e.message : `${path}: cannot read (${(e as Error).message})`,
+    );
   }
   let data: unknown;
   try {
@@ -289,16 +312,15 @@ export interface PredictionsFile {
 export async function loadPredictions(path: string): Promise<PredictionsFile> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    // Never blocks on a FIFO nor reads /dev/zero: refused by name at once (lib/util/files.ts).
+    bytes = await readFileSafe(path, { maxBytes: READ_LIMITS.predictions, what: "predictions file" });
   } catch (e) {
-    if (
-      e instanceof Deno.errors.IsADirectory || (await Deno.stat(path).then((s) => s.isDirectory, () => false))
-    ) {
+    if (e instanceof UnsafeFileError && e.kind === "folder") {
       throw new DatasetError(
         `${path}: is a folder; give the predictions file itself (e.g. ${path}/predict_dev.json)`,
       );
     }
-    throw new DatasetError(`${path}: predictions file not found`);
+    throw new DatasetError(e instanceof UnsafeFileError ? e.message : `${path}: predictions file not found`);
   }
   let data: unknown;
   try {

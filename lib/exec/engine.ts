@@ -7,9 +7,9 @@
  * @module
  */
 import type { ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
+import type { CatalogTable, Dialect } from "../types.ts";
 
-/** The SQL dialects a run can be evaluated in (mini-dev ships its questions in all three). */
-export type Dialect = "sqlite" | "postgresql" | "mysql";
+export type { CatalogColumn, CatalogTable, Dialect } from "../types.ts";
 
 /** Every dialect, the default first. */
 export const DIALECTS: readonly Dialect[] = ["sqlite", "postgresql", "mysql"];
@@ -25,6 +25,23 @@ export function parseDialect(text: string): Dialect {
   return d;
 }
 
+/**
+ * A server URL as `run.json`, messages and reports may show it: scheme, host, port and database only (no user,
+ * no password, no query parameters, which may carry a key).
+ */
+export function publicServerUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString();
+  } catch {
+    return "(unparsable server URL)";
+  }
+}
+
 /** What a run records of the engine that scored it (`run.json`): never a secret. */
 export interface EngineInfo {
   dialect: Dialect;
@@ -36,22 +53,6 @@ export interface EngineInfo {
   semantics: string;
   /** Where the data is, as it may be shown: a server URL without credentials, or null for local files. */
   location: string | null;
-}
-
-/** A column as the prompt's DDL shows it. */
-export interface CatalogColumn {
-  name: string;
-  /** The declared type as the engine's catalog names it (`integer`, `double precision`, `varchar(255)`, …). */
-  type: string;
-  notNull: boolean;
-}
-
-/** A table of one BIRD database as the engine's catalog describes it. */
-export interface CatalogTable {
-  name: string;
-  columns: CatalogColumn[];
-  primaryKey: string[];
-  foreignKeys: { columns: string[]; refTable: string; refColumns: string[] }[];
 }
 
 /**
@@ -88,6 +89,8 @@ export interface SqlEngine {
   contentKey(target: string): Promise<string | null>;
   /** The tables of a target's database, for the prompt (SQLite renders from the file itself). */
   catalog(target: string): Promise<CatalogTable[]>;
+  /** Start the workers now, so their start-up overlaps the caller's own set-up. */
+  warm(): void;
   /** Process ids of live workers (tests check none outlives the engine). */
   pids(): number[];
   /** Stop every worker and connection. */

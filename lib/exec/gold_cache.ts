@@ -16,7 +16,15 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { cacheRoot, fileSha256, writeTextAtomic } from "../util/mod.ts";
+import {
+  cacheRoot,
+  fileSha256,
+  READ_LIMITS,
+  readTextSafe,
+  sha256Hex,
+  UnsafeFileError,
+  writeTextAtomic,
+} from "../util/mod.ts";
 import { ENGINE_OPTIONS, type ExecErr, type GoldDigest, sqliteVersion } from "./pool_types.ts";
 
 /** A cached gold result: its digest, or the error the gold query raised. */
@@ -32,6 +40,11 @@ export interface GoldCacheOptions {
   engine?: string;
   /** Bytes of entries kept in memory, all databases together (default {@linkcode GOLD_CACHE_MEMORY}). */
   memoryBytes?: number;
+  /**
+   * The identity of a database's content for an engine that is not a local SQLite file (`SqlEngine.contentKey`):
+   * null means unknown, and that database's gold results are then not cached. Default: the file's sha256.
+   */
+  contentKey?: (target: string) => Promise<string | null>;
 }
 
 /**
@@ -90,7 +103,7 @@ function stampOf(abs: string, st: Deno.FileInfo): string {
 export function cacheable(result: GoldEntry): boolean {
   // A gold result too big to travel back has no digest: nothing to compare against next time.
   if (result.ok) return result.digest !== undefined;
-  return result.kind === "error" && !result.error.startsWith("SQLite worker") &&
+  return result.kind === "error" && !/^\w+ worker (died|exited)/.test(result.error) &&
     !/out of memory/i.test(result.error);
 }
 
@@ -118,6 +131,10 @@ export class GoldCache {
     Promise<{ stamp: string; indexFile: string; known: string | null } | null>
   >();
   private readonly writes = new Set<Promise<void>>();
+  /** Gold queries being executed now, by database and SQL. */
+  private readonly inFlight = new Map<string, Promise<GoldEntry | null>>();
+  /** Shard files that are not regular files (a FIFO, a device, a folder, a loop): never read nor appended to. */
+  private readonly unusable = new Set<string>();
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -127,12 +144,23 @@ export class GoldCache {
     this.memoryOnly = options.memoryOnly ?? false;
     this.memoryBytes = options.memoryBytes ?? GOLD_CACHE_MEMORY;
     this.engine = options.engine ?? `${ENGINE_OPTIONS} sqlite=${sqliteVersion()}`;
+    this.contentKey = options.contentKey ?? null;
   }
+
+  private readonly contentKey: ((target: string) => Promise<string | null>) | null;
 
   /** The database's content hash, memoised on disk by its stamp so a big file is hashed once. */
   dbHash(dbPath: string): Promise<string | null> {
-    const abs = resolve(dbPath);
+    const abs = this.contentKey ? dbPath : resolve(dbPath);
     let p = this.dbHashes.get(abs);
+    if (!p && this.contentKey) {
+      p = this.contentKey(dbPath).then((k) => {
+        const h = k === null ? null : sha256Hex(k);
+        this.known.set(abs, h);
+        return h;
+      });
+      this.dbHashes.set(abs, p);
+    }
     if (!p) {
       p = this.stamped(abs).then(async (s) =>
         s && (s.known ?? await this.hashFile(abs, s.stamp, s.indexFile))
@@ -160,7 +188,10 @@ export class GoldCache {
         const stamp = stampOf(abs, st);
         const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
         if (this.memoryOnly) return { stamp, indexFile, known: null };
-        const known = (await Deno.readTextFile(indexFile).catch(() => "")).trim();
+        const known = (await readTextSafe(indexFile, { maxBytes: 1024, what: "gold cache index" }).catch(() =>
+          ""
+        ))
+          .trim();
         return { stamp, indexFile, known: /^[0-9a-f]{64}$/.test(known) ? known : null };
       })();
       this.stamps.set(abs, p);
@@ -200,8 +231,13 @@ export class GoldCache {
     const file = this.shardPath(dbHash);
     let text = "";
     try {
-      text = await Deno.readTextFile(file);
-    } catch {
+      text = await readTextSafe(file, { maxBytes: READ_LIMITS.goldCache, what: "gold cache file" });
+    } catch (e) {
+      // A FIFO, a device, a folder, a loop or an oversized file: every gold query on it is a miss, one warning.
+      if (e instanceof UnsafeFileError && e.kind !== "missing") {
+        this.unusable.add(file);
+        console.error(`warning: ${e.message}; ignored (its gold queries are recomputed)`);
+      }
       return entries;
     }
     const lines = text.split("\n");
@@ -291,14 +327,39 @@ export class GoldCache {
    * hash: until it is known, every lookup on that database is a miss.
    */
   async peek(dbPath: string, sql: string): Promise<GoldEntry | null> {
-    const abs = resolve(dbPath);
+    const abs = this.contentKey ? dbPath : resolve(dbPath);
+    // An engine's content key is quick (a catalog read, once): wait for it.
+    const keyed = this.contentKey ? await this.dbHash(abs) : null;
     void this.dbHash(abs);
     // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
-    const hash = (await this.stamped(abs))?.known ?? this.known.get(abs);
+    const hash = this.contentKey ? keyed : (await this.stamped(abs))?.known ?? this.known.get(abs);
     if (!hash) return null;
     const hit = (await this.shard(hash)).get(sql) ?? null;
     if (hit) this.touch(hash, sql);
     return hit;
+  }
+
+  /**
+   * The result of the same gold query on the same database being executed right now by another question of this
+   * run, once it is done (null when none is, or when its result cannot be shared): two questions with one gold
+   * query execute it once, however many run at a time.
+   */
+  async running(dbPath: string, sql: string): Promise<GoldEntry | null> {
+    return await (this.inFlight.get(`${dbPath}\0${sql}`) ?? null);
+  }
+
+  /**
+   * Say that the caller executes this gold query now; call the returned function with its result (or null when it
+   * did not run), which releases those waiting in {@linkcode running}.
+   */
+  start(dbPath: string, sql: string): (result: GoldEntry | null) => void {
+    const key = `${dbPath}\0${sql}`;
+    let settle!: (r: GoldEntry | null) => void;
+    this.inFlight.set(key, new Promise((res) => (settle = res)));
+    return (result) => {
+      this.inFlight.delete(key);
+      settle(result && cacheable(result) ? result : null);
+    };
   }
 
   /**
@@ -334,6 +395,7 @@ export class GoldCache {
     const batch = this.pending.get(dbHash);
     if (!batch?.lines.length) return;
     this.pending.delete(dbHash);
+    if (this.unusable.has(this.shardPath(dbHash))) return;
     try {
       await Deno.mkdir(this.dir, { recursive: true });
       await Deno.writeTextFile(this.shardPath(dbHash), batch.lines.join(""), { append: true });

@@ -1,7 +1,8 @@
 /**
- * One SQLite worker process as the pool sees it: its sandboxed command line (read access to the database
- * folders only, a kernel-enforced data-segment limit, a parent-death signal), one request in flight, and the
- * statement timer, armed when the worker says SQLite started a statement and killed when that runs late.
+ * One worker process as the pool sees it: its sandboxed command line (read access to the database folders only,
+ * the engine's own flags, a kernel-enforced data-segment limit, a parent-death signal), one request in flight,
+ * and the statement timer, armed when the worker says the engine started a statement and killed when that runs
+ * late. The worker is any module serving `worker_core.ts`'s protocol: `sqlite_worker.ts` by default.
  *
  * @module
  */
@@ -15,7 +16,10 @@ import {
   type ScoredOk,
 } from "./pool_types.ts";
 
-/** How long past the limit, after the worker said a statement started, the parent waits before it kills. */
+/**
+ * How long past the limit the parent waits before it kills, counted from the last message of the worker (or the
+ * request): the worker tells a statement's start whenever it was silent for 100 ms or more before it.
+ */
 const KILL_SLACK_MS = 1000;
 
 interface Pending {
@@ -37,9 +41,41 @@ interface Pending {
   finish: (msg: Record<string, unknown> | ExecErr) => void;
 }
 
+/**
+ * The failure given to requests queued behind one that killed its worker: they never started, and the pool sends
+ * them to another worker ({@linkcode isRequeued}).
+ */
+const REQUEUE: ExecErr & { requeue: true } = {
+  ok: false,
+  kind: "error",
+  error: "worker stopped before this request started",
+  ms: 0,
+  requeue: true,
+};
+
+/** Whether a request's outcome says it never ran and must be sent to another worker. */
+export function isRequeued(out: unknown): boolean {
+  return (out as { msg?: { requeue?: boolean } } | null)?.msg?.requeue === true;
+}
+
 const encoder = new TextEncoder();
 
-const WORKER_URL = new URL("./sqlite_worker.ts", import.meta.url);
+/** The SQLite worker, the default script. */
+export const SQLITE_WORKER: URL = new URL("./sqlite_worker.ts", import.meta.url);
+
+/** What a worker process runs and may do. */
+export interface WorkerSpec {
+  /** The worker module (one that calls `serveWorker`). */
+  script: URL;
+  /** The worker as messages name it (`SQLite worker`, `PostgreSQL worker`). */
+  label: string;
+  /** Folders the worker may read. */
+  readDirs: string[];
+  /** Further deno flags: permissions beyond reading (e.g. `--allow-net=127.0.0.1:5432`) or a config. */
+  flags?: string[];
+  /** Sent as the first line on the worker's stdin (e.g. a connection URL, never put on a command line). */
+  init?: Record<string, unknown>;
+}
 
 function findTool(name: string): string | null {
   for (const dir of ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"]) {
@@ -50,18 +86,26 @@ function findTool(name: string): string | null {
 
 /**
  * The worker's deno command line: read access to the database folders and no other permission (no write, net,
- * env, run or ffi), and a V8 heap limit inside the process's memory limit.
+ * env, run or ffi) unless the spec's flags grant one, and a V8 heap limit inside the process's memory limit.
+ * Without a config among the flags, no config or lock file is read (the SQLite worker imports nothing from npm).
  */
-export function workerArgs(readDirs: string[], workerMemory: number = DEFAULT_WORKER_MEMORY): string[] {
+export function workerArgs(
+  readDirs: string[],
+  workerMemory: number = DEFAULT_WORKER_MEMORY,
+  options: { script?: URL; flags?: string[] } = {},
+): string[] {
+  const script = options.script ?? SQLITE_WORKER;
+  const flags = options.flags ?? [];
+  const configured = flags.some((f) => f.startsWith("--config"));
   return [
     "run",
-    "--no-config",
-    "--no-lock",
+    ...(configured ? [] : ["--no-config", "--no-lock"]),
     "--no-prompt",
     `--v8-flags=--max-old-space-size=${Math.max(256, Math.floor(workerMemory / 2 / 1024 ** 2))}`,
     "--quiet",
     ...(readDirs.length ? [`--allow-read=${readDirs.join(",")}`] : []),
-    WORKER_URL.protocol === "file:" ? WORKER_URL.pathname : WORKER_URL.href,
+    ...flags,
+    script.protocol === "file:" ? script.pathname : script.href,
   ];
 }
 
@@ -70,14 +114,14 @@ export function workerArgs(readDirs: string[], workerMemory: number = DEFAULT_WO
  * `prlimit`: util-linux's prlimit crashes on some kernels, and an address-space limit (`-v`) makes V8 abort at
  * start. Without setpriv, the worker still exits at stdin EOF (when idle).
  */
-function workerCommand(readDirs: string[], workerMemory: number): { cmd: string; args: string[] } {
-  const deno = [Deno.execPath(), ...workerArgs(readDirs, workerMemory)];
+function workerCommand(spec: WorkerSpec, workerMemory: number): { cmd: string; args: string[] } {
+  const deno = [Deno.execPath(), ...workerArgs(spec.readDirs, workerMemory, spec)];
   const setpriv = findTool("setpriv");
   const sh = findTool("sh");
   if (!sh) return { cmd: deno[0], args: deno.slice(1) };
   const kb = Math.floor(workerMemory / 1024);
   const exec = setpriv ? `exec ${setpriv} --pdeathsig KILL -- "$@"` : `exec "$@"`;
-  return { cmd: sh, args: ["-c", `ulimit -d ${kb} && ${exec}`, "t2s-sqlite-worker", ...deno] };
+  return { cmd: sh, args: ["-c", `ulimit -d ${kb} && ${exec}`, "t2s-worker", ...deno] };
 }
 
 /** A live worker: spawn it, send it one request at a time, kill it. */
@@ -85,22 +129,35 @@ export class WorkerProcess {
   readonly child: Deno.ChildProcess;
   readonly generation: number;
   private writer: WritableStreamDefaultWriter<Uint8Array>;
-  private pending: Pending | null = null;
+  /**
+   * Requests sent and not finished, in the order the worker runs them: the first is running, the others wait in
+   * the worker's input. Several at once (a pipeline) spare a round trip and a write per quick question.
+   */
+  private inflight: Pending[] = [];
+  /** Request lines written together at the end of the current task (one write for a batch). */
+  private outLines: string[] = [];
   private nextId = 1;
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   dead = false;
+  /** Why the worker could not start, as it said before exiting. */
+  private fatal: string | null = null;
   onExit: () => void = () => {};
+  /** Told the time each request took once it was the worker's (ms), for the pool's pipeline depth. */
+  onServed: (ms: number) => void = () => {};
 
-  constructor(readDirs: string[], generation: number, private readonly memory: number) {
+  private readonly label: string;
+
+  constructor(spec: WorkerSpec, generation: number, private readonly memory: number) {
     this.generation = generation;
+    this.label = spec.label;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
       this.readyReject = rej;
     });
     this.ready.catch(() => {});
-    const { cmd, args } = workerCommand(readDirs, memory);
+    const { cmd, args } = workerCommand(spec, memory);
     this.child = new Deno.Command(cmd, {
       args,
       stdin: "piped",
@@ -110,21 +167,27 @@ export class WorkerProcess {
       clearEnv: true,
     }).spawn();
     this.writer = this.child.stdin.getWriter();
+    if (spec.init) this.writer.write(encoder.encode(JSON.stringify(spec.init) + "\n")).catch(() => {});
     this.readLoop();
     this.child.stderr.pipeTo(new WritableStream({ write() {} })).catch(() => {});
     this.child.status.then((s) => {
       this.dead = true;
-      this.readyReject(new Error(`SQLite worker exited during start-up (code ${s.code})`));
-      const p = this.pending;
+      this.readyReject(
+        new Error(
+          `${this.label} exited during start-up (code ${s.code})${this.fatal ? `: ${this.fatal}` : ""}`,
+        ),
+      );
+      const [p, ...queued] = this.inflight;
+      this.inflight = [];
+      for (const q of queued) q.finish(REQUEUE);
       if (p) {
-        this.pending = null;
         if (p.timer !== null) clearTimeout(p.timer);
         // The worker dies on its own only when it runs out of memory (an allocation failure aborts V8).
         p.finish({
           ok: false,
           kind: "too_large",
           error:
-            `SQLite worker died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
+            `${this.label} died (exit code ${s.code}${s.signal ? `, ${s.signal}` : ""}): out of memory, ` +
             `the query needs more than the worker memory limit (${
               formatBytes(this.memory)
             }, --worker-memory)`,
@@ -148,22 +211,24 @@ export class WorkerProcess {
   }
 
   private handle(msg: Record<string, unknown>): void {
+    if (typeof msg.fatal === "string") {
+      this.fatal = msg.fatal;
+      return;
+    }
     if (msg.ready) {
       this.readyResolve();
       return;
     }
-    const p = this.pending;
+    const p = this.inflight[0];
     if (!p || msg.id !== p.id) return;
     if (msg.start) {
       p.started++;
-      p.runningSince = performance.now();
-      p.timer = this.arm(p);
+      this.rearm(p);
       return;
     }
     if (msg.end) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.timer = null;
-      p.runningSince = null;
+      // The next statement may start without a word: the timer runs again from here.
+      this.rearm(p);
       return;
     }
     if (msg.partial) {
@@ -171,30 +236,54 @@ export class WorkerProcess {
       return;
     }
     if (typeof msg.error === "string") {
-      this.pending = null;
-      p.finish({ ok: false, kind: "error", error: msg.error, ms: performance.now() - p.sent });
+      this.done(p, { ok: false, kind: "error", error: msg.error, ms: performance.now() - p.sent });
       return;
     }
     if (p.op === "exec") {
       const r = msg.result as ExecResult;
       const result = { ...r, ms: performance.now() - p.sent } as ExecResult;
       p.results.push(result);
-      if (!result.ok || p.results.length === p.expected) {
-        this.pending = null;
-        p.finish({ results: p.results });
-      }
+      if (!result.ok || p.results.length === p.expected) this.done(p, { results: p.results });
       return;
     }
-    this.pending = null;
+    this.done(p, msg);
+  }
+
+  /** The head request finished: deliver it; the next one starts in the worker now. */
+  private done(p: Pending, msg: Record<string, unknown> | ExecErr): void {
+    this.inflight.shift();
+    this.onServed(performance.now() - p.sent);
+    const next = this.inflight[0];
+    if (next) {
+      next.sent = performance.now();
+      this.rearm(next);
+    }
     p.finish(msg);
   }
 
-  /** Kill the worker if the statement it said it started runs past the limit (plus slack for a busy parent). */
+  /** Requests sent to this worker and not finished (the pool balances on it). */
+  get load(): number {
+    return this.inflight.length;
+  }
+
+  /** Restart the statement timer from now. */
+  private rearm(p: Pending): void {
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.runningSince = performance.now();
+    p.timer = this.arm(p);
+  }
+
+  /** Kill the worker if the statement it is running runs past the limit (plus slack for a busy parent). */
   private arm(p: Pending): ReturnType<typeof setTimeout> {
     const timer = setTimeout(() => {
-      if (this.pending !== p || p.timer !== timer) return;
-      this.pending = null;
+      if (this.inflight[0] !== p || p.timer !== timer) return;
+      // Every reply of the requests before it was written before this statement started (`worker_core.ts`):
+      // the head is the one running. Those behind it never started.
+      const queued = this.inflight.slice(1);
+      this.inflight = [];
       this.kill();
+      for (const q of queued) q.finish(REQUEUE);
+      this.onServed(performance.now() - p.sent);
       p.finish({
         ok: false,
         kind: "timeout",
@@ -206,7 +295,10 @@ export class WorkerProcess {
     return timer;
   }
 
-  /** Send one request; resolves with the worker's final message or a failure of the request. */
+  /**
+   * Send one request (behind those in flight); resolves with the worker's final message or a failure of the
+   * request. Requests sent in the same task go out in one write.
+   */
   request(
     op: "exec" | "score",
     body: Record<string, unknown>,
@@ -232,14 +324,30 @@ export class WorkerProcess {
         partial: null,
         timer: null,
         timeoutS: options.timeoutS,
-        finish: (msg) => resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial }),
+        finish: (msg) => {
+          if (p.timer !== null) clearTimeout(p.timer);
+          p.timer = null;
+          resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial });
+        },
       };
-      this.pending = p;
-      const line = encoder.encode(
+      if (this.dead) {
+        p.finish(REQUEUE);
+        return;
+      }
+      this.inflight.push(p);
+      // The first statement starts as soon as the worker reads this: time it from here.
+      if (this.inflight.length === 1) this.rearm(p);
+      this.outLines.push(
         JSON.stringify({ id, op, timeoutS: options.timeoutS, heapLimit: this.memory / 2, ...body }) + "\n",
       );
-      this.writer.write(line).catch(() => {/* death is reported by status */});
+      if (this.outLines.length === 1) queueMicrotask(() => this.writeOut());
     });
+  }
+
+  private writeOut(): void {
+    const text = this.outLines.length === 1 ? this.outLines[0] : this.outLines.join("");
+    this.outLines = [];
+    this.writer.write(encoder.encode(text)).catch(() => {/* death is reported by status */});
   }
 
   /** Close stdin: the worker's read loop ends and the process exits by itself. */

@@ -43,7 +43,7 @@ export function accuracyByTurns(records: readonly ResultRecord[]): TurnsRow[] {
     const row = rows.get(r.turns) ?? { turns: r.turns, total: 0, correct: 0, accuracy: null, cut: 0 };
     row.total++;
     if (r.status === "correct") row.correct++;
-    if (r.stop === "max_turns") row.cut++;
+    if (r.stop === "max_turns" || r.stop === "question_timeout") row.cut++;
     rows.set(r.turns, row);
   }
   return [...rows.values()]

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { loadAudit } from "../audit/mod.ts";
+import { auditSection } from "./report_audit.ts";
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { exists } from "../util/mod.ts";
@@ -55,6 +57,8 @@ export interface ReportOptions {
   maxFailures?: number;
   /** Timestamp printed in the report (default now); fixed in tests for reproducible output. */
   generatedAt?: Date;
+  /** An audit folder (`deno task audit`): adds EX on unflagged questions and the flagged failures. */
+  audit?: string;
 }
 
 const CSS = `
@@ -249,6 +253,15 @@ export async function buildReport(runDirs: string[], options: ReportOptions = {}
     sections.push(`<section id="${id}"><h2>${escapeHtml(heading)}</h2>\n${body}\n</section>`);
   };
   if (runs.length > 0) runSections(runs, notes, options.maxFailures ?? 500, section);
+  if (runs.length > 0 && options.audit) {
+    const audit = await loadAudit(options.audit);
+    const audited = runs.map((r) => ({
+      label: r.label,
+      datasetSha256: r.info.dataset.sha256,
+      records: r.records,
+    }));
+    section("audit", "Gold audit", auditSection(audited, audit));
+  }
   if (metrics.length > 0) {
     section(
       "training",
@@ -300,7 +313,7 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 
-const USAGE = "usage: deno task report [--out FILE] RUN_DIR...";
+const USAGE = "usage: deno task report [--out FILE] [--audit DIR] RUN_DIR...";
 
 /**
  * `deno task report [--out FILE] RUN_DIR...` (argv without the command name). Writes the report (default
@@ -319,7 +332,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   }
   let html: string;
   try {
-    html = await buildReport(args.dirs);
+    html = await buildReport(args.dirs, { audit: args.audit });
   } catch (e) {
     console.error(`report: ${(e as Error).message}`);
     return 1;
@@ -328,12 +341,16 @@ export async function reportCommand(argv: string[]): Promise<number> {
 }
 
 /** The command's arguments, or the exit code when there is nothing to build (usage printed, or `--help`). */
-function reportArgs(argv: string[]): { dirs: string[]; out: string | undefined } | number {
+function reportArgs(argv: string[]): { dirs: string[]; out: string | undefined; audit?: string } | number {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
-      options: { out: { type: "string", short: "o" }, help: { type: "boolean", short: "h" } },
+      options: {
+        out: { type: "string", short: "o" },
+        audit: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -349,7 +366,7 @@ function reportArgs(argv: string[]): { dirs: string[]; out: string | undefined }
     console.error(`report: no run directory given. ${USAGE}`);
     return 2;
   }
-  return { dirs: parsed.positionals, out: parsed.values.out };
+  return { dirs: parsed.positionals, out: parsed.values.out, audit: parsed.values.audit };
 }
 
 /** Writes the report and prints its path (0), or says why it cannot (1). */

@@ -77,6 +77,8 @@ export function trajectoryHtml(r: Pick<ResultRecord, "trajectory" | "turns" | "s
   const steps = r.trajectory ?? [];
   const ending = r.stop === "max_turns"
     ? "cut at the turn limit: the answer is the last query executed"
+    : r.stop === "question_timeout"
+    ? "cut by the question's time budget: the answer is the last query executed"
     : "ended with its own answer";
   const rows = steps.map((step) =>
     `<tr>${cell(step.turn)}<td><pre>${step.sql === null ? "(no query)" : escapeHtml(step.sql)}</pre></td>${

@@ -8,6 +8,7 @@
 import { basename, dirname, join } from "node:path";
 import { parseResults } from "../run/mod.ts";
 import type { ResultRecord, RunInfo, Summary } from "../types.ts";
+import { READ_LIMITS, readTextSafeSync, UnsafeFileError } from "../util/mod.ts";
 
 /** One run directory as read from disk. */
 export interface RunData {
@@ -31,9 +32,9 @@ export interface RunData {
 function readJson<T>(path: string): T {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = readTextSafeSync(path, { maxBytes: READ_LIMITS.smallJson, what: "run file" });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new Error(`missing ${path}`);
+    if (e instanceof UnsafeFileError && e.kind === "missing") throw new Error(`missing ${path}`);
     throw e;
   }
   try {
@@ -76,11 +77,14 @@ export function readRun(dir: string): RunData {
   let torn = false;
   const resultsPath = join(dir, "results.jsonl");
   try {
-    const parsed = parseResults(Deno.readTextFileSync(resultsPath), resultsPath);
+    const parsed = parseResults(
+      readTextSafeSync(resultsPath, { maxBytes: READ_LIMITS.runLog, what: "run log" }),
+      resultsPath,
+    );
     torn = parsed.torn;
     records = [...parsed.records.values()];
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!(e instanceof UnsafeFileError && e.kind === "missing")) throw e;
   }
   let summary: Summary | null = null;
   try {

@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import { cacheRoot, writeTextAtomic } from "../util/mod.ts";
+import { cacheRoot, READ_LIMITS, readTextSafe, UnsafeFileError, writeTextAtomic } from "../util/mod.ts";
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import { normalisedBaseUrl } from "./secrets.ts";
 import type { ChatMessage } from "../types.ts";
@@ -80,6 +80,8 @@ export class CompletionCache {
   readonly dir: string;
   /** Shard folders known to exist: saves a mkdir per write on a busy run. */
   readonly #made = new Set<string>();
+  /** Entries already warned about: one warning per bad entry, however often it is looked up. */
+  readonly #warned = new Set<string>();
 
   /** Opens (lazily creating) the cache folder. */
   constructor(options: CompletionCacheOptions = {}) {
@@ -97,26 +99,39 @@ export class CompletionCache {
   }
 
   /**
-   * The entry stored under `key`, or null when absent or damaged. A damaged entry (torn or empty file, wrong
-   * shape) counts as a miss, with a warning naming the file; the fresh answer then replaces it.
+   * The entry stored under `key`, or null when absent or unusable. An unusable entry (torn or empty file,
+   * wrong shape; a FIFO, a device, a folder, a symlink loop, a file over {@linkcode READ_LIMITS}`.cacheEntry`,
+   * unreadable) is always a miss, never a hang or an abort, with one warning naming the file; the fresh
+   * answer then replaces it where it can.
    */
   async get(key: string): Promise<CacheEntry | null> {
     const path = this.pathOf(key);
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      text = await readTextSafe(path, { maxBytes: READ_LIMITS.cacheEntry, what: "cache entry" });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
-      throw e;
+      if (e instanceof UnsafeFileError && e.kind === "missing") return null;
+      const why = e instanceof UnsafeFileError ? e.message.slice(path.length + 2) : String(e);
+      return this.#damaged(path, why);
     }
     let entry: unknown;
     try {
       entry = JSON.parse(text);
     } catch (e) {
-      return damaged(path, `not JSON (${(e as Error).message})`);
+      return this.#damaged(path, `not JSON (${(e as Error).message})`);
     }
     const problem = entryProblem(entry, key);
-    return problem === null ? entry as CacheEntry : damaged(path, problem);
+    return problem === null ? entry as CacheEntry : this.#damaged(path, problem);
+  }
+
+  /** A miss, warned about once per entry. */
+  #damaged(path: string, why: string): null {
+    if (this.#warned.has(path)) return null;
+    this.#warned.add(path);
+    console.error(
+      `warning: ${path}: damaged completion cache entry, a miss (replaced where it can be: ${why})`,
+    );
+    return null;
   }
 
   /** Stores an entry atomically ({@linkcode writeTextAtomic}: a temp file in the same folder, then a rename). */
@@ -139,18 +154,17 @@ export class CompletionCache {
     const text = JSON.stringify(full) + "\n";
     try {
       await writeTextAtomic(path, text);
+      // Replaced: should it go bad again, that is news worth a warning.
+      this.#warned.delete(path);
     } catch (e) {
+      // A folder in the entry's place cannot be renamed over: it was warned about when read; stay a miss.
+      if (await Deno.lstat(path).then((s) => s.isDirectory, () => false)) return;
       // The folder was removed under us (a user clearing the cache mid-run): recreate it once.
       if (!(e instanceof Deno.errors.NotFound)) throw e;
       await Deno.mkdir(folder, { recursive: true });
       await writeTextAtomic(path, text);
     }
   }
-}
-
-function damaged(path: string, why: string): null {
-  console.error(`warning: ${path}: damaged completion cache entry, ignored and replaced (${why})`);
-  return null;
 }
 
 /** What is wrong with a parsed entry, or null when it has the shape of a {@linkcode CacheEntry} for `key`. */

@@ -60,6 +60,8 @@ export interface TurnBackend {
   /** Sampling parameters sent with every request (temperature, max_tokens, n, top_p, seed); absent as null. */
   readonly sampling: Readonly<Record<string, number | null>>;
   send(request: ChatRequest): Promise<ChatReply>;
+  /** The backend's scrubber (the model client's), applied to turns served from the cache too. */
+  scrub?(text: string): string;
 }
 
 /** The slice of `CompletionCache` (lib/model/cache.ts) these functions use. */

@@ -29,6 +29,7 @@ import {
   type ModelClientOptions,
   type ModelConfig,
   openAIClient,
+  PROVIDER_DEFAULTS,
   type ResolvedProvider,
   resolveProvider,
 } from "./providers.ts";
@@ -139,12 +140,24 @@ export class ModelClient {
    */
   static async create(config: ModelConfig, options: ModelClientOptions = {}): Promise<ModelClient> {
     const provider = resolveProvider(config, options);
-    const secret = envOf(options)(provider.keyEnv) || null;
+    const env = envOf(options);
+    const secret = env(provider.keyEnv) || null;
     const full = fullConfig(config);
     const api = openAIClient(provider, secret, { config: full, options });
-    const secrets = secretValues(secret, provider.baseUrl);
+    // Every key the run's environment holds is a secret, whichever one is sent.
+    const others = [...new Set(Object.values(PROVIDER_DEFAULTS).map((d) => d.keyEnv))]
+      .map((name) => env(name) ?? "");
+    const secrets = secretValues(secret, provider.baseUrl, others);
     const scrub = (text: string) => scrubMessage(text, secrets);
-    const facts = await checkModel(api, { provider, config: full, options, scrub });
+    if (provider.urlCredentials && secret) {
+      console.error(
+        `warning: the base URL carries a user and password: they are sent (HTTP Basic) and ${provider.keyEnv} ` +
+          "is not (credentials reach the server one way)",
+      );
+    }
+    const found = await checkModel(api, { provider, config: full, options, scrub });
+    // The listing is the server's text: a gateway can echo a key into `root` or `owned_by`.
+    const facts = { ...found, identity: scrubIdentity(found.identity, (t) => redact(t, secrets)) };
     return new ModelClient({ provider, config: full, options, api, secrets, facts });
   }
 
@@ -229,9 +242,11 @@ export class ModelClient {
       // A model can echo a key it was shown in a tool call as well as in text.
       choices: value.choices.map((c) => ({
         content: c.content === null ? null : clean(c.content),
+        // Names and ids too: they are written to trajectories and the cache, and sent back.
         tool_calls: c.tool_calls.map((t) => ({
           ...t,
-          function: { name: t.function.name, arguments: clean(t.function.arguments) },
+          id: clean(t.id),
+          function: { name: clean(t.function.name), arguments: clean(t.function.arguments) },
         })),
       })),
     };
@@ -253,9 +268,18 @@ export class ModelClient {
     return (usage.prompt * prices.prompt_per_mtok + usage.completion * prices.completion_per_mtok) / 1e6;
   }
 
+  /**
+   * A text with this client's credentials replaced (the run's one scrubber, `secrets.ts`): whole credential
+   * tokens in credential positions only, so SQL and prose are never altered. Whatever a run writes or prints
+   * goes through it.
+   */
+  scrub(text: string): string {
+    return redact(text, this.#secrets);
+  }
+
   /** A text with this client's secrets replaced. */
   #clean(text: string): string {
-    return redact(text, [...this.#secrets]);
+    return redact(text, this.#secrets);
   }
 
   /** The cached answer under `key`, or null. */
@@ -341,6 +365,14 @@ export class ModelClient {
       if (!outcome.failure.transient || attempt >= maxAttempts) {
         throw this.#finalFailure(outcome.failure, reason, attempt);
       }
+      // Past the retry budget no retry starts (a 429 excepted: the server is alive and said when to return).
+      const elapsedS = (performance.now() - started) / 1000;
+      if (outcome.failure.status !== 429 && elapsedS >= this.#config.retryBudgetS) {
+        const spent = `${attempt} attempts in ${
+          Math.round(elapsedS)
+        } s, retry budget ${this.#config.retryBudgetS} s`;
+        throw this.#finalFailure(outcome.failure, `${reason} (${spent})`, attempt);
+      }
       await this.#waitToRetry(outcome.failure, reason, { attempt, maxAttempts });
     }
   }
@@ -400,6 +432,19 @@ export class ModelClient {
     }
     await sleep(wait, this.#stopping.signal);
   }
+}
+
+/** An identity with every field scrubbed (null stays null). */
+function scrubIdentity(identity: ModelIdentity | null, scrub: (t: string) => string): ModelIdentity | null {
+  if (!identity) return null;
+  const str = (v: string | null) => (v === null ? null : scrub(v));
+  return {
+    id: scrub(identity.id),
+    root: str(identity.root),
+    parent: str(identity.parent),
+    owned_by: str(identity.owned_by),
+    created: identity.created,
+  };
 }
 
 /** A tool-turn reply, its unreadable bodies turned into `MalformedResponse` (retried as transient). */

@@ -64,7 +64,11 @@ function listingFailure(error: unknown, at: Endpoint, timeoutS: number): Startup
   const where = redactUrl(at.provider.baseUrl);
   if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) {
     const { hasKey, keyEnv } = at.provider;
-    const keyHint = hasKey ? `check ${keyEnv}` : `the server wants a key: set ${keyEnv}`;
+    const keyHint = at.provider.urlCredentials
+      ? "check the user and password in the base URL"
+      : hasKey
+      ? `check ${keyEnv}`
+      : `the server wants a key: set ${keyEnv}`;
     return new StartupError(
       at.scrub(
         `${where} refused the API key (HTTP ${error.status}): ${keyHint}. Server said: ${error.message}`,

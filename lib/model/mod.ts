@@ -13,6 +13,8 @@ export * from "./chat_wire.ts";
 export * from "./samples.ts";
 export * from "./tool_chat.ts";
 export {
+  DEFAULT_REQUEST_TIMEOUT_S,
+  DEFAULT_RETRY_BUDGET_S,
   KNOWN_CONTEXT_WINDOWS,
   knownContextWindow,
   type ModelClientOptions,
@@ -25,9 +27,12 @@ export {
   resolveProvider,
 } from "./providers.ts";
 export {
+  keyShaped,
   publicBaseUrl,
   redact,
   redactUrl,
+  Scrubber,
+  scrubDeep,
   secretValues,
   type StripOptions,
   stripUrlCredentials,

@@ -8,7 +8,7 @@
 
 import OpenAI from "openai";
 import { StartupError } from "./errors.ts";
-import { redactUrl } from "./secrets.ts";
+import { basicToken, redactUrl, urlUserInfo } from "./secrets.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
 export type Provider = "llama-api" | "together" | "openai" | "openai-compatible";
@@ -53,10 +53,16 @@ export interface ModelConfig {
   seed?: number;
   /** Requests in flight at once, shared by every caller of one client (default 8). */
   concurrency?: number;
-  /** Seconds before one API call is abandoned and retried (default 120). */
+  /** Seconds before one API call is abandoned and retried (default {@linkcode DEFAULT_REQUEST_TIMEOUT_S}). */
   requestTimeoutS?: number;
   /** Retries after the first attempt for transient failures (default 6). */
   maxRetries?: number;
+  /**
+   * Seconds after a request's first attempt past which no retry starts (default
+   * {@linkcode DEFAULT_RETRY_BUDGET_S}), so a hung endpoint fails a request within about budget + timeout.
+   * A 429 is exempt: the server is alive and said when to come back.
+   */
+  retryBudgetS?: number;
   /** Use the on-disk completion cache (default true; `--no-cache` sets false). */
   cache?: boolean;
   /** Cache folder (default `$XDG_CACHE_HOME/text2sql/completions`). */
@@ -66,7 +72,16 @@ export interface ModelConfig {
 }
 
 /** A config with its defaults filled in, as the client holds it. */
-export type FullConfig = ModelConfig & { requestTimeoutS: number; maxRetries: number };
+export type FullConfig = ModelConfig & { requestTimeoutS: number; maxRetries: number; retryBudgetS: number };
+
+/**
+ * Default seconds per API call. With {@linkcode DEFAULT_RETRY_BUDGET_S}, a hung endpoint fails each request
+ * after 2 attempts (~91 s), so the default 8 questions in flight fail together and the run stops within ~2
+ * minutes (`--max-consecutive-failures`).
+ */
+export const DEFAULT_REQUEST_TIMEOUT_S = 45;
+/** Default seconds after a request's first attempt past which no retry starts. */
+export const DEFAULT_RETRY_BUDGET_S = 60;
 
 /** Where requests go and which environment variable holds the key. */
 export interface ResolvedProvider {
@@ -77,6 +92,11 @@ export interface ResolvedProvider {
   keyEnv: string;
   /** Whether a real key was found (false: the placeholder is sent to a self-hosted server). */
   hasKey: boolean;
+  /**
+   * Whether the base URL carries a user or password: then they are the credentials sent (HTTP Basic), and
+   * the key variable is not sent.
+   */
+  urlCredentials: boolean;
 }
 
 /** Test and tuning knobs that are not user flags. */
@@ -175,12 +195,19 @@ export function resolveProvider(
   }
   checkBaseUrl(baseUrl);
   const key = envOf(options)(defaults.keyEnv);
-  if (!key && provider !== "openai-compatible") {
+  const urlCredentials = urlUserInfo(baseUrl) !== null;
+  if (!key && !urlCredentials && provider !== "openai-compatible") {
     throw new StartupError(
       `provider ${provider} needs an API key: set the environment variable ${defaults.keyEnv}`,
     );
   }
-  return { provider, baseUrl: baseUrl.replace(/\/+$/, ""), keyEnv: defaults.keyEnv, hasKey: Boolean(key) };
+  return {
+    provider,
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    keyEnv: defaults.keyEnv,
+    hasKey: Boolean(key),
+    urlCredentials,
+  };
 }
 
 /** Throws unless an optional setting is a positive (integer) number. */
@@ -192,21 +219,23 @@ function checkPositive(name: string, value: number | undefined | null, integer: 
 }
 
 /**
- * A config with its defaults (120 s timeout, 6 retries), validated.
+ * A config with its defaults (45 s timeout, 6 retries within a 60 s retry budget), validated.
  *
  * @throws {StartupError} naming the first invalid setting.
  */
 export function fullConfig(config: ModelConfig): FullConfig {
   const full = {
     ...config,
-    requestTimeoutS: config.requestTimeoutS ?? 120,
+    requestTimeoutS: config.requestTimeoutS ?? DEFAULT_REQUEST_TIMEOUT_S,
     maxRetries: config.maxRetries ?? 6,
+    retryBudgetS: config.retryBudgetS ?? DEFAULT_RETRY_BUDGET_S,
   };
   if (!full.model) throw new StartupError("no model: give --model NAME");
   checkPositive("--concurrency", full.concurrency, true);
   checkPositive("--n", full.n, true);
   checkPositive("--max-tokens", full.maxTokens, true);
   checkPositive("--request-timeout", full.requestTimeoutS, false);
+  checkPositive("--retry-budget", full.retryBudgetS, false);
   if (!Number.isInteger(full.maxRetries) || full.maxRetries < 0) {
     throw new StartupError(`maxRetries must be a non-negative integer, got ${full.maxRetries}`);
   }
@@ -216,9 +245,24 @@ export function fullConfig(config: ModelConfig): FullConfig {
   return full;
 }
 
+/** The base URL without its user info (the part a connection is opened to). */
+export function connectUrl(baseUrl: string): string {
+  try {
+    const url = new URL(baseUrl);
+    url.username = "";
+    url.password = "";
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    return baseUrl;
+  }
+}
+
 /**
  * The `npm:openai` client of an endpoint: no retries of its own (the model client retries), no other
- * `OPENAI_*` settings.
+ * `OPENAI_*` settings. Credentials reach the server one way: a base URL carrying a user or password sends
+ * them as `Authorization: Basic base64(user:password)` (as curl does) and the key variable is not sent;
+ * otherwise the key (or the placeholder) goes as `Authorization: Bearer`. The user info never stays in the
+ * URL the library fetches.
  *
  * @param provider the resolved endpoint
  * @param secret the API key, or null (the placeholder is sent)
@@ -230,8 +274,10 @@ export function openAIClient(
   settings: { config: FullConfig; options: ModelClientOptions },
 ): OpenAI {
   const hosted = provider.provider === "openai";
+  const info = urlUserInfo(provider.baseUrl);
   return new OpenAI({
-    baseURL: provider.baseUrl,
+    baseURL: connectUrl(provider.baseUrl),
+    ...(info ? { defaultHeaders: { Authorization: `Basic ${basicToken(info)}` } } : {}),
     apiKey: secret ?? PLACEHOLDER_KEY,
     // Other OPENAI_* variables the library reads (admin key, organisation) are for OpenAI itself only.
     adminAPIKey: null,

@@ -106,6 +106,18 @@ export function turnKey(backend: TurnBackend, messages: WireMessage[], tools: To
   });
 }
 
+/** A turn with its content, tool names, ids and arguments scrubbed. */
+function scrubTurn(turn: AssistantTurn, scrub: (text: string) => string): AssistantTurn {
+  return {
+    content: turn.content === null ? null : scrub(turn.content),
+    tool_calls: turn.tool_calls.map((c) => ({
+      ...c,
+      id: scrub(String(c.id)),
+      function: { name: scrub(String(c.function?.name)), arguments: scrub(String(c.function?.arguments)) },
+    })),
+  };
+}
+
 /** The assistant turn stored in a cache entry's one text, or null when it is not one (a miss). */
 function storedTurn(entry: CacheEntry | null): AssistantTurn | null {
   if (!entry || entry.texts.length !== 1) return null;
@@ -138,7 +150,9 @@ export function createToolChat(
     const key = options.cache ? turnKey(backend, messages, tools) : null;
     if (key) {
       const entry = await options.cache!.get(key);
-      const turn = storedTurn(entry);
+      const stored = storedTurn(entry);
+      // Scrubbed again: an entry written before a secret was known (or by another tool) may still hold it.
+      const turn = stored && backend.scrub ? scrubTurn(stored, (t) => backend.scrub!(t)) : stored;
       if (turn) return { message: turn, usage: entry!.usage, cached: true, ms: performance.now() - started };
     }
     let reply: ChatReply;

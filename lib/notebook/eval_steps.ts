@@ -65,7 +65,7 @@ export function evalTargets(params: NotebookParams): EvalTarget[] {
       label: BASELINE_LABEL,
       model: undefined,
       predictions: params.samplePredictions,
-      out: join(runs, runFolderName(BASELINE_LABEL, { ...params, mode: { name: "single" } })),
+      out: join(runs, runFolderName(BASELINE_LABEL, { ...params, mode: { name: "single" }, values: 0 })),
     });
   }
   for (const model of params.models) {
@@ -137,6 +137,7 @@ export function evalOptionsFor(
       baseUrl: params.baseUrl,
       provider: provider as Provider | undefined,
       ...modeOptions(params.mode),
+      ...(params.values > 0 ? { prompt: { values: params.values } } : {}),
     };
   }
   return { ...options, predictions: target.predictions };

@@ -18,6 +18,7 @@
  * | `BASE_URL` | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
  * | `MODE` | `TEXT2SQL_MODE` | how `02` asks each model: `single` (one answer), `voting K` (K samples at temperature 0.8, the answer voted by execution result), `agent` or `agent T` (the model may query the database, at most T turns, default 8) | `single` |
  * | `DIALECT` | `TEXT2SQL_DIALECT` | the SQL dialect of `02`'s runs: `sqlite`, `postgresql` or `mysql` (its run folders are named by it) | `sqlite` |
+ * | `VALUES` | `TEXT2SQL_VALUES` | matched database values per column in `02`'s prompts (`--values K`: the value index, each question's own schema) | 0: none |
  * | `PROVIDER` | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
  * | `TEACHER_MODEL` | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `MODELS` |
  * | `RUNS_DIR` | `TEXT2SQL_RUNS_DIR` | where runs and built datasets go | `<repo>/runs` |
@@ -66,6 +67,8 @@ export interface NotebookParams {
   mode: EvalMode;
   /** The SQL dialect `02` evaluates in (`sqlite` unless `DIALECT` says otherwise). */
   dialect: Dialect;
+  /** Matched values per column in `02`'s prompts (`--values K`); 0: none. */
+  values: number;
   /** Teacher model for chain-of-thought data. */
   teacherModel: string | undefined;
   /** Folder for runs and built datasets (absolute). */
@@ -127,6 +130,8 @@ export interface CellParams {
   mode?: string | null;
   /** `sqlite`, `postgresql` or `mysql`. */
   dialect?: string | null;
+  /** Matched values per column in the prompt (`--values K`); 0 or null: none. */
+  values?: number | null;
   teacherModel?: string | null;
   runsDir?: string | null;
   reportsDir?: string | null;
@@ -199,6 +204,7 @@ function parseParams(cell: CellParams, env: Record<string, string>): NotebookPar
     provider: optional(get("PROVIDER", cell.provider)),
     mode: parseEvalMode(get("MODE", cell.mode)),
     dialect: dialectParam(optional(get("DIALECT", cell.dialect))),
+    values: valuesParam(optional(get("VALUES", cell.values))),
     teacherModel: optional(get("TEACHER_MODEL", cell.teacherModel)) ?? models[0],
     runsDir: path(get("RUNS_DIR", cell.runsDir), join(REPO_ROOT, "runs")),
     reportsDir: path(get("REPORTS_DIR", cell.reportsDir), join(REPO_ROOT, "reports")),
@@ -230,6 +236,15 @@ function dialectParam(text: string | undefined): Dialect {
       `DIALECT (TEXT2SQL_DIALECT) must be "sqlite", "postgresql" or "mysql", got ${JSON.stringify(text)}`,
     );
   }
+}
+
+/** `VALUES` as a non-negative integer (0 when unset). */
+function valuesParam(text: string | undefined): number {
+  const k = text === undefined ? 0 : Number(text);
+  if (!Number.isInteger(k) || k < 0) {
+    throw new NotebookParamError(`VALUES (TEXT2SQL_VALUES) must be a non-negative integer, got ${text}`);
+  }
+  return k;
 }
 
 /** `LIMIT` as a positive integer, or undefined when unset. */

@@ -62,8 +62,8 @@ export function modeSuffix(mode: EvalMode): string {
 /**
  * The name of a notebook run's folder: what defines the run, so that changing `LIMIT`, `DB`, `MODE` or `DIALECT`
  * in the Parameters cell starts (or resumes) the run that fits instead of refusing a folder that holds another:
- * `<model>[-maj<K>|-agent<T>][-<dialect>]-<selection>` ({@linkcode selectionName}); the dialect only when it is not
- * `sqlite`, the mode only when it is not one answer. E.g. `gold-model-superhero-first30`,
+ * `<model>[-maj<K>|-agent<T>][-values<K>][-<dialect>]-<selection>` ({@linkcode selectionName}); the dialect only
+ * when it is not `sqlite`, the mode only when it is not one answer, the matched values only when `VALUES` asks. E.g. `gold-model-superhero-first30`,
  * `Llama-3.3-70B-Instruct-maj8-postgresql-all`.
  *
  * @param label The model, or the predictions' name.
@@ -71,10 +71,12 @@ export function modeSuffix(mode: EvalMode): string {
  */
 export function runFolderName(
   label: string,
-  params: Pick<NotebookParams, "dataset" | "db" | "limit" | "sampleDataset" | "mode" | "dialect">,
+  params: Pick<NotebookParams, "dataset" | "db" | "limit" | "sampleDataset" | "mode" | "dialect" | "values">,
 ): string {
+  // Prompts with matched values are another run (`-values<K>`): a run folder holds one prompt.
+  const values = params.values > 0 ? `-values${params.values}` : "";
   const dialect = params.dialect === "sqlite" ? "" : `-${params.dialect}`;
-  return `${runSlug(label)}${modeSuffix(params.mode)}${dialect}-${selectionName(params)}`;
+  return `${runSlug(label)}${modeSuffix(params.mode)}${values}${dialect}-${selectionName(params)}`;
 }
 
 /**

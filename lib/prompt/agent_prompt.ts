@@ -8,13 +8,14 @@
  */
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
 import {
+  dialectName,
   PROMPT_VERSION,
   type PromptOptions,
   renderUserPrompt,
   resolvePromptOptions,
   systemPromptFor,
 } from "./prompts.ts";
-import type { ChatMessage, DisplayValue, Example, ToolSpec } from "../types.ts";
+import type { ChatMessage, Dialect, DisplayValue, Example, ToolSpec } from "../types.ts";
 
 /**
  * Version of the agent's templates (system prompt addition, tool spec, tool result format). Bump it whenever
@@ -28,36 +29,75 @@ export const EXECUTE_SQL = "execute_sql";
 /** Rows of a result shown to the model by default. */
 export const DEFAULT_TOOL_ROWS = 20;
 
-/** The one tool: run a read-only query on the question's database. */
-export const EXECUTE_SQL_TOOL: ToolSpec = Object.freeze({
-  type: "function",
-  function: {
-    name: EXECUTE_SQL,
-    description:
-      "Run one read-only SQLite query on the question's database and see its column names, its row " +
-      "count and its first rows, or the error message. Only SELECT (and WITH) queries run.",
-    parameters: {
-      type: "object",
-      properties: { query: { type: "string", description: "One SQLite SELECT statement." } },
-      required: ["query"],
+/** The tool spec naming `name` as the dialect. */
+function toolSpec(name: string): ToolSpec {
+  return Object.freeze({
+    type: "function",
+    function: {
+      name: EXECUTE_SQL,
+      description:
+        `Run one read-only ${name} query on the question's database and see its column names, its row ` +
+        "count and its first rows, or the error message. Only SELECT (and WITH) queries run.",
+      parameters: {
+        type: "object",
+        properties: { query: { type: "string", description: `One ${name} SELECT statement.` } },
+        required: ["query"],
+      },
     },
-  },
-}) as ToolSpec;
+  }) as ToolSpec;
+}
 
-/** What the agent's system prompt adds to the evaluation's. */
-export const AGENT_INSTRUCTIONS =
-  `You may call the ${EXECUTE_SQL} tool to run read-only SQLite queries on the ` +
-  "database and look at their results, for example to check values, joins or your query's answer, as often as " +
-  "you need. When you are sure, reply without a tool call and give the final SQLite SQL select statement in a " +
-  "```sql code block.";
+/** The one tool: run a read-only query on the question's database (the SQLite dialect's spec). */
+export const EXECUTE_SQL_TOOL: ToolSpec = toolSpec("SQLite");
+
+const TOOLS: Readonly<Record<Dialect, ToolSpec>> = Object.freeze({
+  sqlite: EXECUTE_SQL_TOOL,
+  postgresql: toolSpec(dialectName("postgresql")),
+  mysql: toolSpec(dialectName("mysql")),
+});
 
 /**
- * The agent's system prompt: the evaluation's (plain or reasoning) followed by {@linkcode AGENT_INSTRUCTIONS}.
+ * The `execute_sql` tool spec for a dialect: {@linkcode EXECUTE_SQL_TOOL} for SQLite, else the same naming
+ * PostgreSQL or MySQL.
+ *
+ * @param dialect the dialect (default sqlite)
+ * @returns the (frozen) spec
+ */
+export function executeSqlTool(dialect: Dialect = "sqlite"): ToolSpec {
+  dialectName(dialect);
+  return TOOLS[dialect];
+}
+
+/** The agent's instructions naming `name` as the dialect. */
+function instructions(name: string): string {
+  return `You may call the ${EXECUTE_SQL} tool to run read-only ${name} queries on the ` +
+    "database and look at their results, for example to check values, joins or your query's answer, as often as " +
+    `you need. When you are sure, reply without a tool call and give the final ${name} SQL select statement in a ` +
+    "```sql code block.";
+}
+
+/** What the agent's system prompt adds to the evaluation's (the SQLite dialect's text). */
+export const AGENT_INSTRUCTIONS: string = instructions("SQLite");
+
+/**
+ * What the agent's system prompt adds to the evaluation's, for a dialect: {@linkcode AGENT_INSTRUCTIONS} for
+ * SQLite, else the same naming PostgreSQL or MySQL.
+ *
+ * @param dialect the dialect (default sqlite)
+ * @returns the text
+ */
+export function agentInstructions(dialect: Dialect = "sqlite"): string {
+  return dialect === "sqlite" ? AGENT_INSTRUCTIONS : instructions(dialectName(dialect));
+}
+
+/**
+ * The agent's system prompt: the evaluation's (plain or reasoning) followed by {@linkcode agentInstructions} of
+ * the options' dialect.
  *
  * @param options prompt options
  */
 export function agentSystemPrompt(options: Partial<PromptOptions> = {}): string {
-  return systemPromptFor(options) + " " + AGENT_INSTRUCTIONS;
+  return systemPromptFor(options) + " " + agentInstructions(resolvePromptOptions(options).dialect);
 }
 
 /**
@@ -82,7 +122,8 @@ export function buildAgentMessages(
 /**
  * Hash of the agent's templates with their options (run.json's prompt hash in agent mode): the opening
  * messages for placeholder question, evidence and schema, the tool spec, the rows shown per result, and both
- * versions. Apart from `templateHash`, so an agent run never resumes a single-answer folder by accident.
+ * versions (the options hold the dialect when it is not sqlite). Apart from `templateHash`, so an agent run never
+ * resumes a single-answer folder by accident.
  *
  * @param options prompt options
  * @param toolRows rows of a result shown to the model
@@ -97,7 +138,7 @@ export function agentTemplateHash(
     agent_version: AGENT_PROMPT_VERSION,
     options: o,
     agent: buildAgentMessages({ question: "{question}", evidence: "{evidence}" }, "{schema}", o),
-    tools: [EXECUTE_SQL_TOOL],
+    tools: [executeSqlTool(o.dialect)],
     tool_rows: toolRows,
   }));
 }

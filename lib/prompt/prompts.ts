@@ -16,7 +16,7 @@
  */
 
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
-import type { ChatMessage, Example } from "../types.ts";
+import type { ChatMessage, Dialect, Example } from "../types.ts";
 
 /**
  * Version of the prompt templates. Bump it whenever any template text below changes; it is recorded per run
@@ -24,17 +24,50 @@ import type { ChatMessage, Example } from "../types.ts";
  */
 export const PROMPT_VERSION = "1";
 
-/** The original tool's system prompt, exactly. */
-export const SYSTEM_PROMPT =
-  "You are a text to SQL query translator. Using the SQLite DB Schema and the External Knowledge, translate the following text question into a SQLite SQL select statement.";
+/** How the prompts name each dialect. */
+const DIALECT_NAMES: Readonly<Record<Dialect, string>> = Object.freeze({
+  sqlite: "SQLite",
+  postgresql: "PostgreSQL",
+  mysql: "MySQL",
+});
+
+/**
+ * The dialect's name as the prompts write it (`SQLite`, `PostgreSQL`, `MySQL`).
+ *
+ * @param dialect the dialect (default sqlite)
+ * @returns its display name
+ * @throws {RangeError} for a name that is not a dialect
+ */
+export function dialectName(dialect: Dialect = "sqlite"): string {
+  const name = DIALECT_NAMES[dialect];
+  if (name === undefined || !Object.hasOwn(DIALECT_NAMES, dialect)) {
+    throw new RangeError(
+      `unknown dialect ${JSON.stringify(dialect)}: use one of ${Object.keys(DIALECT_NAMES).join(", ")}`,
+    );
+  }
+  return name;
+}
+
+/** The plain system prompt naming `name` (the original tool's with `SQLite`). */
+function plainSystem(name: string): string {
+  return `You are a text to SQL query translator. Using the ${name} DB Schema and the External Knowledge, translate the following text question into a ${name} SQL select statement.`;
+}
+
+/** The reasoning system prompt naming `name`. */
+function reasoningSystem(name: string): string {
+  return `You are a text to SQL query translator. Using the ${name} DB Schema and the External Knowledge, generate the step-by-step reasoning and the final ${name} SQL select statement from the text question. Reason step by step first, then end your answer with the final SQL statement in a \`\`\`sql code block.`;
+}
+
+/** The original tool's system prompt, exactly (the SQLite dialect's; other dialects name theirs instead). */
+export const SYSTEM_PROMPT: string = plainSystem("SQLite");
 
 /**
  * System prompt of the reasoning variant (`--reasoning`), also the system turn of the CoT dataset, so a model
  * fine-tuned on CoT data is evaluated with the prompt it was trained on. The first sentence is the original
  * tool's CoT system prompt; the second fixes the answer's shape so the SQL can be found after the reasoning.
+ * This is the SQLite dialect's; other dialects name theirs instead.
  */
-export const REASONING_SYSTEM_PROMPT =
-  "You are a text to SQL query translator. Using the SQLite DB Schema and the External Knowledge, generate the step-by-step reasoning and the final SQLite SQL select statement from the text question. Reason step by step first, then end your answer with the final SQL statement in a ```sql code block.";
+export const REASONING_SYSTEM_PROMPT: string = reasoningSystem("SQLite");
 
 /** Prompt options, each recorded in run.json / dataset.json. */
 export interface PromptOptions {
@@ -46,6 +79,59 @@ export interface PromptOptions {
   descriptions: boolean;
   /** The reasoning variant: {@link REASONING_SYSTEM_PROMPT} instead of {@link SYSTEM_PROMPT} (default false). */
   reasoning: boolean;
+  /**
+   * The SQL dialect the prompts name and the schema is rendered in (default `sqlite`). Resolved options carry it
+   * only when it is not `sqlite`, so every SQLite prompt, hash and record stays as it was before dialects.
+   */
+  dialect?: Dialect;
+  /**
+   * Database values matching the question shown beside their columns: up to K per column (default 0: none).
+   * Resolved options carry it only when above 0.
+   */
+  values?: number;
+  /**
+   * How the schema is written: `ddl` (CREATE statements, the default) or `mschema` (XiYan's M-Schema). Resolved
+   * options carry it only when it is not `ddl`.
+   */
+  schemaFormat?: SchemaFormat;
+  /**
+   * Schema linking: only the tables and columns the question and its evidence touch (with the keys that join
+   * them) are shown (default false). Resolved options carry it only when true.
+   */
+  link?: boolean;
+}
+
+/** The schema formats: CREATE statements (the default) or XiYan's M-Schema. */
+export const SCHEMA_FORMATS = ["ddl", "mschema"] as const;
+/** A schema format. */
+export type SchemaFormat = typeof SCHEMA_FORMATS[number];
+
+/**
+ * A schema format from a flag or parameter.
+ *
+ * @param text `ddl` or `mschema` (any case; `m-schema` accepted)
+ * @returns the format
+ * @throws {RangeError} naming the accepted formats
+ */
+export function parseSchemaFormat(text: string): SchemaFormat {
+  const t = text.trim().toLowerCase().replace("m-schema", "mschema") as SchemaFormat;
+  if (!SCHEMA_FORMATS.includes(t)) {
+    throw new RangeError(
+      `unknown schema format ${JSON.stringify(text)}: use one of ${SCHEMA_FORMATS.join(", ")}`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Whether these options make a schema per question (matched values, linking) rather than one per database.
+ *
+ * @param options prompt options
+ * @returns true with `values` above 0 or `link`
+ */
+export function perQuestionSchema(options: Partial<PromptOptions> = {}): boolean {
+  const o = resolvePromptOptions(options);
+  return (o.values ?? 0) > 0 || o.link === true;
 }
 
 /** The default options: the original tool's prompt. */
@@ -58,10 +144,11 @@ export const DEFAULT_PROMPT_OPTIONS: Readonly<PromptOptions> = Object.freeze({
 
 /**
  * Fill defaults and normalise (sample rows to a non-negative integer), with keys in a fixed order so the result
- * can be hashed and recorded as is.
+ * can be hashed and recorded as is. `dialect` is kept only when it is not `sqlite` (the default).
  *
  * @param options any subset of the options
  * @returns complete options
+ * @throws {RangeError} for a dialect that is not one
  */
 export function resolvePromptOptions(options: Partial<PromptOptions> = {}): PromptOptions {
   const sampleRows = Math.max(
@@ -73,20 +160,46 @@ export function resolvePromptOptions(options: Partial<PromptOptions> = {}): Prom
     sampleRows,
     descriptions: options.descriptions ?? DEFAULT_PROMPT_OPTIONS.descriptions,
     reasoning: options.reasoning ?? DEFAULT_PROMPT_OPTIONS.reasoning,
+    ...dialectField(options.dialect),
+    ...extrasFields(options),
   };
+}
+
+/** The value, schema-format and linking options, each only when not its default (checked either way). */
+function extrasFields(
+  options: Partial<PromptOptions>,
+): { values?: number; schemaFormat?: SchemaFormat; link?: boolean } {
+  const values = Math.max(0, Math.floor(Number(options.values ?? 0) || 0));
+  const format = options.schemaFormat === undefined ? "ddl" : parseSchemaFormat(options.schemaFormat);
+  return {
+    ...(values > 0 ? { values } : {}),
+    ...(format !== "ddl" ? { schemaFormat: format } : {}),
+    ...(options.link ? { link: true } : {}),
+  };
+}
+
+/** `{dialect}` for a dialect other than sqlite, else nothing (checked either way). */
+function dialectField(dialect: Dialect | undefined): { dialect?: Dialect } {
+  if (dialect === undefined) return {};
+  dialectName(dialect);
+  return dialect === "sqlite" ? {} : { dialect };
 }
 
 /**
  * The options `renderSchema` needs for these prompt options.
  *
  * @param options prompt options (defaults filled in)
- * @returns `{sampleRows, descriptions}`
+ * @returns `{sampleRows, descriptions}`, and `schemaFormat` when not `ddl`
  */
 export function schemaOptionsOf(
   options: Partial<PromptOptions> = {},
-): { sampleRows: number; descriptions: boolean } {
+): { sampleRows: number; descriptions: boolean; schemaFormat?: SchemaFormat } {
   const o = resolvePromptOptions(options);
-  return { sampleRows: o.sampleRows, descriptions: o.descriptions };
+  return {
+    sampleRows: o.sampleRows,
+    descriptions: o.descriptions,
+    ...(o.schemaFormat ? { schemaFormat: o.schemaFormat } : {}),
+  };
 }
 
 /**
@@ -116,10 +229,14 @@ export function renderUserPrompt(
  * The system prompt for these options.
  *
  * @param options prompt options
- * @returns {@link REASONING_SYSTEM_PROMPT} when `reasoning`, else {@link SYSTEM_PROMPT}
+ * @returns {@link REASONING_SYSTEM_PROMPT} when `reasoning`, else {@link SYSTEM_PROMPT}; for another dialect
+ *   the same texts naming it (`PostgreSQL`, `MySQL`) instead of `SQLite`
  */
 export function systemPromptFor(options: Partial<PromptOptions> = {}): string {
-  return resolvePromptOptions(options).reasoning ? REASONING_SYSTEM_PROMPT : SYSTEM_PROMPT;
+  const o = resolvePromptOptions(options);
+  if (o.dialect === undefined) return o.reasoning ? REASONING_SYSTEM_PROMPT : SYSTEM_PROMPT;
+  const name = dialectName(o.dialect);
+  return o.reasoning ? reasoningSystem(name) : plainSystem(name);
 }
 
 /**
@@ -145,10 +262,24 @@ export function buildMessages(
  * The CoT teacher's instruction, from the original `create_reasoning_dataset.py`, with its faults fixed: the
  * question block is the evaluation renderer's (the original said `-- Text Question Input:` without blank lines,
  * so the student learnt on a prompt it was never evaluated with), and the teacher is told not to mention that it
- * was shown the answer, since the student will not be.
+ * was shown the answer, since the student will not be. It names no dialect (the SQLite default, as before
+ * dialects); {@link teacherInstruction} names PostgreSQL or MySQL.
  */
 export const TEACHER_INSTRUCTION =
   "You are a text to SQL query translator. Based on the DB Schema and External Knowledge, given the Question and its Gold SQL below, generate the step-by-step reasoning to infer the Gold SQL from the Question.";
+
+/**
+ * The teacher's instruction for a dialect: {@link TEACHER_INSTRUCTION} for SQLite, else the same naming the
+ * dialect's schema and SQL (`Based on the PostgreSQL DB Schema …`, `… the Gold PostgreSQL SQL …`).
+ *
+ * @param dialect the dialect (default sqlite)
+ * @returns the instruction text
+ */
+export function teacherInstruction(dialect: Dialect = "sqlite"): string {
+  if (dialect === "sqlite") return TEACHER_INSTRUCTION;
+  const name = dialectName(dialect);
+  return `You are a text to SQL query translator. Based on the ${name} DB Schema and External Knowledge, given the Question and its Gold ${name} SQL below, generate the step-by-step reasoning to infer the Gold SQL from the Question.`;
+}
 
 const TEACHER_RESPONSE_FORMAT =
   "Write the reasoning as if you were deriving the SQL yourself from the question: " +
@@ -171,7 +302,8 @@ export function buildTeacherMessages(
   schema: string,
   options: Partial<PromptOptions> = {},
 ): ChatMessage[] {
-  const content = TEACHER_INSTRUCTION + "\n\n" + renderUserPrompt(example, schema, options) +
+  const content = teacherInstruction(resolvePromptOptions(options).dialect) + "\n\n" +
+    renderUserPrompt(example, schema, options) +
     "\n\n-- Gold SQL: " + example.sql.trim() + "\n\n" + TEACHER_RESPONSE_FORMAT;
   return [{ role: "user", content }];
 }

@@ -8,8 +8,11 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { descriptionComment, sampleComment, type SampleRows } from "./schema_blocks.ts";
+
+export { decodeText, type DescriptionRow, descriptionRows, parseCsv } from "./schema_blocks.ts";
 
 /** What to add to the plain CREATE statements. Both off by default (the original tool's prompt). */
 export interface SchemaOptions {
@@ -19,17 +22,20 @@ export interface SchemaOptions {
   descriptions?: boolean;
 }
 
-/** Thrown when a database cannot be opened or read; the message names the file. */
+/** Thrown when a database cannot be opened or read; the message names the file (or the server's database). */
 export class SchemaError extends Error {
-  /** @param message one line naming the database file and what went wrong */
-  constructor(message: string) {
+  /** True when the database is not there at all (no file; no tables on a server). */
+  readonly missing: boolean;
+  /**
+   * @param message one line naming the database and what went wrong
+   * @param options `missing`: the database is not there at all (default false)
+   */
+  constructor(message: string, options: { missing?: boolean } = {}) {
     super(message);
     this.name = "SchemaError";
+    this.missing = options.missing ?? false;
   }
 }
-
-/** Longest cell text shown in sample rows: BIRD has multi-kilobyte text cells that would swamp a prompt. */
-const MAX_CELL_CHARS = 80;
 
 const cache = new Map<string, string>();
 
@@ -62,7 +68,7 @@ export function clearSchemaCache(): void {
 }
 
 function render(dbPath: string, sampleRows: number, descriptions: boolean): string {
-  if (!existsSync(dbPath)) throw new SchemaError(`database not found: ${dbPath}`);
+  if (!existsSync(dbPath)) throw new SchemaError(`database not found: ${dbPath}`, { missing: true });
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(dbPath, { readOnly: true });
@@ -83,7 +89,7 @@ function render(dbPath: string, sampleRows: number, descriptions: boolean): stri
     const parts = tables.map((t) => {
       let part = t.sql ?? "";
       if (descriptions) {
-        const block = descriptionBlock(descDir, t.name);
+        const block = descriptionComment(descDir, t.name);
         if (block) part += "\n" + block;
       }
       if (sampleRows > 0) part += "\n" + sampleBlock(db, t.name, sampleRows);
@@ -98,163 +104,40 @@ function render(dbPath: string, sampleRows: number, descriptions: boolean): stri
 /** SQL keywords that BIRD table names use (e.g. `order`) and that must be quoted to be selected from. */
 const KEYWORD_NAMES = new Set(["order", "by", "group", "from", "select", "where", "table", "index", "limit"]);
 
-/** Quote a table name only when needed, so the sample query reads like BIRD's (`SELECT * FROM frpm LIMIT 3`). */
-function quoteIdent(name: string): string {
+/**
+ * A SQLite table or column name as a query names it: bare when it can be, so the sample query reads like
+ * BIRD's (`SELECT * FROM frpm LIMIT 3`), else in double quotes.
+ *
+ * @param name the identifier
+ * @returns it, quoted only when needed
+ */
+export function sqliteIdentifier(name: string): string {
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !KEYWORD_NAMES.has(name.toLowerCase())) return name;
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Comment text must not close the comment early. */
-function commentSafe(text: string): string {
-  return text.replaceAll("*/", "* /");
-}
-
-function cellText(v: unknown): string {
-  if (v === null || v === undefined) return "NULL";
-  if (v instanceof Uint8Array) return `<blob ${v.byteLength} bytes>`;
-  let s = String(v).replace(/\s+/g, " ");
-  if (s.length > MAX_CELL_CHARS) s = s.slice(0, MAX_CELL_CHARS - 3) + "...";
-  return s;
-}
-
 /**
- * BIRD's own sample-row layout (`nice_look_table` in its prompt code): right-aligned columns separated by a space,
- * inside `/* N example rows: SELECT * FROM t LIMIT N; ... *\/`.
+ * The first `n` rows of a SQLite table as the sample block shows them (arrays keep duplicate column names,
+ * BigInts keep 64-bit integers exact).
+ *
+ * @param db an open database
+ * @param table the table's name
+ * @param n how many rows
+ * @returns its columns and rows
  */
-function sampleBlock(db: DatabaseSync, table: string, n: number): string {
-  const stmt = db.prepare(`SELECT * FROM ${quoteIdent(table)} LIMIT ${n}`);
-  // Arrays keep duplicate column names; BigInts keep 64-bit integers exact.
+export function sqliteSampleRows(db: DatabaseSync, table: string, n: number): SampleRows {
+  const stmt = db.prepare(`SELECT * FROM ${sqliteIdentifier(table)} LIMIT ${n}`);
   // setReturnArrays exists at run time (Deno 2.9.6) but is missing from the bundled node:sqlite types.
   (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
   stmt.setReadBigInts(true);
   const columns = stmt.columns().map((c) => c.name);
-  const rows = (stmt.all() as unknown as unknown[][]).map((r) => r.map(cellText));
-  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]) + " ").join("");
-  const table_ = [line(columns), ...rows.map(line)].join("\n");
-  return commentSafe(
-    `/* \n ${n} example rows: \n SELECT * FROM ${quoteIdent(table)} LIMIT ${n}; \n ${table_} \n`,
-  ) +
-    " */";
+  const rows = stmt.all() as unknown as unknown[][];
+  return { columns, rows };
 }
 
-/**
- * Decode a BIRD description CSV: UTF-8 (BOM dropped) when valid, else latin1 — some of BIRD's files are
- * Windows-1252.
- */
-export function decodeText(bytes: Uint8Array): string {
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    text = new TextDecoder("latin1").decode(bytes);
-  }
-  return text.replace(/^\uFEFF/, "");
-}
-
-/**
- * Parse CSV text (RFC 4180: quoted fields may hold commas, quotes as `""`, and newlines; CRLF or LF rows).
- *
- * @param text the whole file
- * @returns rows of fields; fully empty lines are dropped
- */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  let i = 0;
-  const endRow = () => {
-    row.push(field);
-    field = "";
-    if (!(row.length === 1 && row[0] === "")) rows.push(row);
-    row = [];
-  };
-  while (i < text.length) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-      } else field += c;
-      i++;
-      continue;
-    }
-    if (c === '"') quoted = true;
-    else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n" || c === "\r") {
-      endRow();
-      if (c === "\r" && text[i + 1] === "\n") i++;
-    } else field += c;
-    i++;
-  }
-  if (field !== "" || row.length > 0) endRow();
-  return rows;
-}
-
-/** Find `<table>.csv` case-insensitively (BIRD's file names do not always match the table's case). */
-function findDescriptionFile(dir: string, table: string): string | null {
-  const exact = join(dir, `${table}.csv`);
-  if (existsSync(exact)) return exact;
-  if (!existsSync(dir)) return null;
-  const want = `${table}.csv`.toLowerCase().trim();
-  for (const name of readdirSync(dir).sort()) {
-    if (name.toLowerCase().trim() === want) return join(dir, name);
-  }
-  return null;
-}
-
-function clean(s: string | undefined): string {
-  return (s ?? "").replace(/\s+/g, " ").trim();
-}
-
-/**
- * The description comment block for one table, or "" when there is no CSV. Missing or unreadable files are not
- * errors: descriptions are an optional hint, and several BIRD databases lack some of them.
- */
-function descriptionBlock(dir: string, table: string): string {
-  const file = findDescriptionFile(dir, table);
-  if (!file) return "";
-  let rows: string[][];
-  try {
-    rows = parseCsv(decodeText(readFileSync(file)));
-  } catch {
-    return "";
-  }
-  if (rows.length < 2) return "";
-  const header = rows[0].map((h) => clean(h).toLowerCase());
-  const col = (name: string, fallback: number) => {
-    const i = header.indexOf(name);
-    return i >= 0 ? i : fallback;
-  };
-  const iOrig = col("original_column_name", 0);
-  const iName = col("column_name", 1);
-  const iDesc = col("column_description", 2);
-  const iFormat = col("data_format", 3);
-  const iValue = col("value_description", 4);
-  const lines: string[] = [];
-  for (const r of rows.slice(1)) {
-    const orig = clean(r[iOrig]);
-    if (!orig) continue;
-    const name = clean(r[iName]);
-    const desc = clean(r[iDesc]);
-    const format = clean(r[iFormat]);
-    const value = clean(r[iValue]);
-    let line = ` ${orig}`;
-    if (name && name.toLowerCase() !== orig.toLowerCase()) line += ` (${name})`;
-    if (format) line += ` [${format}]`;
-    if (desc) line += `: ${desc}`;
-    if (value) line += `; values: ${value}`;
-    lines.push(line);
-  }
-  if (lines.length === 0) return "";
-  return "/* Column descriptions of " + commentSafe(`${table}:\n${lines.join("\n")}`) + "\n */";
+/** The first `n` rows of `table` as a sample comment block. */
+function sampleBlock(db: DatabaseSync, table: string, n: number): string {
+  return sampleComment(sqliteSampleRows(db, table, n), { n, ref: sqliteIdentifier(table) });
 }
 
 function errorMessage(e: unknown): string {

@@ -9,7 +9,7 @@
 import {
   DEFAULT_TOOL_ROWS,
   EXECUTE_SQL,
-  EXECUTE_SQL_TOOL,
+  executeSqlTool,
   formatToolResult,
   type ToolResult,
 } from "../prompt/mod.ts";
@@ -24,10 +24,32 @@ import {
 } from "../model/mod.ts";
 import { extractSql } from "../model/mod.ts";
 import type { ExecResult } from "../exec/mod.ts";
-import type { AgentStop, ChatMessage, TrajectoryStep } from "../types.ts";
+import type { AgentStop, ChatMessage, Dialect, TrajectoryStep } from "../types.ts";
 
 /** Turns (model calls) an agent gets by default. */
 export const DEFAULT_MAX_TURNS = 8;
+
+/**
+ * Wall-clock seconds one agent question gets by default, all turns and tool calls together
+ * (`--question-timeout`): 8 turns of a slow model with a few 30 s queries fit; 50 hung tool calls do not.
+ */
+export const DEFAULT_QUESTION_TIMEOUT_S = 300;
+
+/**
+ * Characters of a tool call's text kept in the record and sent back to the model: a query's text in the
+ * trajectory, a tool result's text, the raw arguments of a call that held no query. A 10 MB query would
+ * otherwise make a 30 MB record and a 30 MB next request.
+ */
+export const TOOL_TEXT_CAP = 16_384;
+
+/** A text cut to {@linkcode TOOL_TEXT_CAP} characters, saying how long it was. */
+function capped(text: string): string {
+  if (text.length <= TOOL_TEXT_CAP) return text;
+  return `${text.slice(0, TOOL_TEXT_CAP)}… [cut: ${text.length} characters, ${TOOL_TEXT_CAP} kept]`;
+}
+
+/** What a step raced against the question's budget gives when the budget fires first. */
+const OUT_OF_TIME = Symbol("out of time");
 
 /** Rows of each tool result kept in the trajectory (the model saw more). */
 const TRAJECTORY_ROWS = 3;
@@ -55,6 +77,8 @@ export interface AgentRun {
   cached: boolean;
   /** The whole conversation as sent, ending with the model's last message. */
   transcript: WireMessage[];
+  /** The budget in seconds, when it cut the conversation (`stop: "question_timeout"`); else null. */
+  questionTimeoutS: number | null;
 }
 
 /** What the loop is given. Nothing in it knows the gold answer. */
@@ -73,10 +97,38 @@ export interface AgentOptions {
   toolRows?: number;
   /** The endpoint as it may be shown, for the error when it returns tool calls as text. */
   where?: string;
+  /** The SQL dialect the tool runs (its description names it; default sqlite). */
+  dialect?: Dialect;
+  /**
+   * Wall-clock seconds for the whole conversation, turns and tool calls together (null or absent: none).
+   * When it fires, the model call or query in flight is abandoned, the last query executed is the answer and
+   * `stop` says `question_timeout`.
+   */
+  questionTimeoutS?: number | null;
+}
+
+/**
+ * A step raced against a deadline (`performance.now()` ms): its value, or {@linkcode OUT_OF_TIME} when the
+ * deadline comes first (the step goes on unobserved; its failure is then ignored).
+ */
+async function beforeDeadline<T>(step: Promise<T>, deadline: number): Promise<T | typeof OUT_OF_TIME> {
+  if (deadline === Infinity) return await step;
+  step.catch(() => {});
+  const left = deadline - performance.now();
+  if (left <= 0) return OUT_OF_TIME;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const out = new Promise<typeof OUT_OF_TIME>((resolve) =>
+    timer = setTimeout(() => resolve(OUT_OF_TIME), left)
+  );
+  try {
+    return await Promise.race([step, out]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The `query` argument of a call, or the error text the model is sent instead. */
-function queryOf(call: ToolCall): { sql: string } | { error: string } {
+function queryOf(call: ToolCall): { sql: string } | { error: string; raw?: string } {
   if (call.function.name !== EXECUTE_SQL) {
     return { error: `unknown tool ${JSON.stringify(call.function.name)}; the only tool is ${EXECUTE_SQL}` };
   }
@@ -86,7 +138,10 @@ function queryOf(call: ToolCall): { sql: string } | { error: string } {
   } catch {
     // Reported below, as for a missing argument.
   }
-  return { error: `${EXECUTE_SQL} takes a JSON object {"query": "<one SQLite SELECT statement>"}` };
+  return {
+    error: `${EXECUTE_SQL} takes a JSON object {"query": "<one SQLite SELECT statement>"}`,
+    raw: call.function.arguments,
+  };
 }
 
 /**
@@ -97,29 +152,33 @@ async function answerCall(
   call: ToolCall,
   turn: number,
   execute: AgentExecute,
-): Promise<{ step: TrajectoryStep; result: ToolResult }> {
+): Promise<{ step: TrajectoryStep; result: ToolResult; full: string | null }> {
   const query = queryOf(call);
   if ("error" in query) {
+    // The raw text is kept (capped): what the model sent is the evidence of what went wrong.
+    const raw = "raw" in query && query.raw !== undefined ? { arguments: capped(query.raw) } : {};
     return {
-      step: { turn, sql: null, ms: 0, ok: false, error: query.error },
-      result: { ok: false, ...query },
+      step: { turn, sql: null, ...raw, ms: 0, ok: false, error: query.error },
+      result: { ok: false, error: query.error },
+      full: null,
     };
   }
   const t0 = performance.now();
   const result = await execute(query.sql);
   const ms = Math.round((result.ms ?? performance.now() - t0) * 100) / 100;
+  const sql = capped(query.sql);
   const step: TrajectoryStep = result.ok
     ? {
       turn,
-      sql: query.sql,
+      sql,
       ms,
       ok: true,
       row_count: result.rowCount,
       columns: result.columns,
       rows: result.rows.slice(0, TRAJECTORY_ROWS),
     }
-    : { turn, sql: query.sql, ms, ok: false, error: result.error };
-  return { step, result };
+    : { turn, sql, ms, ok: false, error: capped(result.error) };
+  return { step, result, full: query.sql };
 }
 
 /**
@@ -143,6 +202,11 @@ export async function runAgent(
     throw new RangeError(`--max-turns must be a positive integer, got ${maxTurns}`);
   }
   const toolRows = options.toolRows ?? DEFAULT_TOOL_ROWS;
+  const budgetS = options.questionTimeoutS ?? null;
+  if (budgetS !== null && !(budgetS > 0)) {
+    throw new RangeError(`--question-timeout must be a positive number of seconds, got ${budgetS}`);
+  }
+  const deadline = budgetS === null ? Infinity : performance.now() + budgetS * 1000;
   const transcript = messages.map((m) => ({ role: m.role, content: m.content }) as WireMessage);
   const trajectory: TrajectoryStep[] = [];
   const tokens: Usage = { prompt: 0, completion: 0 };
@@ -158,9 +222,17 @@ export async function runAgent(
     timings: { turn_ms: turnMs, tool_ms: Math.round(trajectory.reduce((sum, s) => sum + s.ms, 0)) },
     cached,
     transcript,
+    questionTimeoutS: stop === "question_timeout" ? budgetS : null,
   });
+  // The answer at a limit is the last query executed, whole (the trajectory keeps a capped copy).
+  let lastSql = "";
+  const lastQuery = () => lastSql;
   for (let turn = 1; turn <= maxTurns; turn++) {
-    const reply = await deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] });
+    const reply = await beforeDeadline(
+      deps.chat({ messages: transcript, tools: [executeSqlTool(options.dialect ?? "sqlite")] }),
+      deadline,
+    );
+    if (reply === OUT_OF_TIME) return finish("question_timeout", lastQuery(), null);
     tokens.prompt += reply.usage.prompt;
     tokens.completion += reply.usage.completion;
     turnMs.push(Math.round(reply.ms));
@@ -176,15 +248,27 @@ export async function runAgent(
       transcript.push({ role: "assistant", content });
       return finish("answer", extractSql(content ?? ""), content ?? "");
     }
-    transcript.push({ role: "assistant", content, tool_calls });
+    // The model's own calls go back capped too: a 10 MB query is not resent on every turn.
+    const sentCalls = tool_calls.map((c) => ({
+      ...c,
+      function: { ...c.function, arguments: capped(c.function.arguments) },
+    }));
+    transcript.push({ role: "assistant", content, tool_calls: sentCalls });
     // Calls of one message run in order: a model that sends several expects their results in that order.
     for (const call of tool_calls) {
-      const { step, result } = await answerCall(call, turn, deps.execute);
+      const answered = await beforeDeadline(answerCall(call, turn, deps.execute), deadline);
+      if (answered === OUT_OF_TIME) return finish("question_timeout", lastQuery(), null);
+      const { step, result, full } = answered;
       trajectory.push(step);
-      transcript.push({ role: "tool", tool_call_id: call.id, content: formatToolResult(result, toolRows) });
+      if (full !== null) lastSql = full;
+      transcript.push({
+        role: "tool",
+        tool_call_id: call.id,
+        content: capped(formatToolResult(result, toolRows)),
+      });
     }
   }
-  return finish("max_turns", trajectory.findLast((s) => s.sql !== null)?.sql ?? "", null);
+  return finish("max_turns", lastQuery(), null);
 }
 
 /**

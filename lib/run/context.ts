@@ -5,7 +5,7 @@
  * @module
  */
 import type { Predictions } from "../data/mod.ts";
-import type { GoldCache, SqlitePool } from "../exec/mod.ts";
+import type { GoldCache, SqlEngine } from "../exec/mod.ts";
 import type { ModelClient, SamplingState, ToolChat } from "../model/mod.ts";
 import type { PromptOptions } from "../prompt/mod.ts";
 import type { ChatMessage, Example, ResultRecord, RunMode, Status } from "../types.ts";
@@ -15,11 +15,15 @@ export interface RunContext {
   dbRoot: string;
   /** The messages of each question to ask, by dataset index (model runs only). */
   prompts: Map<number, ChatMessage[]> | null;
-  pool: SqlitePool;
+  pool: SqlEngine;
   gold: GoldCache;
   client: ModelClient | null;
   preds: Predictions | null;
   promptOptions: PromptOptions;
+  /** Each selected database's schema as the prompt shows it, by db_id (model runs only). */
+  schemas: Map<string, string>;
+  /** Each question's own schema by dataset index (`--values`, `--link`), else undefined. */
+  questionSchemas?: Map<number, string>;
   ves: number | null;
   mode: RunMode;
   /** Agent mode: the tool chat over the client (cached per turn). */
@@ -28,6 +32,8 @@ export interface RunContext {
   sampling: SamplingState;
   /** The endpoint as it may be shown. */
   where: string;
+  /** Agent mode: wall-clock seconds per question, all turns and tool calls together (null: no budget). */
+  questionTimeoutS?: number | null;
 }
 
 /** The record of a question before any stage ran: wrong until proven correct. */
@@ -61,11 +67,13 @@ export function finish(rec: ResultRecord, status: Status, error: string | null):
 
 /** What {@linkcode createContext} takes besides the selection and the model. */
 export interface ContextParts {
-  pool: SqlitePool;
+  pool: SqlEngine;
   gold: GoldCache;
   promptOptions: PromptOptions;
   mode: RunMode;
   ves: number | null;
+  /** Agent mode: wall-clock seconds per question (null: no budget). */
+  questionTimeoutS?: number | null;
 }
 
 /** The run's context; its prompts are filled in by the prompt stage (model runs). */
@@ -78,6 +86,7 @@ export function createContext(
     ...parts,
     dbRoot: selection.dataset.dbRoot,
     prompts: null,
+    schemas: new Map(),
     client: model?.client ?? null,
     preds: selection.predsFile?.entries ?? null,
     chat: model?.chat ?? null,

@@ -7,15 +7,16 @@
  * @module
  */
 import { join } from "node:path";
-import { GoldCache } from "../exec/mod.ts";
-import { probeTools } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
+import { probeTools, scrubDeep } from "../model/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
+import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
 import type { EvalOptions, EvalResult, ReuseCounts } from "./options.ts";
-import { buildPrompts } from "./prompt_stage.ts";
+import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
@@ -42,36 +43,42 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
-  const pool = openPool(selection, mode, options);
+  const pool = await openPool(selection, mode, options);
   let releaseLock = () => {};
   try {
-    const info = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    const described = await describeRun(selection, model, { mode, promptOptions, pool, options });
+    // run.json passes the run's one scrubber like every record.
+    const info = model ? scrubDeep(described, (t) => model.client.scrub(t)) : described;
     const dir = runDir(selection, options);
     const lock = await claimFolder(dir);
     releaseLock = () => lock.release();
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
-    const gold = new GoldCache({ dir: options.goldCacheDir });
+    const gold = goldCacheFor(pool, info.engine_info, options);
     const ctx = createContext(selection, model, {
       pool,
       gold,
       promptOptions,
       mode,
       ves: options.ves ?? null,
+      questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
     const scored = { fresh: 0, cached: 0 };
     const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored });
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
+    const engine = info.engine_info;
+    if (engine && engine.dialect !== "sqlite") run.summary.engine = engineLabel(engine);
     if (stopped !== null) {
       const maxFails = options.maxConsecutiveFailures ?? 5;
       const stop = { where: model!.publicUrl, maxFails, lastError: stopped, done: run.selected.length };
@@ -99,6 +106,31 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   }
 }
 
+/** The engine as the summary line names it: `postgresql (PGlite 18.6)`, `mysql (server 10.11.19-MariaDB)`. */
+function engineLabel(e: EngineInfo): string {
+  const version = e.version.replace(/\s*\(PGlite\)$/, "");
+  return `${e.dialect} (${e.engine === "pglite" ? "PGlite" : "server"} ${version})`;
+}
+
+/**
+ * Questions in flight per worker when scoring a predictions file: enough that quick questions reach a worker in
+ * batches (its pipeline, `worker_pool.ts`), one write for many.
+ */
+const PREDICTION_LANES_PER_WORKER = 16;
+
+/**
+ * The gold cache for the run's engine: SQLite keys entries by the database file's hash (its default); another
+ * engine by the content key it knows (a database loaded by `deno task db load`), and its semantics and version.
+ */
+function goldCacheFor(engine: SqlEngine, info: EngineInfo | undefined, options: EvalOptions): GoldCache {
+  if (engine.dialect === "sqlite" || !info) return new GoldCache({ dir: options.goldCacheDir });
+  return new GoldCache({
+    dir: options.goldCacheDir,
+    engine: `${info.semantics} ${info.engine}=${info.version}`,
+    contentKey: (target) => engine.contentKey(target),
+  });
+}
+
 /**
  * The questions still to do through the lanes: prompts built (model runs), each question run and its record
  * appended as the failure stop releases it, counted in `scored` (and those answered from the completion cache);
@@ -122,17 +154,33 @@ async function scoreAll(
     // Nothing to do (a finished run resumed): no "0/0 100%" line; the caller says what was reused.
     silent: (options.silent ?? false) || todo.length === 0,
   });
-  const record = recorder(todo.length, { writer, records, progress, onProgress: options.onProgress });
+  const record = recorder(todo.length, {
+    writer,
+    records,
+    progress,
+    onProgress: options.onProgress,
+    scrub: model ? (t) => model.client.scrub(t) : undefined,
+  });
   const commit = async (rec: ResultRecord) => {
     scored.fresh++;
     if (rec.cached) scored.cached++;
     await record(rec);
   };
   // Built once: the context check and the requests use the same messages.
-  if (model) ctx.prompts = buildPrompts(todo, model.client, ctx);
+  if (model) {
+    ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
+    ctx.questionSchemas = await prepareQuestionSchemas(todo, ctx.pool, {
+      ...ctx,
+      quiet: options.quiet,
+      silent: options.silent,
+    });
+    ctx.prompts = buildPrompts(todo, model.client, ctx);
+  }
   try {
     return await runLanes(todo, {
-      lanes: model ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers) : ctx.pool.workers * 2,
+      lanes: model
+        ? Math.max(1, (options.concurrency ?? 8) + ctx.pool.workers)
+        : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
       commit,

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { dbPath } from "../data/mod.ts";
 import { extractSql, sampleCompletions } from "../model/mod.ts";
 import { promptHash } from "../prompt/mod.ts";
 import type { ChatMessage, Example, ResultRecord, RunMode } from "../types.ts";
@@ -52,7 +51,7 @@ const generateVoting: Generator = async (rec, messages, ctx) => {
     state: ctx.sampling,
   });
   rec.timings.generation_ms = Math.round(set.ms);
-  const db = dbPath(ctx.dbRoot, rec.db_id);
+  const db = ctx.pool.target(ctx.dbRoot, rec.db_id);
   const voted = await voteOnCompletions(set.texts, async (sql) => outcomeOf(await ctx.pool.execute(db, sql)));
   rec.completion = voted.completion;
   rec.sql = voted.sql;
@@ -65,11 +64,17 @@ const generateVoting: Generator = async (rec, messages, ctx) => {
 /** Agent: the tool loop on the question's database (the sandboxed pool); its answer is what gets scored. */
 const generateAgent: Generator = async (rec, messages, ctx) => {
   const mode = ctx.mode as { max_turns: number; tool_rows: number };
-  const db = dbPath(ctx.dbRoot, rec.db_id);
+  const db = ctx.pool.target(ctx.dbRoot, rec.db_id);
   const run = await runAgent(messages, {
     chat: ctx.chat!,
     execute: poolExecutor(ctx.pool, db, { rows: mode.tool_rows }),
-  }, { maxTurns: mode.max_turns, toolRows: mode.tool_rows, where: ctx.where });
+  }, {
+    maxTurns: mode.max_turns,
+    toolRows: mode.tool_rows,
+    where: ctx.where,
+    questionTimeoutS: ctx.questionTimeoutS ?? null,
+    dialect: ctx.pool.dialect,
+  });
   const r = agentRecord(run);
   rec.completion = r.completion;
   rec.sql = r.sql;

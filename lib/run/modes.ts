@@ -124,6 +124,8 @@ export interface AgentFields {
   /** Model calls made. */
   turns: number;
   stop: AgentStop;
+  /** The budget that cut the question (`stop: "question_timeout"` only), seconds. */
+  question_timeout_s?: number;
 }
 
 /**
@@ -146,6 +148,11 @@ export function agentRecord(run: AgentRun): {
     tokens: { ...run.tokens },
     generation_ms: run.timings.turn_ms.reduce((a, b) => a + b, 0),
     cached: run.cached,
-    fields: { trajectory: run.trajectory, turns: run.turns, stop: run.stop },
+    fields: {
+      trajectory: run.trajectory,
+      turns: run.turns,
+      stop: run.stop,
+      ...(run.stop === "question_timeout" ? { question_timeout_s: run.questionTimeoutS ?? undefined } : {}),
+    },
   };
 }

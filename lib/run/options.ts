@@ -5,6 +5,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import type { Dialect } from "../exec/mod.ts";
 import type { ModelClientOptions, Provider } from "../model/mod.ts";
 import type { PromptOptions } from "../prompt/mod.ts";
 import type { ResultRecord, Summary } from "../types.ts";
@@ -39,6 +40,14 @@ export interface EvalOptions {
   dataset?: string;
   dbRoot?: string;
   db?: string[];
+  /**
+   * The SQL dialect the run is evaluated in (default `sqlite`): the engine that executes and compares, the
+   * dialect the prompt names and renders its schema in. With `postgresql` and no `dbUrl`, an embedded PostgreSQL
+   * (PGlite) loaded from the SQLite databases under `dbRoot`.
+   */
+  dialect?: Dialect;
+  /** A PostgreSQL or MySQL server holding the databases (`deno task db load`), credentials never recorded. */
+  dbUrl?: string;
   limit?: number | null;
   /** An official-format predictions file to score instead of asking a model. */
   predictions?: string;
@@ -46,11 +55,19 @@ export interface EvalOptions {
   provider?: Provider;
   baseUrl?: string;
   concurrency?: number;
+  /** Seconds per API call (default 45). */
   requestTimeoutS?: number;
+  /** Seconds after a request's first attempt past which no retry starts (default 60; 429s exempt). */
+  retryBudgetS?: number;
+  /**
+   * Agent mode: wall-clock seconds for one question, all turns and tool calls together (default 300); when it
+   * fires the last query executed is the answer and the record says `stop: "question_timeout"`.
+   */
+  questionTimeoutS?: number;
   /** Per-query time limit, seconds (default 30). */
   timeoutS?: number;
   workers?: number;
-  /** Memory limit of each SQLite worker, bytes (default 2 GiB): a larger result fails its own question. */
+  /** Memory limit of each worker process, bytes (default 2 GiB): a larger result fails its own question. */
   workerMemory?: number;
   temperature?: number;
   maxTokens?: number | null;

@@ -4,24 +4,73 @@
  *
  * @module
  */
-import { dbPath } from "../data/mod.ts";
+import type { SqlEngine } from "../exec/mod.ts";
 import type { ModelClient } from "../model/mod.ts";
-import { buildAgentMessages, buildMessages, type PromptOptions, renderSchema } from "../prompt/mod.ts";
+import {
+  buildAgentMessages,
+  buildMessages,
+  perQuestionSchema,
+  type PromptOptions,
+  schemaFor,
+} from "../prompt/mod.ts";
+import { QuestionSchemas } from "../values/mod.ts";
 import type { ChatMessage, Example, RunMode } from "../types.ts";
 
-/** What the prompt stage reads: where the databases are, the prompt options and the mode. */
+/** What the prompt stage reads: each database's schema text, the prompt options and the mode. */
 export interface PromptContext {
-  dbRoot: string;
+  schemas: Map<string, string>;
+  /** Each question's own schema by dataset index, when the prompt carries matched values or is linked. */
+  questionSchemas?: Map<number, string>;
   promptOptions: PromptOptions;
   mode: RunMode;
 }
 
+/**
+ * Each database's schema as the prompt shows it, read once per run from the engine that will run the SQL: for
+ * SQLite the file's own CREATE statements (the original tool's prompt, byte for byte).
+ */
+export async function prepareSchemas(
+  dbIds: Iterable<string>,
+  engine: SqlEngine,
+  ctx: { dbRoot: string; promptOptions: PromptOptions },
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const dbId of new Set(dbIds)) {
+    const { sampleRows, descriptions, schemaFormat } = ctx.promptOptions;
+    out.set(
+      dbId,
+      await schemaFor(engine, { dbRoot: ctx.dbRoot, dbId, sampleRows, descriptions, schemaFormat }),
+    );
+  }
+  return out;
+}
+
+/**
+ * Each question's own schema (its matched values, its linked tables and columns), when the prompt options ask
+ * for them (`--values`, `--link`); undefined otherwise. Each database's value index is built (or loaded from
+ * the cache) once.
+ */
+export async function prepareQuestionSchemas(
+  todo: readonly Example[],
+  engine: SqlEngine,
+  ctx: { dbRoot: string; promptOptions: PromptOptions; quiet?: boolean; silent?: boolean },
+): Promise<Map<number, string> | undefined> {
+  if (!perQuestionSchema(ctx.promptOptions)) return undefined;
+  const schemas = new QuestionSchemas(engine, {
+    dbRoot: ctx.dbRoot,
+    prompt: ctx.promptOptions,
+    quiet: ctx.quiet,
+    silent: ctx.silent,
+  });
+  const out = new Map<number, string>();
+  for (const ex of todo) out.set(ex.index, (await schemas.of(ex)).text);
+  return out;
+}
+
 /** The messages of one question in the run's mode. */
 export function messagesFor(ex: Example, ctx: PromptContext): ChatMessage[] {
-  const schema = renderSchema(dbPath(ctx.dbRoot, ex.db_id), {
-    sampleRows: ctx.promptOptions.sampleRows,
-    descriptions: ctx.promptOptions.descriptions,
-  });
+  const schema = ctx.questionSchemas?.get(ex.index) ?? ctx.schemas.get(ex.db_id);
+  if (schema === undefined) throw new Error(`no schema prepared for ${ex.db_id}`);
   // The agent's user turn is the same renderer's; only its system prompt adds the tool.
   return ctx.mode.name === "agent"
     ? buildAgentMessages(ex, schema, ctx.promptOptions)

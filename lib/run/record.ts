@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import type { Progress } from "../util/mod.ts";
 import { writeJsonAtomic } from "../util/mod.ts";
+import { scrubDeep } from "../model/mod.ts";
 import type { Example, ResultRecord, RunInfo, RunMode, Summary } from "../types.ts";
 import { EndpointError, type EvalProgress } from "./options.ts";
 import { predictionsFile, type ResultsWriter, RUN_FILES, summarize } from "./run_log.ts";
@@ -20,12 +21,15 @@ export interface RecordTarget {
   records: Map<number, ResultRecord>;
   progress: Progress;
   onProgress?: (p: EvalProgress) => void;
+  /** The run's scrubber (the model client's): every record passes it before it is written. */
+  scrub?: (text: string) => string;
 }
 
 /** A function that records one finished question: appended to `results.jsonl`, counted, reported. */
 export function recorder(total: number, target: RecordTarget): (rec: ResultRecord) => Promise<void> {
   const state: EvalProgress = { done: 0, total, correct: 0, errors: 0 };
-  return async (rec) => {
+  return async (raw) => {
+    const rec = target.scrub ? scrubDeep(raw, target.scrub) : raw;
     await target.writer.append(rec);
     target.records.set(rec.index, rec);
     state.done++;

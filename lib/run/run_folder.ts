@@ -6,7 +6,8 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { DatasetError } from "../data/mod.ts";
-import { ENGINE_OPTIONS, EVALUATOR, type SqlitePool } from "../exec/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
+import { ENGINE_OPTIONS, EVALUATOR, type SqlEngine, sqliteVersion } from "../exec/mod.ts";
 import { agentTemplateHash, PROMPT_VERSION, type PromptOptions, templateHash } from "../prompt/mod.ts";
 import type { Example, ResultRecord, RunInfo, RunMode } from "../types.ts";
 import { modeMismatch } from "./modes.ts";
@@ -42,7 +43,7 @@ async function codeVersion(): Promise<string> {
 export interface RunSetup {
   mode: RunMode;
   promptOptions: PromptOptions;
-  pool: SqlitePool;
+  pool: SqlEngine;
   options: EvalOptions;
 }
 
@@ -55,7 +56,12 @@ export async function describeRun(
   const { dataset, examples, predsFile, predictions, symlinks } = selection;
   const client = model?.client ?? null;
   return {
-    dataset: { path: dataset.path, sha256: dataset.sha256, count: dataset.examples.length },
+    dataset: {
+      path: dataset.path,
+      sha256: dataset.sha256,
+      count: dataset.examples.length,
+      questions_sha256: questionsSha256(dataset.examples),
+    },
     selection: {
       db: selection.db ?? [],
       limit: options.limit ?? null,
@@ -81,14 +87,21 @@ export async function describeRun(
     evaluator: EVALUATOR,
     timeout_s: options.timeoutS ?? 30,
     ves: options.ves ?? null,
-    sqlite_version: await pool.sqliteVersion(),
+    sqlite_version: sqliteVersion(),
     engine: ENGINE_OPTIONS,
+    dialect: pool.dialect,
+    engine_info: await pool.info(),
     code_version: await codeVersion(),
     started_at: new Date().toISOString(),
     finished_at: null,
     mode,
     ...(symlinks.length ? { db_symlinks: symlinks } : {}),
   };
+}
+
+/** sha256 of a dataset's question identities (see `RunInfo.dataset.questions_sha256`). */
+export function questionsSha256(examples: readonly Example[]): string {
+  return sha256Hex(JSON.stringify(examples.map((e) => [e.question_id, e.db_id])));
 }
 
 /** The run folder: `--out`, or a new one under `runs/` named by time and model (or predictions folder). */
@@ -123,6 +136,11 @@ function fingerprint(info: RunInfo): Record<string, unknown> {
     "sampling": info.sampling,
     "timeout": info.timeout_s,
     "R-VES repetitions": info.ves,
+    // Folders from before dialects were SQLite runs; the server or embedded engine is part of the identity too.
+    "dialect": info.dialect ?? "sqlite",
+    "engine": info.engine_info
+      ? `${info.engine_info.engine} ${info.engine_info.location ?? ""}`.trim()
+      : "sqlite",
   };
 }
 

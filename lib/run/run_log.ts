@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { formatPrediction } from "../data/mod.ts";
 import { EVALUATOR, rVes } from "../exec/mod.ts";
+import { READ_LIMITS, readTextSafe, UnsafeFileError } from "../util/mod.ts";
 import {
   type BucketSummary,
   type ResultRecord,
@@ -72,9 +73,11 @@ export async function readResults(dir: string): Promise<ParsedResults> {
   const file = join(dir, RUN_FILES.results);
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readTextSafe(file, { maxBytes: READ_LIMITS.runLog, what: "run log" });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { records: new Map(), intactBytes: 0, torn: false };
+    if (e instanceof UnsafeFileError && e.kind === "missing") {
+      return { records: new Map(), intactBytes: 0, torn: false };
+    }
     throw e;
   }
   return parseResults(text, file);
@@ -99,14 +102,36 @@ export class ResultsWriter {
     return new ResultsWriter(file, path);
   }
 
+  /** Lines waiting for the write in progress to finish, and the promise of the batch they go out in. */
+  private queued: { lines: string[]; done: Promise<void> } | null = null;
+  private writing: Promise<void> = Promise.resolve();
+
   /**
-   * Append one record as one line.
+   * Append one record as one line. Records that finish while an earlier write is in progress go out together in
+   * the next write (a group commit): no record waits for a timer, and a SIGKILL loses only records whose append
+   * has not resolved yet, which a resumed run does again.
    *
    * @throws {Error} naming the file when the write fails (a full disk): the lines before it stay whole, and a
    * half-written one is cut by the next run.
    */
-  async append(record: ResultRecord): Promise<void> {
-    const data = new TextEncoder().encode(JSON.stringify(record) + "\n");
+  append(record: ResultRecord): Promise<void> {
+    const line = JSON.stringify(record) + "\n";
+    if (this.queued) {
+      this.queued.lines.push(line);
+      return this.queued.done;
+    }
+    const batch: { lines: string[]; done: Promise<void> } = { lines: [line], done: Promise.resolve() };
+    batch.done = this.writing.then(() => {
+      if (this.queued === batch) this.queued = null;
+      return this.writeAll(batch.lines.length === 1 ? batch.lines[0] : batch.lines.join(""));
+    });
+    this.queued = batch;
+    this.writing = batch.done.catch(() => {});
+    return batch.done;
+  }
+
+  private async writeAll(text: string): Promise<void> {
+    const data = new TextEncoder().encode(text);
     let off = 0;
     try {
       while (off < data.length) off += await this.file.write(data.subarray(off));
@@ -119,6 +144,7 @@ export class ResultsWriter {
 
   /** Flush to disk and close. */
   async close(): Promise<void> {
+    await this.writing;
     await this.file.syncData().catch(() => {});
     this.file.close();
   }
@@ -127,9 +153,12 @@ export class ResultsWriter {
 /** Read `run.json`, or null when the folder holds no run. */
 export async function readRunInfo(dir: string): Promise<RunInfo | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(join(dir, RUN_FILES.info))) as RunInfo;
+    const file = join(dir, RUN_FILES.info);
+    return JSON.parse(
+      await readTextSafe(file, { maxBytes: READ_LIMITS.smallJson, what: "run.json" }),
+    ) as RunInfo;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof UnsafeFileError && e.kind === "missing") return null;
     throw new Error(`${join(dir, RUN_FILES.info)}: unreadable (${(e as Error).message})`);
   }
 }
@@ -216,7 +245,8 @@ export function formatSummaryTable(summary: Summary): string {
   const st = Object.entries(summary.statuses).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(
     ", ",
   );
-  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator})`);
+  const engine = summary.engine ? `, ${summary.engine}` : "";
+  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator}${engine})`);
   if (summary.tokens.prompt || summary.tokens.completion) {
     const cost = summary.cost_usd === null ? "" : `, cost $${summary.cost_usd.toFixed(4)}`;
     lines.push(`tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion${cost}`);

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { dbPath } from "../data/mod.ts";
 import { type ExecErr, type ExecResult, type ScoredOk, timeRatio, vesReward } from "../exec/mod.ts";
 import type { Example, ResultRecord, ResultShape } from "../types.ts";
 import { finish, type RunContext } from "./context.ts";
@@ -22,12 +21,14 @@ export async function executeAndCompare(
   ex: Example,
   ctx: RunContext,
 ): Promise<ResultRecord> {
-  const db = dbPath(ctx.dbRoot, ex.db_id);
+  const db = ctx.pool.target(ctx.dbRoot, ex.db_id);
   // As the official script: the prediction first, and the gold query only when the prediction ran (a failed
   // prediction is wrong whatever the gold result). Both run and are compared in one worker, in one round trip; a
   // cached gold result travels as its digest, and is shown even for a failed prediction.
-  const cached = await ctx.gold.peek(db, ex.sql);
+  const cached = await ctx.gold.peek(db, ex.sql) ?? await ctx.gold.running(db, ex.sql);
+  const release = cached ? null : ctx.gold.start(db, ex.sql);
   const out = await ctx.pool.score(db, rec.sql!, { gold: cached && !cached.ok ? null : cached ?? ex.sql });
+  release?.(out.goldExecuted ? out.gold : null);
   const pred = out.pred;
   const goldRes = cached ?? out.gold;
   if (cached && pred.ok) ctx.gold.hits++;
@@ -78,7 +79,7 @@ export async function judgeCandidates(
   ctx: RunContext,
 ): Promise<ResultRecord> {
   if (!rec.candidates) return rec;
-  const db = dbPath(ctx.dbRoot, ex.db_id);
+  const db = ctx.pool.target(ctx.dbRoot, ex.db_id);
   // Candidates' digests are `voting.ts` result digests of their rows, so gold is executed for its rows here too
   // (the gold cache holds the worker's compare form instead). When every candidate failed nothing can be correct.
   let gold: ExecResult | null = null;

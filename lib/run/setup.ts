@@ -10,13 +10,12 @@ import {
   checkDatabases,
   type Dataset,
   DatasetError,
-  dbPath,
   loadDataset,
   loadPredictions,
   type PredictionsFile,
   selectExamples,
 } from "../data/mod.ts";
-import { SqlitePool } from "../exec/mod.ts";
+import { openEngine, type SqlEngine } from "../exec/mod.ts";
 // Types only: the OpenAI client is loaded when a model is asked for, so scoring a predictions file starts fast.
 import type { ModelClient, ModelConfig, ToolChat } from "../model/mod.ts";
 import { createToolChat } from "../model/mod.ts";
@@ -51,7 +50,8 @@ export async function selectQuestions(options: EvalOptions): Promise<Selection> 
   // Only the superhero database ships with the sample: select it unless the user chose, or has downloaded more.
   if (onSample && !db?.length && !options.dbRoot) db = ["superhero"];
   // A mistyped --dataset is "not found", whatever else is missing.
-  if (datasetArg && !onSample && !(await Deno.stat(datasetArg).then(() => true, () => false))) {
+  // lstat: a symlink loop or a dangling link exists, and loadDataset names what is wrong with it.
+  if (datasetArg && !onSample && !(await Deno.lstat(datasetArg).then(() => true, () => false))) {
     throw new DatasetError(`${datasetArg}: dataset not found`);
   }
   if (!options.model && !predictions) {
@@ -66,9 +66,10 @@ export async function selectQuestions(options: EvalOptions): Promise<Selection> 
   datasetArg ??= join(SAMPLE_DIR, "dev.json");
   const dataset = await loadDataset(datasetArg, { dbRoot: options.dbRoot });
   const examples = selectExamples(dataset, { db, limit: options.limit });
-  const { missing, symlinks } = await checkDatabases(dataset, examples, {
-    allowSymlinks: options.allowSymlinks,
-  });
+  // A server holds its own databases; SQLite (and the embedded PostgreSQL loaded from them) reads the files.
+  const { missing, symlinks } = options.dbUrl
+    ? { missing: [], symlinks: [] }
+    : await checkDatabases(dataset, examples, { allowSymlinks: options.allowSymlinks });
   if (missing.length) {
     throw new DatasetError(
       `${dataset.path}: missing database${missing.length > 1 ? "s" : ""} under ${dataset.dbRoot}: ${
@@ -156,7 +157,8 @@ export async function openModel(options: EvalOptions, mode: RunMode): Promise<Op
     n: 1,
     concurrency: options.concurrency ?? 8,
     maxRetries: options.maxRetries,
-    requestTimeoutS: options.requestTimeoutS ?? 120,
+    requestTimeoutS: options.requestTimeoutS,
+    retryBudgetS: options.retryBudgetS,
     cache: options.cache ?? true,
     cacheDir: options.cacheDir,
     prices: options.prices,
@@ -170,17 +172,30 @@ export async function openModel(options: EvalOptions, mode: RunMode): Promise<Op
   return { client, publicUrl, chat };
 }
 
-/** The SQLite pool, allowed only the selected questions' databases. */
-export function openPool(selection: Selection, mode: RunMode, options: EvalOptions): SqlitePool {
-  // The agent is shown up to `tool_rows` rows of each result: the pool must keep that many.
-  const sampleRows = mode.name === "agent" ? Math.max(10, mode.tool_rows) : undefined;
-  const pool = new SqlitePool({
+/** The run's engine for its dialect, allowed only the selected questions' databases. */
+export async function openPool(
+  selection: Selection,
+  mode: RunMode,
+  options: EvalOptions,
+): Promise<SqlEngine> {
+  // The agent is shown up to `tool_rows` rows of each result, and a server's schema shows `--sample-rows` rows
+  // of each table from the engine's display sample: the pool must keep that many.
+  const wanted = Math.max(mode.name === "agent" ? mode.tool_rows : 0, options.prompt?.sampleRows ?? 0);
+  const sampleRows = wanted > 10 ? wanted : undefined;
+  const { dataset, examples } = selection;
+  const dbIds = [...new Set(examples.map((e) => e.db_id))];
+  const engine = await openEngine({
+    dialect: options.dialect,
+    dbUrl: options.dbUrl,
+    dbRoot: dataset.dbRoot,
+    dbIds,
     workers: options.workers,
     timeoutS: options.timeoutS ?? 30,
     workerMemory: options.workerMemory,
     sampleRows,
   });
-  const { dataset, examples } = selection;
-  pool.allow([...new Set(examples.map((e) => dbPath(dataset.dbRoot, e.db_id)))]);
-  return pool;
+  engine.allow(dbIds.map((id) => engine.target(dataset.dbRoot, id)));
+  // Workers start while the run folder is read and run.json written.
+  engine.warm();
+  return engine;
 }

@@ -6,6 +6,7 @@
  */
 
 import * as path from "node:path";
+import { READ_LIMITS, readTextSafe, UnsafeFileError } from "../util/mod.ts";
 import {
   DISTRIBUTED_DEFAULTS,
   type DistributedConfig,
@@ -87,8 +88,9 @@ export function validateTrainConfig(user: unknown): TrainConfig {
 export async function loadTrainConfig(file: string): Promise<TrainConfig> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readTextSafe(file, { maxBytes: READ_LIMITS.smallJson, what: "config" });
   } catch (e) {
+    if (e instanceof UnsafeFileError && e.kind !== "missing") throw new TrainerError(e.message);
     throw new TrainerError(`${file}: cannot read config (${(e as Error).message})`);
   }
   let parsed: unknown;

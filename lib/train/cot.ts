@@ -19,8 +19,7 @@
 
 import { join, resolve } from "node:path";
 import { exMatch } from "../exec/mod.ts";
-import type { SqlitePool } from "../exec/mod.ts";
-import { dbPath } from "../data/mod.ts";
+import type { SqlEngine } from "../exec/mod.ts";
 import {
   GenerationError,
   ModelClient,
@@ -33,10 +32,10 @@ import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import type { ChatMessage, Example } from "../types.ts";
 import {
   type BuildResult,
+  closeBuildEngine,
   type CommonDatasetOptions,
   countReasons,
   datasetHeader,
-  openPool,
   prepareBuild,
   type PreparedBuild,
   promptDoc,
@@ -97,32 +96,32 @@ export interface CotResult extends BuildResult {
  * @throws {DatasetError} malformed dataset or missing databases; {@link StartupError} for a wrong model/key/URL
  */
 export async function buildCotDataset(options: CotOptions): Promise<CotResult> {
-  const build = await prepareBuild(options, true);
-  const dir = resolve(options.out);
-  await Deno.mkdir(dir, { recursive: true });
-  const pool = openPool(options);
+  const build = await prepareBuild(options, { reasoning: true });
+  const { engine } = build;
   let asked: { client: ModelClient; records: Map<number, ProgressRecord> };
+  const dir = resolve(options.out);
   try {
+    await Deno.mkdir(dir, { recursive: true });
     const gold = build.selected.examples.length > 0
-      ? await verifyGold(build.selected, pool, { quiet: options.quiet, silent: options.silent })
+      ? await verifyGold(build.selected, engine, { quiet: options.quiet, silent: options.silent })
       : new Map();
     const client = await openTeacher(options);
     const records = await askTeacher(build, {
       client,
-      pool,
+      engine,
       gold,
       options,
       progressPath: join(dir, "progress.jsonl"),
     });
     asked = { client, records };
   } finally {
-    await pool.close();
+    await closeBuildEngine(engine, options);
   }
   const { conversations, rejected } = keptAndRejected(build, asked.records);
   const files = await writeSplits(dir, conversations, build.split.seed);
   const result = summarise(build.selected, conversations);
   const doc = {
-    ...datasetHeader("cot", build.selected),
+    ...datasetHeader("cot", build.selected, options.dialect),
     teacher: { ...teacherIdentity(asked.client), template_hash: teacherTemplateHash(build.prompt) },
     prompt: promptDoc(build.prompt),
     assistant:
@@ -171,7 +170,7 @@ function teacherIdentity(client: ModelClient): Record<string, unknown> {
 /** What asking the teacher needs besides the prepared build. */
 interface AskContext {
   client: ModelClient;
-  pool: SqlitePool;
+  engine: SqlEngine;
   gold: Map<number, { rows: string[][] }>;
   options: CotOptions;
   progressPath: string;
@@ -199,7 +198,7 @@ async function askTeacher(build: PreparedBuild, ctx: AskContext): Promise<Map<nu
   const records = new Map<number, ProgressRecord>();
   const todo: Todo[] = [];
   for (const e of build.selected.examples) {
-    const teacher = buildTeacherMessages(e, build.schemas.get(e.db_id)!, build.prompt);
+    const teacher = buildTeacherMessages(e, build.schemaOf(e), build.prompt);
     const key = requestKey(teacher, modelId);
     const done = previous.get(key);
     if (done && done.reason !== "generation_error") records.set(e.index, { ...done, index: e.index });
@@ -227,7 +226,7 @@ async function judgeAll(
   try {
     // allSettled, not all: an unexpected failure must not close the log while other questions still append.
     settled = await Promise.allSettled(todo.map(async ({ e, key, teacher }) => {
-      const rec = await judge(e, key, teacher, ctx.client, ctx.pool, ctx.gold.get(e.index)!, dbRoot);
+      const rec = await judge({ e, key, teacher }, { ...ctx, gold: ctx.gold.get(e.index)!, dbRoot });
       records.set(e.index, rec);
       await log.append(rec);
       progress.tick({ error: rec.status !== "kept" });
@@ -251,7 +250,7 @@ function keptAndRejected(
     const r = records.get(e.index)!;
     if (r.status === "kept") {
       conversations.push(
-        conversationOf(e, build.schemas.get(e.db_id)!, build.prompt, build.split, r.answer!),
+        conversationOf(e, build.schemaOf(e), build.prompt, build.split, r.answer!),
       );
     } else {
       const { key: _k, answer: _a, completion: _c, ...rest } = r;
@@ -264,14 +263,11 @@ function keptAndRejected(
 
 /** Ask the teacher, extract, execute and compare one question. Never throws for a question's own failure. */
 async function judge(
-  e: Example,
-  key: string,
-  teacher: ChatMessage[],
-  client: ModelClient,
-  pool: SqlitePool,
-  gold: { rows: string[][] },
-  dbRoot: string,
+  todo: Todo,
+  ctx: { client: ModelClient; engine: SqlEngine; gold: { rows: string[][] }; dbRoot: string },
 ): Promise<ProgressRecord> {
+  const { e, key, teacher } = todo;
+  const { client, engine, gold } = ctx;
   const base = { key, index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question };
   const reject = (
     reason: RejectReason,
@@ -296,11 +292,11 @@ async function judge(
   }
   const answer = teacherAnswer(completion);
   if (!answer.ok) return reject(answer.reason, answer.error, completion, null);
-  const r = await pool.execute(dbPath(dbRoot, e.db_id), answer.sql);
+  const r = await engine.execute(engine.target(ctx.dbRoot, e.db_id), answer.sql);
   if (!r.ok) return reject("sql_error", `${r.kind}: ${r.error}`, completion, answer.sql);
   // An empty (or all-NULL) gold result cannot tell right SQL from wrong: `WHERE 0` would match it. Keep such an
   // example only when the teacher's SQL is the gold SQL itself, up to spacing, case and a trailing semicolon.
-  // ("z" is the SQLite worker's cell key of NULL.)
+  // ("z" is every engine's cell key of NULL: result_digest.ts's cellKey.)
   if (
     gold.rows.every((row) => row.every((cell) => cell === "z")) &&
     normaliseSql(answer.sql) !== normaliseSql(e.sql)

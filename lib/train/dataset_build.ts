@@ -1,7 +1,7 @@
 /**
- * The steps the SFT and CoT builders share: select the questions (missing databases, blank ones dropped with
- * their reason), render schemas, verify the gold SQL, write the splits atomically, and summarise counts and
- * token statistics for dataset.json.
+ * The steps the SFT and CoT builders share: open the dialect's engine (the one factory, `openEngine`), select the
+ * questions (missing databases, blank ones dropped with their reason), render schemas through the engine, verify
+ * the gold SQL on it, write the splits atomically, and summarise counts and token statistics for dataset.json.
  *
  * @module
  */
@@ -16,18 +16,21 @@ import {
   selectExamples,
 } from "../data/mod.ts";
 import {
+  perQuestionSchema,
   PROMPT_VERSION,
   type PromptOptions,
-  renderSchema,
   resolvePromptOptions,
   SchemaError,
+  schemaFor,
   schemaOptionsOf,
   systemPromptFor,
   templateHash,
 } from "../prompt/mod.ts";
-import { SqlitePool } from "../exec/mod.ts";
+import { openEngine, type SqlEngine } from "../exec/mod.ts";
+import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
+import { QuestionSchemas } from "../values/mod.ts";
 import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
-import type { Example } from "../types.ts";
+import type { Dialect, Example } from "../types.ts";
 import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
 import { type Conversation, jsonlLine, type TokenSummary, tokenSummary } from "./conversation.ts";
 
@@ -54,10 +57,22 @@ function displayPath(path: string): string {
 
 /** Options shared by the SFT and CoT builders: which questions, which prompt, which split, where. */
 export interface CommonDatasetOptions {
-  /** A dataset JSON file or a BIRD-layout folder. */
+  /** A dataset JSON file or a BIRD-layout folder (for another dialect, that dialect's file: `mini_dev_postgresql.json`). */
   dataset: string;
-  /** Folder of `<db_id>/<db_id>.sqlite` (default: the `*_databases/` folder beside the dataset). */
+  /**
+   * Folder of `<db_id>/<db_id>.sqlite` and `<db_id>/database_description/` (default: the `*_databases/` folder
+   * beside the dataset).
+   */
   dbRoot?: string;
+  /**
+   * The SQL dialect (default `sqlite`): the prompts name it, the schema is its DDL read from the engine's catalog,
+   * and the gold SQL runs on its engine. dataset.json records it when it is not `sqlite`.
+   */
+  dialect?: Dialect;
+  /** A PostgreSQL or MySQL server holding the databases (else PostgreSQL is embedded, loaded from the files). */
+  dbUrl?: string;
+  /** An engine already open (tests, notebooks): used instead of opening one, and left open. */
+  engine?: SqlEngine;
   /** Output folder (created). */
   out: string;
   /** Only these databases (`--db`, repeatable). */
@@ -72,12 +87,16 @@ export interface CommonDatasetOptions {
   skipMissing?: boolean;
   /** Seconds per gold query (default 30). */
   timeoutS?: number;
-  /** SQLite worker processes (default: CPU count, at most 8). */
+  /** The engine's parallel executions (default: CPU count, at most 8). */
   workers?: number;
   /** Line-mode progress (CI logs). */
   quiet?: boolean;
   /** No progress output at all (notebooks, tests). */
   silent?: boolean;
+  /** An audit folder (`deno task audit`): questions with flags of the `exclude` kinds are left out. */
+  audit?: string;
+  /** Flag kinds to leave out (`kind` or `kind:error`; default `DEFAULT_EXCLUDE` of `lib/audit`). */
+  exclude?: string[];
 }
 
 /** What both builders start from: the loaded dataset, the selected questions, and the dropped ones. */
@@ -86,6 +105,8 @@ export interface Selected {
   examples: Example[];
   dropped: Dropped[];
   selection: { db: string[]; limit: number | null };
+  /** The audit applied (`--audit`), or null. */
+  audit?: { loaded: LoadedAudit; exclude: string[]; excluded: number; not_audited: number } | null;
 }
 
 function dropped(e: Example, reason: string, error: string | null): Dropped {
@@ -102,11 +123,19 @@ function dropFailing(selected: Selected, reason: string, errorOf: (e: Example) =
   });
 }
 
-/** The first fields of a dataset.json: what kind of data, in which format, from which questions. */
-export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<string, unknown> {
+/**
+ * The first fields of a dataset.json: what kind of data, in which format and dialect (named only when it is not
+ * `sqlite`, so SQLite datasets stay as they were), from which questions.
+ */
+export function datasetHeader(
+  kind: "sft" | "cot",
+  selected: Selected,
+  dialect: Dialect = "sqlite",
+): Record<string, unknown> {
   return {
     kind,
     format: "messages",
+    ...(dialect === "sqlite" ? {} : { dialect }),
     dataset: {
       path: displayPath(selected.dataset.path),
       sha256: selected.dataset.sha256,
@@ -114,12 +143,23 @@ export function datasetHeader(kind: "sft" | "cot", selected: Selected): Record<s
     },
     db_root: displayPath(selected.dataset.dbRoot),
     selection: selected.selection,
+    ...(selected.audit
+      ? {
+        audit: {
+          dir: displayPath(selected.audit.loaded.dir),
+          exclude: selected.audit.exclude,
+          excluded: selected.audit.excluded,
+          not_audited: selected.audit.not_audited,
+        },
+      }
+      : {}),
   };
 }
 
 /**
- * Load the dataset, apply `--db`/`--limit`, and deal with missing databases: an error listing them (naming the
- * dataset file and the database root), or with `skipMissing` their questions dropped as `missing_database`.
+ * Load the dataset, apply `--db`/`--limit`, and deal with missing database files (a server holds its own
+ * databases: those are checked by their catalog, in `schemasFor`): an error listing them (naming the dataset
+ * file and the database root), or with `skipMissing` their questions dropped as `missing_database`.
  *
  * @param options common options
  * @returns the selection
@@ -133,25 +173,16 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     examples: selectExamples(dataset, selection),
     dropped: [],
     selection,
+    audit: null,
   };
-  const missing = await missingDatabases(dataset, selected.examples);
-  if (missing.length > 0) {
-    if (!options.skipMissing) {
-      throw new DatasetError(
-        `${dataset.path}: ${missing.length} database(s) missing under ${dataset.dbRoot}: ${
-          missing.slice(0, 20).join(", ")
-        }${
-          missing.length > 20 ? ", …" : ""
-        } (leave them out with --db, or drop their questions with --skip-missing)`,
-      );
-    }
-    const gone = new Set(missing);
-    dropFailing(
-      selected,
-      "missing_database",
-      (e) => gone.has(e.db_id) ? `${dbPath(dataset.dbRoot, e.db_id)} not found` : undefined,
-    );
-  }
+  // A server holds its own databases; SQLite (and the embedded PostgreSQL loaded from them) reads the files.
+  const fromFiles = !options.dbUrl && ((options.dialect ?? "sqlite") === "sqlite" || !options.engine);
+  const missing = fromFiles ? await missingDatabases(dataset, selected.examples) : [];
+  dropMissing(
+    selected,
+    new Map(missing.map((id) => [id, `${dbPath(dataset.dbRoot, id)} not found`])),
+    options,
+  );
   // A blank question or gold SQL would train the model on an empty prompt slot or an empty answer.
   selected.examples = selected.examples.filter((e) => {
     if (!e.question.trim()) selected.dropped.push(dropped(e, "empty_question", "the question is blank"));
@@ -159,7 +190,49 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     else return true;
     return false;
   });
+  if (options.audit) await applyAudit(selected, options.audit, options.exclude ?? parseExclude(undefined));
   return selected;
+}
+
+/**
+ * Drop the questions of missing databases (`missing`: db_id → why) as `missing_database` when `skipMissing`;
+ * else fail with one line listing them.
+ *
+ * @throws {DatasetError} naming the dataset file and where the databases were looked for
+ */
+function dropMissing(
+  selected: Selected,
+  missing: Map<string, string>,
+  options: Pick<CommonDatasetOptions, "skipMissing" | "dialect" | "dbUrl">,
+): void {
+  if (missing.size === 0) return;
+  if (!options.skipMissing) {
+    const ids = [...missing.keys()].sort();
+    const where = (options.dialect ?? "sqlite") !== "sqlite" && options.dbUrl
+      ? `in the ${options.dialect} server`
+      : `under ${selected.dataset.dbRoot}`;
+    throw new DatasetError(
+      `${selected.dataset.path}: ${ids.length} database(s) missing ${where}: ${ids.slice(0, 20).join(", ")}${
+        ids.length > 20 ? ", …" : ""
+      } (leave them out with --db, or drop their questions with --skip-missing)`,
+    );
+  }
+  dropFailing(selected, "missing_database", (e) => missing.get(e.db_id));
+}
+
+/**
+ * Leave out the questions whose audit carries a flag of the `exclude` kinds, as `audit` drops whose error names
+ * each flag and its reason. Questions the audit did not cover are kept and counted.
+ */
+async function applyAudit(selected: Selected, dir: string, exclude: string[]): Promise<void> {
+  const loaded = await loadAudit(dir, { datasetSha256: selected.dataset.sha256 });
+  const before = selected.dropped.length;
+  const notAudited = selected.examples.filter((e) => !loaded.records.has(e.index)).length;
+  dropFailing(selected, "audit", (e) => {
+    const flags = excludingFlags(loaded.records.get(e.index), exclude);
+    return flags.length ? flags.map((f) => `${f.kind} (${f.severity}): ${f.detail}`).join("; ") : undefined;
+  });
+  selected.audit = { loaded, exclude, excluded: selected.dropped.length - before, not_audited: notAudited };
 }
 
 /** What both builders have once the questions are selected and their schemas rendered. */
@@ -169,63 +242,158 @@ export interface PreparedBuild {
   selected: Selected;
   /** db_id → rendered schema, for every database a selected question uses. */
   schemas: Map<string, string>;
+  /**
+   * A question's schema as its prompt shows it: its own (matched values, linking) when the prompt options ask for
+   * them, else its database's from `schemas`.
+   */
+  schemaOf: (e: Example) => string;
+  /** The dialect's engine (close it with {@link closeBuildEngine}). */
+  engine: SqlEngine;
 }
 
 /**
- * The start both builders share: resolve the prompt options (`reasoning` decided by the builder), check the
- * split, select the questions (`selectForBuild`) and render their schemas (`schemasFor`).
+ * The start both builders share: resolve the prompt options (`reasoning` decided by the builder, the dialect
+ * from the options), check the split, select the questions (`selectForBuild`), open the dialect's engine
+ * (`openBuildEngine`) and render their schemas through it (`schemasFor`). The caller closes the engine with
+ * {@link closeBuildEngine}, also when this throws after opening it (it is then closed here).
  *
  * @param options common options
- * @param reasoning the reasoning prompt variant (CoT) or the plain one (SFT)
- * @returns prompt, split, selection and schemas
+ * @param variant `reasoning`: the reasoning prompt variant (CoT) or the plain one (SFT)
+ * @returns prompt, split, selection, schemas and the engine
  * @throws {UsageError} for split options out of range; {@link DatasetError} for a malformed dataset or missing databases
  */
 export async function prepareBuild(
   options: CommonDatasetOptions,
-  reasoning: boolean,
+  variant: { reasoning: boolean },
 ): Promise<PreparedBuild> {
-  const prompt = resolvePromptOptions({ ...options.prompt, reasoning });
+  const dialect = options.dialect ?? "sqlite";
+  if (options.engine && options.engine.dialect !== dialect) {
+    throw new Error(`the engine given is ${options.engine.dialect}, the build's dialect ${dialect}`);
+  }
+  const prompt = resolvePromptOptions({ ...options.prompt, reasoning: variant.reasoning, dialect });
   const split = { ...DEFAULT_SPLIT, ...options.split };
   checkSplit(split);
   const selected = await selectForBuild(options);
-  return { prompt, split, selected, schemas: schemasFor(selected, prompt) };
+  const engine = await openBuildEngine(options, selected, prompt);
+  try {
+    const schemas = await schemasFor(selected, prompt, { engine, options });
+    const own = await questionSchemasFor(selected, prompt, { engine, options });
+    return {
+      prompt,
+      split,
+      selected,
+      schemas,
+      schemaOf: (e) => own?.get(e.index) ?? schemas.get(e.db_id)!,
+      engine,
+    };
+  } catch (e) {
+    await closeBuildEngine(engine, options);
+    throw e;
+  }
 }
 
 /**
- * The schema of each database used, rendered once; a database that cannot be read drops its questions
+ * The build's engine: the one given in `options.engine`, else the dialect's from `openEngine` (`workers` at most
+ * 8 by default, since each may be a process; `timeoutS` 30 by default; enough display rows for the schema's
+ * sample rows), allowed the selected databases.
+ */
+async function openBuildEngine(
+  options: CommonDatasetOptions,
+  selected: Selected,
+  prompt: PromptOptions,
+): Promise<SqlEngine> {
+  const dbRoot = selected.dataset.dbRoot;
+  const dbIds = [...new Set(selected.examples.map((e) => e.db_id))].sort();
+  const engine = options.engine ?? await openEngine({
+    dialect: options.dialect ?? "sqlite",
+    dbUrl: options.dbUrl,
+    dbRoot,
+    dbIds,
+    workers: options.workers ?? Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2)),
+    timeoutS: options.timeoutS ?? 30,
+    sampleRows: Math.max(10, prompt.sampleRows),
+  });
+  engine.allow(dbIds.map((id) => engine.target(dbRoot, id)));
+  return engine;
+}
+
+/**
+ * Close a build's engine unless it was given (`options.engine`: its owner closes it).
+ *
+ * @param engine the build's engine
+ * @param options the build's options
+ */
+export async function closeBuildEngine(engine: SqlEngine, options: CommonDatasetOptions): Promise<void> {
+  if (engine !== options.engine) await engine.close();
+}
+
+/**
+ * The schema of each database used, read once through the engine (`schemaFor`: SQLite's from the file as
+ * before, a server's from its catalog in its dialect's DDL). A database a server does not hold is missing (an
+ * error, or dropped as `missing_database` with `skipMissing`); one that cannot be read drops its questions
  * (`schema_error`) rather than failing the whole build.
  *
  * @param selected the selection (its `dropped` list grows)
  * @param prompt prompt options
+ * @param ctx the engine and the build's options
  * @returns db_id → schema text, for the databases that rendered
  */
-function schemasFor(selected: Selected, prompt: PromptOptions): Map<string, string> {
+async function schemasFor(
+  selected: Selected,
+  prompt: PromptOptions,
+  ctx: { engine: SqlEngine; options: CommonDatasetOptions },
+): Promise<Map<string, string>> {
   const schemas = new Map<string, string>();
   const failed = new Map<string, string>();
-  for (const id of [...new Set(selected.examples.map((e) => e.db_id))].sort()) {
+  const missing = new Map<string, string>();
+  for (const dbId of [...new Set(selected.examples.map((e) => e.db_id))].sort()) {
     try {
-      schemas.set(id, renderSchema(dbPath(selected.dataset.dbRoot, id), schemaOptionsOf(prompt)));
+      schemas.set(
+        dbId,
+        await schemaFor(ctx.engine, { dbRoot: selected.dataset.dbRoot, dbId, ...schemaOptionsOf(prompt) }),
+      );
     } catch (e) {
       if (!(e instanceof SchemaError)) throw e;
-      failed.set(id, e.message);
+      (e.missing && ctx.engine.dialect !== "sqlite" ? missing : failed).set(dbId, e.message);
     }
   }
+  dropMissing(selected, missing, ctx.options);
   if (failed.size > 0) dropFailing(selected, "schema_error", (e) => failed.get(e.db_id));
   return schemas;
 }
 
 /**
- * Run every selected gold query; questions whose gold SQL fails (error, timeout, too large) are dropped as
- * `gold_error`. Returns the successful results by example index (CoT compares against them).
+ * Each kept question's own schema when the prompt carries matched values or is linked (`QuestionSchemas`: each
+ * database's value index built or loaded once), else undefined.
+ */
+async function questionSchemasFor(
+  selected: Selected,
+  prompt: PromptOptions,
+  ctx: { engine: SqlEngine; options: CommonDatasetOptions },
+): Promise<Map<number, string> | undefined> {
+  if (!perQuestionSchema(prompt)) return undefined;
+  const schemas = new QuestionSchemas(ctx.engine, {
+    dbRoot: selected.dataset.dbRoot,
+    prompt,
+    quiet: ctx.options.quiet,
+  });
+  const out = new Map<number, string>();
+  for (const e of selected.examples) out.set(e.index, (await schemas.of(e)).text);
+  return out;
+}
+
+/**
+ * Run every selected gold query on the dialect's engine; questions whose gold SQL fails (error, timeout, too
+ * large) are dropped as `gold_error`. Returns the successful results by example index (CoT compares against them).
  *
  * @param selected the selection (examples filtered, `dropped` grows)
- * @param pool the SQLite pool
+ * @param engine the build's engine
  * @param options progress options
  * @returns index → gold result rows
  */
 export async function verifyGold(
   selected: Selected,
-  pool: SqlitePool,
+  engine: SqlEngine,
   options: { quiet?: boolean; silent?: boolean; label?: string } = {},
 ): Promise<Map<number, { rows: string[][] }>> {
   const progress = createProgress(selected.examples.length, {
@@ -236,7 +404,7 @@ export async function verifyGold(
   const results = new Map<number, { rows: string[][] }>();
   const failures = new Map<number, string>();
   await Promise.all(selected.examples.map(async (e) => {
-    const r = await pool.execute(dbPath(selected.dataset.dbRoot, e.db_id), e.sql);
+    const r = await engine.execute(engine.target(selected.dataset.dbRoot, e.db_id), e.sql);
     if (r.ok) results.set(e.index, { rows: r.rows });
     else failures.set(e.index, `${r.kind}: ${r.error}`);
     progress.tick({ error: !r.ok });
@@ -277,7 +445,8 @@ export async function writeSplits(
 }
 
 /**
- * The `prompt` record of a dataset.json: the student prompt's version, template hash, options and system text.
+ * The `prompt` record of a dataset.json: the student prompt's version, template hash, options (with the dialect
+ * when it is not sqlite) and system text.
  *
  * @param prompt resolved prompt options
  * @returns the record
@@ -355,17 +524,6 @@ export function summarise(
     dropped: drops,
     lengths,
   };
-}
-
-/**
- * The SQLite pool of a build: `workers` processes (default: the CPU count, at most 8, since each is a process),
- * `timeoutS` per query (default 30). The caller closes it.
- */
-export function openPool(options: Pick<CommonDatasetOptions, "workers" | "timeoutS">): SqlitePool {
-  return new SqlitePool({
-    workers: options.workers ?? Math.min(8, Math.max(1, navigator.hardwareConcurrency ?? 2)),
-    timeoutS: options.timeoutS ?? 30,
-  });
 }
 
 /**

@@ -16,13 +16,13 @@
  */
 
 import { join, relative, resolve } from "node:path";
-import { writeJsonAtomic } from "../util/mod.ts";
+import { UsageError, writeJsonAtomic } from "../util/mod.ts";
 import { conversationOf, grpoPromptOf } from "./conversation.ts";
 import {
   type BuildResult,
+  closeBuildEngine,
   type CommonDatasetOptions,
   datasetHeader,
-  openPool,
   prepareBuild,
   promptDoc,
   summarise,
@@ -30,6 +30,23 @@ import {
   writeSplits,
 } from "./dataset_build.ts";
 import { splitDoc } from "./sft_split.ts";
+import { tieAlternatives } from "../audit/mod.ts";
+import type { Conversation } from "./conversation.ts";
+import type { Selected } from "./dataset_build.ts";
+
+/**
+ * A GRPO row of a question whose audit found a tie carries `alt_results`, the equally right results (rows of
+ * canonical cell keys), so the reward accepts any of them and never punishes a correct model.
+ */
+function withAlternatives(c: Conversation, selected: Selected): Conversation {
+  const alts = tieAlternatives(selected.audit?.loaded.records.get(c.example.index));
+  return alts ? { ...c, fields: { ...c.fields, alt_results: alts } } : c;
+}
+
+/** Why `--format grpo` takes SQLite only: one line for the CLI and the builder. */
+export const GRPO_SQLITE_ONLY = (dialect: string): string =>
+  `--format grpo is SQLite only: the GRPO trainer's reward runs the SQL on the SQLite files (db_path), ` +
+  `so ${dialect} prompts would be rewarded by SQLite's verdicts; build --format messages for ${dialect}`;
 
 /** Options of {@link buildSftDataset}. */
 export interface SftOptions extends CommonDatasetOptions {
@@ -37,7 +54,8 @@ export interface SftOptions extends CommonDatasetOptions {
   verify?: boolean;
   /**
    * `messages` (default): `[system, user, assistant = gold SQL]`; `grpo`: prompt-only `[system, user]` with
-   * `db_id`, `gold_sql` and `db_path` (relative to the database root), for `"method": "grpo"`.
+   * `db_id`, `gold_sql` and `db_path` (relative to the database root), for `"method": "grpo"`. SQLite only: the
+   * trainer's reward executes SQL on the SQLite files.
    */
   format?: "messages" | "grpo";
 }
@@ -47,31 +65,33 @@ export interface SftOptions extends CommonDatasetOptions {
  *
  * @param options dataset, output folder, selection, prompt, split and execution options
  * @returns folder, statistics, dropped questions and per-conversation lengths
- * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`)
+ * @throws {DatasetError} for a malformed dataset or missing databases (without `skipMissing`);
+ *   {@link UsageError} for `grpo` in a dialect other than SQLite
  */
 export async function buildSftDataset(options: SftOptions): Promise<BuildResult> {
-  const { prompt, split, selected, schemas } = await prepareBuild(options, false);
-  const verify = options.verify ?? true;
-  if (verify && selected.examples.length > 0) {
-    const pool = openPool(options);
-    try {
-      await verifyGold(selected, pool, { quiet: options.quiet, silent: options.silent });
-    } finally {
-      await pool.close();
-    }
-  }
   const grpo = options.format === "grpo";
+  const dialect = options.dialect ?? "sqlite";
+  if (grpo && dialect !== "sqlite") throw new UsageError(GRPO_SQLITE_ONLY(dialect));
+  const { prompt, split, selected, schemaOf, engine } = await prepareBuild(options, { reasoning: false });
+  const verify = options.verify ?? true;
+  try {
+    if (verify && selected.examples.length > 0) {
+      await verifyGold(selected, engine, { quiet: options.quiet, silent: options.silent });
+    }
+  } finally {
+    await closeBuildEngine(engine, options);
+  }
   const dbRoot = selected.dataset.dbRoot;
   const conversations = selected.examples.map((e) =>
     grpo
-      ? grpoPromptOf(e, schemas.get(e.db_id)!, { prompt, split, dbRoot })
-      : conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
+      ? withAlternatives(grpoPromptOf(e, schemaOf(e), { prompt, split, dbRoot }), selected)
+      : conversationOf(e, schemaOf(e), prompt, split, e.sql.trim())
   );
   const dir = resolve(options.out);
   const files = await writeSplits(dir, conversations, split.seed);
   const result = summarise(selected, conversations);
   const doc = {
-    ...datasetHeader("sft", selected),
+    ...datasetHeader("sft", selected, dialect),
     ...(grpo
       ? {
         format: "grpo",

@@ -57,3 +57,200 @@ export function cacheRoot(): string {
     ? join(home, ".cache", "text2sql")
     : join(Deno.makeTempDirSync({ prefix: "text2sql-" }), "cache");
 }
+
+/** Size bounds of each kind of file the toolkit reads (bytes): past one, the file is refused by name. */
+export const READ_LIMITS = {
+  /** A dataset JSON file (BIRD's train.json is ~10 MB). */
+  dataset: 512 * 1024 ** 2,
+  /** An official-format predictions file (a few MB for BIRD dev). */
+  predictions: 256 * 1024 ** 2,
+  /** One completion cache entry (the n texts of one request, or one tool turn). */
+  cacheEntry: 32 * 1024 ** 2,
+  /** One gold cache shard (a database's gold results). */
+  goldCache: 512 * 1024 ** 2,
+  /** A run's `results.jsonl` (JavaScript strings stop short of 1 GiB). */
+  runLog: 512 * 1024 ** 2,
+  /** A small JSON file: `run.json`, `summary.json`, a config, a price table. */
+  smallJson: 16 * 1024 ** 2,
+} as const;
+
+/** Why a file was refused by {@linkcode readFileSafe}. */
+export type UnsafeFileKind = "missing" | "folder" | "special" | "loop" | "too_big" | "unreadable";
+
+/** A file the toolkit will not read (a FIFO, a device, a folder, a symlink loop, too big): one line naming it. */
+export class UnsafeFileError extends Error {
+  override name = "UnsafeFileError";
+  /** The path as given. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly kind: UnsafeFileKind;
+
+  /** An error about `path`; `message` already names it. */
+  constructor(message: string, at: { path: string; kind: UnsafeFileKind }) {
+    super(message);
+    this.path = at.path;
+    this.kind = at.kind;
+  }
+}
+
+/** How a reader describes the file, and the most it reads. */
+export interface SafeReadOptions {
+  /** Bytes at most (see {@linkcode READ_LIMITS}). */
+  maxBytes: number;
+  /** What the file is, for messages: `dataset`, `predictions file`, `cache entry`. */
+  what: string;
+}
+
+/** A file that is not a regular file, in words (`a FIFO`, `a character device`, …). */
+function specialKind(info: Deno.FileInfo): string {
+  if (info.isFifo) return "a FIFO";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0)} MB`;
+}
+
+/** The error of a failed `stat`/`open`: missing, a loop, or unreadable. */
+function statFailure(path: string, what: string, e: unknown): UnsafeFileError {
+  if (e instanceof Deno.errors.NotFound) {
+    return new UnsafeFileError(`${path}: ${what} not found`, { path, kind: "missing" });
+  }
+  const message = (e as Error)?.message ?? String(e);
+  if (/ELOOP|too many levels of symbolic links/i.test(message)) {
+    return new UnsafeFileError(`${path}: ${what} is a symlink loop`, { path, kind: "loop" });
+  }
+  if (e instanceof Deno.errors.IsADirectory) {
+    return new UnsafeFileError(`${path}: ${what} is a folder`, { path, kind: "folder" });
+  }
+  return new UnsafeFileError(`${path}: cannot read ${what} (${message.split("\n")[0]})`, {
+    path,
+    kind: "unreadable",
+  });
+}
+
+/** The refusal of a file whose (f)stat says it is not a regular file, or too big; null when it may be read. */
+function refusal(path: string, info: Deno.FileInfo, options: SafeReadOptions): UnsafeFileError | null {
+  const { what, maxBytes } = options;
+  if (info.isDirectory) return new UnsafeFileError(`${path}: ${what} is a folder`, { path, kind: "folder" });
+  if (!info.isFile) {
+    return new UnsafeFileError(`${path}: ${what} is ${specialKind(info)}, not a regular file`, {
+      path,
+      kind: "special",
+    });
+  }
+  if (info.size > maxBytes) {
+    return new UnsafeFileError(
+      `${path}: ${what} is ${megabytes(info.size)}, over the ${megabytes(maxBytes)} a ${what} may be`,
+      { path, kind: "too_big" },
+    );
+  }
+  return null;
+}
+
+/**
+ * What the toolkit reads every file with: regular files only, never blocking and never unbounded. The path is
+ * `stat`ed first (a FIFO, a device such as `/dev/zero`, a folder, a symlink loop and a file over
+ * `maxBytes` are refused by name, before any open that could block), then opened, `fstat`ed again (a file
+ * swapped for a special one in between is refused too) and read to at most `maxBytes` (+1 to tell a file
+ * that grew).
+ *
+ * @param path the file
+ * @param options the size bound and what the file is, for messages
+ * @throws {UnsafeFileError} naming the file, with `kind` saying why (`missing` when it does not exist)
+ */
+export async function readFileSafe(path: string, options: SafeReadOptions): Promise<Uint8Array> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw statFailure(path, options.what, e);
+  }
+  const refused = refusal(path, info, options);
+  if (refused) throw refused;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw statFailure(path, options.what, e);
+  }
+  try {
+    const again = refusal(path, await file.stat(), options);
+    if (again) throw again;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const buffer = new Uint8Array(1024 * 1024);
+    for (;;) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      total += n;
+      if (total > options.maxBytes) {
+        throw new UnsafeFileError(
+          `${path}: ${options.what} grew past the ${megabytes(options.maxBytes)} a ${options.what} may be`,
+          { path, kind: "too_big" },
+        );
+      }
+      chunks.push(buffer.slice(0, n));
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } catch (e) {
+    throw e instanceof UnsafeFileError ? e : statFailure(path, options.what, e);
+  } finally {
+    file.close();
+  }
+}
+
+/** {@linkcode readFileSafe} decoded as UTF-8 text. */
+export async function readTextSafe(path: string, options: SafeReadOptions): Promise<string> {
+  return new TextDecoder().decode(await readFileSafe(path, options));
+}
+
+/** {@linkcode readFileSafe}, synchronously (the analysis room reads run folders synchronously), as text. */
+export function readTextSafeSync(path: string, options: SafeReadOptions): string {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    throw statFailure(path, options.what, e);
+  }
+  const refused = refusal(path, info, options);
+  if (refused) throw refused;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (e) {
+    throw statFailure(path, options.what, e);
+  }
+  try {
+    const again = refusal(path, file.statSync(), options);
+    if (again) throw again;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const buffer = new Uint8Array(1024 * 1024);
+    for (;;) {
+      const n = file.readSync(buffer);
+      if (n === null) break;
+      total += n;
+      if (total > options.maxBytes) {
+        throw new UnsafeFileError(`${path}: ${options.what} grew past ${megabytes(options.maxBytes)}`, {
+          path,
+          kind: "too_big",
+        });
+      }
+      chunks.push(buffer.slice(0, n));
+    }
+    const decoder = new TextDecoder();
+    return chunks.map((c, i) => decoder.decode(c, { stream: i < chunks.length - 1 })).join("");
+  } finally {
+    file.close();
+  }
+}

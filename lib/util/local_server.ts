@@ -134,6 +134,9 @@ function handle(
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
+      // Unref'd so it never holds a process open, but waited on here: without a ref, a caller with nothing else
+      // pending (the end of a test) exits with this wait unresolved.
+      child.ref();
       try {
         await child.stdin.close();
       } catch { /* already closed */ }
@@ -250,6 +253,8 @@ export async function startMysql(): Promise<LocalServer> {
   // Root over TCP with a password; the anonymous users mariadb-install-db may create would shadow others.
   const setup = `DROP USER IF EXISTS ''@'localhost'; ` +
     `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '${password}'; ` +
+    // mariadb-install-db may already have made root@127.0.0.1 with no password: IF NOT EXISTS keeps that one.
+    `ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${password}'; ` +
     `GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; ` +
     `ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}'; FLUSH PRIVILEGES;`;
   try {

@@ -8,3 +8,4 @@ export * from "./files.ts";
 export * from "./hash.ts";
 export * from "./progress.ts";
 export * from "./local_server.ts";
+export * from "./parent_watch.ts";

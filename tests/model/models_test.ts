@@ -520,8 +520,10 @@ Deno.test("GenerationError reasons lose bearer tokens and URL credentials too", 
   });
 });
 
-Deno.test("redact: every occurrence, short secrets ignored", () => {
-  assertEquals(redact("a KEY1234 b KEY1234", ["KEY1234"]), "a [redacted] b [redacted]");
+Deno.test("redact: every whole key-shaped occurrence; word-like secrets only in credential positions", () => {
+  assertEquals(redact("a KEY12345 b KEY12345", ["KEY12345"]), "a [redacted] b [redacted]");
+  assertEquals(redact("SELECT hero FROM superhero", ["hero"]), "SELECT hero FROM superhero");
+  assertEquals(redact("Authorization: Bearer hero", ["hero"]), "Authorization: Bearer [redacted]");
   assertEquals(redact("none", ["no"]), "none");
   assertEquals(redact("text", [null, undefined]), "text");
 });

@@ -886,6 +886,11 @@ Deno.test({
               kind: "text",
               match: new RegExp(`^selected: ${LIMIT} questions on 1 database`),
             }],
+            // The gold audit: the first 30 superhero questions hold a tie and an evidence mismatch, neither
+            // excluded by default (0 dropped below).
+            [{ kind: "text", match: new RegExp(`^audit: ${LIMIT} questions, \\d+ clean, 1 severe`) }, {
+              kind: "table",
+            }],
             [
               { kind: "text", match: /wrote .*datasets\/sft: \d+ train, \d+ test, 0 dropped/ },
               {

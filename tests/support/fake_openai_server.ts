@@ -45,6 +45,8 @@ export interface ScriptRequest {
   attempt: number;
   /** The whole parsed request body. */
   body: Record<string, unknown>;
+  /** The request's `Authorization` header (null when absent), for scripts that echo it as gateways do. */
+  authorization?: string | null;
 }
 
 /** How the server answers one request. */
@@ -243,6 +245,7 @@ export function startFakeOpenAI(options: FakeServerOptions = {}): Promise<FakeSe
           : null,
         attempt,
         body,
+        authorization: req.headers.get("authorization"),
       });
       while ("delayMs" in reply) {
         await sleepUnless(reply.delayMs, closing.signal);
