@@ -223,7 +223,7 @@ Deno.test("reportCommand: --out, printed path, exit codes and one-line errors", 
 
   const none = await capture(() => reportCommand([]));
   assertEquals([none.result, none.err], [2, [
-    "report: no run directory given. usage: deno task report [--out FILE] RUN_DIR...",
+    "report: no run directory given. usage: deno task report [--out FILE] [--audit DIR] RUN_DIR...",
   ]]);
   const unknown = await capture(() => reportCommand(["--bogus", fx.a]));
   assertEquals(unknown.result, 2);

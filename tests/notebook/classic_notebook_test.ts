@@ -50,7 +50,7 @@ const IDLE = `(() => {
   return nb.get_cells().every((c) => c.cell_type !== "code" || /\\[\\d+\\]/.test(c.element.find(".input_prompt").text()));
 })()`;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -71,7 +71,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 
 /** The classic Notebook server on a free port with a token; `stop` shuts its kernels down, then the server. */
 async function startNotebookServer(env: Record<string, string>) {
-  const port = await freePort();
+  const port = freePort();
   const token = crypto.randomUUID().replaceAll("-", "");
   let child: Deno.ChildProcess;
   try {
