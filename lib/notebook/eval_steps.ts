@@ -5,7 +5,6 @@
  * @module
  */
 import { basename, join } from "node:path";
-import type { Dialect } from "../exec/mod.ts";
 import {
   type EvalOptions,
   type EvalProgress,
@@ -87,13 +86,6 @@ function modeOptions(mode: EvalMode): Partial<EvalOptions> {
 }
 
 /**
- * The dialects `runEvaluation` runs in this version. A run in another dialect would be scored on SQLite under a
- * folder named for the other: `02` refuses it instead, with the line to fix it. (Extend this when `EvalOptions`
- * takes a dialect.)
- */
-export const RUN_DIALECTS: readonly Dialect[] = ["sqlite"];
-
-/**
  * The `runEvaluation` options for one of `02`'s targets: the dataset selection and endpoint from the parameters, a
  * fixed `out` folder (so rerunning resumes), and no terminal output (the notebook shows its own progress).
  *
@@ -101,7 +93,7 @@ export const RUN_DIALECTS: readonly Dialect[] = ["sqlite"];
  * @param target One of {@linkcode evalTargets}.
  * @param onProgress Progress callback, e.g. a notebook progress display.
  * @returns Options for `runEvaluation`.
- * @throws {NotebookParamError} For an unknown `TEXT2SQL_PROVIDER`, or a dialect this version cannot run.
+ * @throws {NotebookParamError} For an unknown `TEXT2SQL_PROVIDER`.
  */
 export function evalOptionsFor(
   params: NotebookParams,
@@ -115,13 +107,9 @@ export function evalOptionsFor(
         "fix it in the Parameters cell",
     );
   }
-  if (!RUN_DIALECTS.includes(params.dialect)) {
-    throw new NotebookParamError(
-      `DIALECT ${params.dialect}: this version evaluates in ${RUN_DIALECTS.join(", ")} only; ` +
-        `set DIALECT = "sqlite" in the Parameters cell`,
-    );
-  }
   const options: EvalOptions = {
+    // SQLite, or PostgreSQL/MySQL: a server from TEXT2SQL_DB_URL, else (PostgreSQL) an embedded one.
+    ...(params.dialect === "sqlite" ? {} : { dialect: params.dialect, dbUrl: params.dbUrl }),
     dataset: params.dataset,
     dbRoot: params.dbRoot,
     db: params.db,

@@ -18,6 +18,7 @@
  * | `BASE_URL` | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
  * | `MODE` | `TEXT2SQL_MODE` | how `02` asks each model: `single` (one answer), `voting K` (K samples at temperature 0.8, the answer voted by execution result), `agent` or `agent T` (the model may query the database, at most T turns, default 8) | `single` |
  * | `DIALECT` | `TEXT2SQL_DIALECT` | the SQL dialect of `02`'s runs: `sqlite`, `postgresql` or `mysql` (its run folders are named by it) | `sqlite` |
+ * | | `TEXT2SQL_DB_URL` | the PostgreSQL or MySQL server holding the databases (`deno task db load`); environment only, as it may hold a password | PostgreSQL: an embedded one; MySQL: none |
  * | `VALUES` | `TEXT2SQL_VALUES` | matched database values per column in `02`'s prompts (`--values K`: the value index, each question's own schema) | 0: none |
  * | `PROVIDER` | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
  * | `TEACHER_MODEL` | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `MODELS` |
@@ -67,6 +68,11 @@ export interface NotebookParams {
   mode: EvalMode;
   /** The SQL dialect `02` evaluates in (`sqlite` unless `DIALECT` says otherwise). */
   dialect: Dialect;
+  /**
+   * A PostgreSQL or MySQL server holding the databases, from `TEXT2SQL_DB_URL` only: a URL may carry a password,
+   * and a Parameters cell is saved into the notebook file. Never shown.
+   */
+  dbUrl: string | undefined;
   /** Matched values per column in `02`'s prompts (`--values K`); 0: none. */
   values: number;
   /** Teacher model for chain-of-thought data. */
@@ -204,6 +210,7 @@ function parseParams(cell: CellParams, env: Record<string, string>): NotebookPar
     provider: optional(get("PROVIDER", cell.provider)),
     mode: parseEvalMode(get("MODE", cell.mode)),
     dialect: dialectParam(optional(get("DIALECT", cell.dialect))),
+    dbUrl: optional(env.TEXT2SQL_DB_URL),
     values: valuesParam(optional(get("VALUES", cell.values))),
     teacherModel: optional(get("TEACHER_MODEL", cell.teacherModel)) ?? models[0],
     runsDir: path(get("RUNS_DIR", cell.runsDir), join(REPO_ROOT, "runs")),
@@ -356,6 +363,10 @@ export function paramRows(
   keys: (keyof NotebookParams)[],
 ): { parameter: string; value: string }[] {
   return keys.map((key) => {
+    // A server URL may carry a password: said to be set, never shown.
+    if (key === "dbUrl") {
+      return { parameter: key, value: params.dbUrl ? "(set from TEXT2SQL_DB_URL)" : "(none)" };
+    }
     const value = params[key];
     const text = Array.isArray(value)
       ? (value.length ? value.join(", ") : "(none)")

@@ -69,6 +69,16 @@ Deno.test("a run folder is named by what defines it: model, mode, dialect, datas
   assertEquals(folder({ dialect: "postgresql", mode: "voting 8" }), [
     "meta-llama-Llama-3.3-70B-maj8-postgresql-superhero",
   ]);
+  // The dialect reaches the run, and the server only from the environment.
+  const pg = notebookParams({ models: ["m"], dialect: "postgresql" }, {
+    TEXT2SQL_DB_URL: "postgres://u:p@h/bird",
+  });
+  const [target] = evalTargets(pg);
+  assertEquals(
+    [evalOptionsFor(pg, target).dialect, evalOptionsFor(pg, target).dbUrl],
+    ["postgresql", "postgres://u:p@h/bird"],
+  );
+  assertEquals(evalOptionsFor(notebookParams({ models: ["m"] }, {}), target).dialect, undefined);
   // Another dataset: its folder's name; every database when DB is unset.
   assertEquals(folder({ dataset: "/d/minidev/mini_dev_sqlite.json" }), [
     "meta-llama-Llama-3.3-70B-minidev-all",
