@@ -115,7 +115,8 @@ export function evalOptionsFor(
     db: params.db,
     limit: params.limit,
     out: target.out,
-    quiet: true,
+    // The notebook draws its own progress (onProgress); nothing goes to the Jupyter server's log.
+    silent: true,
     onProgress,
   };
   if (target.model !== undefined) {
