@@ -107,6 +107,8 @@ if (import.meta.main) {
   // Every temporary folder a test makes (run folders, caches, browser profiles) goes under one of the suite's
   // own, removed at the end: a test that forgets its clean-up, or is killed, leaves nothing in /tmp.
   const tmp = await Deno.makeTempDir({ prefix: "text2sql-suite-" });
+  // As /tmp is: the private PostgreSQL and MariaDB servers run as their own users and keep their folders here.
+  await Deno.chmod(tmp, 0o1777);
   const env = { TMPDIR: tmp };
   let deno, py;
   try {
