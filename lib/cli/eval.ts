@@ -101,7 +101,20 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   console.log(formatSummaryTable(result.summary));
   console.log(`run: ${result.dir}`);
+  console.log(reuseLine(result.reuse, Boolean(values.model)));
   return exitCode(result);
+}
+
+/**
+ * What this call reused, e.g. `reused: 129 from the run log, 0 from the completion cache; 0 new requests`: a
+ * resumed finished run reads as such, not as an empty progress bar.
+ */
+export function reuseLine(
+  reuse: { fromLog: number; fromCache: number; fresh: number },
+  model: boolean,
+): string {
+  const fresh = model ? `${reuse.fresh} asked the model` : `${reuse.fresh} scored from the predictions file`;
+  return `questions: ${reuse.fromLog} from the run log, ${reuse.fromCache} from the completion cache, ${fresh}`;
 }
 
 /** The options of `runEvaluation`, each flag checked with a one-line message. */

@@ -15,7 +15,7 @@ import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
 import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
-import type { EvalOptions, EvalResult } from "./options.ts";
+import type { EvalOptions, EvalResult, ReuseCounts } from "./options.ts";
 import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
@@ -29,6 +29,7 @@ export {
   type EvalOptions,
   type EvalProgress,
   type EvalResult,
+  type ReuseCounts,
   RunMismatchError,
   SAMPLE_DIR,
   SAMPLE_PREDICTIONS,
@@ -71,7 +72,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       ves: options.ves ?? null,
       questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
-    const { stopped } = await scoreAll(pending, ctx, { dir, model, options });
+    const scored = { fresh: 0, cached: 0 };
+    const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored });
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
@@ -85,7 +87,19 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await closeRun(dir, info, run);
     const { hits, misses } = gold;
     const { summary, selected } = run;
-    return { dir, summary, records: selected, usedDefaults: selection.usedDefaults, gold: { hits, misses } };
+    const reuse: ReuseCounts = {
+      fromLog: selected.length - scored.fresh,
+      fromCache: scored.cached,
+      fresh: scored.fresh - scored.cached,
+    };
+    return {
+      dir,
+      summary,
+      records: selected,
+      usedDefaults: selection.usedDefaults,
+      gold: { hits, misses },
+      reuse,
+    };
   } finally {
     await pool.close();
     releaseLock();
@@ -119,20 +133,39 @@ function goldCacheFor(engine: SqlEngine, info: EngineInfo | undefined, options: 
 
 /**
  * The questions still to do through the lanes: prompts built (model runs), each question run and its record
- * appended as the failure stop releases it; the writer closed and the gold cache flushed whatever happens.
+ * appended as the failure stop releases it, counted in `scored` (and those answered from the completion cache);
+ * the writer closed and the gold cache flushed whatever happens.
  */
 async function scoreAll(
   pending: { todo: Example[]; records: Map<number, ResultRecord>; intactBytes: number },
   ctx: RunContext,
-  { dir, model, options }: { dir: string; model: OpenModel | null; options: EvalOptions },
+  { dir, model, options, scored }: {
+    dir: string;
+    model: OpenModel | null;
+    options: EvalOptions;
+    scored: { fresh: number; cached: number };
+  },
 ): Promise<LanesOutcome> {
   const { todo, records } = pending;
   const writer = await ResultsWriter.open(dir, pending.intactBytes);
   const progress = createProgress(todo.length, {
     label: options.model ?? "predictions",
     quiet: options.quiet ?? false,
-    silent: options.silent ?? false,
+    // Nothing to do (a finished run resumed): no "0/0 100%" line; the caller says what was reused.
+    silent: (options.silent ?? false) || todo.length === 0,
   });
+  const record = recorder(todo.length, {
+    writer,
+    records,
+    progress,
+    onProgress: options.onProgress,
+    scrub: model ? (t) => model.client.scrub(t) : undefined,
+  });
+  const commit = async (rec: ResultRecord) => {
+    scored.fresh++;
+    if (rec.cached) scored.cached++;
+    await record(rec);
+  };
   // Built once: the context check and the requests use the same messages.
   if (model) {
     ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
@@ -150,13 +183,7 @@ async function scoreAll(
         : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
-      commit: recorder(todo.length, {
-        writer,
-        records,
-        progress,
-        onProgress: options.onProgress,
-        scrub: model ? (t) => model.client.scrub(t) : undefined,
-      }),
+      commit,
       onStop: () => model!.client.stop(),
     });
   } finally {

@@ -251,7 +251,8 @@ export function formatSummaryTable(summary: Summary): string {
     const cost = summary.cost_usd === null ? "" : `, cost $${summary.cost_usd.toFixed(4)}`;
     lines.push(`tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion${cost}`);
   }
-  return lines.join("\n");
+  // The official script pads every column, the last included; a terminal or a diff gains nothing from the spaces.
+  return lines.map((line) => line.trimEnd()).join("\n");
 }
 
 /** The run's own `predict_dev.json`, keyed by original dataset index, in the official format. */
