@@ -248,7 +248,9 @@ export function comparablePairs(runs: RunData[]): [RunData, RunData][] {
     for (let j = i + 1; j < runs.length; j++) {
       if (runs.length > 6 && i > 0) continue;
       const [a, b] = [runs[i], runs[j]];
-      if (a.info.dataset?.sha256 !== b.info.dataset?.sha256) continue;
+      // The same dataset, or the dialect versions of one set (the same question identities, `run.json`).
+      const qa = a.info.dataset?.questions_sha256, qb = b.info.dataset?.questions_sha256;
+      if (a.info.dataset?.sha256 !== b.info.dataset?.sha256 && !(qa && qa === qb)) continue;
       const indices = new Set(a.records.map((r) => r.index));
       if (b.records.some((r) => indices.has(r.index))) pairs.push([a, b]);
     }

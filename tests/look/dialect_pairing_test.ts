@@ -7,7 +7,8 @@
  */
 import { ok as assert, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { loadRuns, pairedTest } from "../../lib/look/mod.ts";
+import { loadRuns, pairedTest, readRuns } from "../../lib/look/mod.ts";
+import { comparablePairs } from "../../lib/look/report_tables.ts";
 import { runEvaluation } from "../../lib/run/mod.ts";
 
 const SAMPLE = join(import.meta.dirname!, "..", "..", "data", "sample");
@@ -51,6 +52,33 @@ Deno.test("runs of one set in two dialects pair question by question; other sets
     const mixed = loadRuns([pg.dir, other.dir]);
     const ids = [...new Set(mixed.getColumn("run").toArray() as string[])];
     throws(() => pairedTest(mixed, ids[0], ids[1]), /different datasets/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("the report pairs a model's runs in two dialects of one set", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "t2s-dialect-report-" });
+  try {
+    const common = { db: ["superhero"], dbRoot: DB_ROOT, silent: true, goldCacheDir: join(tmp, "gold") };
+    const dirs = [];
+    for (
+      const [dialect, file] of [["sqlite", "mini_dev_sqlite.json"], [
+        "postgresql",
+        "mini_dev_postgresql.json",
+      ]]
+    ) {
+      const r = await runEvaluation({
+        ...common,
+        dialect: dialect as "sqlite" | "postgresql",
+        dataset: join(SAMPLE, "mini_dev", file),
+        predictions: PG_PREDS,
+        out: join(tmp, dialect),
+      });
+      dirs.push(r.dir);
+    }
+    const runs = readRuns(dirs);
+    assert(comparablePairs(runs).length === 1, "the two dialect runs are one comparable pair");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
