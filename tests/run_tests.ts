@@ -10,7 +10,8 @@
 
 const INSTALL =
   "apt-get update && apt-get install -y --no-install-recommends jupyter-client jupyter-nbconvert jupyter-notebook " +
-  "chromium python3 postgresql mariadb-server python3-psycopg2 python3-pymysql";
+  "chromium python3 python3-venv postgresql mariadb-server python3-psycopg2 python3-pymysql && " +
+  "bash trainer/install_cpu.sh";
 
 async function has(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -44,7 +45,22 @@ export async function missingPrerequisites(): Promise<string[]> {
   for (const mod of ["psycopg2", "pymysql"]) {
     if (!(await has("/usr/bin/python3", ["-c", `import ${mod}`]))) missing.push(`python3-${mod}`);
   }
+  // The trainer trains for real on CPU in the suite: its venv (torch CPU + the image's pins) must exist.
+  if (!(await has(trainerPython(), ["-c", "import torch, transformers, peft, trl, datasets, accelerate"]))) {
+    missing.push(`the trainer's CPU stack (${trainerPython()}): run bash trainer/install_cpu.sh`);
+  }
   return missing;
+}
+
+/**
+ * The Python that runs the trainer's tests: `TEXT2SQL_TRAINER_PYTHON`, else the venv `trainer/install_cpu.sh`
+ * makes (torch CPU and the image's pins: the CPU smoke test, the GRPO check and the mutation test need it).
+ */
+export function trainerPython(env: { get(key: string): string | undefined } = Deno.env): string {
+  const explicit = env.get("TEXT2SQL_TRAINER_PYTHON");
+  if (explicit) return explicit;
+  const venv = env.get("TEXT2SQL_TRAINER_VENV") ?? `${env.get("HOME") ?? ""}/.cache/text2sql/trainer-venv`;
+  return `${venv}/bin/python`;
 }
 
 /** Run a command, echo its output, and return it for counting. */
@@ -120,7 +136,7 @@ if (import.meta.main) {
     ], env);
     py = filter.length
       ? { code: 0, text: "Ran 0 tests\n" }
-      : await runEcho("python3", ["-m", "unittest", "discover", "-s", "trainer/tests", "-v"], env);
+      : await runEcho(trainerPython(), ["-m", "unittest", "discover", "-s", "trainer/tests", "-v"], env);
   } finally {
     const left = [...Deno.readDirSync(tmp)].length;
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

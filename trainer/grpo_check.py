@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GRPO check of train.py: a tiny random Llama with the real Llama 3.1 chat template, no download, no network.
 
-    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--warm-start 150] [--keep DIR] [--metrics FILE] [--cpu]
+    python trainer/grpo_check.py [--steps 4] [--adapter lora|qlora] [--warm-start 120] [--keep DIR] [--metrics FILE] [--cpu]
 
 Builds a BOS-adding character-level tokenizer carrying the Llama 3.1 chat template that TRL ships
 (`trl/chat_templates/llama3_1.jinja`), a random 2-layer Llama, a SQLite database and prompt rows in the
@@ -44,7 +44,7 @@ def build_tokenizer() -> Any:
     Llama 3's tokenizer does): the template path must still give exactly one BOS."""
     from tokenizers import processors
 
-    tok = smoke_test.build_tokenizer()
+    tok = smoke_test.build_tokenizer()  # model_input_names as Llama's: no token_type_ids
     bos = tok.bos_token
     tok._tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.bos_token_id)])
@@ -74,12 +74,20 @@ def write_fixture(work: str) -> tuple[str, str]:
     return db_root, data
 
 
+# The warm start's second answer to every question: it runs, and is wrong for all but one (reward 0.1 there).
+WRONG = "SELECT name FROM hero"
+
+
 def warm_start(model: Any, tok: Any, steps: int) -> float:
-    """Full-weight SFT of the random model on the check's own 10 question/SQL pairs, so that GRPO starts from a
-    policy that writes some SQL (a random one never does, and every reward would be 0). Returns the last loss."""
+    """Full-weight SFT of the random model on each of the check's 10 questions answered twice, once with its
+    SQL and once with WRONG, so that GRPO starts from a policy that writes SQL and, sampling, writes the right
+    one about half the time: the rewards in a group differ (1 vs 0.1) and every step has a learning signal.
+    (A random policy never writes SQL and every reward is 0; one trained on the right answers alone writes
+    them every time: either way all rewards in a group are equal, the advantages 0, and nothing is learned.)
+    Returns the last loss."""
     train_mod.prepare_tokenizer(tok)
-    examples = [train_mod.tokenize_conversation(tok, smoke_test.conversation(q, s)["messages"], 1024)
-                for q, s in smoke_test.PAIRS]
+    examples = [train_mod.tokenize_conversation(tok, smoke_test.conversation(q, answer)["messages"], 1024)
+                for q, s in smoke_test.PAIRS for answer in (s, WRONG)]
     batch = train_mod.PadCollator(tok.pad_token_id)(examples)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
@@ -89,9 +97,14 @@ def warm_start(model: Any, tok: Any, steps: int) -> float:
         out.loss.backward()
         opt.step()
         opt.zero_grad()
-        loss = float(out.loss)
+        loss = float(out.loss.detach())
     model.eval()
     return loss
+
+
+# Not TRL's defaults (temperature 1.0, beta 0.0): a setting that does not reach GRPOConfig shows.
+TEMPERATURE = 0.9
+BETA = 0.04
 
 
 def grpo_config(base: str, steps: int, adapter: str, db_root: str) -> dict[str, Any]:
@@ -101,14 +114,77 @@ def grpo_config(base: str, steps: int, adapter: str, db_root: str) -> dict[str, 
         "base_model": base,
         "method": "grpo",
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
-        "training": {"max_steps": steps, "learning_rate": 1e-3, "per_device_batch_size": 4,
+        # 2 prompts × 4 completions a step. Gradient checkpointing on, as configs/llama31_8b_grpo.json has it.
+        # No warmup: the first step updates the adapter (a warmup step has learning rate 0), so KL > 0 from step 2.
+        "training": {"max_steps": steps, "learning_rate": 2e-3, "warmup_ratio": 0.0, "per_device_batch_size": 8,
                      "gradient_accumulation_steps": 1, "max_length": 1024, "logging_steps": 1,
                      "eval_strategy": "no", "save_steps": max(1, steps // 2), "optim": "adamw_torch",
-                     "gradient_checkpointing": False, "bf16": bf16},
-        "grpo": {"adapter": adapter, "num_generations": 4, "max_completion_length": 64, "temperature": 1.0,
-                 "beta": 0.001, "db_root": db_root, "reward_workers": 2, "reward_timeout_s": 5,
-                 "use_vllm": False},
+                     "gradient_checkpointing": True, "bf16": bf16},
+        "grpo": {"adapter": adapter, "num_generations": 4, "max_completion_length": 64,
+                 "temperature": TEMPERATURE, "beta": BETA, "db_root": db_root, "reward_workers": 2,
+                 "reward_timeout_s": 5, "use_vllm": False},
     })
+
+
+class Recorder:
+    """What the checks assert on: the trainer as built, and at each logged step the completions TRL scored with
+    the rewards it logged for them (TRL keeps the last generation batch in `_logs`)."""
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.batches: dict[int, tuple[list[str], list[str], list[float]]] = {}
+        self.lora_init: dict[str, Any] = {}
+
+    def on_trainer(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self.lora_init = smoke_test.lora_a(trainer.model)
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        rec = self
+
+        class Record(TrainerCallback):
+            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+                if logs and "loss" in logs:
+                    t = rec.trainer
+                    rewards = list(t._logs["rewards"]["execution_reward"])
+                    rec.batches[state.global_step] = (list(t._logs["prompt"]), list(t._logs["completion"]), rewards)
+
+        return Record()
+
+
+def check_built(trainer: Any) -> None:
+    """The config reached TRL: temperature and beta as set; the reference is the base (adapter disabled), not a
+    second `ref` adapter."""
+    assert trainer.temperature == TEMPERATURE, f"GRPO samples at temperature {trainer.temperature}, config {TEMPERATURE}"
+    assert trainer.args.temperature == TEMPERATURE, trainer.args.temperature
+    assert trainer.beta == BETA, f"GRPO's KL weight is {trainer.beta}, config {BETA}"
+    peft_config = getattr(trainer.model, "peft_config", {})
+    assert list(peft_config) == ["default"], f"adapters {list(peft_config)}: TRL added a reference copy"
+    assert trainer.ref_model is None, "a second reference model was loaded"
+
+
+def recompute(recorded: dict[int, tuple[list[str], list[str], list[float]]], db_root: str) -> None:
+    """The project's reward, recomputed in a fresh pool from the completions TRL logged, equals what TRL logged."""
+    from text2sql_trainer.reward import ExecutionReward
+
+    by_question = {q: sql for q, sql in smoke_test.PAIRS}
+    reward = ExecutionReward(db_root, workers=1)
+    try:
+        for step, (prompts, completions, logged) in recorded.items():
+            golds = []
+            for p in prompts:
+                hits = [sql for q, sql in by_question.items() if q in p]
+                assert len(hits) == 1, f"step {step}: cannot tell the question of a logged prompt"
+                golds.append(hits[0])
+            again = reward([], [[{"role": "assistant", "content": c}] for c in completions],
+                           db_path=["hero/hero.sqlite"] * len(completions), gold_sql=golds)
+            # TRL keeps rewards as float32 tensors: compare at that precision, exactly.
+            again32 = torch.tensor(again, dtype=torch.float32).tolist()
+            assert again32 == logged, f"step {step}: logged rewards {logged}, recomputed {again}"
+    finally:
+        reward.close()
 
 
 def main() -> int:
@@ -118,7 +194,7 @@ def main() -> int:
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
     ap.add_argument("--metrics", help="also write the metric lines to this JSONL file")
     ap.add_argument("--cpu", action="store_true", help="hide the GPU")
-    ap.add_argument("--warm-start", type=int, default=150, metavar="N",
+    ap.add_argument("--warm-start", type=int, default=120, metavar="N",
                     help="full-weight SFT steps on the pairs before GRPO, so some completions are SQL (0: none)")
     a = ap.parse_args()
     if a.cpu:
@@ -142,30 +218,72 @@ def main() -> int:
         seen = smoke_test.capture_metrics()
         cfg = grpo_config(base, a.steps, a.adapter, db_root)
         out = os.path.join(work, "run")
-        summary = train_mod.train(cfg, data, out, tokenizer=tok)
+        rec = Recorder()
+        summary = train_mod.train(cfg, data, out, tokenizer=tok, callbacks=[rec.callback()],
+                                  on_trainer=lambda t: (check_built(t), rec.on_trainer(t)))
+        smoke_test.ok(f"GRPOConfig carries temperature {TEMPERATURE} and beta {BETA}; the KL reference is the base "
+                      "with the adapter disabled (one adapter, no reference copy)")
         train_lines = [m for m in seen if m.get("type") == "train"]
         assert len(train_lines) == a.steps, f"{len(train_lines)} train lines for {a.steps} steps"
         for m in train_lines:
-            for key in ("loss", "lr", "reward", "reward_std", "frac_correct", "frac_executable", "kl",
-                        "completion_length"):
+            for key in ("loss", "lr", "reward", "reward_std", "frac_reward_zero_std", "frac_correct",
+                        "frac_executable", "kl", "completion_length"):
                 assert key in m, f"train line lacks {key}: {m}"
             assert m["frac_correct"] is not None and 0 <= m["frac_correct"] <= 1, m
-        smoke_test.ok(f"{len(train_lines)} GRPO train lines with reward, fractions, KL and length; rewards "
-                      f"{[m['reward'] for m in train_lines]}, correct {[m['frac_correct'] for m in train_lines]}")
+        smoke_test.ok(f"{len(train_lines)} GRPO train lines; rewards {[m['reward'] for m in train_lines]}, "
+                      f"groups without signal {[m['frac_reward_zero_std'] for m in train_lines]}, "
+                      f"KL {[m['kl'] for m in train_lines]}, grad norms {[m['grad_norm'] for m in train_lines]}")
+        # Real learning: every step has a gradient (some group's rewards differ), and once the adapter has moved
+        # the policy differs from the reference (KL > 0).
+        no_grad = [m["step"] for m in train_lines if not m["grad_norm"]]
+        assert not no_grad, f"steps {no_grad} had no gradient (every group's rewards were equal)"
+        flat_kl = [m["step"] for m in train_lines if m["step"] > 1 and not (m["kl"] and m["kl"] > 0)]
+        assert not flat_kl, f"KL stayed 0 after the first update at steps {flat_kl}"
+        smoke_test.ok("every step has a non-zero gradient; KL > 0 after the first update")
+        assert sorted(rec.batches) == [m["step"] for m in train_lines], sorted(rec.batches)
+        for m in train_lines:
+            logged = rec.batches[m["step"]][2]
+            assert abs(sum(logged) / len(logged) - m["reward"]) < 1e-6, (m["step"], logged, m["reward"])
+        recompute(rec.batches, db_root)
+        smoke_test.ok("the logged reward is the mean of the project's reward recomputed from the logged completions")
+        adapter_dir = summary["adapter"]
+        if a.metrics:  # the uninterrupted run's lines
+            with open(a.metrics, "w", encoding="utf-8") as f:
+                for m in seen:
+                    f.write(json.dumps(m) + "\n")
+        assert not os.path.exists(os.path.join(adapter_dir, "ref")), "the saved adapter carries a ref/ copy"
+
+        # Exact resume: interrupted at the first checkpoint (RNG disturbed first), then resumed; the steps after
+        # the checkpoint equal the uninterrupted run's (losses as logged, rewards, and the adapter bit for bit).
+        stop = cfg["training"]["save_steps"]
+        full = {m["step"]: (m["loss"], m["reward"]) for m in train_lines}
+        out_b = os.path.join(work, "run_b")
+        rec_b = Recorder()
+        seen.clear()
+        torch.manual_seed(4321)
+        train_mod.train(cfg, data, out_b, tokenizer=tok, callbacks=[smoke_test.stop_at(stop)],
+                        on_trainer=rec_b.on_trainer)
+        smoke_test.assert_same_init(rec.lora_init, rec_b.lora_init, "GRPO")
+        seen.clear()
+        train_mod.train(cfg, data, out_b, tokenizer=tok)
         start = next(m for m in seen if m.get("type") == "start")
-        assert start["method"] == "grpo" and start["generation"] == "generate", start
+        assert start["resume_from"] and start["resume_from"].endswith(f"checkpoint-{stop}"), start
+        resumed = {m["step"]: (m["loss"], m["reward"]) for m in seen if m.get("type") == "train"}
+        assert sorted(resumed) == list(range(stop + 1, a.steps + 1)), sorted(resumed)
+        differ = [(s, full[s], resumed[s]) for s in resumed if full[s] != resumed[s]]
+        assert not differ, f"GRPO: resumed (loss, reward) differ from the uninterrupted run's: {differ}"
+        smoke_test.assert_same_weights(os.path.join(out, f"checkpoint-{a.steps}"),
+                                       os.path.join(out_b, f"checkpoint-{a.steps}"), "GRPO resume")
+        smoke_test.ok(f"training.seed fixes the LoRA initialisation; interrupted at step {stop} and resumed: steps "
+                      f"{stop + 1}-{a.steps} equal the uninterrupted run's (loss, reward, adapter bit for bit)")
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), summary["adapter"])
+        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter_dir)
         enc = tok.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         gen = reloaded.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
         assert gen.shape[1] > enc["input_ids"].shape[1], "nothing generated"
         smoke_test.ok("the GRPO adapter reloads and generates")
-        if a.metrics:
-            with open(a.metrics, "w", encoding="utf-8") as f:
-                for m in seen:
-                    f.write(json.dumps(m) + "\n")
         print(f"grpo_check: {len(smoke_test.checks)} checks passed", flush=True)
         return 0
     finally:

@@ -101,6 +101,8 @@ def build_tokenizer() -> Any:
         eos_token="<|eot_id|>",
         unk_token="<unk>",
         clean_up_tokenization_spaces=False,
+        # What Llama 3's tokenizer_config.json says: no token_type_ids (transformers 4.x's default lists them).
+        model_input_names=["input_ids", "attention_mask"],
     )
     tok.chat_template = CHAT_TEMPLATE
     # No pad token on purpose: prepare_tokenizer must supply one, as for Llama 3.
@@ -176,16 +178,57 @@ def smoke_config(base_model: str, steps: int, method: str = "lora") -> dict[str,
 
 
 def capture_metrics() -> list[dict[str, Any]]:
-    """Collect what train.py emits while still printing it (train.emit is looked up at call time)."""
+    """Collect what train.py emits (it still prints it)."""
     seen: list[dict[str, Any]] = []
-    original = train_mod.emit
-
-    def emit(obj: dict[str, Any]) -> None:
-        seen.append(obj)
-        original(obj)
-
-    train_mod.emit = emit
+    train_mod.METRIC_SINKS.append(seen.append)
     return seen
+
+
+def stop_at(step: int) -> Any:
+    """A TrainerCallback that ends training after `step` (an interrupted run: its checkpoint is what resumes)."""
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= step:
+                control.should_save = True
+                control.should_training_stop = True
+
+    return StopAt()
+
+
+def lora_a(model: Any) -> dict[str, Any]:
+    """The LoRA A matrices as initialised (the B ones start at zero): what training.seed must fix."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n}
+
+
+def losses_by_step(lines: list[dict[str, Any]]) -> dict[int, float]:
+    return {m["step"]: m["loss"] for m in lines if m.get("type") == "train"}
+
+
+def assert_same_init(a: dict[str, Any], b: dict[str, Any], what: str) -> None:
+    assert a and a.keys() == b.keys(), f"{what}: LoRA parameters differ ({len(a)} vs {len(b)})"
+    differ = [n for n in a if not torch.equal(a[n], b[n])]
+    assert not differ, f"{what}: training.seed did not fix the LoRA initialisation ({len(differ)} matrices differ)"
+
+
+def assert_same_weights(dir_a: str, dir_b: str, what: str) -> None:
+    """Two checkpoints' adapter weights are equal, bit for bit (the logged losses are rounded; these are not)."""
+    from safetensors.torch import load_file
+
+    a = load_file(os.path.join(dir_a, "adapter_model.safetensors"))
+    b = load_file(os.path.join(dir_b, "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and a, f"{what}: adapters hold other tensors"
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{what}: {len(differ)} of {len(a)} adapter tensors differ from the uninterrupted run's"
+
+
+def assert_exact_resume(full: dict[int, float], resumed: dict[int, float], from_step: int, what: str) -> None:
+    """The resumed run's losses after the checkpoint equal the uninterrupted run's, bit for bit (CPU, fixed seeds)."""
+    steps = sorted(s for s in resumed if s > from_step)
+    assert steps and steps[0] == from_step + 1, f"{what}: resumed at step {steps[:1]}, checkpoint {from_step}"
+    differ = [(s, full.get(s), resumed[s]) for s in steps if full.get(s) != resumed[s]]
+    assert not differ, f"{what}: resumed losses differ from the uninterrupted run's (step, full, resumed): {differ[:3]}"
 
 
 def check_masking(tok: Any) -> None:
@@ -235,7 +278,9 @@ def run(steps: int, work: str, force_cpu: bool, metrics_file: str | None = None,
     cfg = smoke_config(base_dir, steps, method)
     # QLoRA must load the base from disk itself (quantized on load); LoRA takes the model built here.
     fresh = (lambda: None) if method == "qlora" else (lambda: build_model(tok))
-    summary = train_mod.train(cfg, data, out, model=fresh(), tokenizer=tok)
+    inits: list[dict[str, Any]] = []
+    summary = train_mod.train(cfg, data, out, model=fresh(), tokenizer=tok,
+                              on_trainer=lambda t: inits.append(lora_a(t.model)))
 
     train_lines = [m for m in metrics if m["type"] == "train"]
     eval_lines = [m for m in metrics if m["type"] == "eval"]
@@ -288,26 +333,36 @@ def run(steps: int, work: str, force_cpu: bool, metrics_file: str | None = None,
         with open(metrics_file, "w", encoding="utf-8") as f:
             for m in metrics:
                 f.write(json.dumps(m, separators=(",", ":")) + "\n")
-    last_lr = train_lines[-1]["lr"]
-    # Resume: a longer run in the same folder must continue the optimizer, scheduler and step count from the
-    # last checkpoint, not restart them (a restarted warmup would start the learning rate at 0 again).
+    # Exact resume and the seed: run B is run A interrupted at step 2/3 (RNG disturbed first and the base
+    # loaded from disk, so only training.seed can make its LoRA initialisation equal A's); run C resumes B's
+    # checkpoint. B's losses equal A's up to the stop, and C's equal A's after it, bit for bit: a restarted
+    # optimizer, scheduler, data order or RNG state changes them.
+    stop = max(2, (steps * 2 // 3) // cfg["training"]["save_steps"] * cfg["training"]["save_steps"])
+    out_b = os.path.join(work, "out_b")
+    full = losses_by_step(train_lines)
     metrics.clear()
-    cfg2 = smoke_config(base_dir, steps + 5, method)
-    cfg2["training"]["save_steps"] = 5
-    train_mod.train(cfg2, data, out, model=fresh(), tokenizer=tok)
+    torch.manual_seed(12345)
+    inits_b: list[dict[str, Any]] = []
+    train_mod.train(cfg, data, out_b, model=AutoModelForCausalLM.from_pretrained(base_dir) if method != "qlora" else None,
+                    tokenizer=tok, callbacks=[stop_at(stop)], on_trainer=lambda t: inits_b.append(lora_a(t.model)))
+    assert_same_init(inits[0], inits_b[0], "interrupted run")
+    first_part = losses_by_step(metrics)
+    assert max(first_part) == stop and all(full[s] == first_part[s] for s in first_part), (
+        f"the same config and seed gave other losses: {[(s, full[s], first_part[s]) for s in first_part][:3]}")
+    assert os.path.isdir(os.path.join(out_b, f"checkpoint-{stop}")), f"no checkpoint-{stop} to resume from"
+    metrics.clear()
+    train_mod.train(cfg, data, out_b, model=fresh(), tokenizer=tok)
     start = next(m for m in metrics if m["type"] == "start")
-    assert start["resume_from"] and os.path.basename(start["resume_from"]).startswith("checkpoint-"), start
-    resumed_at = int(os.path.basename(start["resume_from"]).split("-")[1])
-    resumed_lines = [m for m in metrics if m["type"] == "train"]
-    first = min(resumed_lines, key=lambda m: m["step"])
-    assert first["step"] == resumed_at + 1, f"resumed run started at step {first['step']}, checkpoint {resumed_at}"
-    assert first["lr"] is not None and abs(first["lr"] - last_lr) <= 1e-12 + 1e-6 * last_lr, (first["lr"], last_lr)
-    final = os.path.join(out, f"checkpoint-{steps + 5}")
+    assert start["resume_from"] and start["resume_from"].endswith(f"checkpoint-{stop}"), start
+    resumed = losses_by_step(metrics)
+    assert_exact_resume(full, resumed, stop, "SFT")
+    final = os.path.join(out_b, f"checkpoint-{steps}")
     opt = torch.load(os.path.join(final, "optimizer.pt"), map_location="cpu", weights_only=False)
     opt_steps = {int(v["step"]) for v in opt["state"].values() if "step" in v}
-    assert opt_steps == {steps + 5}, f"optimizer step count {opt_steps} at checkpoint {steps + 5}"
-    ok(f"resumed from {os.path.basename(start['resume_from'])}: step {first['step']}, lr {first['lr']} continues, "
-       f"optimizer at {steps + 5} steps")
+    assert opt_steps == {steps}, f"optimizer step count {opt_steps} at checkpoint {steps}"
+    assert_same_weights(os.path.join(out, f"checkpoint-{steps}"), final, "SFT resume")
+    ok(f"training.seed fixes the LoRA initialisation; interrupted at step {stop} and resumed: losses of steps "
+       f"{stop + 1}-{steps} equal the uninterrupted run's bit for bit; optimizer at {steps} steps")
 
     merged_dir = train_mod.merge_adapter(cfg, summary["adapter"], os.path.join(work, "merge"))
     merged = AutoModelForCausalLM.from_pretrained(merged_dir, **train_mod._dtype_kwarg(torch.float32)).to(device).eval()

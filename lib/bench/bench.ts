@@ -19,16 +19,20 @@
  *   `pg_bench.ts`.
  * - generation: see `bench_generation.ts`. download: see `bench_download.ts`. values (only when asked for with
  *   `--only values`): the value index on the BIRD-scale databases, see `bench_values.ts`.
+ * - reward (only when asked for with `--only reward`): the GRPO execution reward as GRPOTrainer calls it,
+ *   against plain `sqlite3` (`reward.ts`).
  *
  * @module
  */
 import { benchScoring, type ScoringBenchOptions } from "./scoring.ts";
+import type { RewardBenchOptions } from "./reward.ts";
 import type { WorkflowBenchOptions } from "./workflow.ts";
 import type { VotingBenchOptions } from "./bench_voting.ts";
 
 /** Which benchmarks {@linkcode runBenchmarks} runs, and the scoring and voting benchmarks' options. */
 export interface BenchmarkSelection {
-  /** `scoring`, `workflow`, `voting`, `generation`, `download` (default: all five). */
+  /** `scoring`, `workflow`, `voting`, `generation`, `download` (default: all five); `audit`, `postgresql`,
+   * `values`, `reward` only when named. */
   only?: string[];
   scoring?: ScoringBenchOptions;
   workflow?: WorkflowBenchOptions;
@@ -37,6 +41,7 @@ export interface BenchmarkSelection {
   audit?: { quick?: boolean; runs?: number; workers?: number };
   /** `--only postgresql`: the BIRD-scale questions on PostgreSQL (`pg_bench.ts`; not in the default set). */
   postgresql?: { quick?: boolean; runs?: number; workers?: number };
+  reward?: RewardBenchOptions;
 }
 
 /**
@@ -76,5 +81,9 @@ export async function runBenchmarks(selection: BenchmarkSelection = {}): Promise
   if (only.has("download")) {
     console.log("");
     await (await import("./bench_download.ts")).benchDownload();
+  }
+  if (only.has("reward")) {
+    console.log("");
+    await (await import("./reward.ts")).benchReward(selection.reward);
   }
 }

@@ -118,8 +118,9 @@ export const SCHEDULERS: readonly string[] = SHARED.schedulers;
 /** The `eval_strategy` / `save_strategy` values. */
 export const STRATEGIES: readonly string[] = ["no", "steps", "epoch"];
 /**
- * `transformers.training_args.OptimizerNames` values, the union over the versions `train.py` supports
- * (4.46–5.x; `adamw_hf` is gone in 5): a typo must fail in the dry run, not in `TrainingArguments` on a rented GPU.
+ * `transformers.training_args.OptimizerNames` values of the pinned transformers (trainer/requirements.txt; a
+ * trainer test compares them): a typo or a name transformers 5 dropped (`adamw_hf`, `adamw_apex_fused`) must fail
+ * in the dry run, not in `TrainingArguments` on a rented GPU.
  */
 export const OPTIMIZERS: readonly string[] = SHARED.optimizers;
 

@@ -7,7 +7,7 @@
  */
 
 import * as path from "node:path";
-import { type Runtime, type TrainConfig, TrainerError } from "./config.ts";
+import { type Runtime, type TrainConfig, TRAINER_DIR, TrainerError } from "./config.ts";
 import { loadTrainConfig } from "./config_load.ts";
 import { validateDataset } from "./dataset_check.ts";
 import { checkRunFolder } from "./fingerprint.ts";
@@ -49,6 +49,7 @@ export async function trainJob(options: TrainJobOptions): Promise<number> {
   const run = await prepareRun(options);
   if (options.dryRun) {
     printDryRun(run, options.configPath);
+    console.log(await memoryEstimateLine(options.configPath));
     return 0;
   }
   await preflight(run.config, run.plan.runtime, { python: options.python });
@@ -102,6 +103,39 @@ function printDryRun({ config, plan, counts }: PreparedRun, configPath: string):
   if (plan.build) console.log(`# build the image once: ${formatCommand(plan.build)}`);
   console.log(`# run folder: ${plan.outDir}`);
   console.log(formatCommand(plan.command));
+}
+
+/**
+ * The memory estimate per GPU as a dry run prints it, from `trainer/text2sql_trainer/memory.py` (stdlib Python:
+ * one formula for the dry run and `train.py`); the base model's shape comes from its folder's config.json or the
+ * table of known bases there. One `#` line, saying why when there is no estimate.
+ */
+async function memoryEstimateLine(configPath: string): Promise<string> {
+  try {
+    const out = await new Deno.Command("python3", {
+      args: ["-m", "text2sql_trainer.memory", path.resolve(configPath)],
+      cwd: TRAINER_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (!text) {
+      return `# memory estimate: not computed (${
+        new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)
+      })`;
+    }
+    const e = JSON.parse(text) as Record<string, number | string | boolean>;
+    if (e.unknown_shape) {
+      return `# memory estimate: the shape of ${e.base_model} is unknown here (train.py estimates it)`;
+    }
+    const shards = e.fsdp_shards ? `, FSDP over ${e.fsdp_shards} processes` : "";
+    const vllm = e.vllm_fraction ? ` + vLLM's ${e.vllm_fraction} of the GPU` : "";
+    return `# memory estimate: ${e.total_gb} GiB per GPU${vllm} (${e.parameters_b}B parameters${shards}: weights ` +
+      `${e.weights_gb}, adapter/gradients/optimizer ${e.adapter_and_optimizer_gb}, logits ${e.logits_gb}, ` +
+      `activations ${e.activations_gb}, overhead ${e.overhead_gb})`;
+  } catch (e) {
+    return `# memory estimate: not computed (${e instanceof Error ? e.message : String(e)})`;
+  }
 }
 
 /** Builds the container image first when the engine does not have it. */

@@ -36,6 +36,36 @@ class MemoryTest(unittest.TestCase):
                         model_shape(LLAMA31_8B))
         self.assertAlmostEqual(grpo["logits_gb"] / sft["logits_gb"], (4096 + 1024) / 4096, places=2)
 
+    def test_qlora_counts_the_embeddings_and_head_in_fp32(self):
+        # prepare_model_for_kbit_training casts them to fp32: 2 x 128256 x 4096 x 4 bytes = 3.91 GiB (1.96 more
+        # than 16 bits), measured on a real model in test_torch_facts.py.
+        shape = model_shape(LLAMA31_8B)
+        parts = estimate(validate_config({}), shape)
+        embed = 2 * 128256 * 4096
+        quantized = (parameter_count(shape) - embed - (2 * 32 + 1) * 4096) * 0.53
+        self.assertAlmostEqual(parts["weights_gb"], (quantized + (embed + 65 * 4096) * 4) / 2**30, places=2)
+        self.assertGreater(parts["weights_gb"], quantized / 2**30 + 3.9)
+
+    def test_vllm_colocated_takes_its_share_of_the_gpu(self):
+        cfg = validate_config({"method": "grpo", "training": {"per_device_batch_size": 4, "gradient_accumulation_steps": 4},
+                               "grpo": {"vllm_gpu_memory_utilization": 0.3}})
+        shape = model_shape(LLAMA31_8B)
+        without = estimate(cfg, shape, gpu_gb=80.0)
+        with_vllm = estimate(cfg, shape, gpu_gb=80.0, vllm=True)
+        self.assertAlmostEqual(with_vllm["vllm_gb"], 24.0)
+        self.assertAlmostEqual(with_vllm["total_gb"] - without["total_gb"], 24.0, places=1)
+        self.assertEqual(estimate(cfg, shape, vllm=True)["vllm_fraction"], 0.3)  # GPU unknown: the share, stated
+        self.assertIn("vLLM's share 24.0", fit_error(with_vllm, 40.0))
+
+    def test_fsdp_shards_weights_and_optimizer_over_the_processes(self):
+        one = estimate(validate_config({"method": "full"}), model_shape(LLAMA31_8B))
+        cfg = validate_config({"method": "full", "distributed": {"launcher": "accelerate", "num_processes": 8,
+                                                                   "fsdp": True, "fsdp_layer_cls": "LlamaDecoderLayer"}})
+        eight = estimate(cfg, model_shape(LLAMA31_8B))
+        self.assertAlmostEqual(eight["weights_gb"], one["weights_gb"] / 8, places=1)
+        self.assertAlmostEqual(eight["adapter_and_optimizer_gb"], one["adapter_and_optimizer_gb"] / 8, places=1)
+        self.assertEqual(eight["fsdp_shards"], 8)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -90,10 +90,10 @@ class GrpoMetricTest(unittest.TestCase):
         from text2sql_trainer.metrics import grpo_metric_from_logs
 
         logs = {"loss": 0.25, "learning_rate": 1e-5, "grad_norm": 0.5, "reward": 0.55, "reward_std": 0.4,
-                "kl": 0.002, "completions/mean_length": 87.5, "epoch": 0.1}
+                "frac_reward_zero_std": 0.5, "kl": 0.002, "completions/mean_length": 87.5, "epoch": 0.1}
         m = grpo_metric_from_logs(logs, 3, None, {"frac_correct": 0.5, "frac_executable": 0.75}, None)
         self.assertEqual(m, {"type": "train", "step": 3, "epoch": 0.1, "loss": 0.25, "lr": 1e-5, "grad_norm": 0.5,
-                             "reward": 0.55, "reward_std": 0.4, "frac_correct": 0.5, "frac_executable": 0.75,
+                             "reward": 0.55, "reward_std": 0.4, "frac_reward_zero_std": 0.5, "frac_correct": 0.5, "frac_executable": 0.75,
                              "kl": 0.002, "completion_length": 87.5, "gpu_mem_gb": None})
         # Older TRL: completion_length; no KL logged with beta 0; NaN becomes null.
         old = grpo_metric_from_logs({"loss": float("nan"), "completion_length": 12}, 1, 0.0)

@@ -108,6 +108,34 @@ class PoolTest(unittest.TestCase):
             self.assertEqual(pool.killed, 1)
             self.assertEqual(pool.execute(self.db, "SELECT count(*) FROM hero"), {"ok": True, "rows": {(3,)}})
 
+    def test_a_hang_in_the_middle_of_a_batch_costs_only_that_statement(self):
+        runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+        with RewardPool(workers=1, limits=SandboxLimits(timeout_s=20), grace_s=-19.5, batch=8) as pool:
+            out = pool.execute_many([(self.db, "SELECT 1"), (self.db, runaway), (self.db, "SELECT 2"),
+                                     (self.db, "SELECT count(*) FROM hero")])
+        self.assertEqual([r.get("kind") for r in out], [None, "timeout", None, None])
+        self.assertEqual([r["rows"] for r in out if r["ok"]], [{(1,)}, {(2,)}, {(3,)}])
+
+    def test_duplicates_run_once_and_every_job_gets_its_result(self):
+        with RewardPool(workers=2) as pool:
+            jobs = [(self.db, "SELECT name FROM hero WHERE id = 1"), (self.db, "SELECT 7")] * 5
+            out = pool.execute_many(jobs)
+        self.assertEqual(out, [{"ok": True, "rows": {("Ana",)}}, {"ok": True, "rows": {(7,)}}] * 5)
+
+    def test_a_reused_connection_keeps_nothing_from_the_previous_statement(self):
+        from text2sql_trainer.reward import Sandbox
+
+        box = Sandbox(SandboxLimits(max_rows=1))
+        try:
+            self.assertEqual(box.execute(self.db, "SELECT name FROM hero")["kind"], "too_large")  # cut mid-read
+            for sql in ("CREATE TEMP TABLE t(x)", "PRAGMA query_only = 0", "ATTACH ':memory:' AS m",
+                        "INSERT INTO hero VALUES (9, 'x', 1)"):
+                self.assertEqual(box.execute(self.db, sql)["kind"], "error", sql)
+            self.assertEqual(box.execute(self.db, "SELECT count(*) FROM hero"), {"ok": True, "rows": {(3,)}})
+            self.assertEqual(len(box._conns), 1)  # one connection, reused
+        finally:
+            box.close()
+
     def test_execute_many_keeps_the_order(self):
         with RewardPool(workers=2) as pool:
             out = pool.execute_many([(self.db, f"SELECT {i}") for i in range(6)])

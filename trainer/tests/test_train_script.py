@@ -40,6 +40,11 @@ def _stub_modules() -> dict:
 
     for name in ("AutoModelForCausalLM", "AutoTokenizer", "Trainer", "TrainerCallback", "TrainingArguments"):
         setattr(transformers, name, type(name, (Unusable,), {}))
+
+    def set_seed(*a, **k):
+        raise AssertionError("train.py seeded before its checks")
+
+    transformers.set_seed = set_seed
     return {"torch": torch, "transformers": transformers}
 
 

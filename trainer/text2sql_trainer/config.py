@@ -22,8 +22,9 @@ STRATEGIES = ("no", "steps", "epoch")
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.json"), encoding="utf-8") as _f:
     _SHARED: dict[str, Any] = json.load(_f)
 
-# `transformers.training_args.OptimizerNames` values, the union over the versions train.py supports (4.46-5.x;
-# `adamw_hf` is gone in 5). A typo must fail here, before a GPU is rented, not in TrainingArguments on it.
+# `transformers.training_args.OptimizerNames` values of the pinned transformers (requirements.txt; tests/
+# test_torch_facts.py compares them): a typo, or a name transformers 5 dropped (adamw_hf, adamw_apex_fused),
+# must fail here, before a GPU is rented, not in TrainingArguments on it.
 OPTIMIZERS: tuple[str, ...] = tuple(_SHARED["optimizers"])
 SCHEDULERS: tuple[str, ...] = tuple(_SHARED["schedulers"])
 GRPO_LOSS_TYPES: tuple[str, ...] = tuple(_SHARED["grpo_loss_types"])

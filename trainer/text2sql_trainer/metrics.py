@@ -106,7 +106,7 @@ def grpo_metric_from_logs(
     """A GRPOTrainer log dict as a metric object: the SFT train line plus reward mean/std, the fractions correct
     and executable (from the execution reward's counts since the previous line), KL and completion length.
 
-    TRL names: `reward`, `reward_std`, `kl` (only logged with beta > 0), `completions/mean_length`; older TRL
+    TRL names: `reward`, `reward_std` (over the batch), `frac_reward_zero_std` (groups without signal), `kl` (only logged with beta > 0), `completions/mean_length`; older TRL
     used `completion_length`.
     """
     if "loss" not in logs:
@@ -120,7 +120,11 @@ def grpo_metric_from_logs(
         "lr": _num(logs.get("learning_rate")),
         "grad_norm": _num(logs.get("grad_norm")),
         "reward": _num(logs.get("reward")),
+        # TRL's reward_std is the std over the whole batch: high even when no group carries a signal. The
+        # per-group signal is frac_reward_zero_std: the share of prompts whose K completions all got the same
+        # reward (zero advantage, no gradient from them). 1.0 means the step learned nothing from rewards.
         "reward_std": _num(logs.get("reward_std")),
+        "frac_reward_zero_std": _num(logs.get("frac_reward_zero_std")),
         "frac_correct": _num(stats.get("frac_correct")),
         "frac_executable": _num(stats.get("frac_executable")),
         "kl": _num(logs.get("kl")),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import queue
 import re
 import select
 import sqlite3
@@ -108,29 +107,60 @@ def read_only_uri(path: str) -> str:
     return "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
 
 
-def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLimits()) -> dict[str, Any]:
-    """Run one statement in THIS process under the sandbox; returns `{"ok": True, "rows": set}` or an error.
+class Sandbox:
+    """Sandboxed execution with one open connection per database, reused from statement to statement.
 
-    Called inside worker processes by {@link RewardPool}; also usable directly in tests.
+    Opening a connection, reading the schema and installing the authorizer cost more than most text-to-SQL
+    statements; a GRPO step runs K completions of each prompt on the same database. Reuse changes nothing a
+    statement can see: the connection is read-only, the authorizer refuses every write, ATTACH, setting and
+    temporary object, and each statement gets its own deadline. At most `max_open` connections stay open (the
+    least recently used is closed).
     """
-    if not os.path.isfile(db_path):
-        return {"ok": False, "kind": "error", "error": f"database not found: {db_path}"}
-    if _EMPTY_STATEMENT.match(sql):
-        return {"ok": True, "rows": set()}
-    if not _READ_STATEMENT.match(sql):
-        return {"ok": False, "kind": "error", "error": "not authorized: only SELECT, WITH, VALUES, EXPLAIN, PRAGMA"}
-    conn = sqlite3.connect(read_only_uri(db_path), uri=True, check_same_thread=False)
-    try:
-        if hasattr(conn, "enable_load_extension"):
-            conn.enable_load_extension(False)
-        conn.execute(f"PRAGMA hard_heap_limit = {int(limits.heap_bytes)}")
-        # Load the schema before the authorizer is installed: parsing it is not the query's doing.
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        conn.set_authorizer(_authorize)
-        deadline = time.monotonic() + limits.timeout_s
-        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), max_open: int = 16):
+        self.limits = limits
+        self.max_open = max_open
+        self._conns: dict[str, sqlite3.Connection] = {}
+        self._deadline = [0.0]
+
+    def _connect(self, db_path: str) -> sqlite3.Connection:
+        conn = self._conns.pop(db_path, None)
+        if conn is None:
+            conn = sqlite3.connect(read_only_uri(db_path), uri=True, check_same_thread=False)
+            try:
+                if hasattr(conn, "enable_load_extension"):
+                    conn.enable_load_extension(False)
+                conn.execute(f"PRAGMA hard_heap_limit = {int(self.limits.heap_bytes)}")
+                # Load the schema before the authorizer is installed: parsing it is not the query's doing.
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                conn.set_authorizer(_authorize)
+                deadline = self._deadline
+                conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline[0] else 0, 10_000)
+            except sqlite3.Error:
+                conn.close()
+                raise
+            while len(self._conns) >= self.max_open:
+                self._conns.pop(next(iter(self._conns))).close()
+        self._conns[db_path] = conn  # most recently used last
+        return conn
+
+    def execute(self, db_path: str, sql: str) -> dict[str, Any]:
+        """Run one statement; `{"ok": True, "rows": set}` or `{"ok": False, "kind", "error"}`."""
+        limits = self.limits
+        if not os.path.isfile(db_path):
+            return {"ok": False, "kind": "error", "error": f"database not found: {db_path}"}
+        if _EMPTY_STATEMENT.match(sql):
+            return {"ok": True, "rows": set()}
+        if not _READ_STATEMENT.match(sql):
+            return {"ok": False, "kind": "error", "error": "not authorized: only SELECT, WITH, VALUES, EXPLAIN, PRAGMA"}
+        try:
+            conn = self._connect(db_path)
+        except sqlite3.Error as e:
+            return {"ok": False, "kind": "error", "error": f"{type(e).__name__}: {e}"}
+        self._deadline[0] = time.monotonic() + limits.timeout_s
         rows: set = set()
         size = 0
+        cur = None
         try:
             cur = conn.execute(sql)
             while True:
@@ -145,18 +175,36 @@ def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLim
                 if len(rows) > limits.max_rows or size > limits.max_bytes:
                     return {"ok": False, "kind": "too_large", "error": "result too large to compare"}
         except sqlite3.OperationalError as e:
-            if time.monotonic() > deadline and "interrupt" in str(e).lower():
+            if time.monotonic() > self._deadline[0] and "interrupt" in str(e).lower():
                 return {"ok": False, "kind": "timeout", "error": f"query timed out after {limits.timeout_s} s"}
             return {"ok": False, "kind": "error", "error": str(e)}
         except (sqlite3.Error, MemoryError, OverflowError, ValueError) as e:
             return {"ok": False, "kind": "error", "error": f"{type(e).__name__}: {e}"}
+        finally:
+            if cur is not None:
+                cur.close()  # ends the read transaction even when the rows were not all fetched
+            if conn.in_transaction:
+                conn.rollback()
         return {"ok": True, "rows": rows}
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+
+def execute_sandboxed(db_path: str, sql: str, limits: SandboxLimits = SandboxLimits()) -> dict[str, Any]:
+    """Run one statement in THIS process under the sandbox, on a fresh connection (see {@link Sandbox})."""
+    box = Sandbox(limits, max_open=1)
+    try:
+        return box.execute(db_path, sql)
     finally:
-        conn.close()
+        box.close()
 
 
 _HEADER = struct.Struct("!Q")
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_READY = "ready"
 
 
 def _read_exact(f: Any, n: int) -> bytes:
@@ -169,43 +217,76 @@ def _read_exact(f: Any, n: int) -> bytes:
     return buf
 
 
+def _send(f: Any, obj: Any) -> None:
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(_HEADER.pack(len(body)) + body)
+    f.flush()
+
+
 def serve_stdio() -> None:
-    """A worker process's loop: length-prefixed pickled jobs on stdin, results on stdout, until EOF."""
+    """A worker process's loop: length-prefixed pickled batches `(limits, [(id, db_path, sql), …])` on stdin; one
+    `(id, result)` message per statement on stdout as each finishes (a `"ready"` message first), until EOF."""
     inp, out = sys.stdin.buffer, sys.stdout.buffer
+    boxes: dict[SandboxLimits, Sandbox] = {}
+    _send(out, _READY)
     while True:
         try:
             (n,) = _HEADER.unpack(_read_exact(inp, _HEADER.size))
-            db_path, sql, limits = pickle.loads(_read_exact(inp, n))
+            limits, jobs = pickle.loads(_read_exact(inp, n))
         except EOFError:
             return
-        body = pickle.dumps(execute_sandboxed(db_path, sql, limits))
-        out.write(_HEADER.pack(len(body)) + body)
-        out.flush()
+        box = boxes.get(limits)
+        if box is None:
+            for old in boxes.values():
+                old.close()
+            boxes = {limits: Sandbox(limits)}
+            box = boxes[limits]
+        for job_id, db_path, sql in jobs:
+            _send(out, (job_id, box.execute(db_path, sql)))
 
 
 class _Worker:
     """One sandbox process. A plain `python -c` child, not multiprocessing: spawn/forkserver children re-import
-    the parent's main module (train.py, hence torch), and forking a process holding CUDA state is unsafe."""
+    the parent's main module (train.py, hence torch), and forking a process holding CUDA state is unsafe.
+
+    Its stdout is read unbuffered into a private buffer, so `select` never misses a message already read."""
+
+    START_S = 120.0  # a child's start-up on a loaded machine; not the query time limit
 
     def __init__(self) -> None:
         code = (f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
                 "from text2sql_trainer.reward import serve_stdio; serve_stdio()")
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, close_fds=True)
+                                     stderr=subprocess.DEVNULL, close_fds=True, bufsize=0)
+        self._buf = bytearray()
+        if self.receive(self.START_S) != _READY:
+            self.kill()
+            raise OSError("a reward worker process did not start")
 
-    def run(self, db_path: str, sql: str, limits: SandboxLimits, grace_s: float) -> dict[str, Any] | None:
-        """The result, or None when the worker did not answer in time (the caller kills it)."""
-        body = pickle.dumps((db_path, sql, limits))
-        self.proc.stdin.write(_HEADER.pack(len(body)) + body)
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, limits.timeout_s + grace_s))
-        if not ready:
-            return None
-        try:
-            (n,) = _HEADER.unpack(_read_exact(self.proc.stdout, _HEADER.size))
-            return pickle.loads(_read_exact(self.proc.stdout, n))
-        except EOFError:
-            return {"ok": False, "kind": "error", "error": "the query's worker process died"}
+    def submit(self, limits: SandboxLimits, jobs: list[tuple[int, str, str]]) -> None:
+        _send(self.proc.stdin, (limits, jobs))
+
+    def receive(self, timeout_s: float) -> Any:
+        """The next message, None when none arrives within `timeout_s`; EOFError when the process died."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        fd = self.proc.stdout.fileno()
+        while True:
+            if len(self._buf) >= _HEADER.size:
+                (n,) = _HEADER.unpack_from(self._buf)
+                if len(self._buf) >= _HEADER.size + n:
+                    body = bytes(self._buf[_HEADER.size:_HEADER.size + n])
+                    del self._buf[:_HEADER.size + n]
+                    return pickle.loads(body)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise EOFError
+            self._buf += chunk
 
     def kill(self) -> None:
         self.proc.kill()
@@ -230,42 +311,92 @@ class _Worker:
 
 
 class RewardPool:
-    """N sandbox worker processes; `execute_many` runs queries in parallel, killing any worker that hangs."""
+    """N persistent sandbox worker processes. `execute_many` hands them statements in small batches from one
+    shared queue (so a slow statement holds up only its own worker) and gets each result back as it finishes.
+    A worker that gives no answer within the time limit plus `grace_s` of its previous one (a hang outside
+    SQLite's VM, a crash) is killed and replaced; the statement it was on is a timeout and the rest of its
+    batch is run again on the new worker, so a runaway query never stalls training."""
 
-    def __init__(self, workers: int = 4, limits: SandboxLimits = SandboxLimits(), grace_s: float = 5.0):
+    def __init__(self, workers: int = 4, limits: SandboxLimits = SandboxLimits(), grace_s: float = 5.0,
+                 batch: int = 8):
         self.limits = limits
         self.grace_s = grace_s
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        for _ in range(max(1, workers)):
-            self._idle.put(_Worker())
-        self._threads = ThreadPoolExecutor(max_workers=max(1, workers))
+        self.batch = max(1, batch)
+        n = max(1, workers)
+        self._workers: list[_Worker | None] = [None] * n
+        self._threads = ThreadPoolExecutor(max_workers=n)
+        for i, w in enumerate(self._threads.map(lambda _: _Worker(), range(n))):
+            self._workers[i] = w
         self._lock = threading.Lock()
         self.killed = 0
 
     def execute(self, db_path: str, sql: str) -> dict[str, Any]:
-        worker = self._idle.get()
-        try:
-            out = worker.run(db_path, sql, self.limits, self.grace_s)
-        except (BrokenPipeError, OSError):
-            out = {"ok": False, "kind": "error", "error": "the query's worker process died"}
-            worker.kill()
-            worker = _Worker()
-        if out is None:
-            worker.kill()
-            with self._lock:
-                self.killed += 1
-            worker = _Worker()
-            out = {"ok": False, "kind": "timeout", "error": f"query did not finish in {self.limits.timeout_s} s"}
-        self._idle.put(worker)
-        return out
+        """One statement's result."""
+        return self.execute_many([(db_path, sql)])[0]
 
     def execute_many(self, jobs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-        return list(self._threads.map(lambda j: self.execute(*j), jobs))
+        """Results of `(db_path, sql)` jobs in their order; the same statement on the same database runs once."""
+        jobs = list(jobs)
+        unique: dict[tuple[str, str], int] = {}
+        for job in jobs:
+            unique.setdefault(job, len(unique))
+        todo = list(unique)
+        results: list[dict[str, Any] | None] = [None] * len(todo)
+        state = {"next": 0}
+        n = len(self._workers)
+
+        def take() -> list[tuple[int, str, str]]:
+            with self._lock:
+                start = state["next"]
+                left = len(todo) - start
+                # Small batches near the end, so the last statements spread over every worker.
+                size = max(1, min(self.batch, left // (2 * n) or 1))
+                state["next"] = start + size
+                return [(i, *todo[i]) for i in range(start, min(len(todo), start + size))]
+
+        def lane(slot: int) -> None:
+            while True:
+                chunk = take()
+                if not chunk:
+                    return
+                self._run_chunk(slot, chunk, results)
+
+        if todo:
+            list(self._threads.map(lane, range(min(n, len(todo)))))
+        return [results[unique[job]] for job in jobs]  # type: ignore[misc]
+
+    def _run_chunk(self, slot: int, chunk: list[tuple[int, str, str]], results: list[Any]) -> None:
+        pending = list(chunk)
+        while pending:
+            worker = self._workers[slot]
+            try:
+                worker.submit(self.limits, pending)
+                while pending:
+                    msg = worker.receive(self.limits.timeout_s + self.grace_s)
+                    if msg is None:
+                        break
+                    job_id, res = msg
+                    results[job_id] = res
+                    pending = [j for j in pending if j[0] != job_id]
+                else:
+                    return
+                # No answer in time: the statement at the head of the batch is the one that hangs.
+                results[pending[0][0]] = {"ok": False, "kind": "timeout",
+                                          "error": f"query did not finish in {self.limits.timeout_s} s"}
+                with self._lock:
+                    self.killed += 1
+            except (BrokenPipeError, OSError, EOFError):
+                results[pending[0][0]] = {"ok": False, "kind": "error", "error": "the query's worker process died"}
+            pending = pending[1:]
+            worker.kill()
+            self._workers[slot] = _Worker()
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
-        while not self._idle.empty():
-            self._idle.get().stop()
+        for w in self._workers:
+            if w is not None:
+                w.stop()
+        self._workers = []
 
     def __enter__(self) -> "RewardPool":
         return self
@@ -366,11 +497,13 @@ class ExecutionReward:
         `alt_results` (from `deno task audit`'s tie flags) are accepted as correct too."""
         paths = [self.resolve(p) for p in db_path]
         need = sorted({(p, g) for p, g in zip(paths, gold_sql) if (p, g) not in self._gold})
-        for key, res in zip(need, self.pool.execute_many(need)):
-            self._gold[key] = res
         jobs = [(i, (p, s)) for i, (p, s) in enumerate(zip(paths, sqls)) if s is not None]
+        # Gold and predictions in one round: the pool runs each distinct statement once, in parallel.
+        done = self.pool.execute_many(need + [j for _, j in jobs])
+        for key, res in zip(need, done):
+            self._gold[key] = res
         results: list[dict[str, Any] | None] = [None] * len(sqls)
-        for (i, _), res in zip(jobs, self.pool.execute_many([j for _, j in jobs])):
+        for (i, _), res in zip(jobs, done[len(need):]):
             results[i] = res
         alts = [alternative_sets(a) for a in (alt_results or [None] * len(sqls))]
         out = [verdict_of(results[i], self._gold[(paths[i], gold_sql[i])], alts[i]) for i in range(len(sqls))]
