@@ -205,8 +205,16 @@ export class PgEngine extends WorkerPool {
       .then((t) => t !== null && t !== "");
   }
 
+  /** The engine as `run.json` records it; throws one line when the server (or PGlite) cannot be reached. */
   async info(): Promise<EngineInfo> {
-    const version = (await this.text("SELECT current_setting('server_version')")) ?? "unknown";
+    const r = await this.execute("", "SELECT current_setting('server_version')");
+    if (!r.ok) {
+      const where = this.url
+        ? `the PostgreSQL server at ${publicServerUrl(this.url)}`
+        : "the embedded PostgreSQL";
+      throw new Error(`cannot reach ${where}: ${r.error}`);
+    }
+    const version = textCell(r.rows) ?? "unknown";
     return {
       dialect: "postgresql",
       engine: this.url ? "postgresql" : "pglite",
