@@ -113,7 +113,8 @@ export type CandidateStatus =
 export interface CandidateRecord {
   sample_index: number;
   sql: string;
-  /** Result digest, null when the candidate failed. */
+  /** The result's set digest (`exec/result_digest.ts` `setDigest`: equal iff EX calls two results equal), null
+   * when the candidate failed. */
   digest: string | null;
   /** Size of the candidate's result group (0 for a failed one). */
   group_size: number;
@@ -184,6 +185,11 @@ export interface BucketSummary {
 /** `summary.json`, exactly as the contract gives it. */
 export interface Summary {
   evaluator: "bird-ex-set";
+  /**
+   * The dialect and engine that scored, when not SQLite (`postgresql (PGlite 18.6)`, `mysql (10.11.19-MariaDB)`):
+   * absent for SQLite, so its summary is as before dialects.
+   */
+  engine?: string;
   total: number;
   correct: number;
   accuracy: number | null;
@@ -204,7 +210,18 @@ export interface Summary {
 
 /** `run.json`: what produced a run. Never holds a secret. */
 export interface RunInfo {
-  dataset: { path: string; sha256: string; count: number };
+  dataset: {
+    path: string;
+    sha256: string;
+    count: number;
+    /**
+     * sha256 of the questions' identities alone (`question_id` and `db_id`, in order), not their text or SQL:
+     * equal for the dialect versions of one set (mini-dev's SQLite, PostgreSQL and MySQL files, whose evidence
+     * and gold differ per dialect), so runs of one model in several dialects compare question by question.
+     * Absent in folders from before dialects.
+     */
+    questions_sha256?: string;
+  };
   selection: { db: string[]; limit: number | null; indices: number[] };
   db_root: string;
   predictions: string | null;

@@ -17,14 +17,12 @@ export async function denoDir(): Promise<string> {
   return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
 }
 
-/** `deno task eval --predictions` as a user runs it, with a fresh gold cache; returns the tree and its EX count. */
-export async function runOurs(
+/** `deno task eval --predictions` as a user runs it, into `out`, with the cache folder `xdg`; the tree's figures. */
+export function evalTree(
   pairs: Pairs,
-  options: { workers: number; tmp: string; denoCache: string },
+  options: { workers: number; out: string; xdg: string; denoCache: string; extra?: string[] },
 ) {
-  const { workers, tmp, denoCache } = options;
-  const fresh = await Deno.makeTempDir({ dir: tmp, prefix: "ours-" });
-  const run = await runTree(Deno.execPath(), [
+  return runTree(Deno.execPath(), [
     "run",
     "-A",
     join(ROOT, "lib", "cli", "cli.ts"),
@@ -36,11 +34,27 @@ export async function runOurs(
     "--predictions",
     pairs.predictions,
     "--workers",
-    String(workers),
+    String(options.workers),
     "--out",
-    join(fresh, "run"),
+    options.out,
     "--quiet",
-  ], { env: { XDG_CACHE_HOME: join(fresh, "cache"), DENO_DIR: denoCache } });
+    ...(options.extra ?? []),
+  ], { env: { XDG_CACHE_HOME: options.xdg, DENO_DIR: options.denoCache } });
+}
+
+/** `deno task eval --predictions` as a user runs it, with a fresh gold cache; returns the tree and its EX count. */
+export async function runOurs(
+  pairs: Pairs,
+  options: { workers: number; tmp: string; denoCache: string },
+) {
+  const { workers, tmp, denoCache } = options;
+  const fresh = await Deno.makeTempDir({ dir: tmp, prefix: "ours-" });
+  const run = await evalTree(pairs, {
+    workers,
+    out: join(fresh, "run"),
+    xdg: join(fresh, "cache"),
+    denoCache,
+  });
   const records = (await Deno.readTextFile(join(fresh, "run", "results.jsonl"))).split("\n").filter(Boolean)
     .map((line) => JSON.parse(line) as { index: number; status: string; error?: string | null });
   await Deno.remove(fresh, { recursive: true });

@@ -61,11 +61,14 @@ async function buildTrivial(dir: string, count: number): Promise<Pairs> {
   };
 }
 
+/** The BIRD-scale set's quick sizes (`--quick`). */
+export const QUICK_SCALE = { transactions: 300_000, accounts: 20_000, posts: 30_000, users: 10_000 };
+
 /** The BIRD-scale questions (quick: a small build), built on first use and reused from the cache. */
 async function scalePairs(quick: boolean): Promise<Pairs> {
   const { ensureScaleDatabase } = await import("./scale.ts");
   const scale = await ensureScaleDatabase({
-    params: quick ? { transactions: 300_000, accounts: 20_000, posts: 30_000, users: 10_000 } : {},
+    params: quick ? QUICK_SCALE : {},
     onStep: (line) => console.log(line),
   });
   if (scale.built) console.log(`built in ${scale.buildSeconds.toFixed(1)} s`);

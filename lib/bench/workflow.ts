@@ -10,10 +10,7 @@
 import { join } from "node:path";
 import { BIRD_SEPARATOR } from "../data/mod.ts";
 import { buildSet, type Pairs } from "./scoring_sets.ts";
-import { denoDir, runOfficial } from "./scoring_runs.ts";
-import { runTree } from "./tree_run.ts";
-
-const ROOT = new URL("../..", import.meta.url).pathname;
+import { denoDir, evalTree, runOfficial } from "./scoring_runs.ts";
 
 /** Options of {@linkcode benchWorkflow}. */
 export interface WorkflowBenchOptions {
@@ -67,23 +64,12 @@ async function oursRound(
   const correct: number[] = [];
   for (const [m, predictions] of files.entries()) {
     const out = join(cache, `run-${m}`);
-    const run = await runTree(Deno.execPath(), [
-      "run",
-      "-A",
-      join(ROOT, "lib", "cli", "cli.ts"),
-      "eval",
-      "--dataset",
-      pairs.dataset,
-      "--db-root",
-      pairs.dbRoot,
-      "--predictions",
-      predictions,
-      "--workers",
-      String(bench.workers),
-      "--out",
+    const run = await evalTree({ ...pairs, predictions }, {
+      workers: bench.workers,
       out,
-      "--quiet",
-    ], { env: { XDG_CACHE_HOME: join(cache, "xdg"), DENO_DIR: bench.denoCache } });
+      xdg: join(cache, "xdg"),
+      denoCache: bench.denoCache,
+    });
     seconds += run.seconds;
     const summary = JSON.parse(await Deno.readTextFile(join(out, "summary.json"))) as { correct: number };
     correct.push(summary.correct);

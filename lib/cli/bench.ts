@@ -7,7 +7,7 @@
 import { numberFlag, parseCommand } from "../util/mod.ts";
 
 const USAGE =
-  `usage: deno task bench [--only scoring|workflow|generation|download|reward]... [--sets superhero,trivial,scale] [--runs N]
+  `usage: deno task bench [--only scoring|workflow|voting|audit|postgresql|generation|download|values|reward]... [--sets superhero,trivial,scale] [--runs N]
          [--workers N] [--copies N] [--trivial N] [--quick]`;
 
 const FLAGS = {
@@ -21,7 +21,7 @@ const FLAGS = {
 } as const;
 
 /**
- * `deno task bench [--only scoring|workflow|generation|download|reward]... [--sets superhero,trivial,scale] [--runs N]
+ * `deno task bench [--only scoring|workflow|voting|audit|postgresql|generation|download|values|reward]... [--sets superhero,trivial,scale] [--runs N]
  * [--workers N] [--copies N] [--trivial N] [--quick]`.
  *
  * @param argv The arguments after `bench`.
@@ -41,8 +41,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
     workers: int("workers"),
     quick: values.quick ?? false,
   };
+  // The voting benchmark shares the sizing flags that mean the same there (its sets are its own).
+  const voting = values.only && !values.only.includes("voting") ? undefined : {
+    runs: int("runs"),
+    copies: int("copies"),
+    workers: int("workers"),
+    quick: values.quick ?? false,
+  };
   const { runBenchmarks } = await import("../bench/mod.ts");
   const workflow = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  const audit = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
+  const postgresql = { runs: int("runs"), workers: int("workers"), quick: values.quick ?? false };
   const reward = {
     // The reward bench's sets are its own (superhero, scale); --sets names them when only reward runs.
     sets: values.only?.length === 1 && values.only[0] === "reward"
@@ -52,6 +61,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
     workers: int("workers"),
     quick: values.quick ?? false,
   };
-  await runBenchmarks({ only: values.only, scoring, workflow, reward });
+  await runBenchmarks({ only: values.only, scoring, workflow, voting, audit, postgresql, reward });
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
- * `deno task <command>` entry point: `eval`, `download`, `db`, `sft`, `cot`, `train`, `serve`, `report`,
+ * `deno task <command>` entry point: `eval`, `download`, `db`, `audit`, `sft`, `cot`, `train`, `serve`, `report`,
  * `notebook:html`, `notebooks`, `bench`. Each command's flags live in a file of its own here (`eval.ts`,
- * `download.ts`, `db.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
+ * `download.ts`, `db.ts`, `audit.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
  * in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
  *
  * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
@@ -17,6 +17,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   download: async (a) => (await import("./download.ts")).downloadCommand(a),
   db: async (a) => (await import("./db.ts")).dbCommand(a),
+  audit: async (a) => (await import("./audit.ts")).auditCommand(a),
   sft: async (a) => (await import("./sft.ts")).sftCommand(a),
   cot: async (a) => (await import("./cot.ts")).cotCommand(a),
   train: async (a) => (await import("./train.ts")).trainCommand(a),
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   "notebook:html": async (a) => (await import("../notebook/mod.ts")).notebookHtmlCommand(a),
   notebooks: async (a) => (await import("../notebook/mod.ts")).notebooksCommand(a),
   bench: async (a) => (await import("./bench.ts")).benchCommand(a),
+  "prompt-stats": async (a) => (await import("./prompt_stats.ts")).promptStatsCommand(a),
 };
 
 /** Run a command by name; returns the exit code. Known errors become one line on stderr. */

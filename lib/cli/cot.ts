@@ -21,13 +21,17 @@ const COT_USAGE =
   `usage: deno task cot --dataset FILE|DIR --model NAME --out DIR [--provider llama-api|together|openai|openai-compatible]
          [--base-url URL] [--concurrency N] [--request-timeout S] [--temperature T] [--max-tokens N] [--no-cache]
          [--db-root DIR] [--db ID]... [--limit N] [--test-ratio 0.3] [--seed 42] [--group-by-db]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--skip-missing] [--timeout S] [--workers N] [--quiet]
+         [--no-evidence] [--sample-rows N] [--descriptions] [--values K] [--schema-format ddl|mschema] [--link] [--skip-missing] [--timeout S] [--workers N] [--quiet]
          ${DIALECT_USAGE}
+         [--audit DIR [--exclude KINDS]]
 Asks the teacher for step-by-step reasoning toward each gold SQL; keeps an example only when the SQL at the end of
 the reasoning returns the gold result (BIRD set semantics). Writes DIR/train.jsonl, DIR/test.jsonl, DIR/dataset.json
 and DIR/progress.jsonl (a rerun with the same --out skips finished questions). --dialect postgresql|mysql: prompts,
 gold SQL (from the dataset given) and the teacher's SQL in that dialect, executed on its engine.
-API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
+API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.
+--audit DIR leaves out questions whose audit (deno task audit) has flags of --exclude KINDS (default
+error,timeout,empty,all_null,unordered_limit,duplicate,literal_not_in_data:error; "none" keeps all) and
+records each in dataset.json.`;
 
 /**
  * `deno task cot`: parse flags, build, print a summary.

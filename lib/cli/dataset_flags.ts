@@ -9,6 +9,8 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { type BuildResult, type CommonDatasetOptions, countReasons, DEFAULT_SPLIT } from "../train/mod.ts";
 import { numberFlag, parseCommand, UsageError } from "../util/mod.ts";
 import { DIALECT_FLAGS, dialectFlags } from "./dialect_flags.ts";
+import { parseExclude } from "../audit/mod.ts";
+import { VALUE_FLAGS, valueFlags } from "./prompt_flags.ts";
 
 /**
  * Parses a dataset command's flags (`--flag -1` read as a value). A bad flag is a {@link UsageError} that keeps
@@ -45,11 +47,14 @@ export const COMMON_FLAGS = {
   "no-evidence": { type: "boolean" },
   "sample-rows": { type: "string" },
   descriptions: { type: "boolean" },
+  ...VALUE_FLAGS,
   "skip-missing": { type: "boolean" },
   timeout: { type: "string" },
   workers: { type: "string" },
   quiet: { type: "boolean" },
   ...DIALECT_FLAGS,
+  audit: { type: "string" },
+  exclude: { type: "string" },
 } as const;
 
 /** The usage lines of the dialect flags, as both commands print them. */
@@ -78,6 +83,7 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
       evidence: !values["no-evidence"],
       sampleRows: numberFlag("sample-rows", str("sample-rows"), { integer: true, min: 0 }) ?? 0,
       descriptions: Boolean(values.descriptions),
+      ...valueFlags(values as Parameters<typeof valueFlags>[0]),
     },
     split: {
       testRatio: numberFlag("test-ratio", str("test-ratio"), { min: 0, max: 1 }) ?? DEFAULT_SPLIT.testRatio,
@@ -88,7 +94,21 @@ export function commonOptionsFrom(values: Record<string, unknown>, usage: string
     timeoutS: numberFlag("timeout", str("timeout"), { min: 0.001 }),
     workers: numberFlag("workers", str("workers"), { integer: true, min: 1 }),
     quiet: Boolean(values.quiet),
+    ...auditOptionsFrom(values),
   };
+}
+
+/** `--audit DIR --exclude kinds` (`--exclude` alone is a usage error). */
+function auditOptionsFrom(values: Record<string, unknown>): { audit?: string; exclude?: string[] } {
+  const audit = values.audit as string | undefined;
+  const exclude = values.exclude as string | undefined;
+  if (exclude !== undefined && !audit) throw new UsageError("--exclude needs --audit DIR (deno task audit)");
+  if (!audit) return {};
+  try {
+    return { audit, exclude: parseExclude(exclude) };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /**

@@ -27,7 +27,7 @@ import { numberFlag, parseCommand, usageExit } from "../util/mod.ts";
 
 const USAGE =
   `usage: deno task db load --dialect postgresql|mysql [--db-url URL] --db-root DIR [--db NAME]... [--dump FILE]
-       [--replace] [--ro-user NAME] [--target-db NAME] [--statement-timeout S]
+       [--replace] [--ro-user NAME] [--target-db NAME] [--statement-timeout S] [--temp-file-limit SIZE]
 
   --dialect D          postgresql or mysql (MariaDB too)
   --db-url URL         the server (postgres://user:pass@host:5432/, mysql://root:pass@host:3306/), else
@@ -42,7 +42,9 @@ const USAGE =
   --target-db NAME     the database to fill (default: the URL's, else bird / BIRD as the official dumps)
   --ro-user NAME       the read-only user for evaluation (default text2sql_ro; password from
                        $TEXT2SQL_RO_PASSWORD, else generated once and printed on stderr)
-  --statement-timeout S  the read-only user's statement time limit in seconds (default 60)`;
+  --statement-timeout S  the read-only user's statement time limit in seconds (default 60)
+  --temp-file-limit SIZE PostgreSQL: the read-only role's temporary-file bound per session (default 1GB; the
+                       role cannot raise it)`;
 
 const FLAGS = {
   dialect: { type: "string" },
@@ -55,6 +57,7 @@ const FLAGS = {
   "target-db": { type: "string" },
   "ro-user": { type: "string", default: "text2sql_ro" },
   "statement-timeout": { type: "string" },
+  "temp-file-limit": { type: "string" },
 } as const;
 
 function oneLine(error: unknown): string {
@@ -130,6 +133,7 @@ export async function dbCommand(argv: string[]): Promise<number> {
         report,
         roUser: v["ro-user"],
         timeoutS,
+        tempFileLimit: v["temp-file-limit"],
         url: dbUrl,
       });
     } finally {
@@ -171,6 +175,7 @@ async function readOnlyUser(
     report: LoadReport;
     roUser: string;
     timeoutS: number;
+    tempFileLimit?: string;
     url: string;
   },
 ): Promise<void> {
@@ -180,7 +185,14 @@ async function readOnlyUser(
     tables: o.report.tables.map((t) => t.tableName),
     password: Deno.env.get("TEXT2SQL_RO_PASSWORD") || null,
     statementTimeoutS: o.timeoutS,
+    tempFileLimit: o.tempFileLimit,
   });
+  if (role.tempFileLimit && !role.tempFileLimit.ok) {
+    console.error(
+      `db load: warning: cannot bound ${role.name}'s temporary files (temp_file_limit): ` +
+        `${oneLine(role.tempFileLimit.error)} (load as a superuser to set it)`,
+    );
+  }
   const url = { ...parseDbUrl(o.url), user: role.name, password: null, database: o.database };
   console.log(`read-only user ${role.name}: ${publicDbUrl(url)} (user ${role.name})`);
   if (role.generated) {

@@ -6,6 +6,7 @@
  */
 import { MIN_WORKER_MEMORY, parseMemory } from "../exec/mod.ts";
 import { dialectFlags } from "./dialect_flags.ts";
+import { VALUE_FLAGS, VALUE_USAGE, valueFlags } from "./prompt_flags.ts";
 import {
   MODEL_FLAGS,
   modelFlagValues,
@@ -22,7 +23,7 @@ const EVAL_USAGE = `usage: deno task eval [--dataset FILE|DIR] [--db-root DIR] [
          (--predictions FILE | --model NAME [--provider llama-api|together|openai|openai-compatible] [--base-url URL])
          [--concurrency N] [--request-timeout S] [--timeout S] [--workers N] [--worker-memory SIZE] [--temperature T] [--max-tokens N]
          [--n K (K > 1: vote over K samples' results) | --agent [--max-turns T] [--question-timeout S]] [--retry-budget S]
-         [--no-evidence] [--sample-rows N] [--descriptions] [--reasoning] [--ves N] [--no-cache] [--retry-failed]
+         [--no-evidence] [--sample-rows N] [--descriptions] ${VALUE_USAGE} [--reasoning] [--ves N] [--no-cache] [--retry-failed]
          [--prices FILE] [--out DIR] [--quiet] [--max-retries N] [--max-consecutive-failures N] [--allow-symlinks]
 With no arguments: scores the bundled official gpt-3.5-turbo baseline predictions on the bundled superhero sample.
 API keys come from the environment only: LLAMA_API_KEY, TOGETHER_API_KEY, OPENAI_API_KEY.`;
@@ -47,6 +48,7 @@ const EVAL_FLAGS = {
   "no-evidence": { type: "boolean" },
   "sample-rows": { type: "string" },
   descriptions: { type: "boolean" },
+  ...VALUE_FLAGS,
   reasoning: { type: "boolean" },
   ves: { type: "string" },
   "retry-failed": { type: "boolean" },
@@ -99,7 +101,20 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   console.log(formatSummaryTable(result.summary));
   console.log(`run: ${result.dir}`);
+  console.log(reuseLine(result.reuse, Boolean(values.model)));
   return exitCode(result);
+}
+
+/**
+ * What this call reused, e.g. `reused: 129 from the run log, 0 from the completion cache; 0 new requests`: a
+ * resumed finished run reads as such, not as an empty progress bar.
+ */
+export function reuseLine(
+  reuse: { fromLog: number; fromCache: number; fresh: number },
+  model: boolean,
+): string {
+  const fresh = model ? `${reuse.fresh} asked the model` : `${reuse.fresh} scored from the predictions file`;
+  return `questions: ${reuse.fromLog} from the run log, ${reuse.fromCache} from the completion cache, ${fresh}`;
 }
 
 /** The options of `runEvaluation`, each flag checked with a one-line message. */
@@ -137,6 +152,7 @@ async function runOptions(values: EvalValues) {
       sampleRows: int("sample-rows", 0) ?? 0,
       descriptions: values.descriptions ?? false,
       reasoning: values.reasoning ?? false,
+      ...valueFlags(values),
     },
     ves: int("ves", 1) ?? null,
     cache: model.cache,

@@ -16,15 +16,20 @@ import {
 
 const SFT_USAGE = `usage: deno task sft --dataset FILE|DIR --out DIR [--db-root DIR] [--db ID]... [--limit N]
          [--test-ratio 0.3] [--seed 42] [--group-by-db] [--no-evidence] [--sample-rows N] [--descriptions]
+         [--values K] [--schema-format ddl|mschema] [--link]
          [--skip-missing] [--no-verify] [--timeout S] [--workers N] [--format messages|grpo] [--quiet]
          ${DIALECT_USAGE}
+         [--audit DIR [--exclude KINDS]]
 Writes DIR/train.jsonl, DIR/test.jsonl ({"messages":[system, user, assistant = gold SQL]}) and DIR/dataset.json.
 --format grpo writes prompt-only rows {"messages":[system, user],"db_id","gold_sql","db_path"} for
 "method": "grpo" (db_path is relative to the database root, which the trainer's grpo.db_root must name; SQLite only).
 --dialect postgresql|mysql: prompts in that dialect (its DDL from the engine's catalog), gold SQL from the dataset
 given (mini_dev_postgresql.json …) executed on that engine; PostgreSQL is embedded unless --db-url names a server.
 Gold SQL that fails to execute is dropped and recorded (--no-verify skips execution). A missing database is an
-error unless --db leaves it out or --skip-missing drops (and records) its questions.`;
+error unless --db leaves it out or --skip-missing drops (and records) its questions.
+--audit DIR leaves out questions whose audit (deno task audit) has flags of --exclude KINDS (default
+error,timeout,empty,all_null,unordered_limit,duplicate,literal_not_in_data:error; "none" keeps all) and
+records each in dataset.json; GRPO rows of tie questions carry alt_results, every equally right answer.`;
 
 /**
  * `deno task sft`: parse flags, build, print a one-paragraph summary.

@@ -121,17 +121,3 @@ export async function writeManifest(
     );
   }
 }
-
-/** Remove manifest rows of these tables. */
-export async function deleteManifest(
-  conn: DbConnection,
-  dialect: LoadDialect,
-  tables: string[],
-): Promise<void> {
-  for (const t of tables) {
-    await conn.query(
-      `DELETE FROM ${manifestTable(dialect)} WHERE table_name = ${dialect === "postgresql" ? "$1" : "?"}`,
-      [t],
-    );
-  }
-}

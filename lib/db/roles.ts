@@ -2,7 +2,7 @@
  * The read-only role/user evaluation connects as (`text2sql_ro` by default).
  *
  * PostgreSQL: `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT`, its sessions
- * `default_transaction_read_only = on` and a `statement_timeout`; `CONNECT` on the database, `USAGE` (never
+ * `default_transaction_read_only = on`, a `statement_timeout` and a `temp_file_limit` it cannot change; `CONNECT` on the database, `USAGE` (never
  * `CREATE`) on `public` and `text2sql`, `SELECT` on the loaded tables and the manifest only; `TEMPORARY` and
  * `CREATE` on the database and `CREATE` on `public` are revoked from `PUBLIC`.
  * MySQL/MariaDB: `'name'@'%'` and `'name'@'localhost'` with every privilege revoked and `SELECT` granted on the
@@ -29,7 +29,16 @@ export interface ReadOnlyRoleOptions {
   password: string | null;
   /** Per-statement time limit in seconds. */
   statementTimeoutS: number;
+  /**
+   * PostgreSQL: the most temporary-file space one session may use (`temp_file_limit`, e.g. `1GB`; default
+   * {@linkcode DEFAULT_TEMP_FILE_LIMIT}), set on the role by this (superuser) connection so that the role itself
+   * cannot raise it; `-1`: no bound.
+   */
+  tempFileLimit?: string;
 }
+
+/** The read-only role's default `temp_file_limit`. */
+export const DEFAULT_TEMP_FILE_LIMIT = "1GB";
 
 /** What {@linkcode ensureReadOnlyRole} did. */
 export interface ReadOnlyRole {
@@ -40,6 +49,11 @@ export interface ReadOnlyRole {
   password: string | null;
   /** Whether the password was generated here (print it once). */
   generated: boolean;
+  /**
+   * PostgreSQL: the `temp_file_limit` now set on the role, or why it could not be set (the connection is not a
+   * superuser and holds no `SET` privilege on the parameter); absent for MySQL.
+   */
+  tempFileLimit?: { ok: true; value: string } | { ok: false; error: string };
 }
 
 /** A random password: 24 characters of [A-Za-z0-9]. */
@@ -59,6 +73,9 @@ export async function ensureReadOnlyRole(
 }
 
 async function pgRole(conn: DbConnection, o: ReadOnlyRoleOptions): Promise<ReadOnlyRole> {
+  if (o.tempFileLimit !== undefined && !/^(-1|\d+\s*(kB|MB|GB|TB)?)$/.test(o.tempFileLimit)) {
+    throw new Error(`temp_file_limit ${JSON.stringify(o.tempFileLimit)} is not a size (e.g. 1GB, 512MB, -1)`);
+  }
   const exists = (await conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [o.name])).rows.length > 0;
   const generated = !exists && o.password === null;
   const password = o.password ?? (generated ? randomPassword() : null);
@@ -81,7 +98,35 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role};
 GRANT USAGE ON SCHEMA text2sql TO ${role};
 GRANT SELECT ON ${manifestTable("postgresql")} TO ${role};
 ${grants}`);
-  return { name: o.name, created: !exists, password, generated };
+  return {
+    name: o.name,
+    created: !exists,
+    password,
+    generated,
+    tempFileLimit: await pgTempFileLimit(conn, o),
+  };
+}
+
+/**
+ * Bound the role's temporary files (a huge sort or hash spills to disk): `ALTER ROLE … SET temp_file_limit` by
+ * this connection. `temp_file_limit` is a superuser parameter, so the role can neither `SET` it nor
+ * `set_config()` it (not even from a string `query_to_xml` runs) unless granted `SET` on it: that grant would let
+ * a query lift the bound, so it is never given, and revoked where it was (PostgreSQL 15+).
+ */
+async function pgTempFileLimit(
+  conn: DbConnection,
+  o: ReadOnlyRoleOptions,
+): Promise<{ ok: true; value: string } | { ok: false; error: string }> {
+  const value = o.tempFileLimit ?? DEFAULT_TEMP_FILE_LIMIT;
+  const role = quoteIdent(o.name, "postgresql");
+  const version = Number((await conn.version()).split(".")[0]);
+  if (version >= 15) await conn.exec(`REVOKE SET ON PARAMETER temp_file_limit FROM ${role}`).catch(() => {});
+  try {
+    await conn.exec(`ALTER ROLE ${role} SET temp_file_limit = ${quoteLiteral(value)}`);
+    return { ok: true, value };
+  } catch (e) {
+    return { ok: false, error: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 async function mysqlRole(conn: DbConnection, o: ReadOnlyRoleOptions): Promise<ReadOnlyRole> {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
+import type { DigestResult, ExecResult, GoldDigest, ScoreOutcome } from "./pool_types.ts";
 import type { CatalogTable, Dialect } from "../types.ts";
 
 export type { CatalogColumn, CatalogTable, Dialect } from "../types.ts";
@@ -25,6 +25,23 @@ export function parseDialect(text: string): Dialect {
   return d;
 }
 
+/**
+ * A server URL as `run.json`, messages and reports may show it: scheme, host, port and database only (no user,
+ * no password, no query parameters, which may carry a key).
+ */
+export function publicServerUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString();
+  } catch {
+    return "(unparsable server URL)";
+  }
+}
+
 /** What a run records of the engine that scored it (`run.json`): never a secret. */
 export interface EngineInfo {
   dialect: Dialect;
@@ -36,6 +53,16 @@ export interface EngineInfo {
   semantics: string;
   /** Where the data is, as it may be shown: a server URL without credentials, or null for local files. */
   location: string | null;
+}
+
+/** Options of {@linkcode SqlEngine.digest}. */
+export interface DigestOptions {
+  /** Per-query time limit, seconds (default: the engine's). */
+  timeoutS?: number;
+  /** Rows of the display sample (default: the engine's `sampleRows`). */
+  sampleRows?: number;
+  /** Keep the digest for a later `score(…, {reuse: true})` of the same text (the voted answer). */
+  keep?: boolean;
 }
 
 /**
@@ -57,11 +84,22 @@ export interface SqlEngine {
   execute(target: string, sql: string, options?: { timeoutS?: number }): Promise<ExecResult>;
   /** Execute statements in order on one worker, stopping at the first that fails. */
   executeEach(target: string, sqls: string[], options?: { timeoutS?: number }): Promise<ExecResult[]>;
-  /** Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. */
+  /**
+   * Run one statement and digest it inside the engine (a voting candidate, an agent's tool call): its shape, the
+   * first `sampleRows` rows and the set digest of its distinct rows come back, never its rows, under the same
+   * time and memory limits as scoring. With `keep`, the engine may keep the digest for a later `score` of the
+   * same text with `reuse`.
+   */
+  digest(target: string, sql: string, options?: DigestOptions): Promise<DigestResult>;
+  /**
+   * Score a prediction against its gold SQL (or the gold's cached digest) inside the engine. With `reuse` (a
+   * voted answer), a digest kept by {@linkcode SqlEngine.digest} for this text is compared instead of running it
+   * again, and the outcome carries the gold's set digest (`goldSet`) for the candidates' verdicts.
+   */
   score(
     target: string,
     predSql: string,
-    options: { gold: string | GoldDigest | null; timeoutS?: number },
+    options: { gold: string | GoldDigest | null; timeoutS?: number; reuse?: boolean },
   ): Promise<ScoreOutcome>;
   /** The engine as `run.json` records it. */
   info(): Promise<EngineInfo>;

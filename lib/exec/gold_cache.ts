@@ -135,6 +135,8 @@ export class GoldCache {
   private readonly inFlight = new Map<string, Promise<GoldEntry | null>>();
   /** Shard files that are not regular files (a FIFO, a device, a folder, a loop): never read nor appended to. */
   private readonly unusable = new Set<string>();
+  /** The engine's content identity of a database ({@linkcode GoldCacheOptions.contentKey}), or null for files. */
+  private readonly contentKey: ((target: string) => Promise<string | null>) | null;
   /** Gold queries actually executed (cache misses), for tests and benchmarks. */
   misses = 0;
   hits = 0;
@@ -147,11 +149,14 @@ export class GoldCache {
     this.contentKey = options.contentKey ?? null;
   }
 
-  private readonly contentKey: ((target: string) => Promise<string | null>) | null;
+  /** The key of a database in the maps above: the engine's target as given, or a SQLite file's absolute path. */
+  private keyOf(dbPath: string): string {
+    return this.contentKey ? dbPath : resolve(dbPath);
+  }
 
   /** The database's content hash, memoised on disk by its stamp so a big file is hashed once. */
   dbHash(dbPath: string): Promise<string | null> {
-    const abs = this.contentKey ? dbPath : resolve(dbPath);
+    const abs = this.keyOf(dbPath);
     let p = this.dbHashes.get(abs);
     if (!p && this.contentKey) {
       p = this.contentKey(dbPath).then((k) => {
@@ -188,10 +193,8 @@ export class GoldCache {
         const stamp = stampOf(abs, st);
         const indexFile = join(this.dir, "db-hashes", `${stamp}.txt`);
         if (this.memoryOnly) return { stamp, indexFile, known: null };
-        const known = (await readTextSafe(indexFile, { maxBytes: 1024, what: "gold cache index" }).catch(() =>
-          ""
-        ))
-          .trim();
+        const known = await readTextSafe(indexFile, { maxBytes: 1024, what: "gold cache index" })
+          .then((text) => text.trim(), () => "");
         return { stamp, indexFile, known: /^[0-9a-f]{64}$/.test(known) ? known : null };
       })();
       this.stamps.set(abs, p);
@@ -327,12 +330,15 @@ export class GoldCache {
    * hash: until it is known, every lookup on that database is a miss.
    */
   async peek(dbPath: string, sql: string): Promise<GoldEntry | null> {
-    const abs = this.contentKey ? dbPath : resolve(dbPath);
+    const abs = this.keyOf(dbPath);
+    let hash: string | null | undefined;
     // An engine's content key is quick (a catalog read, once): wait for it.
-    const keyed = this.contentKey ? await this.dbHash(abs) : null;
-    void this.dbHash(abs);
-    // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
-    const hash = this.contentKey ? keyed : (await this.stamped(abs))?.known ?? this.known.get(abs);
+    if (this.contentKey) hash = await this.dbHash(abs);
+    else {
+      void this.dbHash(abs);
+      // Known from an earlier run's stamp index at once, or being hashed in the background: never wait for that.
+      hash = (await this.stamped(abs))?.known ?? this.known.get(abs);
+    }
     if (!hash) return null;
     const hit = (await this.shard(hash)).get(sql) ?? null;
     if (hit) this.touch(hash, sql);

@@ -48,6 +48,20 @@ export interface ScoredOk {
   execMs: number;
 }
 
+/**
+ * A statement run and digested inside the worker (`SqlEngine.digest`: a voting candidate, an agent's tool call):
+ * its shape, a display sample and the set digest of its distinct rows; its rows never leave the worker.
+ */
+export interface DigestOk extends ScoredOk {
+  /** `result_digest.ts` `setDigest`: equal for two results iff EX calls them equal. */
+  set: string;
+  /** Wall time measured by the parent, milliseconds. */
+  ms: number;
+}
+
+/** The outcome of `SqlEngine.digest`. */
+export type DigestResult = DigestOk | ExecErr;
+
 /** A gold result as the gold cache keeps it: its shape and the digest a prediction is compared against. */
 export interface GoldDigest extends ScoredOk {
   /** Absent when the result is too large to be worth caching (the worker did not send it): such a gold query is
@@ -63,6 +77,8 @@ export interface ScoreOutcome {
   gold: GoldDigest | ExecErr | null;
   /** Whether `gold` was executed by this call (a cache miss). */
   goldExecuted: boolean;
+  /** The gold result's set digest (`result_digest.ts` `setDigest`) when asked for (`reuse`) and compared. */
+  goldSet: string | null;
   /** EX: set equality of distinct rows. */
   match: boolean;
   /** mini-dev Soft-F1. */

@@ -135,6 +135,21 @@ export function pyDecimal(text: string): number | bigint | PyKey {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
+/** A time of day's fields, as Python's `datetime.time` holds them (`micro`: microseconds). */
+export interface TimeParts {
+  hour: number;
+  minute: number;
+  second: number;
+  micro: number;
+}
+
+/** A `datetime.datetime`'s fields (`month` 1–12). */
+export interface DateTimeParts extends TimeParts {
+  year: number;
+  month: number;
+  day: number;
+}
+
 /** A `datetime.date` (`YYYY-MM-DD`). */
 export function pyDate(year: number, month: number, day: number): PyKey {
   return new PyKey(`date:${pad(year, 4)}-${pad(month)}-${pad(day)}`);
@@ -142,15 +157,7 @@ export function pyDate(year: number, month: number, day: number): PyKey {
 
 /** A naive `datetime.datetime`, to the microsecond. */
 export function pyDateTime(
-  p: {
-    year: number;
-    month: number;
-    day: number;
-    hour: number;
-    minute: number;
-    second: number;
-    micro: number;
-  },
+  p: DateTimeParts,
 ): PyKey {
   return new PyKey(
     `dt:${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}.${
@@ -164,15 +171,7 @@ export function pyDateTime(
  * equal to a naive one. `offsetSeconds` is east of UTC.
  */
 export function pyDateTimeTz(
-  p: {
-    year: number;
-    month: number;
-    day: number;
-    hour: number;
-    minute: number;
-    second: number;
-    micro: number;
-  },
+  p: DateTimeParts,
   offsetSeconds: number,
 ): PyKey {
   // setUTCFullYear, not Date.UTC: the latter maps years 0–99 to 1900–1999.
@@ -184,7 +183,7 @@ export function pyDateTimeTz(
 }
 
 /** A `datetime.time` (naive), to the microsecond. */
-export function pyTime(p: { hour: number; minute: number; second: number; micro: number }): PyKey {
+export function pyTime(p: TimeParts): PyKey {
   return new PyKey(`time:${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}.${pad(p.micro, 6)}`);
 }
 
@@ -193,7 +192,7 @@ export function pyTime(p: { hour: number; minute: number; second: number; micro:
  * and aware is False).
  */
 export function pyTimeTz(
-  p: { hour: number; minute: number; second: number; micro: number },
+  p: TimeParts,
   offset: number,
 ): PyKey {
   const micros = ((p.hour * 60 + p.minute) * 60 + p.second - offset) * 1_000_000 + p.micro;

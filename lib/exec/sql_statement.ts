@@ -73,21 +73,45 @@ export function splitFirstStatement(sql: string): SplitStatement {
     else break;
   }
   if (start >= sql.length) return { statement: null, multiple: false };
+  // A trigger's body holds statements of its own: SQLite ends a CREATE TRIGGER only at `END;` (as
+  // `sqlite3_complete` does), so its inner `;` are not boundaries.
+  const trigger = TRIGGER_START.test(sql.slice(start, start + 200));
+  let lastWord = "";
   let i = start;
   while (i < sql.length) {
     const c = sql[i];
-    if (c === "'" || c === '"' || c === "`") i = skipQuoted(sql, i, c);
-    else if (c === "[") i = skipQuoted(sql, i, "]");
-    else if ((c === "-" && sql[i + 1] === "-") || (c === "/" && sql[i + 1] === "*")) {
+    if (c === "'" || c === '"' || c === "`") {
+      i = skipQuoted(sql, i, c);
+      lastWord = "";
+    } else if (c === "[") {
+      i = skipQuoted(sql, i, "]");
+      lastWord = "";
+    } else if ((c === "-" && sql[i + 1] === "-") || (c === "/" && sql[i + 1] === "*")) {
       i = skipSpaceAndComments(sql, i);
     } else if (c === ";") {
+      if (trigger && lastWord.toUpperCase() !== "END") {
+        i++;
+        lastWord = "";
+        continue;
+      }
       const statement = sql.slice(start, i + 1);
       const rest = skipSpaceAndComments(sql, i + 1);
       return { statement, multiple: rest < sql.length };
-    } else i++;
+    } else if (isIdChar(c)) {
+      let j = i;
+      while (j < sql.length && isIdChar(sql[j])) j++;
+      lastWord = sql.slice(i, j);
+      i = j;
+    } else {
+      if (!/\s/.test(c)) lastWord = "";
+      i++;
+    }
   }
   return { statement: sql.slice(start), multiple: false };
 }
+
+/** `CREATE [TEMP|TEMPORARY] TRIGGER` at the start of a statement. */
+const TRIGGER_START = /^CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b/i;
 
 /** SQLite's `IdChar`: letters, digits, `_`, `$` and every byte of a multi-byte UTF-8 character. */
 function isIdChar(c: string): boolean {

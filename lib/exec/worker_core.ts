@@ -12,10 +12,13 @@
  * costs one write, not three. A slow statement's end is written at once, so the parent's
  * timer restarts before the digest of a big result is computed.
  *
- * Two requests: `exec` returns each statement's distinct rows as canonical cell keys (CoT, SFT, the agent);
- * `score` runs a prediction and its gold query (or takes the gold's cached digest) and compares them here, so
- * result rows never cross the pipe: only the verdict, Soft-F1, shapes, a display sample and the gold's digest for
- * the cache. What differs between engines is one function, {@linkcode WorkerBackend.run}: run one statement and
+ * Three requests: `exec` returns each statement's distinct rows as canonical cell keys (CoT, SFT); `score` runs
+ * a prediction and its gold query (or takes the gold's cached digest) and compares them here, so result rows
+ * never cross the pipe: only the verdict, Soft-F1, shapes, a display sample and the gold's digest for the cache;
+ * `digest` runs one statement (a voting candidate, an agent's tool call) and returns its shape, a display sample
+ * and the set digest of its distinct rows (`result_digest.ts` `setDigest`, the one definition of EX equality),
+ * never its rows. A digested statement may be kept here ({@linkcode WorkerRequest.keep}) so that a later
+ * `score` of the same text on this worker compares it without running it again (the voted answer). What differs between engines is one function, {@linkcode WorkerBackend.run}: run one statement and
  * return its rows as values `result_digest.ts` compares as Python would.
  *
  * @module
@@ -31,16 +34,26 @@ import {
   encodeDigest,
   PyKey,
   type ResultDigest,
+  setDigest,
 } from "./result_digest.ts";
 
 /** A request from the pool. */
 export interface WorkerRequest {
   id: number;
-  op: "exec" | "score";
+  op: "exec" | "score" | "digest";
   /** The database as the engine addresses it (a SQLite file, a db_id on a server). */
   db: string;
   /** exec: statements run in order, stopping at the first that fails. */
   sqls?: string[];
+  /** digest: the statement. */
+  sql?: string;
+  /** digest: keep the result's digest for a later `score` with `reuse` (bounded, least recently used out). */
+  keep?: boolean;
+  /** score: compare the prediction's kept digest (a `digest` with `keep` of the same text) instead of running it
+   * again, when this worker still holds it. */
+  reuse?: boolean;
+  /** score: send the gold's set digest back too (voting judges its candidates with it). */
+  goldSet?: boolean;
   /** score: the prediction, and the gold SQL to run unless `goldDigest` is given (null: prediction only). */
   pred?: string;
   gold?: string | null;
@@ -135,6 +148,14 @@ let outbox: string[] = [];
 /** Queue one message for the parent (written by the next {@linkcode flush}). */
 function send(obj: Record<string, unknown>): void {
   outbox.push(JSON.stringify(obj) + "\n");
+}
+
+/**
+ * Tell the parent something about this worker (e.g. the server backend it is connected to): the latest note is
+ * kept by the parent (`WorkerProcess.note`). It is written at the latest when the next statement starts.
+ */
+export function note(info: Record<string, unknown>): void {
+  send({ note: info });
 }
 
 /** Write every queued message, in order, in one write. */
@@ -247,21 +268,89 @@ function summary(ran: Ran, digest: ResultDigest, sampleRows: number) {
 const encodedSize = (d: ResultDigest): number =>
   Math.ceil(d.rows.byteLength / 3) * 4 + Math.ceil(d.cells.byteLength / 3) * 4;
 
-/** score: prediction, then gold (unless cached), compared here; one reply. */
-async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> {
-  const pred = await runStatement(backend, req, req.pred ?? "");
-  if (!pred.ok) {
-    send({ id: req.id, pred });
+/** A digested result kept for a later `score` of the same statement: its digest and its summary. */
+interface Kept {
+  digest: ResultDigest;
+  out: ReturnType<typeof summary>;
+  bytes: number;
+}
+
+/** Digests kept by `digest` with `keep`, by database and statement text, least recently used first. */
+const kept = new Map<string, Kept>();
+let keptBytes = 0;
+
+const keptKey = (req: WorkerRequest, sql: string) => `${req.db}\0${sql}`;
+
+/** Keep a digest under a bound of an eighth of the engine's heap limit (the oldest leave first). */
+function keep(req: WorkerRequest, sql: string, digest: ResultDigest, out: Kept["out"]): void {
+  const key = keptKey(req, sql);
+  const old = kept.get(key);
+  if (old) {
+    keptBytes -= old.bytes;
+    kept.delete(key);
+  }
+  const bytes = digest.rows.byteLength + digest.cells.byteLength + 2 * sql.length + 4096;
+  const bound = Math.max(0, req.heapLimit / 8);
+  if (bytes > bound) return;
+  kept.set(key, { digest, out, bytes });
+  keptBytes += bytes;
+  for (const [k, e] of kept) {
+    if (keptBytes <= bound) break;
+    kept.delete(k);
+    keptBytes -= e.bytes;
+  }
+}
+
+/** Take (and forget) the kept digest of a statement, or null. */
+function takeKept(req: WorkerRequest, sql: string): Kept | null {
+  const key = keptKey(req, sql);
+  const e = kept.get(key);
+  if (!e) return null;
+  kept.delete(key);
+  keptBytes -= e.bytes;
+  return e;
+}
+
+/** digest: one statement run and digested here; its shape, sample and set digest go back, never its rows. */
+async function digestOne(backend: WorkerBackend, req: WorkerRequest): Promise<void> {
+  const sql = req.sql ?? "";
+  const ran = await runStatement(backend, req, sql);
+  if (!ran.ok) {
+    send({ id: req.id, result: ran });
     return;
   }
-  const predDigest = digestRows(pred.rows, pred.columns.length);
-  const predOut = summary(pred, predDigest, req.sampleRows);
+  const digest = digestRows(ran.rows, ran.columns.length);
+  const out = summary(ran, digest, req.sampleRows);
+  ran.rows = [];
+  if (req.keep) keep(req, sql, digest, out);
+  send({ id: req.id, result: { ...out, set: setDigest(digest.rows) } });
+}
+
+/** score: prediction (or its kept digest), then gold (unless cached), compared here; one reply. */
+async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> {
+  const predSql = req.pred ?? "";
+  const reused = req.reuse ? takeKept(req, predSql) : null;
+  let predDigest: ResultDigest;
+  let predOut: Kept["out"] & { reused?: true };
+  if (reused) {
+    predDigest = reused.digest;
+    // Said, so that the parent times the prediction by its original run, not by this lookup.
+    predOut = { ...reused.out, reused: true };
+  } else {
+    const pred = await runStatement(backend, req, predSql);
+    if (!pred.ok) {
+      send({ id: req.id, pred });
+      return;
+    }
+    predDigest = digestRows(pred.rows, pred.columns.length);
+    predOut = summary(pred, predDigest, req.sampleRows);
+    // Free the prediction's rows before the gold query runs: both results need not be in memory at once.
+    pred.rows = [];
+  }
   if (req.gold === null && !req.goldDigest) {
     send({ id: req.id, pred: predOut });
     return;
   }
-  // Free the prediction's rows before the gold query runs: both results need not be in memory at once.
-  pred.rows = [];
   // The parent keeps the prediction's shape in case the gold query is killed or kills the worker.
   send({ id: req.id, partial: true, pred: predOut });
   let goldDigest: ResultDigest;
@@ -284,6 +373,8 @@ async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> 
   send({
     id: req.id,
     gold: goldOut,
+    // The gold's set digest when asked (voting: candidate verdicts, the same equality as `match`).
+    ...(req.goldSet ? { goldSet: setDigest(goldDigest.rows) } : {}),
     match: digestExMatch(predDigest, goldDigest),
     softF1: digestSoftF1(predDigest, goldDigest),
   });
@@ -295,7 +386,8 @@ async function handle(backend: WorkerBackend, line: string): Promise<void> {
   try {
     if (req.op === "score") {
       await (backend.pair ? backend.pair(req, () => score(backend, req)) : score(backend, req));
-    } else await execute(backend, req);
+    } else if (req.op === "digest") await digestOne(backend, req);
+    else await execute(backend, req);
   } catch (e) {
     // Anything unexpected (a malformed cached digest, a RangeError from a huge string) fails this request only.
     send({ id: req.id, error: e instanceof Error ? e.message : String(e) });

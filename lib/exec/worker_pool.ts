@@ -6,9 +6,10 @@
  *
  * @module
  */
-import type { CatalogTable, Dialect, EngineInfo, SqlEngine } from "./engine.ts";
+import type { CatalogTable, Dialect, DigestOptions, EngineInfo, SqlEngine } from "./engine.ts";
 import {
   DEFAULT_WORKER_MEMORY,
+  type DigestResult,
   type ExecErr,
   type ExecResult,
   formatBytes,
@@ -50,6 +51,8 @@ export abstract class WorkerPool implements SqlEngine {
   /** Recent time a request took in a worker (ms, a moving average): sets the pipeline's depth. */
   private recentMs = PIPELINE_WINDOW_MS;
   private queue: (() => void)[] = [];
+  /** Which worker kept the digest of (target, statement) (`digest` with `keep`), oldest first, bounded. */
+  private keptOn = new Map<string, WorkerProcess>();
   private closed = false;
 
   constructor(options: PoolOptions = {}) {
@@ -80,6 +83,12 @@ export abstract class WorkerPool implements SqlEngine {
   abstract contentKey(target: string): Promise<string | null>;
   /** The tables of a target's database. */
   abstract catalog(target: string): Promise<CatalogTable[]>;
+  /**
+   * A worker process has exited (killed at its time limit, died, or stopped by {@linkcode WorkerPool.close}): an
+   * engine whose work outlives its worker (a server backend still running the query) ends it here.
+   */
+  protected workerGone(_proc: WorkerProcess): void {}
+
   /** The request's `db` field for a target (SQLite: the absolute path). */
   protected dbOf(target: string): string {
     return target;
@@ -119,6 +128,46 @@ export abstract class WorkerPool implements SqlEngine {
   }
 
   /**
+   * Run one statement and digest it inside a worker: its shape, a display sample of `sampleRows` rows and the set
+   * digest of its distinct rows (`result_digest.ts` `setDigest`); no rows cross the pipe, whatever the result's
+   * size, and the statement has the same time limit and worker memory limit as a scored one. With `keep`, the
+   * worker keeps the digest, and a later `score(target, sql, {reuse: true})` goes to that worker and compares it
+   * without running the statement again.
+   */
+  async digest(target: string, sql: string, options: DigestOptions = {}): Promise<DigestResult> {
+    const timeoutS = options.timeoutS ?? this.timeoutS;
+    const ran: { on: WorkerProcess | null; t0: number } = { on: null, t0: 0 };
+    const out = await this.onWorker(target, (proc) => {
+      ran.on = proc;
+      ran.t0 = performance.now();
+      return proc.request("digest", {
+        db: this.dbOf(target),
+        sql,
+        keep: options.keep === true,
+        sampleRows: options.sampleRows ?? this.sampleRows,
+      }, { timeoutS, expected: 1 });
+    });
+    if (isFailure(out)) return out;
+    const { msg } = out;
+    if (isFailure(msg)) return msg;
+    const r = msg.result as DigestResult;
+    if (!r.ok) return { ...r, ms: performance.now() - ran.t0 };
+    if (options.keep && ran.on) this.rememberKept(target, sql, ran.on);
+    return { ...r, ms: performance.now() - ran.t0 };
+  }
+
+  private rememberKept(target: string, sql: string, proc: WorkerProcess): void {
+    const key = `${target}\0${sql}`;
+    this.keptOn.delete(key);
+    this.keptOn.set(key, proc);
+    // Only a hint (the worker may have let the digest go): a bounded map of the latest ones.
+    for (const k of this.keptOn.keys()) {
+      if (this.keptOn.size <= 4096) break;
+      this.keptOn.delete(k);
+    }
+  }
+
+  /**
    * Score a prediction against its gold query inside one worker: the prediction runs first; the gold query runs
    * only if it succeeded (as in the official script), unless `gold` is a cached {@linkcode GoldDigest}, which the
    * worker compares against instead. No rows cross the pipe: only shapes, samples, the verdict and Soft-F1.
@@ -126,10 +175,13 @@ export abstract class WorkerPool implements SqlEngine {
   async score(
     dbPath: string,
     predSql: string,
-    options: { gold: string | GoldDigest | null; timeoutS?: number },
+    options: { gold: string | GoldDigest | null; timeoutS?: number; reuse?: boolean },
   ): Promise<ScoreOutcome> {
     const timeoutS = options.timeoutS ?? this.timeoutS;
     const cached = typeof options.gold === "object" ? options.gold : null;
+    const key = `${dbPath}\0${predSql}`;
+    const holder = options.reuse ? this.keptOn.get(key) ?? null : null;
+    this.keptOn.delete(key);
     const body = {
       db: this.dbOf(dbPath),
       pred: predSql,
@@ -139,9 +191,15 @@ export abstract class WorkerPool implements SqlEngine {
       maxBytes: this.maxBytes,
       sampleRows: this.sampleRows,
       goldDigestChars: this.goldDigestChars,
+      reuse: holder !== null,
+      goldSet: options.reuse === true,
     };
-    const out = await this.onWorker(dbPath, (proc) => proc.request("score", body, { timeoutS, expected: 1 }));
-    const none = { gold: cached, goldExecuted: false, match: false, softF1: 0 };
+    const out = await this.onWorker(
+      dbPath,
+      (proc) => proc.request("score", body, { timeoutS, expected: 1 }),
+      holder,
+    );
+    const none = { gold: cached, goldExecuted: false, goldSet: null, match: false, softF1: 0 };
     if (isFailure(out)) return { pred: out, ...none };
     const { msg, partial } = out;
     if (isFailure(msg)) {
@@ -151,13 +209,16 @@ export abstract class WorkerPool implements SqlEngine {
         pred: { ...partial.pred, ms: partial.ms },
         gold: msg,
         goldExecuted: true,
+        goldSet: null,
         match: false,
         softF1: 0,
       };
     }
     const pred = (msg.pred ?? partial?.pred) as ScoredOk | (ExecErr & { execMs?: number });
     if (!pred.ok) return { pred: { ...pred, ms: pred.execMs ?? 0 }, ...none };
-    const predOut = { ...pred, ms: partial?.ms ?? pred.execMs };
+    const reused = (pred as { reused?: boolean }).reused === true;
+    const predOut = { ...pred, ms: reused ? pred.execMs : partial?.ms ?? pred.execMs };
+    delete (predOut as { reused?: boolean }).reused;
     if (!msg.gold) return { pred: predOut, ...none };
     const gold = msg.gold as GoldDigest | ExecErr;
     if (!gold.ok) {
@@ -165,6 +226,7 @@ export abstract class WorkerPool implements SqlEngine {
         pred: predOut,
         gold: { ...gold, ms: gold.execMs ?? 0 },
         goldExecuted: true,
+        goldSet: null,
         match: false,
         softF1: 0,
       };
@@ -173,20 +235,25 @@ export abstract class WorkerPool implements SqlEngine {
       pred: predOut,
       gold: cached ?? gold,
       goldExecuted: !cached,
+      goldSet: typeof msg.goldSet === "string" ? msg.goldSet : null,
       match: msg.match === true,
       softF1: Number(msg.softF1),
     };
   }
 
-  /** Acquire a worker, wait for it to start, run `fn` on it, release it. */
+  /**
+   * Acquire a worker (`prefer` first, when it is alive and current), wait for it to start, run `fn` on it,
+   * release it.
+   */
   private async onWorker<T>(
     dbPath: string,
     fn: (proc: WorkerProcess) => Promise<T>,
+    prefer: WorkerProcess | null = null,
   ): Promise<T | ExecErr> {
     if (this.closed) throw new Error(`${this.constructor.name} is closed`);
     this.allow([dbPath]);
-    for (;;) {
-      const proc = await this.assign();
+    for (let first = true;; first = false) {
+      const proc = first && prefer ? this.assignTo(prefer) ?? await this.assign() : await this.assign();
       let out: T;
       try {
         try {
@@ -246,6 +313,7 @@ export abstract class WorkerPool implements SqlEngine {
     proc.onExit = () => {
       this.procs = this.procs.filter((p) => p !== proc);
       this.assigned.delete(proc);
+      this.workerGone(proc);
       // A slot freed by a killed worker lets a queued request spawn a fresh one.
       this.wake();
     };
@@ -270,6 +338,16 @@ export abstract class WorkerPool implements SqlEngine {
       return Promise.resolve(best);
     }
     return new Promise((res) => this.queue.push(() => res(this.assign())));
+  }
+
+  /**
+   * This worker for one more request, whatever its load (it holds what the request needs: a kept digest), when
+   * it is alive and current; else null. The request waits in its pipeline behind the ones before it.
+   */
+  private assignTo(proc: WorkerProcess): WorkerProcess | null {
+    if (proc.dead || proc.generation !== this.generation || !this.procs.includes(proc)) return null;
+    this.assigned.set(proc, (this.assigned.get(proc) ?? 0) + 1);
+    return proc;
   }
 
   private release(proc: WorkerProcess): void {

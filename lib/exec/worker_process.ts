@@ -24,7 +24,7 @@ const KILL_SLACK_MS = 1000;
 
 interface Pending {
   id: number;
-  op: "exec" | "score";
+  op: "exec" | "score" | "digest";
   /** exec: results so far, one per statement. */
   results: ExecResult[];
   expected: number;
@@ -144,6 +144,10 @@ export class WorkerProcess {
   /** Why the worker could not start, as it said before exiting. */
   private fatal: string | null = null;
   onExit: () => void = () => {};
+  /** The worker's latest note (`worker_core.ts`'s `note`): e.g. the server backend it is connected to. */
+  note: Record<string, unknown> | null = null;
+  /** Whether it was killed at a time limit or died with a request in flight (its engine may still be busy). */
+  lostWork = false;
   /** Told the time each request took once it was the worker's (ms), for the pool's pipeline depth. */
   onServed: (ms: number) => void = () => {};
 
@@ -178,6 +182,7 @@ export class WorkerProcess {
         ),
       );
       const [p, ...queued] = this.inflight;
+      if (p) this.lostWork = true;
       this.inflight = [];
       for (const q of queued) q.finish(REQUEUE);
       if (p) {
@@ -211,6 +216,10 @@ export class WorkerProcess {
   }
 
   private handle(msg: Record<string, unknown>): void {
+    if (msg.note && typeof msg.note === "object") {
+      this.note = msg.note as Record<string, unknown>;
+      return;
+    }
     if (typeof msg.fatal === "string") {
       this.fatal = msg.fatal;
       return;
@@ -280,6 +289,7 @@ export class WorkerProcess {
       // Every reply of the requests before it was written before this statement started (`worker_core.ts`):
       // the head is the one running. Those behind it never started.
       const queued = this.inflight.slice(1);
+      this.lostWork = true;
       this.inflight = [];
       this.kill();
       for (const q of queued) q.finish(REQUEUE);
@@ -300,7 +310,7 @@ export class WorkerProcess {
    * request. Requests sent in the same task go out in one write.
    */
   request(
-    op: "exec" | "score",
+    op: "exec" | "score" | "digest",
     body: Record<string, unknown>,
     options: { timeoutS: number; expected: number },
   ): Promise<

@@ -34,6 +34,8 @@ export function runsFrame(runs: RunData[]): pl.DataFrame {
     pl.Series("model", col((x) => x.run.label), pl.Utf8),
     pl.Series("run_dir", col((x) => x.run.dir), pl.Utf8),
     pl.Series("dataset_sha256", col((x) => x.run.info.dataset?.sha256 ?? null), pl.Utf8),
+    // The question identities alone: equal across a set's dialect files (mini-dev in SQLite, PostgreSQL, MySQL).
+    pl.Series("questions_sha256", col((x) => x.run.info.dataset?.questions_sha256 ?? null), pl.Utf8),
     pl.Series("index", col((x) => x.r.index), pl.Int64),
     pl.Series("question_id", col((x) => num(x.r.question_id)), pl.Int64),
     pl.Series("db_id", col((x) => x.r.db_id), pl.Utf8),
@@ -194,7 +196,8 @@ export function errorTable(df: pl.DataFrame, options: { wide?: boolean } = {}): 
 
 /**
  * Token use and cost per run: `run`, `model`, `questions`, `prompt_tokens`, `completion_tokens`,
- * `cost_usd` (null when no question of the run has a known cost).
+ * `cost_usd` (null when no question of the run has a known cost). Token counts are null for a run that asked no
+ * model (scored from a predictions file).
  */
 export function tokenUsage(df: pl.DataFrame): pl.DataFrame {
   const order = runOrder(df);
@@ -204,14 +207,18 @@ export function tokenUsage(df: pl.DataFrame): pl.DataFrame {
     pl.col("completion_tokens").sum().alias("completion_tokens"),
     pl.col("cost_usd").sum().alias("cost_usd"),
     pl.col("cost_usd").count().alias("cost_known"),
+    pl.col("prompt_tokens").count().alias("tokens_known"),
   ).toRecords() as Record<string, number>[];
+  // A run that asked no model (a predictions file) has no token counts: null, not 0.
+  const tokens = (run: string, column: string) =>
+    Number(get(run).tokens_known) > 0 ? Number(get(run)[column] ?? 0) : null;
   const get = (run: string) => g.find((r) => (r.run as unknown as string) === run)!;
   return pl.DataFrame([
     pl.Series("run", order.map((o) => o.run), pl.Utf8),
     pl.Series("model", order.map((o) => o.model), pl.Utf8),
     pl.Series("questions", order.map((o) => Number(get(o.run).questions)), pl.Int64),
-    pl.Series("prompt_tokens", order.map((o) => Number(get(o.run).prompt_tokens ?? 0)), pl.Int64),
-    pl.Series("completion_tokens", order.map((o) => Number(get(o.run).completion_tokens ?? 0)), pl.Int64),
+    pl.Series("prompt_tokens", order.map((o) => tokens(o.run, "prompt_tokens")), pl.Int64),
+    pl.Series("completion_tokens", order.map((o) => tokens(o.run, "completion_tokens")), pl.Int64),
     pl.Series(
       "cost_usd",
       order.map((o) =>

@@ -121,11 +121,82 @@ export function accuracyByDifficultyChart(df: pl.DataFrame, options: ChartOption
   const data = table.flatMap((r) =>
     buckets.map((b) => ({ model: r.model as string, bucket: b, accuracy: r[b] as number | null }))
   ).filter((d) => d.accuracy !== null);
-  return bucketBars("accuracy-by-difficulty", data, {
-    buckets,
-    series: table.map((r) => r.model as string),
-    ...options,
-    title: options.title ?? "Execution accuracy by difficulty (BIRD EX, set semantics)",
+  const series = table.map((r) => r.model as string);
+  const title = options.title ?? "Execution accuracy by difficulty (BIRD EX, set semantics)";
+  // Past a few runs, grouped bars get too thin to label: one row per run, one cell per bucket, the value in it.
+  if (series.length > GROUPED_MAX) {
+    // Best total first, as the leaderboard reads.
+    const total = new Map(table.map((r) => [r.model as string, (r.total as number | null) ?? -1]));
+    return heatMap(
+      "accuracy-by-difficulty",
+      data.map((d) => ({ row: d.model, column: d.bucket, value: d.accuracy })),
+      {
+        rows: [...series].sort((a, b) => total.get(b)! - total.get(a)!),
+        columns: buckets,
+        ...options,
+        title,
+      },
+    );
+  }
+  return bucketBars("accuracy-by-difficulty", data, { buckets, series, ...options, title });
+}
+
+/** Runs drawn as grouped bars at most; more are drawn as a heat map (one row per run). */
+export const GROUPED_MAX = 5;
+
+/** One cell of {@linkcode heatMap}: a run (row), a bucket or database (column), its accuracy. */
+interface HeatCell {
+  row: string;
+  column: string;
+  value: number | null;
+}
+
+/**
+ * A heat map of accuracies: one row per run, one column per bucket (or database), each cell coloured by its value
+ * with the value printed in it, so 25 runs read as easily as 3 and no label can overlap another.
+ */
+function heatMap(
+  kind: string,
+  data: HeatCell[],
+  options: ChartOptions & { rows: string[]; columns: string[] },
+): string {
+  const width = options.width ?? 720;
+  const marginLeft = Math.min(Math.round(width * 0.45), Math.max(60, ...options.rows.map(textWidth)));
+  const cellWidth = (width - marginLeft - 10) / Math.max(1, options.columns.length);
+  // Column labels longer than a cell would overlap: turned when they do not fit.
+  const turn = options.columns.some((c) => textWidth(c) > cellWidth - 4);
+  const marginTop = turn ? Math.min(140, 16 + Math.max(...options.columns.map(textWidth))) : 30;
+  const cells = data.filter((d) => d.value !== null);
+  return render(kind, {
+    title: options.title,
+    caption: options.caption,
+    width,
+    height: marginTop + 10 + options.rows.length * 22,
+    marginLeft,
+    marginRight: 10,
+    marginTop,
+    marginBottom: 10,
+    x: { domain: options.columns, axis: "top", label: null, tickRotate: turn ? -45 : 0 },
+    y: { domain: options.rows, label: null },
+    // No colour legend: Plot draws a continuous one on a canvas, which has no server-side document; every cell
+    // prints its value.
+    color: { type: "linear", domain: [0, 100], scheme: "blues" },
+    marks: [
+      Plot.cell(cells, {
+        x: "column",
+        y: "row",
+        fill: "value",
+        inset: 0.5,
+        title: (d: HeatCell) => `${d.row}, ${d.column}: ${d.value}%`,
+      }),
+      Plot.text(cells, {
+        x: "column",
+        y: "row",
+        text: (d: HeatCell) => (d.value as number).toFixed(1),
+        fill: (d: HeatCell) => (d.value as number) > 60 ? "white" : "black",
+        fontSize: 10,
+      }),
+    ],
   });
 }
 
@@ -199,6 +270,18 @@ export function accuracyByDatabaseChart(df: pl.DataFrame, options: ChartOptions 
   const data = rows.filter((r) => r.accuracy !== null);
   const models = [...new Set(rows.map((r) => r.model))];
   const dbs = [...new Set(rows.map((r) => r.db_id))].sort();
+  if (models.length > GROUPED_MAX) {
+    return heatMap(
+      "accuracy-by-database",
+      rows.map((r) => ({ row: r.model, column: r.db_id, value: r.accuracy })),
+      {
+        rows: models,
+        columns: dbs,
+        ...options,
+        title: options.title ?? "Execution accuracy by database",
+      },
+    );
+  }
   const bar = 14;
   return render("accuracy-by-database", {
     title: options.title ?? "Execution accuracy by database",
@@ -234,7 +317,7 @@ export function errorTaxonomyChart(df: pl.DataFrame, options: ChartOptions = {})
     title: options.title ?? "Verdicts by error kind",
     caption: options.caption,
     width: options.width ?? 720,
-    height: 70 + models.length * 34,
+    height: 70 + models.length * (models.length > 10 ? 22 : 34),
     marginLeft: Math.max(60, ...models.map(textWidth)),
     marginRight: 20,
     marginTop: 16,
@@ -315,29 +398,33 @@ export function tokenUsageChart(df: pl.DataFrame, options: ChartOptions = {}): s
     completion_tokens: number;
     cost_usd: number | null;
   }[];
-  if (!rows.some((r) => r.prompt_tokens + r.completion_tokens > 0)) {
+  // Runs scored from a predictions file asked no model: they have no bar (and no "0 tokens" label).
+  const counted = rows.filter((r) => (r.prompt_tokens ?? 0) + (r.completion_tokens ?? 0) > 0);
+  if (counted.length === 0) {
     return emptyFigure(
       "token-usage",
       title,
       "No token counts in these runs (scored from predictions files).",
     );
   }
-  const models = rows.map((r) => r.model);
-  const data = rows.flatMap((r) => [
+  const models = counted.map((r) => r.model);
+  const data = counted.flatMap((r) => [
     { model: r.model, kind: "prompt", tokens: r.prompt_tokens },
     { model: r.model, kind: "completion", tokens: r.completion_tokens },
   ]);
-  const labels = rows.map((r) => ({
+  const labels = counted.map((r) => ({
     model: r.model,
     total: r.prompt_tokens + r.completion_tokens,
-    text: r.prompt_tokens + r.completion_tokens === 0
-      ? "no token counts"
-      : `${(r.prompt_tokens + r.completion_tokens).toLocaleString("en-US")} tok` +
-        (r.cost_usd === null ? "" : ` · $${r.cost_usd.toFixed(4)}`),
+    text: `${(r.prompt_tokens + r.completion_tokens).toLocaleString("en-US")} tok` +
+      (r.cost_usd === null ? "" : ` · $${r.cost_usd.toFixed(4)}`),
   }));
+  const skipped = rows.length - counted.length;
   return render("token-usage", {
     title,
-    caption: options.caption,
+    caption: options.caption ??
+      (skipped
+        ? `${skipped} run${skipped === 1 ? "" : "s"} scored from predictions files asked no model.`
+        : undefined),
     width: options.width ?? 720,
     height: 70 + models.length * 34,
     marginLeft: Math.max(60, ...models.map(textWidth)),

@@ -14,6 +14,14 @@ export function escapeHtml(s: string): string {
   );
 }
 
+/**
+ * Text (escaped) with a break opportunity after each `/`, `_` and `-` of a path or id, so a long one wraps between
+ * its parts, never inside a word or a number (`3.5` stays whole).
+ */
+export function breakable(text: string): string {
+  return escapeHtml(text).replace(/([/_-])(?=[^/_-])/g, "$1<wbr>");
+}
+
 /** Rows of a table: a Polars DataFrame or an array of plain objects. */
 export type TableInput = pl.DataFrame | Record<string, unknown>[];
 
@@ -60,12 +68,22 @@ function cellText(v: unknown, float = false): string {
   return JSON.stringify(v);
 }
 
+/**
+ * A column name as a header: a long one (`sql_error:no_such_column`) may wrap after its `:` and `_`, and nowhere
+ * else: a part with a hyphen (`Soft-F1`) is kept on one line, since a browser would break after the hyphen.
+ */
+function headerHtml(name: string): string {
+  return name.split(/(?<=[:_])(?=\w)/).map((part) =>
+    part.includes("-") ? `<span style="white-space:nowrap">${escapeHtml(part)}</span>` : escapeHtml(part)
+  ).join("<wbr>");
+}
+
 /** An HTML `<table>` of the rows, every value escaped; text left-aligned, numbers right-aligned and formatted. */
 export function tableHtml(data: TableInput, options: TableOptions = {}): string {
   const { columns, rows, floats } = toRows(data);
   const max = options.maxRows ?? 50;
   const shown = rows.slice(0, max);
-  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  const head = columns.map((c) => `<th>${headerHtml(c)}</th>`).join("");
   const body = shown.map((r) =>
     "<tr>" + columns.map((c) => {
       const v = r[c];
@@ -74,7 +92,9 @@ export function tableHtml(data: TableInput, options: TableOptions = {}): string 
         : typeof v === "number" || typeof v === "bigint"
         ? ' class="num"'
         : "";
-      return `<td${cls}>${escapeHtml(cellText(v, floats.has(c)))}</td>`;
+      // An id or path (no space) may wrap between its parts; prose wraps between words.
+      const text = cellText(v, floats.has(c));
+      return `<td${cls}>${/\s/.test(text) ? escapeHtml(text) : breakable(text)}</td>`;
     }).join("") + "</tr>"
   ).join("\n");
   const caption = options.caption ? `<caption>${escapeHtml(options.caption)}</caption>` : "";

@@ -7,6 +7,7 @@
 export * from "./run_data.ts";
 export * from "./metrics.ts";
 export * from "./error_taxonomy.ts";
+export * from "./leaderboard.ts";
 export * from "./analysis.ts";
 export * from "./paired_test.ts";
 export * from "./mode_analysis.ts";

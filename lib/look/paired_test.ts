@@ -35,7 +35,11 @@ interface PairRow {
   kind_b: string;
 }
 
-/** Joins two runs on the question index, refusing runs over different datasets (indices would not match). */
+/**
+ * Joins two runs on the question index, refusing runs over different datasets (indices would not match). The
+ * dialect versions of one set (mini-dev's SQLite, PostgreSQL and MySQL files: the same questions in the same
+ * order, each with its dialect's gold SQL and evidence) pair too: their question identities are equal.
+ */
 function pairRuns(
   df: pl.DataFrame,
   runA: string,
@@ -50,15 +54,28 @@ function pairRuns(
       "difficulty",
       "question",
       "dataset_sha256",
+      "questions_sha256",
       pl.col("correct").alias(s),
       pl.col("error_kind").alias(`kind_${s}`),
     );
   const left = side(a.run, "a");
-  const right = side(b.run, "b").select("index", pl.col("dataset_sha256").alias("sha_b"), "b", "kind_b");
+  const right = side(b.run, "b").select(
+    "index",
+    pl.col("dataset_sha256").alias("sha_b"),
+    pl.col("questions_sha256").alias("questions_b"),
+    "b",
+    "kind_b",
+  );
   const joined = left.join(right, { on: "index", how: "inner" });
-  const rows = joined.sort("index")
-    .toRecords() as unknown as (PairRow & { dataset_sha256: string; sha_b: string })[];
-  const mismatch = rows.find((r) => r.dataset_sha256 !== r.sha_b);
+  type Joined = PairRow & {
+    dataset_sha256: string;
+    sha_b: string;
+    questions_sha256: string | null;
+    questions_b: string | null;
+  };
+  const rows = joined.sort("index").toRecords() as unknown as Joined[];
+  const sameQuestions = (r: Joined) => r.questions_sha256 !== null && r.questions_sha256 === r.questions_b;
+  const mismatch = rows.find((r) => r.dataset_sha256 !== r.sha_b && !sameQuestions(r));
   if (mismatch) {
     throw new Error(
       `runs ${a.run} and ${b.run} are over different datasets (sha256 differs): not comparable`,

@@ -8,7 +8,10 @@
 import { describeMode, DIFFICULTIES } from "../run/mod.ts";
 import type { ResultRecord } from "../types.ts";
 import { ERROR_KINDS } from "./error_taxonomy.ts";
-import { escapeHtml } from "./html.ts";
+import { breakable, escapeHtml } from "./html.ts";
+
+export { breakable };
+import { leaderboardColumns, type LeaderboardRow, runDialect } from "./leaderboard.ts";
 import type { PairedTestResult } from "./paired_test.ts";
 import type { RunData } from "./run_data.ts";
 
@@ -24,40 +27,110 @@ export function fmtPct(v: unknown): string {
   return typeof v === "number" ? v.toFixed(2) : "—";
 }
 
-/** Run metadata side by side, one column per run; `notes` holds each run's {@link runNotes}. */
+/** A run's metadata as key/value rows: what produced it, with every prompt option and the engine. */
+function metadataRows(r: RunData, notes: Map<RunData, string>): [string, unknown, boolean?][] {
+  const i = r.info;
+  const engine = i.engine as unknown;
+  const engineText = engine && typeof engine === "object"
+    ? Object.entries(engine as Record<string, unknown>).map(([k, v]) =>
+      `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`
+    )
+      .join(", ")
+    : engine;
+  const options = i.prompt?.options && Object.keys(i.prompt.options).length
+    ? Object.entries(i.prompt.options).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ")
+    : null;
+  return [
+    ["run", r.id, true],
+    ["folder", r.dir, true],
+    ["model", i.model ?? "(predictions file)", true],
+    ["predictions", i.predictions, true],
+    ["provider", i.provider],
+    ["base URL", i.base_url, true],
+    ["model identity", i.model_identity, true],
+    ["mode", i.mode ? describeMode(i.mode) : "single answer"],
+    ["dialect", runDialect(i)],
+    ["dataset", i.dataset?.path, true],
+    ["dataset sha256", i.dataset?.sha256 ? `${i.dataset.sha256.slice(0, 12)}…` : null],
+    ["selection", selectionText(r)],
+    ["questions scored", r.records.length],
+    [
+      "prompt",
+      [
+        i.prompt?.version,
+        i.prompt?.hash
+          ? `hash ${i.prompt.hash.replace(/^((?:sha256:)?[0-9a-f]{12})[0-9a-f]{8,}$/, "$1…")}`
+          : null,
+      ].filter(Boolean).join(
+        " · ",
+      ),
+    ],
+    ["prompt options", options],
+    ["sampling", i.model && i.sampling ? samplingText(i.sampling) : null],
+    ["evaluator", i.evaluator],
+    ["SQL timeout", i.timeout_s ? `${i.timeout_s} s` : null],
+    ["R-VES", i.ves ? `${i.ves} repetitions; score ${r.summary?.r_ves ?? "—"}` : null],
+    ["SQLite", i.sqlite_version],
+    ["engine", engineText, true],
+    ["code version", i.code_version],
+    ["started", i.started_at],
+    ["finished", i.finished_at ?? "(not finished)"],
+    ["notes", notes.get(r)],
+  ];
+}
+
+/**
+ * Run metadata in a collapsed `<details>` block: one card per run (key/value rows) that wrap into as many columns
+ * as the page holds, so 25 runs make a grid, not a table 25 columns wide. Rows that do not apply are left out.
+ */
 export function metadataTable(runs: RunData[], notes: Map<RunData, string>): string {
-  // A row that applies to no run (a provider for predictions files, say) is left out, not shown as dashes.
-  const row = (name: string, f: (r: RunData) => unknown) => {
-    const values = runs.map(f);
-    if (values.every((v) => v === null || v === undefined || v === "")) return "";
-    return `<tr><th>${escapeHtml(name)}</th>${values.map(cell).join("")}</tr>`;
+  const card = (r: RunData) => {
+    const rows = metadataRows(r, notes)
+      .filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .map(([k, v, path]) =>
+        `<tr><th>${escapeHtml(k)}</th><td${typeof v === "number" ? ' class="num"' : ""}>${
+          path ? breakable(String(v)) : escapeHtml(String(v))
+        }</td></tr>`
+      ).join("");
+    return `<table class="meta"><caption>${breakable(r.label)}</caption><tbody>${rows}</tbody></table>`;
   };
-  const i = (r: RunData) => r.info;
-  return `<table class="meta"><thead><tr><th></th>${
-    runs.map((r) => `<th>${escapeHtml(r.label)}</th>`).join("")
-  }</tr></thead><tbody>
-${row("run", (r) => r.id)}
-${row("model", (r) => i(r).model ?? "(predictions file)")}
-${row("predictions", (r) => i(r).predictions)}
-${row("provider", (r) => i(r).provider)}
-${row("base URL", (r) => i(r).base_url)}
-${row("model identity", (r) => i(r).model_identity)}
-${row("dataset", (r) => i(r).dataset?.path)}
-${row("dataset sha256", (r) => i(r).dataset?.sha256 ? `${i(r).dataset.sha256.slice(0, 12)}…` : null)}
-${row("selection", (r) => selectionText(r))}
-${row("questions scored", (r) => r.records.length)}
-${row("prompt", (r) => [i(r).prompt?.version, i(r).prompt?.hash].filter(Boolean).join(" · "))}
-${row("sampling", (r) => i(r).model && i(r).sampling ? samplingText(i(r).sampling) : null)}
-${row("mode", (r) => i(r).mode && i(r).mode!.name !== "single" ? describeMode(i(r).mode!) : null)}
-${row("evaluator", (r) => i(r).evaluator)}
-${row("SQL timeout", (r) => i(r).timeout_s ? `${i(r).timeout_s} s` : null)}
-${row("R-VES", (r) => i(r).ves ? `${i(r).ves} repetitions; score ${r.summary?.r_ves ?? "—"}` : null)}
-${row("SQLite", (r) => i(r).sqlite_version)}
-${row("code version", (r) => i(r).code_version)}
-${row("started", (r) => i(r).started_at)}
-${row("finished", (r) => i(r).finished_at ?? "(not finished)")}
-${row("notes", (r) => notes.get(r))}
-</tbody></table>`;
+  return `<details class="meta"><summary>Run metadata: ${runs.length} run${
+    runs.length === 1 ? "" : "s"
+  } (model, dataset,
+selection, prompt and its options, sampling, evaluator, versions)</summary>
+<div class="cards">${runs.map(card).join("\n")}</div></details>`;
+}
+
+/** The leaderboard's columns that hold percentages (two decimals, as the official script prints them). */
+const PERCENT_COLUMNS = new Set(["simple", "moderate", "challenging", "EX", "Soft-F1", "R-VES"]);
+
+/** The leaderboard as a table: one row per run, best EX first; the run's folder name in the model cell's tooltip. */
+export function leaderboardHtml(rows: LeaderboardRow[]): string {
+  const cols = leaderboardColumns(rows);
+  const head = `<th class="num">#</th>${
+    cols.map((c) => `<th${c.numeric ? ' class="num"' : ""}>${escapeHtml(c.name)}</th>`).join("")
+  }`;
+  const body = rows.map((r, k) =>
+    `<tr${r.finished ? "" : ' class="unfinished"'}><td class="num">${k + 1}</td>${
+      cols.map((c) => {
+        const v = c.value(r);
+        if (v === null) return '<td class="null num">—</td>';
+        if (c.name === "model") {
+          return `<td class="label" title="${escapeHtml(r.run)}">${breakable(String(v))}</td>`;
+        }
+        if (typeof v === "number") {
+          const text = c.name === "cost ($)"
+            ? v.toFixed(4)
+            : PERCENT_COLUMNS.has(c.name)
+            ? v.toFixed(2)
+            : v.toLocaleString("en-US");
+          return `<td class="num${c.name === "EX" ? " ex" : ""}">${text}</td>`;
+        }
+        return `<td>${escapeHtml(v)}</td>`;
+      }).join("")
+    }</tr>`
+  ).join("\n");
+  return `<table class="leaderboard"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 /** Sampling settings that were set: a predictions file has none, and an unset `max_tokens` is not a setting. */
@@ -143,20 +216,29 @@ export function pairedHtml(t: PairedTestResult): string {
 <tr><th>A wrong</th><td class="num">${t.onlyB}</td><td class="num">${t.neither}</td></tr></tbody></table>`;
 }
 
-/** Error kinds as rows, runs as columns ("count (percent)"): stays narrow however many kinds there are. */
+/**
+ * Error kinds per run: runs as rows, one column per kind that occurs (its name breakable at `:` and `_`), each cell
+ * the percent of the run's questions, its count in the tooltip; so 25 runs add rows, never width.
+ */
 export function errorKindsTable(runs: RunData[], rows: Record<string, unknown>[]): string {
   const kinds = (ERROR_KINDS as readonly string[]).filter((k) => rows.some((r) => r.error_kind === k));
-  const body = kinds.map((k) =>
-    `<tr><td><span class="kind">${escapeHtml(k)}</span></td>${
-      runs.map((run) => {
+  const head = kinds.map((k) =>
+    `<th class="num kind-head">${escapeHtml(k).replace(/([:_])/g, "$1<wbr>")}</th>`
+  ).join("");
+  const body = runs.map((run) =>
+    `<tr><td class="label">${breakable(run.label)}</td>${
+      kinds.map((k) => {
         const r = rows.find((x) => x.run === run.id && x.error_kind === k);
-        return r ? `<td class="num">${r.count} (${fmtPct(r.percent)}%)</td>` : '<td class="num null">0</td>';
+        return r
+          ? `<td class="num" title="${r.count} questions">${
+            typeof r.percent === "number" ? r.percent.toFixed(1) : "—"
+          }</td>`
+          : '<td class="num null">0</td>';
       }).join("")
     }</tr>`
   ).join("\n");
-  return `<table class="errors"><thead><tr><th>verdict</th>${
-    runs.map((r) => `<th>${escapeHtml(r.label)}</th>`).join("")
-  }</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<p class="muted">Percent of each run's questions by verdict (the count in each cell's tooltip).</p>
+<table class="errors"><thead><tr><th>model</th>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 /** Every pair of runs over the same dataset that share questions; beyond 6 runs, each run against the first. */
@@ -166,7 +248,9 @@ export function comparablePairs(runs: RunData[]): [RunData, RunData][] {
     for (let j = i + 1; j < runs.length; j++) {
       if (runs.length > 6 && i > 0) continue;
       const [a, b] = [runs[i], runs[j]];
-      if (a.info.dataset?.sha256 !== b.info.dataset?.sha256) continue;
+      // The same dataset, or the dialect versions of one set (the same question identities, `run.json`).
+      const qa = a.info.dataset?.questions_sha256, qb = b.info.dataset?.questions_sha256;
+      if (a.info.dataset?.sha256 !== b.info.dataset?.sha256 && !(qa && qa === qb)) continue;
       const indices = new Set(a.records.map((r) => r.index));
       if (b.records.some((r) => indices.has(r.index))) pairs.push([a, b]);
     }

@@ -18,6 +18,31 @@ import {
   votingTable,
 } from "../look/mod.ts";
 import { showChart, showTable } from "./display.ts";
+import type { NotebookParams } from "./params.ts";
+import { notebookRuns, notebookRunsDir } from "./selection.ts";
+import { notebookStep, NotebookStop } from "./stop.ts";
+
+/**
+ * The runs `06` compares: every finished run of `02` under `RUNS_DIR` (see {@linkcode notebookRuns}).
+ *
+ * @param params Notebook parameters (`runsDir`).
+ * @returns Run folders, the bundled baseline first.
+ * @throws {NotebookStop} When there is none: one line saying to run `02` or to set `RUNS_DIR`.
+ */
+export function runsToCompare(params: Pick<NotebookParams, "runsDir">): Promise<string[]> {
+  return notebookStep(async () => {
+    const dirs = await notebookRuns(params.runsDir);
+    if (dirs.length === 0) {
+      throw new NotebookStop(
+        `no finished run under ${
+          notebookRunsDir(params.runsDir)
+        }: run 02_evaluate.ipynb first, or set RUNS_DIR ` +
+          "in the Parameters cell to the folder that holds its runs",
+      );
+    }
+    return dirs;
+  });
+}
 
 /** What {@linkcode showModes} showed, for a notebook's last line and for tests. */
 export interface ModesShown {

@@ -5,9 +5,44 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { buildCotDataset, type CotOptions, type CotResult } from "../train/mod.ts";
+import {
+  buildCotDataset,
+  type BuildResult,
+  buildSftDataset,
+  type CotOptions,
+  type CotResult,
+  type SftOptions,
+} from "../train/mod.ts";
 import { createNotebookProgress } from "./display.ts";
 import type { NotebookParams } from "./params.ts";
+import { notebookStep, NotebookStop, recordStop } from "./stop.ts";
+
+/**
+ * Builds `03`'s SFT dataset (`buildSftDataset`); an error a user can fix stops the notebook in one line.
+ *
+ * @param options The builder's options.
+ * @returns The builder's result.
+ * @throws {NotebookStop} For an unreadable dataset or a missing database, naming the Parameters-cell fix.
+ */
+export function sftInNotebook(options: SftOptions): Promise<BuildResult> {
+  return notebookStep(() => buildSftDataset(options));
+}
+
+/**
+ * Stops `04` in one line when no teacher is set: chain-of-thought data needs a model to write the reasoning.
+ *
+ * @param params Notebook parameters (`teacherModel`).
+ * @throws {NotebookStop} When `TEACHER_MODEL` (and `MODELS`) are empty.
+ */
+export function requireTeacher(params: Pick<NotebookParams, "teacherModel">): void {
+  if (!params.teacherModel) {
+    throw recordStop(
+      new NotebookStop(
+        "no teacher model: set TEACHER_MODEL in the Parameters cell (and PROVIDER or BASE_URL) to build CoT data",
+      ),
+    );
+  }
+}
 
 /**
  * Where `03` and `04` write their datasets: fixed folders under `runsDir`, so rerunning rewrites the same files
@@ -77,8 +112,13 @@ async function lineCount(file: string): Promise<number> {
  * @param options The builder's options (`out` is its folder).
  * @param selected How many questions are selected (from {@linkcode describeSelection}), for the bar's total.
  * @returns The builder's result.
+ * @throws {NotebookStop} For an error a user can fix (missing key, dead endpoint, missing database): one line.
  */
-export async function cotInNotebook(options: CotOptions, selected: number): Promise<CotResult> {
+export function cotInNotebook(options: CotOptions, selected: number): Promise<CotResult> {
+  return notebookStep(() => cot(options, selected));
+}
+
+async function cot(options: CotOptions, selected: number): Promise<CotResult> {
   const log = join(resolve(options.out), "progress.jsonl");
   const before = await lineCount(log);
   const progress = createNotebookProgress(`teacher ${options.model}`);

@@ -74,11 +74,19 @@ export async function displayBundle(
   }
 }
 
-/** Styles for tables shown in a notebook (the report has its own stylesheet). */
-const NOTEBOOK_TABLE_CSS = "<style>.t2s-table{border-collapse:collapse;font:12px system-ui,sans-serif}" +
+/**
+ * Styles for tables shown in a notebook (the report has its own stylesheet). A word or number never breaks inside
+ * (`overflow-wrap: break-word` splits only a word longer than the cell's 48em, and does not let a column shrink
+ * below its longest word, as `anywhere` did: "-13./95"); numbers stay on one line, headers wrap only
+ * between words or after the `:` and `_` of a name; a table wider than
+ * the output area scrolls in its own box.
+ */
+const NOTEBOOK_TABLE_CSS = "<style>.t2s-table{border-collapse:collapse;font:12px system-ui,sans-serif;" +
+  "display:block;max-width:100%;overflow-x:auto}" +
   ".t2s-table th,.t2s-table td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}" +
-  ".t2s-table td{max-width:48em;overflow-wrap:anywhere;white-space:pre-wrap}" +
-  ".t2s-table td.num{text-align:right;font-variant-numeric:tabular-nums}.t2s-table td.null{color:#999}" +
+  ".t2s-table td{max-width:48em;overflow-wrap:break-word;white-space:pre-wrap}" +
+  ".t2s-table td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}" +
+  ".t2s-table td.null{color:#999}" +
   ".t2s-table caption{text-align:left;font-weight:600;padding:4px 0}</style>";
 
 /**

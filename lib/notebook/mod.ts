@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./display.ts";
+export * from "./stop.ts";
 export * from "./params.ts";
 export * from "./selection.ts";
 export * from "./data_steps.ts";
@@ -13,3 +14,4 @@ export * from "./dataset_steps.ts";
 export * from "./train_steps.ts";
 export * from "./analysis_steps.ts";
 export * from "./notebook_html.ts";
+export * from "./notebook_files.ts";

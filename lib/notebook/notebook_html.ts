@@ -1,17 +1,18 @@
 /**
- * `deno task notebook:html NOTEBOOK [--out FILE] [--execute] [--timeout S]`: export a notebook, executed, to one
+ * `deno task notebook:html NOTEBOOK [--out FILE] [--saved] [--timeout S]`: export a notebook, executed, to one
  * HTML file with `jupyter nbconvert --to html`.
  *
- * A notebook saved without outputs (as committed) would export as code only, so it is executed first — headlessly,
- * in its own folder, with `tests/support/nb_execute.py` (which keeps every output the Deno kernel sends late) — when
- * `--execute` is given or when no code cell has an output. The executed copy goes to a temporary file: the user's
- * notebook is never rewritten.
+ * The notebook is executed first — headlessly, in its own folder, with `tests/support/nb_execute.py` (which keeps
+ * every output the Deno kernel sends late) — so the export shows what the notebook does now, not whatever outputs a
+ * Jupyter session last saved into the file. `--saved` exports the outputs saved in the file instead, as they are.
+ * The executed copy goes to a temporary file: the user's notebook is never rewritten.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cleanNotebooks, pointKernelAt, stableDenoPath } from "./notebook_files.ts";
 
 /** Installs Jupyter's client and nbconvert on Debian (nbclient comes with them). */
 export const JUPYTER_APT_COMMAND =
@@ -68,14 +69,14 @@ export async function hasOutputs(path: string): Promise<boolean> {
 export interface ExportOptions {
   /** The HTML file to write (default `reports/<notebook name>.html` under the repository). */
   out?: string;
-  /** Execute before exporting even when the notebook has outputs. */
-  execute?: boolean;
+  /** Export the outputs saved in the file as they are, without executing it (default: execute first). */
+  saved?: boolean;
   /** Seconds per cell when executing (default 300). */
   timeoutS?: number;
 }
 
 /**
- * Exports a notebook to HTML, executing it first when asked or when it has no outputs.
+ * Exports a notebook to HTML, executed first unless `saved` (then its saved outputs, as they are).
  *
  * @param notebook The `.ipynb` file.
  * @param options Output file, execution and per-cell timeout.
@@ -94,7 +95,10 @@ export async function exportNotebookHtml(
   const name = basename(source, extname(source));
   const html = resolve(options.out ?? join(REPO_ROOT, "reports", `${name}.html`));
   await Deno.mkdir(dirname(html), { recursive: true });
-  const execute = options.execute === true || !await hasOutputs(source);
+  const execute = options.saved !== true;
+  if (!execute && !await hasOutputs(source)) {
+    throw new Error(`${notebook} has no saved outputs to export: leave out --saved to execute it first`);
+  }
   const tmp = await Deno.makeTempDir({ prefix: "notebook-html-" });
   try {
     let input = source;
@@ -146,6 +150,8 @@ export async function notebookHtmlCommand(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         out: { type: "string" },
+        saved: { type: "boolean", default: false },
+        // The default since the export always executes; kept so older commands still work.
         execute: { type: "boolean", default: false },
         timeout: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -156,7 +162,8 @@ export async function notebookHtmlCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const usage =
-    "usage: deno task notebook:html NOTEBOOK.ipynb [--out FILE.html] [--execute] [--timeout SECONDS]";
+    "usage: deno task notebook:html NOTEBOOK.ipynb [--out FILE.html] [--saved] [--timeout SECONDS]\n" +
+    "Executes the notebook (in a temporary copy) and exports it; --saved exports its saved outputs instead.";
   if (parsed.values.help) {
     console.log(usage);
     return 0;
@@ -175,7 +182,7 @@ export async function notebookHtmlCommand(argv: string[]): Promise<number> {
   try {
     const { html, executed } = await exportNotebookHtml(parsed.positionals[0], {
       out: parsed.values.out,
-      execute: parsed.values.execute,
+      saved: parsed.values.saved && !parsed.values.execute,
       timeoutS,
     });
     console.log(`${executed ? "executed and exported" : "exported"}: ${html}`);
@@ -196,10 +203,13 @@ if (import.meta.main) {
  */
 export const JUPYTERLAB_INSTALL_COMMAND = "apt-get install -y pipx && pipx install jupyterlab";
 
-const NOTEBOOKS_USAGE = `usage: deno task notebooks [--check] [-- JUPYTER_LAB_FLAGS...]
+const NOTEBOOKS_USAGE = `usage: deno task notebooks [--check] [--clean] [-- JUPYTER_LAB_FLAGS...]
 Checks for JupyterLab (printing the line that installs it when missing), registers the Deno Jupyter kernel for the
-Deno running this command, and opens notebooks/ in JupyterLab. --check does all but the last step and prints the
-command it would run. Flags after -- go to jupyter lab (e.g. -- --no-browser --port 8889).`;
+Deno running this command (through the deno on PATH when that is the same program, so an upgrade keeps it working;
+rerun this command after an upgrade otherwise), and opens notebooks/ in JupyterLab (with --allow-root when run as
+root). --check does all but the last step and prints the command it would run. --clean strips the outputs and
+metadata Jupyter saved into notebooks/*.ipynb and exits. Flags after -- go to jupyter lab (e.g. -- --no-browser
+--port 8889).`;
 
 /**
  * Finds the `jupyter-lab` program: on PATH, else where pipx puts it.
@@ -230,10 +240,19 @@ export async function notebooksCommand(argv: string[]): Promise<number> {
     args: own,
     strict: true,
     allowPositionals: false,
-    options: { check: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: {
+      check: { type: "boolean" },
+      clean: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (parsed.values.help) {
     console.log(NOTEBOOKS_USAGE);
+    return 0;
+  }
+  if (parsed.values.clean) {
+    const changed = await cleanNotebooks(join(REPO_ROOT, "notebooks"));
+    console.log(changed.length ? `cleaned: ${changed.join(", ")}` : "every notebook is clean");
     return 0;
   }
   const lab = await findJupyterLab();
@@ -253,8 +272,15 @@ export async function notebooksCommand(argv: string[]): Promise<number> {
     console.error(`cannot register the Deno kernel (${deno} jupyter --install --force): ${why}`);
     return 1;
   }
-  console.log(`registered the Deno kernel for ${deno}`);
+  const stable = stableDenoPath();
+  await pointKernelAt(stable);
+  console.log(`registered the Deno kernel for ${stable}`);
   const args = [`--notebook-dir=${join(REPO_ROOT, "notebooks")}`, ...forwarded];
+  // JupyterLab refuses to start as root unless told.
+  if (Deno.uid() === 0 && !forwarded.includes("--allow-root")) {
+    args.push("--allow-root");
+    console.log("running as root: passing --allow-root to JupyterLab");
+  }
   if (parsed.values.check) {
     console.log(`would run: ${lab} ${args.join(" ")}`);
     return 0;

@@ -17,6 +17,9 @@
  * | `MODELS` | `TEXT2SQL_MODELS` | models `02` evaluates (comma list in the variable) | none: only the bundled baseline predictions |
  * | `BASE_URL` | `TEXT2SQL_BASE_URL` | OpenAI-compatible endpoint (vLLM, Ollama, a test server) | the provider's |
  * | `MODE` | `TEXT2SQL_MODE` | how `02` asks each model: `single` (one answer), `voting K` (K samples at temperature 0.8, the answer voted by execution result), `agent` or `agent T` (the model may query the database, at most T turns, default 8) | `single` |
+ * | `DIALECT` | `TEXT2SQL_DIALECT` | the SQL dialect of `02`'s runs: `sqlite`, `postgresql` or `mysql` (its run folders are named by it) | `sqlite` |
+ * | | `TEXT2SQL_DB_URL` | the PostgreSQL or MySQL server holding the databases (`deno task db load`); environment only, as it may hold a password | PostgreSQL: an embedded one; MySQL: none |
+ * | `VALUES` | `TEXT2SQL_VALUES` | matched database values per column in `02`'s prompts (`--values K`: the value index, each question's own schema) | 0: none |
  * | `PROVIDER` | `TEXT2SQL_PROVIDER` | `llama-api`, `together`, `openai`, `openai-compatible` | implied by the base URL |
  * | `TEACHER_MODEL` | `TEXT2SQL_TEACHER_MODEL` | the teacher of `04` (chain-of-thought) | the first of `MODELS` |
  * | `RUNS_DIR` | `TEXT2SQL_RUNS_DIR` | where runs and built datasets go | `<repo>/runs` |
@@ -33,6 +36,8 @@
 import { fileURLToPath } from "node:url";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type DatasetName, datasetSpec, VERIFIED_MARKER } from "../data/mod.ts";
+import { type Dialect, parseDialect } from "../exec/mod.ts";
+import { clearStop, NotebookStop, recordStop } from "./stop.ts";
 
 /** The repository root (the folder above `lib/`), so defaults do not depend on the kernel's working folder. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
@@ -61,6 +66,15 @@ export interface NotebookParams {
   provider: string | undefined;
   /** How `02` asks each model (see {@linkcode parseEvalMode}). */
   mode: EvalMode;
+  /** The SQL dialect `02` evaluates in (`sqlite` unless `DIALECT` says otherwise). */
+  dialect: Dialect;
+  /**
+   * A PostgreSQL or MySQL server holding the databases, from `TEXT2SQL_DB_URL` only: a URL may carry a password,
+   * and a Parameters cell is saved into the notebook file. Never shown.
+   */
+  dbUrl: string | undefined;
+  /** Matched values per column in `02`'s prompts (`--values K`); 0: none. */
+  values: number;
   /** Teacher model for chain-of-thought data. */
   teacherModel: string | undefined;
   /** Folder for runs and built datasets (absolute). */
@@ -79,8 +93,11 @@ export interface NotebookParams {
   samplePredictions: string;
 }
 
-/** A parameter with a value that cannot be used; the message names the variable. */
-export class NotebookParamError extends Error {
+/**
+ * A parameter with a value that cannot be used; the message names the parameter and its variable. A
+ * {@linkcode NotebookStop}: one line in the notebook, no stack trace, and the cells below stay silent.
+ */
+export class NotebookParamError extends NotebookStop {
   override name = "NotebookParamError";
 }
 
@@ -117,6 +134,10 @@ export interface CellParams {
   provider?: string | null;
   /** `single`, `voting K` or `agent [T]`. */
   mode?: string | null;
+  /** `sqlite`, `postgresql` or `mysql`. */
+  dialect?: string | null;
+  /** Matched values per column in the prompt (`--values K`); 0 or null: none. */
+  values?: number | null;
   teacherModel?: string | null;
   runsDir?: string | null;
   reportsDir?: string | null;
@@ -147,11 +168,25 @@ function cellText(value: string | number | boolean | string[] | null | undefined
  * @param env Variables to read (default: this process's environment).
  * @returns The parameters with defaults applied; paths absolute.
  * @throws {NotebookParamError} When a value is malformed (e.g. a non-numeric limit); the message names the variable.
+ *   It also stops the notebook (see `stop.ts`) until this runs again.
  */
 export function notebookParams(
   cell: CellParams = {},
   env: Record<string, string> = Deno.env.toObject(),
 ): NotebookParams {
+  // The setup cell of every notebook calls this first: a new pass through the notebook starts unstopped.
+  clearStop();
+  try {
+    return parseParams(cell, env);
+  } catch (error) {
+    if (error instanceof NotebookParamError) {
+      throw recordStop(new NotebookParamError(`${error.message}: fix it in the Parameters cell`));
+    }
+    throw error;
+  }
+}
+
+function parseParams(cell: CellParams, env: Record<string, string>): NotebookParams {
   // A set variable wins, even when empty (`TEXT2SQL_DB=` selects every database); else the cell's value.
   const get: Lookup = (name, value) => env[`TEXT2SQL_${name}`] ?? cellText(value);
   const models = list(get("MODELS", cell.models));
@@ -174,6 +209,9 @@ export function notebookParams(
     baseUrl: httpUrl(optional(get("BASE_URL", cell.baseUrl)), "BASE_URL (TEXT2SQL_BASE_URL)"),
     provider: optional(get("PROVIDER", cell.provider)),
     mode: parseEvalMode(get("MODE", cell.mode)),
+    dialect: dialectParam(optional(get("DIALECT", cell.dialect))),
+    dbUrl: optional(env.TEXT2SQL_DB_URL),
+    values: valuesParam(optional(get("VALUES", cell.values))),
     teacherModel: optional(get("TEACHER_MODEL", cell.teacherModel)) ?? models[0],
     runsDir: path(get("RUNS_DIR", cell.runsDir), join(REPO_ROOT, "runs")),
     reportsDir: path(get("REPORTS_DIR", cell.reportsDir), join(REPO_ROOT, "reports")),
@@ -194,6 +232,26 @@ function httpUrl(value: string | undefined, what: string): string | undefined {
     throw new NotebookParamError(`${what} must be an http(s) URL, got ${value}`);
   }
   return value;
+}
+
+/** `DIALECT` checked, `sqlite` when unset. */
+function dialectParam(text: string | undefined): Dialect {
+  try {
+    return text === undefined ? "sqlite" : parseDialect(text);
+  } catch {
+    throw new NotebookParamError(
+      `DIALECT (TEXT2SQL_DIALECT) must be "sqlite", "postgresql" or "mysql", got ${JSON.stringify(text)}`,
+    );
+  }
+}
+
+/** `VALUES` as a non-negative integer (0 when unset). */
+function valuesParam(text: string | undefined): number {
+  const k = text === undefined ? 0 : Number(text);
+  if (!Number.isInteger(k) || k < 0) {
+    throw new NotebookParamError(`VALUES (TEXT2SQL_VALUES) must be a non-negative integer, got ${text}`);
+  }
+  return k;
 }
 
 /** `LIMIT` as a positive integer, or undefined when unset. */
@@ -305,6 +363,10 @@ export function paramRows(
   keys: (keyof NotebookParams)[],
 ): { parameter: string; value: string }[] {
   return keys.map((key) => {
+    // A server URL may carry a password: said to be set, never shown.
+    if (key === "dbUrl") {
+      return { parameter: key, value: params.dbUrl ? "(set from TEXT2SQL_DB_URL)" : "(none)" };
+    }
     const value = params[key];
     const text = Array.isArray(value)
       ? (value.length ? value.join(", ") : "(none)")

@@ -25,6 +25,7 @@ import { exists } from "../util/mod.ts";
 import { displayBundle, inNotebook } from "./display.ts";
 import { type NotebookParams, SAMPLE_METRICS } from "./params.ts";
 import { runSlug } from "./selection.ts";
+import { notebookStep } from "./stop.ts";
 import { datasetDir } from "./dataset_steps.ts";
 
 /** What the bundled metrics streams are, by file name, for the chart's title (their start lines do not say). */
@@ -50,9 +51,13 @@ export interface NotebookTrainPlan {
  *
  * @param params Notebook parameters (`trainConfig`, `runsDir`).
  * @returns The plan.
- * @throws {TrainerError} For an invalid config or dataset.
+ * @throws {NotebookStop} For an invalid config or dataset: one line naming the parameter to change.
  */
-export async function notebookTrainPlan(params: NotebookParams): Promise<NotebookTrainPlan> {
+export function notebookTrainPlan(params: NotebookParams): Promise<NotebookTrainPlan> {
+  return notebookStep(() => trainPlan(params));
+}
+
+async function trainPlan(params: NotebookParams): Promise<NotebookTrainPlan> {
   const configPath = params.trainConfig ?? DEFAULT_TRAIN_CONFIG;
   const config = await loadTrainConfig(configPath);
   const sft = datasetDir(params, "sft");

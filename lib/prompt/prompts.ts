@@ -84,6 +84,54 @@ export interface PromptOptions {
    * only when it is not `sqlite`, so every SQLite prompt, hash and record stays as it was before dialects.
    */
   dialect?: Dialect;
+  /**
+   * Database values matching the question shown beside their columns: up to K per column (default 0: none).
+   * Resolved options carry it only when above 0.
+   */
+  values?: number;
+  /**
+   * How the schema is written: `ddl` (CREATE statements, the default) or `mschema` (XiYan's M-Schema). Resolved
+   * options carry it only when it is not `ddl`.
+   */
+  schemaFormat?: SchemaFormat;
+  /**
+   * Schema linking: only the tables and columns the question and its evidence touch (with the keys that join
+   * them) are shown (default false). Resolved options carry it only when true.
+   */
+  link?: boolean;
+}
+
+/** The schema formats: CREATE statements (the default) or XiYan's M-Schema. */
+export const SCHEMA_FORMATS = ["ddl", "mschema"] as const;
+/** A schema format. */
+export type SchemaFormat = typeof SCHEMA_FORMATS[number];
+
+/**
+ * A schema format from a flag or parameter.
+ *
+ * @param text `ddl` or `mschema` (any case; `m-schema` accepted)
+ * @returns the format
+ * @throws {RangeError} naming the accepted formats
+ */
+export function parseSchemaFormat(text: string): SchemaFormat {
+  const t = text.trim().toLowerCase().replace("m-schema", "mschema") as SchemaFormat;
+  if (!SCHEMA_FORMATS.includes(t)) {
+    throw new RangeError(
+      `unknown schema format ${JSON.stringify(text)}: use one of ${SCHEMA_FORMATS.join(", ")}`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Whether these options make a schema per question (matched values, linking) rather than one per database.
+ *
+ * @param options prompt options
+ * @returns true with `values` above 0 or `link`
+ */
+export function perQuestionSchema(options: Partial<PromptOptions> = {}): boolean {
+  const o = resolvePromptOptions(options);
+  return (o.values ?? 0) > 0 || o.link === true;
 }
 
 /** The default options: the original tool's prompt. */
@@ -113,6 +161,20 @@ export function resolvePromptOptions(options: Partial<PromptOptions> = {}): Prom
     descriptions: options.descriptions ?? DEFAULT_PROMPT_OPTIONS.descriptions,
     reasoning: options.reasoning ?? DEFAULT_PROMPT_OPTIONS.reasoning,
     ...dialectField(options.dialect),
+    ...extrasFields(options),
+  };
+}
+
+/** The value, schema-format and linking options, each only when not its default (checked either way). */
+function extrasFields(
+  options: Partial<PromptOptions>,
+): { values?: number; schemaFormat?: SchemaFormat; link?: boolean } {
+  const values = Math.max(0, Math.floor(Number(options.values ?? 0) || 0));
+  const format = options.schemaFormat === undefined ? "ddl" : parseSchemaFormat(options.schemaFormat);
+  return {
+    ...(values > 0 ? { values } : {}),
+    ...(format !== "ddl" ? { schemaFormat: format } : {}),
+    ...(options.link ? { link: true } : {}),
   };
 }
 
@@ -127,13 +189,17 @@ function dialectField(dialect: Dialect | undefined): { dialect?: Dialect } {
  * The options `renderSchema` needs for these prompt options.
  *
  * @param options prompt options (defaults filled in)
- * @returns `{sampleRows, descriptions}`
+ * @returns `{sampleRows, descriptions}`, and `schemaFormat` when not `ddl`
  */
 export function schemaOptionsOf(
   options: Partial<PromptOptions> = {},
-): { sampleRows: number; descriptions: boolean } {
+): { sampleRows: number; descriptions: boolean; schemaFormat?: SchemaFormat } {
   const o = resolvePromptOptions(options);
-  return { sampleRows: o.sampleRows, descriptions: o.descriptions };
+  return {
+    sampleRows: o.sampleRows,
+    descriptions: o.descriptions,
+    ...(o.schemaFormat ? { schemaFormat: o.schemaFormat } : {}),
+  };
 }
 
 /**

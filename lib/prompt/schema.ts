@@ -10,9 +10,9 @@
 import { DatabaseSync } from "node:sqlite";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { descriptionComment, sampleComment } from "./schema_blocks.ts";
+import { descriptionComment, sampleComment, type SampleRows } from "./schema_blocks.ts";
 
-export { decodeText, parseCsv } from "./schema_blocks.ts";
+export { decodeText, type DescriptionRow, descriptionRows, parseCsv } from "./schema_blocks.ts";
 
 /** What to add to the plain CREATE statements. Both off by default (the original tool's prompt). */
 export interface SchemaOptions {
@@ -104,22 +104,40 @@ function render(dbPath: string, sampleRows: number, descriptions: boolean): stri
 /** SQL keywords that BIRD table names use (e.g. `order`) and that must be quoted to be selected from. */
 const KEYWORD_NAMES = new Set(["order", "by", "group", "from", "select", "where", "table", "index", "limit"]);
 
-/** Quote a table name only when needed, so the sample query reads like BIRD's (`SELECT * FROM frpm LIMIT 3`). */
-function quoteIdent(name: string): string {
+/**
+ * A SQLite table or column name as a query names it: bare when it can be, so the sample query reads like
+ * BIRD's (`SELECT * FROM frpm LIMIT 3`), else in double quotes.
+ *
+ * @param name the identifier
+ * @returns it, quoted only when needed
+ */
+export function sqliteIdentifier(name: string): string {
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !KEYWORD_NAMES.has(name.toLowerCase())) return name;
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** The first `n` rows of `table` as a sample comment block. */
-function sampleBlock(db: DatabaseSync, table: string, n: number): string {
-  const stmt = db.prepare(`SELECT * FROM ${quoteIdent(table)} LIMIT ${n}`);
-  // Arrays keep duplicate column names; BigInts keep 64-bit integers exact.
+/**
+ * The first `n` rows of a SQLite table as the sample block shows them (arrays keep duplicate column names,
+ * BigInts keep 64-bit integers exact).
+ *
+ * @param db an open database
+ * @param table the table's name
+ * @param n how many rows
+ * @returns its columns and rows
+ */
+export function sqliteSampleRows(db: DatabaseSync, table: string, n: number): SampleRows {
+  const stmt = db.prepare(`SELECT * FROM ${sqliteIdentifier(table)} LIMIT ${n}`);
   // setReturnArrays exists at run time (Deno 2.9.6) but is missing from the bundled node:sqlite types.
   (stmt as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
   stmt.setReadBigInts(true);
   const columns = stmt.columns().map((c) => c.name);
   const rows = stmt.all() as unknown as unknown[][];
-  return sampleComment({ columns, rows }, { n, ref: quoteIdent(table) });
+  return { columns, rows };
+}
+
+/** The first `n` rows of `table` as a sample comment block. */
+function sampleBlock(db: DatabaseSync, table: string, n: number): string {
+  return sampleComment(sqliteSampleRows(db, table, n), { n, ref: sqliteIdentifier(table) });
 }
 
 function errorMessage(e: unknown): string {

@@ -156,31 +156,37 @@ function clean(s: string | undefined): string {
   return (s ?? "").replace(/\s+/g, " ").trim();
 }
 
+/** One column's row of a BIRD description CSV, cleaned (whitespace collapsed). */
+export interface DescriptionRow {
+  /** `original_column_name`: the column as the database names it. */
+  original: string;
+  /** `column_name`: its readable name ("" when none). */
+  name: string;
+  /** `column_description`. */
+  description: string;
+  /** `data_format`. */
+  format: string;
+  /** `value_description`. */
+  values: string;
+}
+
 /**
- * The description comment block for one table from `<dir>/<table>.csv` (found case-insensitively), or "" when
- * there is no CSV. Missing or unreadable files are not errors: descriptions are an optional hint, and several BIRD
- * databases lack some of them.
+ * The rows of `<dir>/<table>.csv` (found case-insensitively), or null when there is no readable CSV.
  *
  * @param dir the database's `database_description` folder
- * @param table the table's name as the schema shows it
- * @param options the dialect, and `columnName`: how a CSV's `original_column_name` is shown (a server's catalog
- *   may have lower-cased it); default as written
- * @returns the block, or ""
+ * @param table the table's name
+ * @returns one row per described column, in the file's order
  */
-export function descriptionComment(
-  dir: string,
-  table: string,
-  options: { dialect?: Dialect; columnName?: (original: string) => string } = {},
-): string {
+export function descriptionRows(dir: string, table: string): DescriptionRow[] | null {
   const file = findDescriptionFile(dir, table);
-  if (!file) return "";
+  if (!file) return null;
   let rows: string[][];
   try {
     rows = parseCsv(decodeText(readFileSync(file)));
   } catch {
-    return "";
+    return null;
   }
-  if (rows.length < 2) return "";
+  if (rows.length < 2) return null;
   const header = rows[0].map((h) => clean(h).toLowerCase());
   const col = (name: string, fallback: number) => {
     const i = header.indexOf(name);
@@ -191,20 +197,46 @@ export function descriptionComment(
   const iDesc = col("column_description", 2);
   const iFormat = col("data_format", 3);
   const iValue = col("value_description", 4);
+  return rows.slice(1).map((r) => ({
+    original: clean(r[iOrig]),
+    name: clean(r[iName]),
+    description: clean(r[iDesc]),
+    format: clean(r[iFormat]),
+    values: clean(r[iValue]),
+  })).filter((r) => r.original !== "");
+}
+
+/**
+ * The description comment block for one table from `<dir>/<table>.csv` (found case-insensitively), or "" when
+ * there is no CSV. Missing or unreadable files are not errors: descriptions are an optional hint, and several BIRD
+ * databases lack some of them.
+ *
+ * @param dir the database's `database_description` folder
+ * @param table the table's name as the schema shows it
+ * @param options the dialect, `columnName`: how a CSV's `original_column_name` is shown (a server's catalog
+ *   may have lower-cased it; default as written), and `include`: which shown columns get a line (default all)
+ * @returns the block, or ""
+ */
+export function descriptionComment(
+  dir: string,
+  table: string,
+  options: {
+    dialect?: Dialect;
+    columnName?: (original: string) => string;
+    include?: (shown: string) => boolean;
+  } = {},
+): string {
+  const rows = descriptionRows(dir, table);
+  if (!rows) return "";
   const lines: string[] = [];
-  for (const r of rows.slice(1)) {
-    const orig = clean(r[iOrig]);
-    if (!orig) continue;
-    const shown = options.columnName ? options.columnName(orig) : orig;
-    const name = clean(r[iName]);
-    const desc = clean(r[iDesc]);
-    const format = clean(r[iFormat]);
-    const value = clean(r[iValue]);
+  for (const r of rows) {
+    const shown = options.columnName ? options.columnName(r.original) : r.original;
+    if (options.include && !options.include(shown)) continue;
     let line = ` ${shown}`;
-    if (name && name.toLowerCase() !== orig.toLowerCase()) line += ` (${name})`;
-    if (format) line += ` [${format}]`;
-    if (desc) line += `: ${desc}`;
-    if (value) line += `; values: ${value}`;
+    if (r.name && r.name.toLowerCase() !== r.original.toLowerCase()) line += ` (${r.name})`;
+    if (r.format) line += ` [${r.format}]`;
+    if (r.description) line += `: ${r.description}`;
+    if (r.values) line += `; values: ${r.values}`;
     lines.push(line);
   }
   if (lines.length === 0) return "";

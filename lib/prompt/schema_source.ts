@@ -10,24 +10,13 @@
  */
 
 import { join } from "node:path";
-import type { CatalogTable, Dialect, DisplayValue } from "../types.ts";
+import type { CatalogTable } from "../types.ts";
+import { schemaModelFor, type SchemaSource } from "./schema_model.ts";
+import { renderSchemaModel } from "./schema_render.ts";
+import type { SchemaFormat } from "./prompts.ts";
 import { type CatalogDialect, quoteIdentifier, renderCatalogSchema } from "./catalog_schema.ts";
 import { renderSchema, SchemaError, type SchemaOptions } from "./schema.ts";
 import type { SampleRows } from "./schema_blocks.ts";
-
-/** What the schema needs of an engine: its dialect, how it names a database, its catalog, one query. */
-export interface SchemaSource {
-  readonly dialect: Dialect;
-  /** How the engine addresses a question's database (a file path for SQLite, the `db_id` on a server). */
-  target(dbRoot: string, dbId: string): string;
-  /** The database's tables, in the order the prompt lists them. */
-  catalog(target: string): Promise<CatalogTable[]>;
-  /** One read-only query: its column names and first rows as shown, or its error. */
-  execute(
-    target: string,
-    sql: string,
-  ): Promise<{ ok: true; columns: string[]; sample: DisplayValue[][] } | { ok: false; error: string }>;
-}
 
 /** Which database, and what to add to its CREATE statements. */
 export interface SchemaForOptions extends SchemaOptions {
@@ -35,6 +24,8 @@ export interface SchemaForOptions extends SchemaOptions {
   dbRoot: string;
   /** The BIRD database id. */
   dbId: string;
+  /** How the schema is written (default `ddl`: the CREATE statements; `mschema`: XiYan's M-Schema). */
+  schemaFormat?: SchemaFormat;
 }
 
 let memo = new WeakMap<SchemaSource, Map<string, Promise<string>>>();
@@ -47,6 +38,8 @@ let memo = new WeakMap<SchemaSource, Map<string, Promise<string>>>();
  * through the engine (at most as many rows as the engine keeps for display, 10 by default); with `descriptions`,
  * the CSVs of `<dbRoot>/<dbId>/database_description/`, matched case-insensitively to the catalog's names.
  *
+ * With `schemaFormat: "mschema"`: the database as XiYan's M-Schema (`renderSchemaModel`).
+ *
  * Memoised per (source, database, options), so a run can call it for every question. A failure is not memoised.
  *
  * @param source the engine (or anything with its dialect, target, catalog and execute)
@@ -58,6 +51,11 @@ let memo = new WeakMap<SchemaSource, Map<string, Promise<string>>>();
 export function schemaFor(source: SchemaSource, options: SchemaForOptions): Promise<string> {
   const sampleRows = Math.max(0, Math.floor(options.sampleRows ?? 0));
   const descriptions = options.descriptions ?? false;
+  if ((options.schemaFormat ?? "ddl") !== "ddl") {
+    const { dbRoot, dbId } = options;
+    return schemaModelFor(source, { dbRoot, dbId, sampleRows, descriptions, examples: true })
+      .then((model) => renderSchemaModel(model, { format: options.schemaFormat }));
+  }
   const target = source.target(options.dbRoot, options.dbId);
   if (source.dialect === "sqlite") {
     try {

@@ -9,7 +9,7 @@
 import {
   DEFAULT_TOOL_ROWS,
   EXECUTE_SQL,
-  EXECUTE_SQL_TOOL,
+  executeSqlTool,
   formatToolResult,
   type ToolResult,
 } from "../prompt/mod.ts";
@@ -23,8 +23,8 @@ import {
   type WireMessage,
 } from "../model/mod.ts";
 import { extractSql } from "../model/mod.ts";
-import type { ExecResult } from "../exec/mod.ts";
-import type { AgentStop, ChatMessage, TrajectoryStep } from "../types.ts";
+import type { DigestOptions, DigestResult } from "../exec/mod.ts";
+import type { AgentStop, ChatMessage, Dialect, TrajectoryStep } from "../types.ts";
 
 /** Turns (model calls) an agent gets by default. */
 export const DEFAULT_MAX_TURNS = 8;
@@ -97,6 +97,8 @@ export interface AgentOptions {
   toolRows?: number;
   /** The endpoint as it may be shown, for the error when it returns tool calls as text. */
   where?: string;
+  /** The SQL dialect the tool runs (its description names it; default sqlite). */
+  dialect?: Dialect;
   /**
    * Wall-clock seconds for the whole conversation, turns and tool calls together (null or absent: none).
    * When it fires, the model call or query in flight is abandoned, the last query executed is the answer and
@@ -227,7 +229,7 @@ export async function runAgent(
   const lastQuery = () => lastSql;
   for (let turn = 1; turn <= maxTurns; turn++) {
     const reply = await beforeDeadline(
-      deps.chat({ messages: transcript, tools: [EXECUTE_SQL_TOOL] }),
+      deps.chat({ messages: transcript, tools: [executeSqlTool(options.dialect ?? "sqlite")] }),
       deadline,
     );
     if (reply === OUT_OF_TIME) return finish("question_timeout", lastQuery(), null);
@@ -270,21 +272,23 @@ export async function runAgent(
 }
 
 /**
- * An {@linkcode AgentExecute} over the run's sandboxed pool, on one question's database. The pool must keep at
- * least `rows` sample rows (`PoolOptions.sampleRows`), since the sample is what the model is shown.
+ * An {@linkcode AgentExecute} over the run's engine, on one question's database: the query runs and is digested
+ * inside the engine's worker (`SqlEngine.digest`), under the same time limit and worker memory limit as a scored
+ * query, and only the first `rows` rows (what the model is shown), the row count and the columns come back,
+ * whatever the result's size.
  *
- * @param pool the run's pool (only `execute` is used)
+ * @param pool the run's engine (only `digest` is used)
  * @param dbPath the question's database
  * @param options rows shown (default {@linkcode DEFAULT_TOOL_ROWS})
  */
 export function poolExecutor(
-  pool: { execute(dbPath: string, sql: string): Promise<ExecResult> },
+  pool: { digest(dbPath: string, sql: string, options?: DigestOptions): Promise<DigestResult> },
   dbPath: string,
   options: { rows?: number } = {},
 ): AgentExecute {
   const rows = options.rows ?? DEFAULT_TOOL_ROWS;
   return async (sql) => {
-    const r = await pool.execute(dbPath, sql);
+    const r = await pool.digest(dbPath, sql, { sampleRows: rows });
     if (!r.ok) return { ok: false, error: r.error, ms: r.ms };
     return { ok: true, columns: r.columns, rows: r.sample.slice(0, rows), rowCount: r.rowCount, ms: r.ms };
   };

@@ -22,6 +22,8 @@ export interface RunContext {
   promptOptions: PromptOptions;
   /** Each selected database's schema as the prompt shows it, by db_id (model runs only). */
   schemas: Map<string, string>;
+  /** Each question's own schema by dataset index (`--values`, `--link`), else undefined. */
+  questionSchemas?: Map<number, string>;
   ves: number | null;
   mode: RunMode;
   /** Agent mode: the tool chat over the client (cached per turn). */

@@ -9,14 +9,14 @@
 import { join } from "node:path";
 import { type EngineInfo, GoldCache, type SqlEngine } from "../exec/mod.ts";
 import { probeTools, scrubDeep } from "../model/mod.ts";
-import { EXECUTE_SQL_TOOL, resolvePromptOptions } from "../prompt/mod.ts";
+import { executeSqlTool, resolvePromptOptions } from "../prompt/mod.ts";
 import type { Example, ResultRecord } from "../types.ts";
 import { createProgress, writeJsonAtomic } from "../util/mod.ts";
 import { createContext, type RunContext } from "./context.ts";
 import { DEFAULT_QUESTION_TIMEOUT_S } from "./agent.ts";
 import { type LanesOutcome, runLanes } from "./lanes.ts";
-import type { EvalOptions, EvalResult } from "./options.ts";
-import { buildPrompts, prepareSchemas } from "./prompt_stage.ts";
+import type { EvalOptions, EvalResult, ReuseCounts } from "./options.ts";
+import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_stage.ts";
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
@@ -29,6 +29,7 @@ export {
   type EvalOptions,
   type EvalProgress,
   type EvalResult,
+  type ReuseCounts,
   RunMismatchError,
   SAMPLE_DIR,
   SAMPLE_PREDICTIONS,
@@ -42,7 +43,8 @@ export {
  */
 export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResult> {
   const selection = await selectQuestions(options);
-  const promptOptions = resolvePromptOptions(options.prompt);
+  // The prompt names the run's dialect and renders its schema in it (nothing is added for SQLite).
+  const promptOptions = resolvePromptOptions({ ...options.prompt, dialect: options.dialect ?? "sqlite" });
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
@@ -57,7 +59,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await checkResume(dir, info);
     // Agent start-up, once the folder is known to fit: one (cached) turn proves the endpoint does tool calls
     // before anything is written.
-    if (model?.chat) await probeTools(model.chat, EXECUTE_SQL_TOOL, model.publicUrl);
+    if (model?.chat) await probeTools(model.chat, executeSqlTool(pool.dialect), model.publicUrl);
     await writeJsonAtomic(join(dir, RUN_FILES.info), info);
 
     const pending = await pendingWork(dir, selection.examples, { retryFailed: options.retryFailed });
@@ -70,10 +72,13 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       ves: options.ves ?? null,
       questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
-    const { stopped } = await scoreAll(pending, ctx, { dir, model, options });
+    const scored = { fresh: 0, cached: 0 };
+    const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored });
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
+    const engine = info.engine_info;
+    if (engine && engine.dialect !== "sqlite") run.summary.engine = engineLabel(engine);
     if (stopped !== null) {
       const maxFails = options.maxConsecutiveFailures ?? 5;
       const stop = { where: model!.publicUrl, maxFails, lastError: stopped, done: run.selected.length };
@@ -82,11 +87,29 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     await closeRun(dir, info, run);
     const { hits, misses } = gold;
     const { summary, selected } = run;
-    return { dir, summary, records: selected, usedDefaults: selection.usedDefaults, gold: { hits, misses } };
+    const reuse: ReuseCounts = {
+      fromLog: selected.length - scored.fresh,
+      fromCache: scored.cached,
+      fresh: scored.fresh - scored.cached,
+    };
+    return {
+      dir,
+      summary,
+      records: selected,
+      usedDefaults: selection.usedDefaults,
+      gold: { hits, misses },
+      reuse,
+    };
   } finally {
     await pool.close();
     releaseLock();
   }
+}
+
+/** The engine as the summary line names it: `postgresql (PGlite 18.6)`, `mysql (server 10.11.19-MariaDB)`. */
+function engineLabel(e: EngineInfo): string {
+  const version = e.version.replace(/\s*\(PGlite\)$/, "");
+  return `${e.dialect} (${e.engine === "pglite" ? "PGlite" : "server"} ${version})`;
 }
 
 /**
@@ -110,23 +133,47 @@ function goldCacheFor(engine: SqlEngine, info: EngineInfo | undefined, options: 
 
 /**
  * The questions still to do through the lanes: prompts built (model runs), each question run and its record
- * appended as the failure stop releases it; the writer closed and the gold cache flushed whatever happens.
+ * appended as the failure stop releases it, counted in `scored` (and those answered from the completion cache);
+ * the writer closed and the gold cache flushed whatever happens.
  */
 async function scoreAll(
   pending: { todo: Example[]; records: Map<number, ResultRecord>; intactBytes: number },
   ctx: RunContext,
-  { dir, model, options }: { dir: string; model: OpenModel | null; options: EvalOptions },
+  { dir, model, options, scored }: {
+    dir: string;
+    model: OpenModel | null;
+    options: EvalOptions;
+    scored: { fresh: number; cached: number };
+  },
 ): Promise<LanesOutcome> {
   const { todo, records } = pending;
   const writer = await ResultsWriter.open(dir, pending.intactBytes);
   const progress = createProgress(todo.length, {
     label: options.model ?? "predictions",
     quiet: options.quiet ?? false,
-    silent: options.silent ?? false,
+    // Nothing to do (a finished run resumed): no "0/0 100%" line; the caller says what was reused.
+    silent: (options.silent ?? false) || todo.length === 0,
   });
+  const record = recorder(todo.length, {
+    writer,
+    records,
+    progress,
+    onProgress: options.onProgress,
+    scrub: model ? (t) => model.client.scrub(t) : undefined,
+  });
+  const commit = async (rec: ResultRecord) => {
+    scored.fresh++;
+    if (rec.cached) scored.cached++;
+    await record(rec);
+  };
   // Built once: the context check and the requests use the same messages.
   if (model) {
     ctx.schemas = await prepareSchemas(todo.map((e) => e.db_id), ctx.pool, ctx);
+    ctx.questionSchemas = await prepareQuestionSchemas(todo, ctx.pool, {
+      ...ctx,
+      quiet: options.quiet,
+      silent: options.silent,
+    });
     ctx.prompts = buildPrompts(todo, model.client, ctx);
   }
   try {
@@ -136,13 +183,7 @@ async function scoreAll(
         : ctx.pool.workers * PREDICTION_LANES_PER_WORKER,
       maxFails: model ? options.maxConsecutiveFailures ?? 5 : 0,
       run: (ex) => runQuestion(ex, ctx),
-      commit: recorder(todo.length, {
-        writer,
-        records,
-        progress,
-        onProgress: options.onProgress,
-        scrub: model ? (t) => model.client.scrub(t) : undefined,
-      }),
+      commit,
       onStop: () => model!.client.stop(),
     });
   } finally {

@@ -40,9 +40,10 @@ const generateSingle: Generator = async (rec, messages, ctx) => {
 };
 
 /**
- * Self-consistency: K samples, each distinct SQL executed once through the pool, the vote over their results
- * (gold is not among its inputs); the answer is what gets scored. Candidates are judged after scoring
- * (`score.ts`, {@linkcode judgeCandidates}).
+ * Self-consistency: K samples, each distinct SQL executed once and digested inside the engine (no candidate row
+ * reaches this process), the vote over their set digests (gold is not among its inputs); the answer is what gets
+ * scored, from the digest its worker kept (not executed again). Candidates are judged after scoring
+ * (`score.ts`, `judgeCandidates`).
  */
 const generateVoting: Generator = async (rec, messages, ctx) => {
   const k = (ctx.mode as { n: number }).n;
@@ -52,7 +53,10 @@ const generateVoting: Generator = async (rec, messages, ctx) => {
   });
   rec.timings.generation_ms = Math.round(set.ms);
   const db = ctx.pool.target(ctx.dbRoot, rec.db_id);
-  const voted = await voteOnCompletions(set.texts, async (sql) => outcomeOf(await ctx.pool.execute(db, sql)));
+  const voted = await voteOnCompletions(
+    set.texts,
+    async (sql) => outcomeOf(await ctx.pool.digest(db, sql, { keep: true })),
+  );
   rec.completion = voted.completion;
   rec.sql = voted.sql;
   rec.tokens = { prompt: set.usage.prompt, completion: set.usage.completion };
@@ -73,6 +77,7 @@ const generateAgent: Generator = async (rec, messages, ctx) => {
     toolRows: mode.tool_rows,
     where: ctx.where,
     questionTimeoutS: ctx.questionTimeoutS ?? null,
+    dialect: ctx.pool.dialect,
   });
   const r = agentRecord(run);
   rec.completion = r.completion;

@@ -6,3 +6,4 @@
 export * from "./evaluate.ts";
 export * from "./modes.ts";
 export * from "./run_log.ts";
+export { lockRun, RunLockedError } from "./run_lock.ts";

@@ -109,6 +109,16 @@ export class EndpointError extends Error {
   override name = "EndpointError";
 }
 
+/** Where the answers of a run came from in one call, so a rerun can say what it reused. */
+export interface ReuseCounts {
+  /** Questions read back from the run log (`results.jsonl`), finished by an earlier call. */
+  fromLog: number;
+  /** Questions scored in this call whose model answers all came from the completion cache (no request). */
+  fromCache: number;
+  /** Questions scored in this call that asked the model (for a predictions run: scored from the file). */
+  fresh: number;
+}
+
 /** What a finished run returns. */
 export interface EvalResult {
   dir: string;
@@ -118,6 +128,8 @@ export interface EvalResult {
   usedDefaults: boolean;
   /** Gold queries served from the cache vs executed in this call. */
   gold: { hits: number; misses: number };
+  /** The selected questions by where their answers came from in this call. */
+  reuse: ReuseCounts;
 }
 
 /** A run folder holding a different configuration; the message lists the differences. */

@@ -6,12 +6,21 @@
  */
 import type { SqlEngine } from "../exec/mod.ts";
 import type { ModelClient } from "../model/mod.ts";
-import { buildAgentMessages, buildMessages, type PromptOptions, renderSchema } from "../prompt/mod.ts";
+import {
+  buildAgentMessages,
+  buildMessages,
+  perQuestionSchema,
+  type PromptOptions,
+  schemaFor,
+} from "../prompt/mod.ts";
+import { QuestionSchemas } from "../values/mod.ts";
 import type { ChatMessage, Example, RunMode } from "../types.ts";
 
 /** What the prompt stage reads: each database's schema text, the prompt options and the mode. */
 export interface PromptContext {
   schemas: Map<string, string>;
+  /** Each question's own schema by dataset index, when the prompt carries matched values or is linked. */
+  questionSchemas?: Map<number, string>;
   promptOptions: PromptOptions;
   mode: RunMode;
 }
@@ -27,20 +36,40 @@ export async function prepareSchemas(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const dbId of new Set(dbIds)) {
-    const target = engine.target(ctx.dbRoot, dbId);
-    const options = {
-      sampleRows: ctx.promptOptions.sampleRows,
-      descriptions: ctx.promptOptions.descriptions,
-    };
-    if (engine.dialect !== "sqlite") throw new Error(`prompts for ${engine.dialect} are not wired yet`);
-    out.set(dbId, await Promise.resolve(renderSchema(target, options)));
+    const { sampleRows, descriptions, schemaFormat } = ctx.promptOptions;
+    out.set(
+      dbId,
+      await schemaFor(engine, { dbRoot: ctx.dbRoot, dbId, sampleRows, descriptions, schemaFormat }),
+    );
   }
+  return out;
+}
+
+/**
+ * Each question's own schema (its matched values, its linked tables and columns), when the prompt options ask
+ * for them (`--values`, `--link`); undefined otherwise. Each database's value index is built (or loaded from
+ * the cache) once.
+ */
+export async function prepareQuestionSchemas(
+  todo: readonly Example[],
+  engine: SqlEngine,
+  ctx: { dbRoot: string; promptOptions: PromptOptions; quiet?: boolean; silent?: boolean },
+): Promise<Map<number, string> | undefined> {
+  if (!perQuestionSchema(ctx.promptOptions)) return undefined;
+  const schemas = new QuestionSchemas(engine, {
+    dbRoot: ctx.dbRoot,
+    prompt: ctx.promptOptions,
+    quiet: ctx.quiet,
+    silent: ctx.silent,
+  });
+  const out = new Map<number, string>();
+  for (const ex of todo) out.set(ex.index, (await schemas.of(ex)).text);
   return out;
 }
 
 /** The messages of one question in the run's mode. */
 export function messagesFor(ex: Example, ctx: PromptContext): ChatMessage[] {
-  const schema = ctx.schemas.get(ex.db_id);
+  const schema = ctx.questionSchemas?.get(ex.index) ?? ctx.schemas.get(ex.db_id);
   if (schema === undefined) throw new Error(`no schema prepared for ${ex.db_id}`);
   // The agent's user turn is the same renderer's; only its system prompt adds the tool.
   return ctx.mode.name === "agent"

@@ -6,6 +6,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { DatasetError } from "../data/mod.ts";
+import { sha256Hex } from "../util/mod.ts";
 import { ENGINE_OPTIONS, EVALUATOR, type SqlEngine, sqliteVersion } from "../exec/mod.ts";
 import { agentTemplateHash, PROMPT_VERSION, type PromptOptions, templateHash } from "../prompt/mod.ts";
 import type { Example, ResultRecord, RunInfo, RunMode } from "../types.ts";
@@ -55,7 +56,12 @@ export async function describeRun(
   const { dataset, examples, predsFile, predictions, symlinks } = selection;
   const client = model?.client ?? null;
   return {
-    dataset: { path: dataset.path, sha256: dataset.sha256, count: dataset.examples.length },
+    dataset: {
+      path: dataset.path,
+      sha256: dataset.sha256,
+      count: dataset.examples.length,
+      questions_sha256: questionsSha256(dataset.examples),
+    },
     selection: {
       db: selection.db ?? [],
       limit: options.limit ?? null,
@@ -91,6 +97,11 @@ export async function describeRun(
     mode,
     ...(symlinks.length ? { db_symlinks: symlinks } : {}),
   };
+}
+
+/** sha256 of a dataset's question identities (see `RunInfo.dataset.questions_sha256`). */
+export function questionsSha256(examples: readonly Example[]): string {
+  return sha256Hex(JSON.stringify(examples.map((e) => [e.question_id, e.db_id])));
 }
 
 /** The run folder: `--out`, or a new one under `runs/` named by time and model (or predictions folder). */

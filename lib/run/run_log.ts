@@ -245,12 +245,14 @@ export function formatSummaryTable(summary: Summary): string {
   const st = Object.entries(summary.statuses).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(
     ", ",
   );
-  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator})`);
+  const engine = summary.engine ? `, ${summary.engine}` : "";
+  lines.push(`statuses: ${st || "none"}   (evaluator: ${summary.evaluator}${engine})`);
   if (summary.tokens.prompt || summary.tokens.completion) {
     const cost = summary.cost_usd === null ? "" : `, cost $${summary.cost_usd.toFixed(4)}`;
     lines.push(`tokens: ${summary.tokens.prompt} prompt, ${summary.tokens.completion} completion${cost}`);
   }
-  return lines.join("\n");
+  // The official script pads every column, the last included; a terminal or a diff gains nothing from the spaces.
+  return lines.map((line) => line.trimEnd()).join("\n");
 }
 
 /** The run's own `predict_dev.json`, keyed by original dataset index, in the official format. */

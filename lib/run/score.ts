@@ -5,15 +5,18 @@
  *
  * @module
  */
-import { type ExecErr, type ExecResult, type ScoredOk, timeRatio, vesReward } from "../exec/mod.ts";
+import { type ExecErr, type ScoredOk, setDigestOf, timeRatio, vesReward } from "../exec/mod.ts";
 import type { Example, ResultRecord, ResultShape } from "../types.ts";
 import { finish, type RunContext } from "./context.ts";
-import { outcomeOf, scoreCandidates } from "./voting.ts";
+import { scoreCandidates } from "./voting.ts";
 
 function shape(r: ScoredOk | ExecErr | null | undefined): ResultShape | null {
   if (!r || !r.ok) return null;
   return { columns: r.columns, rows: r.rowCount, distinct_rows: r.distinctRows, sample: r.sample };
 }
+
+/** The gold result's set digest a record's scoring saw (null: the gold query failed), for `judgeCandidates`. */
+const goldSets = new WeakMap<ResultRecord, string | null>();
 
 /** Execute the record's SQL and the question's gold SQL, compare them, and finish the record with its status. */
 export async function executeAndCompare(
@@ -27,8 +30,14 @@ export async function executeAndCompare(
   // cached gold result travels as its digest, and is shown even for a failed prediction.
   const cached = await ctx.gold.peek(db, ex.sql) ?? await ctx.gold.running(db, ex.sql);
   const release = cached ? null : ctx.gold.start(db, ex.sql);
-  const out = await ctx.pool.score(db, rec.sql!, { gold: cached && !cached.ok ? null : cached ?? ex.sql });
+  // Voting: the answer was digested as a candidate, and its worker kept the digest: compared, not run again.
+  const out = await ctx.pool.score(db, rec.sql!, {
+    gold: cached && !cached.ok ? null : cached ?? ex.sql,
+    reuse: ctx.mode.name === "voting",
+  });
   release?.(out.goldExecuted ? out.gold : null);
+  if (out.goldSet !== null) goldSets.set(rec, out.goldSet);
+  else if (out.gold && !out.gold.ok) goldSets.set(rec, null);
   const pred = out.pred;
   const goldRes = cached ?? out.gold;
   if (cached && pred.ok) ctx.gold.hits++;
@@ -79,12 +88,28 @@ export async function judgeCandidates(
   ctx: RunContext,
 ): Promise<ResultRecord> {
   if (!rec.candidates) return rec;
-  const db = ctx.pool.target(ctx.dbRoot, ex.db_id);
-  // Candidates' digests are `voting.ts` result digests of their rows, so gold is executed for its rows here too
-  // (the gold cache holds the worker's compare form instead). When every candidate failed nothing can be correct.
-  let gold: ExecResult | null = null;
-  if (rec.candidates.some((c) => c.digest !== null)) gold = await ctx.pool.execute(db, ex.sql);
-  const goldOutcome = gold ? outcomeOf(gold) : null;
-  rec.candidates = scoreCandidates(rec.candidates, goldOutcome?.ok ? goldOutcome.digest : null);
+  // When every candidate failed nothing can be correct, and gold is not needed.
+  const goldSet = rec.candidates.some((c) => c.digest !== null) ? await goldSetOf(rec, ex, ctx) : null;
+  rec.candidates = scoreCandidates(rec.candidates, goldSet);
   return rec;
+}
+
+/**
+ * The gold result's set digest (null when the gold query failed): the one the answer's scoring compared against,
+ * else derived from the gold cache's digest, else the gold query digested in the engine (its rows stay there).
+ */
+async function goldSetOf(rec: ResultRecord, ex: Example, ctx: RunContext): Promise<string | null> {
+  if (goldSets.has(rec)) return goldSets.get(rec)!;
+  const db = ctx.pool.target(ctx.dbRoot, ex.db_id);
+  const cached = await ctx.gold.peek(db, ex.sql);
+  if (cached && !cached.ok) return null;
+  if (cached?.digest) {
+    try {
+      return setDigestOf(cached.digest);
+    } catch {
+      // A malformed cached digest: digest the gold query instead.
+    }
+  }
+  const gold = await ctx.pool.digest(db, ex.sql);
+  return gold.ok ? gold.set : null;
 }

@@ -178,8 +178,10 @@ export async function openPool(
   mode: RunMode,
   options: EvalOptions,
 ): Promise<SqlEngine> {
-  // The agent is shown up to `tool_rows` rows of each result: the pool must keep that many.
-  const sampleRows = mode.name === "agent" ? Math.max(10, mode.tool_rows) : undefined;
+  // The agent is shown up to `tool_rows` rows of each result, and a server's schema shows `--sample-rows` rows
+  // of each table from the engine's display sample: the pool must keep that many.
+  const wanted = Math.max(mode.name === "agent" ? mode.tool_rows : 0, options.prompt?.sampleRows ?? 0);
+  const sampleRows = wanted > 10 ? wanted : undefined;
   const { dataset, examples } = selection;
   const dbIds = [...new Set(examples.map((e) => e.db_id))];
   const engine = await openEngine({

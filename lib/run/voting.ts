@@ -3,6 +3,9 @@
  * result as a set of rows (what EX compares), and the largest group's first SQL is the answer. Pure, except
  * {@linkcode executeDistinct}, whose executor is injected.
  *
+ * A candidate's result is its set digest, computed inside the engine's worker (`SqlEngine.digest`,
+ * `result_digest.ts` `setDigest`): the same equality as EX, and no candidate row ever reaches this process.
+ *
  * **The vote never sees gold.** {@linkcode vote} takes candidates whose outcome is an execution error or a
  * result digest: the type has no place for a gold result or a verdict, and the function reads only the
  * fields it declares. Verdicts against gold are attached afterwards ({@linkcode scoreCandidates}), for the
@@ -10,7 +13,7 @@
  *
  * @module
  */
-import { sha256Hex } from "../util/mod.ts";
+import type { DigestResult } from "../exec/mod.ts";
 import { DIFFICULTIES } from "./run_log.ts";
 import type { CandidateRecord, CandidateStatus, VotingFigures, VotingSummary } from "../types.ts";
 
@@ -116,34 +119,15 @@ export function vote(candidates: readonly Candidate[]): VoteResult {
 }
 
 /**
- * The digest of a result as EX sees it: sha256 of its distinct rows (canonical cell keys, as `sqlite_pool.ts`
- * returns them), sorted, so row order and duplicates do not matter and column order does. Two results get the
- * same digest iff `exMatch` calls them equal.
+ * A candidate's outcome from the engine's digest of it (`SqlEngine.digest`): its set digest, equal iff EX calls
+ * two results equal, or its error.
  *
- * @param rows the result's rows as canonical cell keys
- * @returns sha256 hex
- */
-export function resultDigest(rows: readonly (readonly string[])[]): string {
-  // A JSON-encoded row never holds a raw newline, so joining on one cannot make two sets collide.
-  const keys = [...new Set(rows.map((r) => JSON.stringify(r)))].sort();
-  return sha256Hex(keys.join("\n"));
-}
-
-/** The parts of an execution result {@linkcode outcomeOf} reads (`sqlite_pool.ts`'s `ExecResult`). */
-export type ExecutedLike =
-  | { ok: true; rows: string[][]; rowCount: number; digest?: string }
-  | { ok: false; error: string; kind?: string };
-
-/**
- * A candidate's outcome from a pool result: the digest the execution core computed when it gives one, else
- * {@linkcode resultDigest} of its rows.
- *
- * @param result the pool's result for the candidate's SQL
+ * @param result the engine's digest of the candidate's SQL
  * @returns the outcome the vote reads
  */
-export function outcomeOf(result: ExecutedLike): CandidateOutcome {
-  if (!result.ok) return { ok: false, error: result.error, ...(result.kind ? { kind: result.kind } : {}) };
-  return { ok: true, digest: result.digest ?? resultDigest(result.rows), rowCount: result.rowCount };
+export function outcomeOf(result: DigestResult): CandidateOutcome {
+  if (!result.ok) return { ok: false, error: result.error, kind: result.kind };
+  return { ok: true, digest: result.set, rowCount: result.rowCount };
 }
 
 /**
@@ -179,11 +163,11 @@ export interface ScoredCandidate extends CandidateRecord {
 }
 
 /**
- * Each candidate's verdict against gold, after the vote: correct iff it ran and its digest is gold's (digests
- * are equal iff EX calls the results equal). Never feed this back into {@linkcode vote}.
+ * Each candidate's verdict against gold, after the vote: correct iff it ran and its set digest is gold's (set
+ * digests are equal iff EX calls the results equal). Never feed this back into {@linkcode vote}.
  *
  * @param candidates the vote's candidate records
- * @param goldDigest the gold result's digest, or null when the gold SQL failed (then nothing is correct)
+ * @param goldDigest the gold result's set digest, or null when the gold SQL failed (then nothing is correct)
  * @returns the records with `correct`
  */
 export function scoreCandidates(

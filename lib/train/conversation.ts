@@ -27,7 +27,7 @@ export interface Conversation {
   /** Tokens of the whole conversation. */
   totalTokens: number;
   /** Fields written after `messages` on the JSONL line (`--format grpo`: db_id, gold_sql, db_path). */
-  fields?: Record<string, string>;
+  fields?: Record<string, unknown>;
 }
 
 /**
@@ -36,7 +36,7 @@ export interface Conversation {
  * @param messages the conversation
  * @returns the line, without newline
  */
-export function jsonlLine(messages: readonly ChatMessage[], fields: Record<string, string> = {}): string {
+export function jsonlLine(messages: readonly ChatMessage[], fields: Record<string, unknown> = {}): string {
   return JSON.stringify({ messages: messages.map((m) => ({ role: m.role, content: m.content })), ...fields });
 }
 

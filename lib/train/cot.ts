@@ -198,7 +198,7 @@ async function askTeacher(build: PreparedBuild, ctx: AskContext): Promise<Map<nu
   const records = new Map<number, ProgressRecord>();
   const todo: Todo[] = [];
   for (const e of build.selected.examples) {
-    const teacher = buildTeacherMessages(e, build.schemas.get(e.db_id)!, build.prompt);
+    const teacher = buildTeacherMessages(e, build.schemaOf(e), build.prompt);
     const key = requestKey(teacher, modelId);
     const done = previous.get(key);
     if (done && done.reason !== "generation_error") records.set(e.index, { ...done, index: e.index });
@@ -250,7 +250,7 @@ function keptAndRejected(
     const r = records.get(e.index)!;
     if (r.status === "kept") {
       conversations.push(
-        conversationOf(e, build.schemas.get(e.db_id)!, build.prompt, build.split, r.answer!),
+        conversationOf(e, build.schemaOf(e), build.prompt, build.split, r.answer!),
       );
     } else {
       const { key: _k, answer: _a, completion: _c, ...rest } = r;

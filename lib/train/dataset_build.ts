@@ -16,6 +16,7 @@ import {
   selectExamples,
 } from "../data/mod.ts";
 import {
+  perQuestionSchema,
   PROMPT_VERSION,
   type PromptOptions,
   resolvePromptOptions,
@@ -26,6 +27,8 @@ import {
   templateHash,
 } from "../prompt/mod.ts";
 import { openEngine, type SqlEngine } from "../exec/mod.ts";
+import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
+import { QuestionSchemas } from "../values/mod.ts";
 import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import type { Dialect, Example } from "../types.ts";
 import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
@@ -90,6 +93,10 @@ export interface CommonDatasetOptions {
   quiet?: boolean;
   /** No progress output at all (notebooks, tests). */
   silent?: boolean;
+  /** An audit folder (`deno task audit`): questions with flags of the `exclude` kinds are left out. */
+  audit?: string;
+  /** Flag kinds to leave out (`kind` or `kind:error`; default `DEFAULT_EXCLUDE` of `lib/audit`). */
+  exclude?: string[];
 }
 
 /** What both builders start from: the loaded dataset, the selected questions, and the dropped ones. */
@@ -98,6 +105,8 @@ export interface Selected {
   examples: Example[];
   dropped: Dropped[];
   selection: { db: string[]; limit: number | null };
+  /** The audit applied (`--audit`), or null. */
+  audit?: { loaded: LoadedAudit; exclude: string[]; excluded: number; not_audited: number } | null;
 }
 
 function dropped(e: Example, reason: string, error: string | null): Dropped {
@@ -134,6 +143,16 @@ export function datasetHeader(
     },
     db_root: displayPath(selected.dataset.dbRoot),
     selection: selected.selection,
+    ...(selected.audit
+      ? {
+        audit: {
+          dir: displayPath(selected.audit.loaded.dir),
+          exclude: selected.audit.exclude,
+          excluded: selected.audit.excluded,
+          not_audited: selected.audit.not_audited,
+        },
+      }
+      : {}),
   };
 }
 
@@ -154,6 +173,7 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     examples: selectExamples(dataset, selection),
     dropped: [],
     selection,
+    audit: null,
   };
   // A server holds its own databases; SQLite (and the embedded PostgreSQL loaded from them) reads the files.
   const fromFiles = !options.dbUrl && ((options.dialect ?? "sqlite") === "sqlite" || !options.engine);
@@ -170,6 +190,7 @@ async function selectForBuild(options: CommonDatasetOptions): Promise<Selected> 
     else return true;
     return false;
   });
+  if (options.audit) await applyAudit(selected, options.audit, options.exclude ?? parseExclude(undefined));
   return selected;
 }
 
@@ -199,6 +220,21 @@ function dropMissing(
   dropFailing(selected, "missing_database", (e) => missing.get(e.db_id));
 }
 
+/**
+ * Leave out the questions whose audit carries a flag of the `exclude` kinds, as `audit` drops whose error names
+ * each flag and its reason. Questions the audit did not cover are kept and counted.
+ */
+async function applyAudit(selected: Selected, dir: string, exclude: string[]): Promise<void> {
+  const loaded = await loadAudit(dir, { datasetSha256: selected.dataset.sha256 });
+  const before = selected.dropped.length;
+  const notAudited = selected.examples.filter((e) => !loaded.records.has(e.index)).length;
+  dropFailing(selected, "audit", (e) => {
+    const flags = excludingFlags(loaded.records.get(e.index), exclude);
+    return flags.length ? flags.map((f) => `${f.kind} (${f.severity}): ${f.detail}`).join("; ") : undefined;
+  });
+  selected.audit = { loaded, exclude, excluded: selected.dropped.length - before, not_audited: notAudited };
+}
+
 /** What both builders have once the questions are selected and their schemas rendered. */
 export interface PreparedBuild {
   prompt: PromptOptions;
@@ -206,6 +242,11 @@ export interface PreparedBuild {
   selected: Selected;
   /** db_id → rendered schema, for every database a selected question uses. */
   schemas: Map<string, string>;
+  /**
+   * A question's schema as its prompt shows it: its own (matched values, linking) when the prompt options ask for
+   * them, else its database's from `schemas`.
+   */
+  schemaOf: (e: Example) => string;
   /** The dialect's engine (close it with {@link closeBuildEngine}). */
   engine: SqlEngine;
 }
@@ -235,11 +276,14 @@ export async function prepareBuild(
   const selected = await selectForBuild(options);
   const engine = await openBuildEngine(options, selected, prompt);
   try {
+    const schemas = await schemasFor(selected, prompt, { engine, options });
+    const own = await questionSchemasFor(selected, prompt, { engine, options });
     return {
       prompt,
       split,
       selected,
-      schemas: await schemasFor(selected, prompt, { engine, options }),
+      schemas,
+      schemaOf: (e) => own?.get(e.index) ?? schemas.get(e.db_id)!,
       engine,
     };
   } catch (e) {
@@ -316,6 +360,26 @@ async function schemasFor(
   dropMissing(selected, missing, ctx.options);
   if (failed.size > 0) dropFailing(selected, "schema_error", (e) => failed.get(e.db_id));
   return schemas;
+}
+
+/**
+ * Each kept question's own schema when the prompt carries matched values or is linked (`QuestionSchemas`: each
+ * database's value index built or loaded once), else undefined.
+ */
+async function questionSchemasFor(
+  selected: Selected,
+  prompt: PromptOptions,
+  ctx: { engine: SqlEngine; options: CommonDatasetOptions },
+): Promise<Map<number, string> | undefined> {
+  if (!perQuestionSchema(prompt)) return undefined;
+  const schemas = new QuestionSchemas(ctx.engine, {
+    dbRoot: selected.dataset.dbRoot,
+    prompt,
+    quiet: ctx.options.quiet,
+  });
+  const out = new Map<number, string>();
+  for (const e of selected.examples) out.set(e.index, (await schemas.of(e)).text);
+  return out;
 }
 
 /**

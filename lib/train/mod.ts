@@ -22,3 +22,4 @@ export * from "./preflight.ts";
 export * from "./train_job.ts";
 export * from "./serve.ts";
 export * from "./serve_job.ts";
+export * from "./prompt_stats.ts";

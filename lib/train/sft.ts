@@ -30,6 +30,18 @@ import {
   writeSplits,
 } from "./dataset_build.ts";
 import { splitDoc } from "./sft_split.ts";
+import { tieAlternatives } from "../audit/mod.ts";
+import type { Conversation } from "./conversation.ts";
+import type { Selected } from "./dataset_build.ts";
+
+/**
+ * A GRPO row of a question whose audit found a tie carries `alt_results`, the equally right results (rows of
+ * canonical cell keys), so the reward accepts any of them and never punishes a correct model.
+ */
+function withAlternatives(c: Conversation, selected: Selected): Conversation {
+  const alts = tieAlternatives(selected.audit?.loaded.records.get(c.example.index));
+  return alts ? { ...c, fields: { ...c.fields, alt_results: alts } } : c;
+}
 
 /** Why `--format grpo` takes SQLite only: one line for the CLI and the builder. */
 export const GRPO_SQLITE_ONLY = (dialect: string): string =>
@@ -60,7 +72,7 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const grpo = options.format === "grpo";
   const dialect = options.dialect ?? "sqlite";
   if (grpo && dialect !== "sqlite") throw new UsageError(GRPO_SQLITE_ONLY(dialect));
-  const { prompt, split, selected, schemas, engine } = await prepareBuild(options, { reasoning: false });
+  const { prompt, split, selected, schemaOf, engine } = await prepareBuild(options, { reasoning: false });
   const verify = options.verify ?? true;
   try {
     if (verify && selected.examples.length > 0) {
@@ -72,8 +84,8 @@ export async function buildSftDataset(options: SftOptions): Promise<BuildResult>
   const dbRoot = selected.dataset.dbRoot;
   const conversations = selected.examples.map((e) =>
     grpo
-      ? grpoPromptOf(e, schemas.get(e.db_id)!, { prompt, split, dbRoot })
-      : conversationOf(e, schemas.get(e.db_id)!, prompt, split, e.sql.trim())
+      ? withAlternatives(grpoPromptOf(e, schemaOf(e), { prompt, split, dbRoot }), selected)
+      : conversationOf(e, schemaOf(e), prompt, split, e.sql.trim())
   );
   const dir = resolve(options.out);
   const files = await writeSplits(dir, conversations, split.seed);

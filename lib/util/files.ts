@@ -151,6 +151,40 @@ function refusal(path: string, info: Deno.FileInfo, options: SafeReadOptions): U
   return null;
 }
 
+/** The bytes of a file read chunk by chunk into `buffer`, refused once they pass `maxBytes` (a file that grew). */
+class BoundedBytes {
+  /** Where each read lands before {@linkcode took} keeps it. */
+  readonly buffer = new Uint8Array(1024 * 1024);
+  private readonly chunks: Uint8Array[] = [];
+  private total = 0;
+
+  constructor(private readonly path: string, private readonly options: SafeReadOptions) {}
+
+  /** Keep the `n` bytes just read into `buffer`. */
+  took(n: number): void {
+    this.total += n;
+    const { path, options: { what, maxBytes } } = this;
+    if (this.total > maxBytes) {
+      throw new UnsafeFileError(`${path}: ${what} grew past the ${megabytes(maxBytes)} a ${what} may be`, {
+        path,
+        kind: "too_big",
+      });
+    }
+    this.chunks.push(this.buffer.slice(0, n));
+  }
+
+  /** Everything kept, in one array. */
+  all(): Uint8Array {
+    const out = new Uint8Array(this.total);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}
+
 /**
  * What the toolkit reads every file with: regular files only, never blocking and never unbounded. The path is
  * `stat`ed first (a FIFO, a device such as `/dev/zero`, a folder, a symlink loop and a file over
@@ -180,28 +214,9 @@ export async function readFileSafe(path: string, options: SafeReadOptions): Prom
   try {
     const again = refusal(path, await file.stat(), options);
     if (again) throw again;
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buffer = new Uint8Array(1024 * 1024);
-    for (;;) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      total += n;
-      if (total > options.maxBytes) {
-        throw new UnsafeFileError(
-          `${path}: ${options.what} grew past the ${megabytes(options.maxBytes)} a ${options.what} may be`,
-          { path, kind: "too_big" },
-        );
-      }
-      chunks.push(buffer.slice(0, n));
-    }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    const bytes = new BoundedBytes(path, options);
+    for (let n = await file.read(bytes.buffer); n !== null; n = await file.read(bytes.buffer)) bytes.took(n);
+    return bytes.all();
   } catch (e) {
     throw e instanceof UnsafeFileError ? e : statFailure(path, options.what, e);
   } finally {
@@ -233,23 +248,11 @@ export function readTextSafeSync(path: string, options: SafeReadOptions): string
   try {
     const again = refusal(path, file.statSync(), options);
     if (again) throw again;
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buffer = new Uint8Array(1024 * 1024);
-    for (;;) {
-      const n = file.readSync(buffer);
-      if (n === null) break;
-      total += n;
-      if (total > options.maxBytes) {
-        throw new UnsafeFileError(`${path}: ${options.what} grew past ${megabytes(options.maxBytes)}`, {
-          path,
-          kind: "too_big",
-        });
-      }
-      chunks.push(buffer.slice(0, n));
-    }
-    const decoder = new TextDecoder();
-    return chunks.map((c, i) => decoder.decode(c, { stream: i < chunks.length - 1 })).join("");
+    const bytes = new BoundedBytes(path, options);
+    for (let n = file.readSync(bytes.buffer); n !== null; n = file.readSync(bytes.buffer)) bytes.took(n);
+    return new TextDecoder().decode(bytes.all());
+  } catch (e) {
+    throw e instanceof UnsafeFileError ? e : statFailure(path, options.what, e);
   } finally {
     file.close();
   }

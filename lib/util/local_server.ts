@@ -134,6 +134,9 @@ function handle(
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
+      // Unref'd so it never holds a process open, but waited on here: without a ref, a caller with nothing else
+      // pending (the end of a test) exits with this wait unresolved.
+      child.ref();
       try {
         await child.stdin.close();
       } catch { /* already closed */ }

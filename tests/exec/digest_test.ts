@@ -14,6 +14,8 @@ import {
   digestRows,
   digestSoftF1,
   encodeDigest,
+  setDigest,
+  setDigestOf,
 } from "../../lib/exec/result_digest.ts";
 import { ENGINE_OPTIONS, type GoldDigest } from "../../lib/exec/pool_types.ts";
 
@@ -78,6 +80,8 @@ Deno.test("digest verdicts and Soft-F1 equal compare.ts on random results", () =
     const dp = digestRows(pred, pred[0]?.length ?? width);
     const dg = decodeDigest(encodeDigest(digestRows(gold, width)));
     assertEquals(digestExMatch(dp, dg), want, `EX of ${String(pred)} vs ${String(gold)}`);
+    // The set digest (voting, candidate verdicts) is the same equality, also when derived from an encoded digest.
+    assertEquals(setDigest(dp.rows) === setDigestOf(encodeDigest(dg)), want, `set digest of ${String(pred)}`);
     const f1 = softF1(keys(pred), keys(gold));
     assert(
       Math.abs(digestSoftF1(dp, dg) - f1) < 1e-12,
@@ -197,4 +201,25 @@ Deno.test("the digest format is pinned: changing it must bump ENGINE_OPTIONS, or
     cells: "DVeNnI5W4XlAu6Cre+QU1lNg3kHAnGIL7yJCaJtKjdrCYYYQg91+EA==",
   });
   assert(ENGINE_OPTIONS.includes("digest=value-murmur128"), "this format's name is in the cache key");
+});
+
+Deno.test("set digests: order and duplicates ignored, distinct for distinct sets (no collision among 60K draws)", () => {
+  const rand = rng(7);
+  const seen = new Map<string, string>();
+  for (let t = 0; t < 60_000; t++) {
+    // Small sets of small integers: many near-identical sets, the hard case for an additive combination.
+    const n = Math.floor(rand() * 5);
+    const set = [...new Set(Array.from({ length: n }, () => Math.floor(rand() * 40)))].sort((a, b) => a - b);
+    const rows = set.map((v) => [v]);
+    const d = setDigest(digestRows(rows, 1).rows);
+    assertEquals(d, setDigest(digestRows([...rows].reverse().concat(rows), 1).rows));
+    const key = JSON.stringify(set);
+    const before = seen.get(d);
+    assert(before === undefined || before === key, `${key} and ${before} share a set digest`);
+    seen.set(d, key);
+  }
+  assert(seen.size > 15_000, `${seen.size} distinct sets`);
+  // Both empty: equal whatever the columns (EX), like digestExMatch.
+  assertEquals(setDigest(digestRows([], 1).rows), setDigest(digestRows([], 3).rows));
+  assertEquals(setDigest(digestRows([[1]], 1).rows).length, 32);
 });

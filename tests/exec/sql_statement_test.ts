@@ -61,3 +61,18 @@ const PARAMETER_COUNTS: [string, number][] = [
 Deno.test("countParameters counts as sqlite3_bind_parameter_count (measured with Python's sqlite3)", () => {
   for (const [sql, n] of PARAMETER_COUNTS) assertEquals(countParameters(sql), n, JSON.stringify(sql));
 });
+
+Deno.test("a CREATE TRIGGER body is one statement (SQLite ends it at END;), as Python's sqlite3 sees it", () => {
+  const body = "CREATE TRIGGER t AFTER INSERT ON colour BEGIN SELECT 1; SELECT 2; END";
+  assertEquals(splitFirstStatement(body), { statement: body, multiple: false });
+  assertEquals(splitFirstStatement(`${body};`), { statement: `${body};`, multiple: false });
+  assertEquals(
+    splitFirstStatement(`create temp trigger t after insert on c begin select ';'; end; select 3`),
+    {
+      statement: "create temp trigger t after insert on c begin select ';'; end;",
+      multiple: true,
+    },
+  );
+  // Outside a trigger, END is just a word: the first `;` ends the statement.
+  assertEquals(splitFirstStatement("SELECT 1 AS end; SELECT 2").multiple, true);
+});

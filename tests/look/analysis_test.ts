@@ -255,10 +255,10 @@ Deno.test("pairedTest refuses runs over different datasets", async () => {
   assertThrowsWith(() => pairedTest(loadRuns([fx.a, other]), A, `${B}`), "different datasets");
 });
 
-Deno.test("tokenUsage: sums per run, cost null when unknown", () => {
+Deno.test("tokenUsage: sums per run; tokens null for a predictions run, cost null when unknown", () => {
   const rows = tokenUsage(loadRuns([fx.a, fx.b])).toRecords();
   assertEquals(rows.map((r) => [r.model, r.questions, r.prompt_tokens, r.completion_tokens, r.cost_usd]), [
-    [A, 129, 0, 0, null],
+    [A, 129, null, null, null],
     [B, 129, 144355, 9469, 0.09265],
   ]);
 });

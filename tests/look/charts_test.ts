@@ -89,12 +89,13 @@ Deno.test("lossCurveChart: train and eval lines, eval dots; a figure that says s
   assert(empty.includes("No metrics recorded yet.") && empty.includes('data-chart="loss-curve"'));
 });
 
-Deno.test("tokenUsageChart: stacked prompt/completion bars with cost; empty without tokens", () => {
+Deno.test("tokenUsageChart: stacked prompt/completion bars with cost; a predictions run has no bar; empty without tokens", () => {
   const html = tokenUsageChart(df);
   assertSelfContained(html, "token-usage");
-  assertEquals(select(html, 'svg g[aria-label="bar"] rect').length, 4);
+  assertEquals(select(html, 'svg g[aria-label="bar"] rect').length, 2);
   const labels = select(html, 'svg g[aria-label="text"] text').map((t) => t.textContent);
-  assertEquals(labels, ["no token counts", "153,824 tok · $0.0926"]);
+  assertEquals(labels, ["153,824 tok · $0.0926"]);
+  assert(html.includes("1 run scored from predictions files asked no model."));
   assert(tokenUsageChart(loadRuns([fx.a])).includes("No token counts in these runs"));
 });
 
@@ -196,7 +197,7 @@ Deno.test("display falls back to text when the kernel refuses a display", async 
 Deno.test("tableHtml / tableText: escaping, nulls, row cap", () => {
   const rows = Array.from({ length: 5 }, (_, i) => ({ i, s: i === 0 ? "</td><script>" : null }));
   const html = tableHtml(rows, { maxRows: 2, caption: "A & B" });
-  assert(html.includes("&lt;/td&gt;&lt;script&gt;") && !html.includes("<script"));
+  assert(html.replaceAll("<wbr>", "").includes("&lt;/td&gt;&lt;script&gt;") && !html.includes("<script"));
   assert(html.includes('<td class="null">null</td>') && html.includes('<td class="num">1</td>'));
   assert(html.includes("<caption>A &amp; B</caption>") && html.includes("… 3 more rows"));
   assertEquals(tableText(rows, { maxRows: 1 }), "i  s\n-  -------------\n0  </td><script>\n… 4 more rows");

@@ -47,8 +47,12 @@ Deno.test("report: a voting and an agent run get the Inference modes section, co
   assert(modes.includes("<td>single answer</td><td>voting over 3 samples</td>"));
   assert(modes.includes("<td>single answer</td><td>agent (at most 8 turns, 20 rows per result)</td>"));
   assert(modes.includes("<th>McNemar p</th>"));
-  // The run metadata names each mode run's mode.
-  assert(section(html, "runs").includes("<tr><th>mode</th>"));
+  // The leaderboard and the run metadata name each run's mode.
+  const board = section(html, "leaderboard");
+  for (const mode of ["<td>single</td>", "<td>maj@3</td>", "<td>agent 8</td>"]) {
+    assert(board.includes(mode), mode);
+  }
+  assert(board.includes("<tr><th>mode</th><td>voting over 3 samples</td></tr>"));
   // The failing agent question shows its trajectory: the failing query, its error, the corrected one.
   const failures = section(html, "failures");
   assertEquals(failures.split("Agent trajectory").length - 1, 1, "one failing agent question");
@@ -60,7 +64,7 @@ Deno.test("report: no Inference modes section when no run voted or ran the agent
   const html = await buildReport([runs.single]);
   assert(!html.includes('<section id="modes">'));
   assert(!html.includes("Agent trajectory"));
-  assert(!html.includes("<tr><th>mode</th>"));
+  assert(section(html, "leaderboard").includes("<tr><th>mode</th><td>single answer</td></tr>"));
 });
 
 Deno.test("modeGroups: the single-answer run is the baseline, whatever the order given", () => {

@@ -30,7 +30,7 @@ async function capture<T>(fn: () => Promise<T>): Promise<{ result: T; out: strin
 Deno.test("buildReport: metadata, official tables, charts, comparison, failing questions", async () => {
   const html = await buildReport([fx.a, fx.b, fx.train], { generatedAt });
   assert(html.startsWith("<!doctype html>"));
-  for (const id of ["runs", "accuracy", "errors", "tokens", "comparisons", "failures", "training"]) {
+  for (const id of ["leaderboard", "accuracy", "errors", "tokens", "comparisons", "failures", "training"]) {
     assert(html.includes(`<section id="${id}">`), id);
   }
   // Metadata: provider, base URL, dataset hash prefix, evaluator, SQLite version, dates, torn-line note.
@@ -46,22 +46,55 @@ Deno.test("buildReport: metadata, official tables, charts, comparison, failing q
       "half-written last line of results.jsonl skipped",
       "Generated 2026-11-26T00:00:00.000Z",
     ]
-  ) assert(html.includes(s), s);
+  ) assert(html.replaceAll("<wbr>", "").includes(s), s);
   // An unfinished or damaged run is flagged before any table shows its numbers.
   const banner = html.indexOf('<p class="warn">');
-  assert(banner > 0 && banner < html.indexOf('<section id="runs">'), "warning banner above the sections");
+  assert(
+    banner > 0 && banner < html.indexOf('<section id="leaderboard">'),
+    "warning banner above the sections",
+  );
+  // The leaderboard: B (63.57) above A (57.36); A asked no model, so no tokens (a dash, not 0).
+  const board = html.slice(
+    html.indexOf('<table class="leaderboard">'),
+    html.indexOf("</table>", html.indexOf('<table class="leaderboard">')),
+  );
+  assert(
+    board.indexOf("llama-<wbr>3.3-<wbr>70b-<wbr>instruct") <
+      board.indexOf("gpt-<wbr>3.5-<wbr>turbo-<wbr>evidence"),
+    board,
+  );
+  assert(board.includes('<td class="num ex">63.57</td>') && board.includes('<td class="num ex">57.36</td>'));
+  for (
+    const th of [
+      "model",
+      "mode",
+      "dialect",
+      "questions",
+      "simple",
+      "moderate",
+      "challenging",
+      "EX",
+      "Soft-F1",
+      "tokens",
+      "cost ($)",
+    ]
+  ) {
+    assert(board.includes(`>${th}</th>`), th);
+  }
+  assert(board.includes("<td>sqlite</td>") && board.includes('<td class="null num">—</td>'));
+  // The run metadata is collapsed.
+  assert(html.includes('<details class="meta"><summary>Run metadata: 2 runs'));
   assertEquals(count(html, '<table class="official">'), 2);
-  // Error kinds as rows: run A's 15 wrong values of 129 questions, run B's 4 generation errors, A has none.
-  assert(
-    html.includes(
-      '<tr><td><span class="kind">wrong:values</span></td><td class="num">15 (11.63%)</td><td class="num">14 (10.85%)</td></tr>',
-    ),
+  // Error kinds per run (runs as rows): run A's 15 wrong values of 129 questions, run B's 4 generation errors.
+  const errors = html.slice(
+    html.indexOf('<table class="errors">'),
+    html.indexOf("</table>", html.indexOf('<table class="errors">')),
   );
-  assert(
-    html.includes(
-      '<span class="kind">generation_error</span></td><td class="num null">0</td><td class="num">4 (3.10%)</td>',
-    ),
-  );
+  const rowOf = (label: string) =>
+    errors.slice(errors.indexOf(label), errors.indexOf("</tr>", errors.indexOf(label)));
+  assert(rowOf("gpt-<wbr>3.5").includes('<td class="num" title="15 questions">11.6</td>'));
+  assert(rowOf("llama-<wbr>3.3").includes('<td class="num" title="4 questions">3.1</td>'));
+  assert(errors.includes("wrong:<wbr>values") && errors.includes("generation_<wbr>error"));
   for (const s of ["<b>60.49</b>", "<b>45.45</b>", "<b>57.36</b>", "<b>63.57</b>", "<b>54.55</b>"]) {
     assert(html.includes(s), s);
   }
@@ -75,8 +108,19 @@ Deno.test("buildReport: metadata, official tables, charts, comparison, failing q
     ]
   ) assertEquals(count(html, `data-chart="${chart}"`), 1, chart);
   // The paired test: 64/10/18/37, p and CI as pinned in analysis_test.
-  assert(html.includes("a difference (A − B) of <b>-6.20 points</b>, 95% CI [-14.73, 1.55]"));
-  assert(html.includes("exact McNemar p = 0.1849"));
+  const paired = html.slice(
+    html.indexOf('<table class="paired">'),
+    html.indexOf("</table>", html.indexOf('<table class="paired">')),
+  );
+  for (
+    const s of [
+      '<td class="num">-6.20</td>',
+      '<td class="num">[-14.73, 1.55]</td>',
+      '<td class="num">0.1849</td>',
+    ]
+  ) {
+    assert(paired.includes(s), s);
+  }
   assert(html.includes("10 questions only gpt-3.5-turbo-evidence solves"));
   assert(html.includes("18 questions only llama-3.3-70b-instruct solves"));
   // Every non-correct question, collapsible, with both SQLs.
@@ -179,7 +223,7 @@ Deno.test("reportCommand: --out, printed path, exit codes and one-line errors", 
 
   const none = await capture(() => reportCommand([]));
   assertEquals([none.result, none.err], [2, [
-    "report: no run directory given. usage: deno task report [--out FILE] RUN_DIR...",
+    "report: no run directory given. usage: deno task report [--out FILE] [--audit DIR] RUN_DIR...",
   ]]);
   const unknown = await capture(() => reportCommand(["--bogus", fx.a]));
   assertEquals(unknown.result, 2);
@@ -290,10 +334,9 @@ Deno.test("buildReport leaves out what does not apply: a predictions run has no 
     assert(!only.includes(`<tr><th>${row}</th>`), `${row} shown for a predictions file`);
   }
   assert(!/max_tokens|&quot;n&quot;/.test(only), "sampling settings shown for a predictions file");
-  // Beside a model run, the row is kept (the predictions run's cell is a dash) and reads as settings.
+  // Beside a model run, that run's card has it, as settings.
   const both = await buildReport([fx.a, fx.b], { generatedAt });
-  assert(
-    both.includes('<tr><th>sampling</th><td class="null">—</td><td>temperature 0, max_tokens 512, n 1</td>'),
-  );
-  assert(/<th>cost_usd<\/th>/.test(both), "run B has priced tokens: the cost column stays");
+  assertEquals(count(both, "<tr><th>sampling</th>"), 1);
+  assert(both.includes("<tr><th>sampling</th><td>temperature 0, max_tokens 512, n 1</td></tr>"));
+  assert(/<th>cost_<wbr>usd<\/th>/.test(both), "run B has priced tokens: the cost column stays");
 });

@@ -84,8 +84,12 @@ Deno.test({
 
         assertEquals(await page.locator("table.official").count(), 2);
         assertEquals(await page.locator("table.official tbody tr").count(), 8);
-        assert(await page.locator("table.meta tbody tr").count() >= 15);
-        assertEquals(await page.locator("table.paired tbody tr").count(), 2);
+        // One metadata card per run, in a collapsed block; one row per compared pair.
+        assertEquals(await page.locator("table.meta").count(), 2);
+        assert(await page.locator("table.meta tbody tr").count() >= 30);
+        assertEquals(await page.locator("table.meta").first().isVisible(), false);
+        assertEquals(await page.locator("table.leaderboard tbody tr").count(), 2);
+        assertEquals(await page.locator("table.paired tbody tr").count(), 1);
         assertEquals(await page.locator("details.q").count(), 55 + 47);
 
         // Collapsed by default; opening one shows its SQL and result samples.
@@ -136,7 +140,8 @@ Deno.test({
               .documentElement.scrollWidth
           );
           assert(width <= 1400, `with ${n} runs the page is ${width} px wide in a 1400 px window`);
-          assertEquals(await page.locator("table.meta thead th").count(), n + 1);
+          assertEquals(await page.locator("table.meta").count(), n);
+          assertEquals(await page.locator("table.leaderboard tbody tr").count(), n);
         }, { width: 1400 });
       }
     } finally {

@@ -23,6 +23,7 @@ import { DatabaseSync } from "node:sqlite";
 import {
   checkNbconvert,
   checkNotebookSetup,
+  denoDir,
   type NotebookSetup,
   privateKernel,
 } from "../support/notebook_setup.ts";
@@ -60,6 +61,7 @@ import {
 
 const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
 const EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_execute.py");
+const RUN_ALL = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_run_all.py");
 const SAMPLE = join(REPO_ROOT, "data", "sample");
 const SAMPLE_DATASET = join(SAMPLE, "dev.json");
 /** Questions `02` evaluates per model: enough for every difficulty bucket, small enough to be quick. */
@@ -451,6 +453,8 @@ Deno.test({
     const env = kernelEnv({
       ...kernel.env,
       XDG_CACHE_HOME: dirs.cache,
+      // A private completion cache, but Deno's own cache as it is (a cold one costs every kernel half a minute).
+      DENO_DIR: denoDir(),
       TEXT2SQL_BIRD_URL_DEV: archive.url("/dev.zip"),
       TEXT2SQL_DATA_DIR: dirs.data,
       TEXT2SQL_RUNS_DIR: dirs.runs,
@@ -527,10 +531,16 @@ Deno.test({
             {
               kind: "progress",
               match: new RegExp(
-                `evaluate gpt-3\\.5-turbo-evidence: .* 0 of ${LIMIT} from the run log, ${LIMIT} new`,
+                `evaluate gpt-3\\.5-turbo-evidence: .* 0 from the run log, 0 from the completion cache, ` +
+                  `${LIMIT} scored from the predictions file`,
               ),
             },
-            { kind: "progress", match: /evaluate gold-model/ },
+            {
+              kind: "progress",
+              match: new RegExp(
+                `evaluate gold-model: .* 0 from the run log, 0 from the completion cache, ${LIMIT} asked`,
+              ),
+            },
             { kind: "progress", match: /evaluate mixed-model/ },
             {
               kind: "table",
@@ -540,7 +550,12 @@ Deno.test({
                   "gold-model",
                   "mixed-model",
                 ]);
-                assert.ok(rows.every((r) => r.new === LIMIT && r.from_run_log === 0));
+                assert.ok(rows.every((r) => r.new === LIMIT && r.from_run_log === 0 && r.from_cache === 0));
+                assert.deepEqual(rows.map((r) => r.run), [
+                  `gpt-3.5-turbo-evidence-superhero-first${LIMIT}`,
+                  `gold-model-superhero-first${LIMIT}`,
+                  `mixed-model-superhero-first${LIMIT}`,
+                ]);
               },
             },
           ],
@@ -559,13 +574,19 @@ Deno.test({
             },
           }],
           [{ kind: "chart", chart: "accuracy-by-difficulty" }],
-          [{ kind: "table", rows: (rows) => assert.equal(rows.length, 3) }],
+          [{
+            kind: "table",
+            rows: (rows) => {
+              assert.equal(rows.length, 3);
+              assert.ok(!("run" in rows[0]), "the error table repeats the run beside the model");
+            },
+          }],
           [{ kind: "chart", chart: "error-taxonomy" }],
         ]);
         assert.deepEqual(
           (await notebookRuns(dirs.runs)).map((d) => d.split("/").at(-1)),
-          ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"],
-          "one name per run: the folder is named as the model",
+          ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"].map((m) => `${m}-superhero-first${LIMIT}`),
+          "a run folder is named by what defines it: model and selection",
         );
         // Numbers formatted one way: accuracies with two decimals, in every table.
         const html = (await codeCells(paths["02"]))[4].outputs.find((o) => o.rows !== null)!.html!;
@@ -579,7 +600,8 @@ Deno.test({
         assert.ok(cells[3].outputs.some((o) => /gold-model\n[\s\S]*?accuracy\s+100\.00/.test(o.text)));
         for (const model of ["gpt-3.5-turbo-evidence", "gold-model", "mixed-model"]) {
           const line = new RegExp(
-            `evaluate ${model.replaceAll(".", "\\.")}: .* ${LIMIT} of ${LIMIT} from the run log, 0 new`,
+            `evaluate ${model.replaceAll(".", "\\.")}: .* ${LIMIT} from the run log, 0 from the completion ` +
+              "cache, 0 (asked the model|scored from the predictions file)",
           );
           assert.ok(cells[2].outputs.some((o) => line.test(o.text)), `the rerun of ${model} does not say so`);
         }
@@ -638,7 +660,10 @@ Deno.test({
           assert.equal(chat(before).length, n);
           assert.ok(
             second[2].outputs.some((o) =>
-              new RegExp(`evaluate gold-model: .* ${n} of ${n} from the run log, 0 new`).test(o.text)
+              new RegExp(
+                `evaluate gold-model: .* ${n} from the run log, 0 from the completion cache, 0 asked`,
+              )
+                .test(o.text)
             ),
             "the evaluated model did not come back from its run folder",
           );
@@ -648,6 +673,198 @@ Deno.test({
             ) => [r.model, r.from_run_log, r.new]),
             [["gold-model", n, 0], ["mixed-model", 0, n]],
           );
+        },
+      );
+
+      await t.step(
+        "02 as a person drives it: a new LIMIT is a run of its own; every error stops Run All at its cell in one line",
+        async () => {
+          // The Parameters cell decides the limit. A runs folder of its own (06 compares the one above), holding a
+          // copy of the LIMIT 30 run of gold-model, as the folder above does.
+          const own = Object.fromEntries(
+            Object.entries(env).filter(([k]) => k !== "TEXT2SQL_LIMIT" && k !== "TEXT2SQL_DB"),
+          );
+          own.TEXT2SQL_MODELS = "gold-model";
+          own.TEXT2SQL_RUNS_DIR = join(tmp, "runs-person");
+          const personRuns = join(own.TEXT2SQL_RUNS_DIR, "notebooks");
+          await Deno.mkdir(join(personRuns, `gold-model-superhero-first${LIMIT}`), { recursive: true });
+          for (const file of ["run.json", "results.jsonl", "summary.json", "predict_dev.json"]) {
+            await Deno.copyFile(
+              join(dirs.runs, "notebooks", `gold-model-superhero-first${LIMIT}`, file),
+              join(personRuns, `gold-model-superhero-first${LIMIT}`, file),
+            );
+          }
+          const twenty = await withParameter(
+            "02_evaluate.ipynb",
+            { LIMIT: "20" },
+            join(tmp, "02_limit20.ipynb"),
+          );
+          const before = models.requests.length;
+          const cells = await codeCells(
+            await execute(setup, "02_evaluate.ipynb", executed, own, ".limit20", twenty),
+          );
+          const rows = cells[2].outputs.find((o) => o.rows !== null)!.rows!;
+          // Its own folder (no refusal of the LIMIT 30 run), its answers all from the completion cache.
+          assert.deepEqual(rows.map((r) => [r.run, r.from_run_log, r.from_cache, r.new]), [
+            ["gpt-3.5-turbo-evidence-superhero-first20", 0, 0, 20],
+            ["gold-model-superhero-first20", 0, 20, 0],
+          ]);
+          assert.equal(
+            models.requests.slice(before).filter((r) => r.path.endsWith("/chat/completions")).length,
+            0,
+          );
+          assert.deepEqual(
+            (await notebookRuns(own.TEXT2SQL_RUNS_DIR)).map((d) => d.split("/").at(-1)),
+            [
+              "gpt-3.5-turbo-evidence-superhero-first20",
+              "gold-model-superhero-first20",
+              `gold-model-superhero-first${LIMIT}`,
+            ],
+          );
+
+          const cases: {
+            name: string;
+            edits: Record<string, string>;
+            env?: Record<string, string>;
+            cell: number;
+            line: RegExp;
+            prepare?: () => Promise<void>;
+            /** The notebook (default `02_evaluate.ipynb`). */
+            notebook?: string;
+          }[] = [
+            {
+              name: "a database that is not there",
+              edits: { DB: '["california_schools"]' },
+              cell: 1,
+              line:
+                /^the database california_schools is missing under .*: run 01_download\.ipynb to fetch them, or leave it out with DB in the Parameters cell/,
+            },
+            {
+              name: "a bad LIMIT",
+              edits: { LIMIT: "0" },
+              cell: 1,
+              line:
+                /^LIMIT \(TEXT2SQL_LIMIT\) must be a positive integer, got 0: fix it in the Parameters cell$/,
+            },
+            {
+              // A folder reused by hand: the LIMIT 30 run's description copied where the LIMIT 20 run goes.
+              name: "a folder holding another run",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_MODELS: "mixed-model" },
+              prepare: async () => {
+                const folder = join(personRuns, "mixed-model-superhero-first20");
+                await Deno.mkdir(folder, { recursive: true });
+                await Deno.copyFile(
+                  join(dirs.runs, "notebooks", `mixed-model-superhero-first${LIMIT}`, "run.json"),
+                  join(folder, "run.json"),
+                );
+              },
+              cell: 2,
+              line:
+                /mixed-model-superhero-first20 holds a run made with other settings \(selection\): set the Parameters cell back/,
+            },
+            {
+              name: "a dead endpoint",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_BASE_URL: "http://127.0.0.1:9/v1", TEXT2SQL_MODELS: "dead-model" },
+              cell: 2,
+              line: /^cannot reach http:\/\/127\.0\.0\.1:9\/v1: .*set BASE_URL in the Parameters cell/,
+            },
+            {
+              name: "a missing API key",
+              edits: { LIMIT: "20" },
+              env: { TEXT2SQL_BASE_URL: "", TEXT2SQL_PROVIDER: "together", TEXT2SQL_MODELS: "keyless-model" },
+              cell: 2,
+              line:
+                /^provider together needs an API key: set TOGETHER_API_KEY in the environment Jupyter was started from/,
+            },
+            {
+              name: "03 with a database that is not there",
+              notebook: "03_sft_dataset.ipynb",
+              edits: { DB: '["formula_1"]' },
+              cell: 1,
+              line: /^the database formula_1 is missing under .*leave it out with DB in the Parameters cell/,
+            },
+            {
+              name: "04 without a teacher",
+              notebook: "04_cot_dataset.ipynb",
+              // TEACHER_MODEL is "" in the committed cell; the test's environment sets one, cleared here.
+              edits: { LIMIT: "3" },
+              env: { TEXT2SQL_TEACHER_MODEL: "", TEXT2SQL_MODELS: "" },
+              cell: 1,
+              line: /^no teacher model: set TEACHER_MODEL in the Parameters cell/,
+            },
+            {
+              name: "05 with a config file that is not there",
+              notebook: "05_finetune.ipynb",
+              edits: { TRAIN_CONFIG: '"trainer/configs/no_such.json"' },
+              cell: 1,
+              line: /no_such\.json.*\(check TRAIN_CONFIG and METRICS in the Parameters cell/,
+            },
+          ];
+          for (const c of cases) {
+            await c.prepare?.();
+            const notebook = c.notebook ?? "02_evaluate.ipynb";
+            const nb = await withParameter(notebook, c.edits, join(tmp, `stop_${notebook}`));
+            const caseEnv = { ...own, ...c.env };
+            if (c.env?.TEXT2SQL_BASE_URL === "") delete caseEnv.TEXT2SQL_BASE_URL;
+            // As JupyterLab's Run All: every cell sent at once; Deno's kernel runs the queued ones after an error.
+            const out = join(tmp, "run_all.json");
+            const run = await new Deno.Command(setup.python, {
+              args: [RUN_ALL, nb, "--out", out, "--cwd", NOTEBOOKS_DIR, "--timeout", "120"],
+              env: caseEnv,
+              clearEnv: true,
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            assert.ok(run.success, `${c.name}: run all failed: ${new TextDecoder().decode(run.stderr)}`);
+            const all = JSON.parse(await Deno.readTextFile(out)) as {
+              status: string;
+              outputs: { output_type: string; evalue?: string; traceback?: string[] }[];
+            }[];
+            const errors = all.flatMap((cell, i) =>
+              cell.outputs.filter((o) => o.output_type === "error").map((o) => ({ i, o }))
+            );
+            assert.equal(
+              errors.length,
+              1,
+              `${c.name}: ${errors.length} error outputs: ${JSON.stringify(errors)}`,
+            );
+            const [{ i, o }] = errors;
+            assert.equal(i, c.cell, `${c.name}: stopped at code cell ${i + 1}, not ${c.cell + 1}`);
+            assert.match(o.evalue!, c.line, c.name);
+            // One line, no stack frame.
+            assert.deepEqual(
+              o.traceback,
+              [`Stopped: ${o.evalue}`],
+              `${c.name}: traceback ${JSON.stringify(o.traceback)}`,
+            );
+            all.slice(c.cell + 1).forEach((cell, k) =>
+              assert.deepEqual(
+                cell.outputs,
+                [],
+                `${c.name}: code cell ${c.cell + k + 2} printed after the stop`,
+              )
+            );
+            // A cell-by-cell executor (nbconvert) stops at the same cell with the same line.
+            const partial = join(tmp, "stop.executed.ipynb");
+            const exec = await new Deno.Command(setup.python, {
+              args: [EXECUTOR, nb, "--out", partial, "--timeout", "120", "--cwd", NOTEBOOKS_DIR],
+              env: caseEnv,
+              clearEnv: true,
+              stdout: "piped",
+              stderr: "piped",
+            }).output();
+            assert.equal(exec.success, false, `${c.name}: nbconvert ran through`);
+            const executedCells = await codeCells(partial);
+            const error = executedCells[c.cell].outputs.find((x) => x.type === "error");
+            assert.match(
+              error?.text ?? "",
+              new RegExp(c.line.source.replace(/^\^/, "")),
+              `${c.name} (nbconvert)`,
+            );
+            for (const later of executedCells.slice(c.cell + 1)) assert.deepEqual(later.outputs, []);
+          }
         },
       );
 
@@ -668,6 +885,11 @@ Deno.test({
             [{ kind: "table" }, {
               kind: "text",
               match: new RegExp(`^selected: ${LIMIT} questions on 1 database`),
+            }],
+            // The gold audit: the first 30 superhero questions hold a tie and an evidence mismatch, neither
+            // excluded by default (0 dropped below).
+            [{ kind: "text", match: new RegExp(`^audit: ${LIMIT} questions, \\d+ clean, 1 severe`) }, {
+              kind: "table",
             }],
             [
               { kind: "text", match: /wrote .*datasets\/sft: \d+ train, \d+ test, 0 dropped/ },
@@ -820,12 +1042,20 @@ Deno.test({
           }],
           [{
             kind: "table",
-            rows: (rows) =>
-              assert.deepEqual(rows.map((r) => r.run), [
-                "gpt-3.5-turbo-evidence",
+            rows: (rows) => {
+              // The leaderboard: every run once, best EX first, gold-model on top at 100.
+              assert.deepEqual(rows.map((r) => r.model).sort(), [
                 "gold-model",
+                "gpt-3.5-turbo-evidence",
                 "mixed-model",
-              ]),
+              ]);
+              assert.equal(rows[0].model, "gold-model");
+              assert.equal(rows[0].EX, 100);
+              const ex = rows.map((r) => Number(r.EX));
+              assert.deepEqual(ex, [...ex].sort((a, b) => b - a));
+              assert.deepEqual(rows.map((r) => r.dialect), ["sqlite", "sqlite", "sqlite"]);
+              assert.equal(byKey(rows, "model").get("gpt-3.5-turbo-evidence")?.tokens, null);
+            },
           }],
           [{
             kind: "table",
@@ -882,7 +1112,11 @@ Deno.test({
             await execute(setup, "06_analysis.ipynb", executed, plain, ".defaults"),
           );
           assert.ok(nb06[8].outputs.some((o) => /only one run: nothing to compare/.test(o.text)));
-          assert.ok(nb06.at(-1)!.outputs.some((o) => /report: .* \(1 runs\)/.test(o.text)));
+          assert.ok(nb06.at(-1)!.outputs.some((o) => /report: .* \(1 run\)$/m.test(o.text)));
+          assert.ok(
+            !nb06.some((c) => c.outputs.some((o) => o.type === "execute_result")),
+            "a cell echoes a value",
+          );
         },
       );
 
@@ -890,9 +1124,10 @@ Deno.test({
         "notebook:html exports the executed 06; its charts render with size in Chromium",
         async () => {
           const out = join(tmp, "html", "06_analysis.html");
-          const { html, executed: reran } = await exportNotebookHtml(paths["06"], { out });
+          // --saved: the outputs the notebook holds, as they are.
+          const { html, executed: reran } = await exportNotebookHtml(paths["06"], { out, saved: true });
           assert.equal(html, out);
-          assert.equal(reran, false, "an executed notebook must not be executed again");
+          assert.equal(reran, false, "--saved executed the notebook");
           const text = await Deno.readTextFile(out);
           assert.match(text, /data-chart="accuracy-by-difficulty"/);
           await withBrowserPage(out, async (page) => {
@@ -925,35 +1160,37 @@ Deno.test({
         },
       );
 
-      await t.step("notebook:html --execute runs a notebook first (into a temporary copy)", async () => {
-        const out = join(tmp, "html", "06_cli.html");
-        const saved = Deno.env.toObject();
-        // The command's executor inherits this process's environment, so point it at the test's folders.
-        const ours = (k: string) =>
-          k.startsWith("TEXT2SQL_") || k.startsWith("JUPYTER_") || k === "XDG_CACHE_HOME";
-        for (const [k, v] of Object.entries(env)) {
-          if (ours(k)) Deno.env.set(k, v);
-        }
-        try {
-          const status = await notebookHtmlCommand([
-            join(NOTEBOOKS_DIR, "06_analysis.ipynb"),
-            "--out",
-            out,
-            "--execute",
-          ]);
-          assert.equal(status, 0);
-        } finally {
-          for (const k of Object.keys(env)) {
-            if (ours(k)) {
-              if (saved[k] === undefined) Deno.env.delete(k);
-              else Deno.env.set(k, saved[k]);
+      await t.step(
+        "notebook:html executes a notebook first (into a temporary copy), unless --saved",
+        async () => {
+          const out = join(tmp, "html", "06_cli.html");
+          const saved = Deno.env.toObject();
+          // The command's executor inherits this process's environment, so point it at the test's folders.
+          const ours = (k: string) =>
+            k.startsWith("TEXT2SQL_") || k.startsWith("JUPYTER_") || k === "XDG_CACHE_HOME";
+          for (const [k, v] of Object.entries(env)) {
+            if (ours(k)) Deno.env.set(k, v);
+          }
+          try {
+            const status = await notebookHtmlCommand([
+              join(NOTEBOOKS_DIR, "06_analysis.ipynb"),
+              "--out",
+              out,
+            ]);
+            assert.equal(status, 0);
+          } finally {
+            for (const k of Object.keys(env)) {
+              if (ours(k)) {
+                if (saved[k] === undefined) Deno.env.delete(k);
+                else Deno.env.set(k, saved[k]);
+              }
             }
           }
-        }
-        const text = await Deno.readTextFile(out);
-        assert.match(text, /data-chart="error-taxonomy"/);
-        assert.match(text, /notebook-analysis\.html/);
-      });
+          const text = await Deno.readTextFile(out);
+          assert.match(text, /data-chart="error-taxonomy"/);
+          assert.match(text, /notebook-analysis\.html/);
+        },
+      );
       await t.step("the notebooks folder is untouched: no rewritten notebook, no new file", async () => {
         assert.deepEqual(await snapshot(NOTEBOOKS_DIR), before);
       });
@@ -1058,9 +1295,9 @@ Deno.test("notebook parameters: defaults, the Parameters cell, the environment w
   assert.deepEqual(p.db, [], "an empty TEXT2SQL_DB selects every database");
   assert.equal(p.runsDir, join(REPO_ROOT, "tmp-runs"), "relative paths are from the repository root");
   assert.deepEqual(evalTargets(p).map((x) => x.out.slice(REPO_ROOT.length + 1)), [
-    "tmp-runs/notebooks/gpt-3.5-turbo-evidence",
-    "tmp-runs/notebooks/meta-llama-Llama-3.3-70B-Instruct-Turbo",
-    "tmp-runs/notebooks/gold-model",
+    "tmp-runs/notebooks/gpt-3.5-turbo-evidence-all-first7",
+    "tmp-runs/notebooks/meta-llama-Llama-3.3-70B-Instruct-Turbo-all-first7",
+    "tmp-runs/notebooks/gold-model-all-first7",
   ]);
   assert.equal(notebookParams({}, { TEXT2SQL_DOWNLOAD: "minidev" }).download, "mini-dev");
   assert.equal(runSlug("../../etc"), "etc");
@@ -1177,10 +1414,13 @@ Deno.test("deno task notebooks: the install line without JupyterLab; else regist
     );
     await Deno.chmod(join(bin, "jupyter-lab"), 0o755);
     assert.equal(await notebooksCommand(["--", "--no-browser"]), 0);
+    // As root, JupyterLab needs --allow-root: passed, and said.
+    const root = Deno.uid() === 0;
     assert.equal(
       (await Deno.readTextFile(called)).trim(),
-      `--notebook-dir=${join(REPO_ROOT, "notebooks")} --no-browser`,
+      `--notebook-dir=${join(REPO_ROOT, "notebooks")} --no-browser${root ? " --allow-root" : ""}`,
     );
+    assert.equal(logs.includes("running as root: passing --allow-root to JupyterLab"), root);
     const spec = JSON.parse(
       await Deno.readTextFile(join(tmp, "xdg", "jupyter", "kernels", "deno", "kernel.json")),
     ) as { argv: string[] };
@@ -1210,6 +1450,20 @@ Deno.test('no notebook has an "In CI" paragraph; each starts with a Parameters c
       outputs: [] as Output[],
     }));
     assertParametersCell(entry.name, code);
+    // Below the setup cell every cell is guarded, so Run All stays silent after a stop (see lib/notebook/stop.ts).
+    for (const cell of code.slice(2)) {
+      const first = cell.source.split("\n").find((l) => l.trim() && !l.trim().startsWith("//")) ?? "";
+      assert.match(
+        first,
+        /^if \(!stopped\(\)\) /,
+        `${entry.name}: a cell below the setup cell is not guarded: ${first}`,
+      );
+    }
+    assert.match(
+      code[1].source,
+      /import \{[^}]*\bstopped\b/,
+      `${entry.name}: the setup cell does not import stopped`,
+    );
   }
 });
 
@@ -1231,7 +1485,9 @@ Deno.test("02 scores the baseline only on the dataset its predictions index; 06 
       "an official download with the same bytes",
     );
 
-    const names = ["aaa", "gpt-3.5-turbo-evidence", "zzz", "unfinished"].map((n) => `notebooks/${n}`);
+    const names = ["aaa", "gpt-3.5-turbo-evidence-superhero", "zzz", "unfinished"].map((n) =>
+      `notebooks/${n}`
+    );
     for (const name of [...names, "other"]) {
       await Deno.mkdir(join(tmp, "runs", name), { recursive: true });
       if (!name.endsWith("unfinished")) {
@@ -1240,7 +1496,7 @@ Deno.test("02 scores the baseline only on the dataset its predictions index; 06 
     }
     assert.deepEqual(
       (await notebookRuns(join(tmp, "runs"))).map((d) => d.split("/").at(-1)),
-      ["gpt-3.5-turbo-evidence", "aaa", "zzz"],
+      ["gpt-3.5-turbo-evidence-superhero", "aaa", "zzz"],
     );
     assert.deepEqual(await notebookRuns(join(tmp, "absent")), []);
   } finally {

@@ -81,8 +81,10 @@ def main():
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--time", action="store_true")
     args = ap.parse_args()
-    questions = json.load(open(args.dataset))
-    preds = json.load(open(args.predictions))
+    with open(args.dataset) as f:
+        questions = json.load(f)
+    with open(args.predictions) as f:
+        preds = json.load(f)
     jobs = []
     for index, q in enumerate(questions):
         if args.db and q["db_id"] not in args.db:

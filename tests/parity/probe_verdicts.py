@@ -29,7 +29,8 @@ TIMEOUT_S = 30.0
 
 def db_scripts(path=DBS_FILE):
     """{name: script} from the '-- db: NAME' sections of the database file, in file order."""
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     parts = re.split(r"^-- db: ([A-Za-z0-9_]+)[ \t]*$", text, flags=re.M)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
 
@@ -75,7 +76,8 @@ def main():
     if args.build:
         build(args.build)
         return 0
-    probes = json.load(open(PROBES_FILE, encoding="utf-8"))
+    with open(PROBES_FILE, encoding="utf-8") as f:
+        probes = json.load(f)
     ids = collections.Counter(p["id"] for p in probes)
     dup = [i for i, n in ids.items() if n > 1]
     if dup:

@@ -28,15 +28,18 @@ import {
   clearSourceSchemaCache,
   PG_RESERVED_WORDS,
   quoteIdentifier,
+  renderSchemaModel,
   schemaFor,
+  schemaModelFor,
   type SchemaSource,
 } from "../../lib/prompt/mod.ts";
+import { clearValueIndexMemo, ensureValueIndex } from "../../lib/values/mod.ts";
 import { type LocalServer, startMysql, startPostgres } from "../../lib/util/local_server.ts";
 import type { CatalogTable, DisplayValue } from "../../lib/types.ts";
 
 const root = join(import.meta.dirname!, "..", "..");
 const SAMPLE_ROOT = join(root, "data", "sample", "dev_databases");
-const MINI_DEV = "/work/shared/data/bird/mini_dev";
+const MINI_DEV = join(root, "data", "sample", "mini_dev");
 
 type Dialect = "postgresql" | "mysql";
 
@@ -420,9 +423,63 @@ async function checkDialect(server: LocalServer, dialect: Dialect): Promise<void
       );
     }
     assertEquals(failed, []);
+    await checkValues(src, dialect, dbRoot);
   } finally {
     rmSync(dbRoot, { recursive: true, force: true });
   }
+}
+
+/**
+ * The value index and M-Schema read through the server (its catalog's character columns, GROUP BY and the
+ * quoting as the dialect writes them): the same values as the SQLite file's index (MySQL's case-insensitive
+ * grouping may keep one spelling of two).
+ */
+async function checkValues(src: SchemaSource, dialect: Dialect, dbRoot: string): Promise<void> {
+  // Rows as the engines return them: canonical cell keys ("s" + text).
+  const asEngine = {
+    ...src,
+    execute: async (db: string, sql: string) => {
+      const r = await src.execute(db, sql);
+      return r.ok
+        ? {
+          ok: true as const,
+          rows: r.sample.map((row) => row.map((v) => typeof v === "string" ? "s" + v : "n" + v)),
+        }
+        : r;
+    },
+    contentKey: () => Promise.resolve(null),
+  };
+  clearValueIndexMemo();
+  const server = await ensureValueIndex(asEngine, { dbRoot, dbId: "superhero", silent: true });
+  const file = await ensureValueIndex(
+    { ...asEngine, dialect: "sqlite", target: (root: string, id: string) => join(root, id, `${id}.sqlite`) },
+    {
+      dbRoot: SAMPLE_ROOT,
+      dbId: "superhero",
+      silent: true,
+      cacheDir: mkdtempSync(join(tmpdir(), "values-")),
+    },
+  );
+  const sets = (i: typeof server) =>
+    new Map(
+      i.columns.filter((c) => c.kind === "values").map((
+        c,
+      ) => [`${c.table}.${c.column}`.toLowerCase(), new Set(c.values)]),
+    );
+  const fromServer = sets(server);
+  const fromFile = sets(file);
+  for (const [key, values] of fromFile) {
+    const got = fromServer.get(key);
+    ok(got, `${dialect}: ${key} indexed`);
+    if (dialect === "postgresql") assertEquals(got, values, key);
+    else for (const v of got) ok(values.has(v), `${key}: ${v}`);
+  }
+  ok(fromServer.get("colour.colour")!.has("Blue"));
+  const model = await schemaModelFor(src, { dbRoot, dbId: "superhero", examples: true });
+  const mschema = renderSchemaModel(model, { format: "mschema" });
+  ok(mschema.startsWith("【DB_ID】 superhero\n【Schema】\n"), mschema);
+  ok(mschema.includes("superhero.eye_colour_id=colour.id"), mschema);
+  ok(/\(colour:[A-Z ()0-9]+, Examples: \[/.test(mschema), mschema);
 }
 
 /** Stop a server, holding the event loop open meanwhile (`stop()` waits on an unref'd watchdog process). */

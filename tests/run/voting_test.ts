@@ -5,13 +5,19 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { exMatch } from "../../lib/exec/compare.ts";
+import { join } from "node:path";
 import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
+import { runEvaluation } from "../../lib/run/evaluate.ts";
+import { judgeCandidates } from "../../lib/run/score.ts";
+import type { RunContext } from "../../lib/run/context.ts";
+import { GoldCache } from "../../lib/exec/gold_cache.ts";
+import { questionOf, type Script, startFakeOpenAI } from "../support/fake_openai_server.ts";
+import type { CandidateRecord, Example, ResultRecord } from "../../lib/types.ts";
 import {
   type Candidate,
   type CandidateOutcome,
   executeDistinct,
   outcomeOf,
-  resultDigest,
   scoreCandidates,
   vote,
   votingSummary,
@@ -87,12 +93,12 @@ async function candidatesOf(
 ): Promise<{ candidates: Candidate[]; executions: number }> {
   return await executeDistinct(
     q.samples.map((sql, sampleIndex) => ({ sql, sampleIndex })),
-    async (sql) => outcomeOf(await pool.execute(DB, sql)),
+    async (sql) => outcomeOf(await pool.digest(DB, sql)),
   );
 }
 
 async function goldDigest(pool: SqlitePool, sql: string): Promise<string | null> {
-  const r = outcomeOf(await pool.execute(DB, sql));
+  const r = outcomeOf(await pool.digest(DB, sql));
   return r.ok ? r.digest : null;
 }
 
@@ -238,7 +244,7 @@ Deno.test("each distinct SQL text executes once; outcomes are shared by identica
   ]);
 });
 
-Deno.test("equal digests are exactly EX equality (set of rows, Python ==, column order kept)", async () => {
+Deno.test("equal set digests are exactly EX equality (set of rows, Python ==, column order kept)", async () => {
   const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
   try {
     const sqls = [
@@ -256,14 +262,16 @@ Deno.test("equal digests are exactly EX equality (set of rows, Python ==, column
     ];
     const results = [];
     for (const sql of sqls) {
+      // The rows (for the pure reference, `compare.ts` exMatch) and the worker's set digest of the same query.
       const r = await pool.execute(DB, sql);
-      assert(r.ok, sql);
-      results.push(r);
+      const d = await pool.digest(DB, sql);
+      assert(r.ok && d.ok, sql);
+      results.push({ ...r, set: d.set });
     }
     let equalPairs = 0;
     for (const a of results) {
       for (const b of results) {
-        const same = resultDigest(a.rows) === resultDigest(b.rows);
+        const same = a.set === b.set;
         assertEquals(same, exMatch(a, b));
         if (same && a !== b) equalPairs++;
       }
@@ -279,4 +287,153 @@ Deno.test("vote refuses no candidates and repeated sample indices", () => {
   assertThrows(() => vote([]), /at least one candidate/);
   const c: Candidate = { sql: "SELECT 1", sampleIndex: 0, outcome: { ok: true, digest: "x" } };
   assertThrows(() => vote([c, { ...c }]), /sample index 0 appears twice/);
+});
+
+/** Questions whose candidates probe EX's equality: order, duplicates, `1` vs `1.0`, `'1'` vs `1`, width, empty. */
+const EX_PROBES: { gold: string; samples: string[] }[] = [
+  {
+    gold: "SELECT 1",
+    samples: [
+      "SELECT '1'",
+      "SELECT 1.0",
+      "SELECT 1 UNION ALL SELECT 1",
+      "SELECT 1, 1",
+      "SELECT 2",
+      "SELECT '1'",
+      "SELECT 1",
+    ],
+  },
+  {
+    gold: "SELECT id FROM colour WHERE id < 5",
+    samples: [
+      "SELECT id FROM colour WHERE id < 4",
+      "SELECT id FROM colour WHERE id < 5 ORDER BY id DESC",
+      "SELECT id FROM colour WHERE id < 5 UNION ALL SELECT id FROM colour WHERE id < 3",
+      "SELECT id * 1.0 FROM colour WHERE id < 5",
+      "SELECT CAST(id AS TEXT) FROM colour WHERE id < 5",
+      "SELECT id, id FROM colour WHERE id < 5",
+      "SELECT id FROM colour WHERE id < 4",
+    ],
+  },
+  {
+    gold: "SELECT id FROM colour WHERE id < 0",
+    samples: [
+      "SELECT NULL",
+      "SELECT 1 WHERE 0",
+      "SELECT id, colour FROM colour WHERE 0",
+      "SELECT NULL",
+      "SELECT id FROM colour WHERE id < 0 ORDER BY id",
+      "SELECT NULL",
+      "SELECT 1 WHERE 0",
+    ],
+  },
+];
+
+Deno.test("a voting run's groups, candidate verdicts and answer verdict are exactly what EX says", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "t2s-vote-ex-" });
+  const dataset = join(dir, "dev.json");
+  await Deno.writeTextFile(
+    dataset,
+    JSON.stringify(EX_PROBES.map((p, i) => ({
+      question_id: i,
+      db_id: "superhero",
+      question: `probe ${i}?`,
+      evidence: "",
+      SQL: p.gold,
+      difficulty: "simple",
+    }))),
+  );
+  const script: Script = (req) => {
+    const probe = EX_PROBES[Number(/probe (\d+)\?/.exec(questionOf(req.messages) ?? "")![1])];
+    return { content: probe.samples.slice(0, req.n).map((s) => "```sql\n" + s + "\n```") };
+  };
+  const server = await startFakeOpenAI({ script });
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  try {
+    const k = EX_PROBES[0].samples.length;
+    const { records } = await runEvaluation({
+      dataset,
+      dbRoot: "data/sample/dev_databases",
+      model: "fake-model",
+      baseUrl: server.url,
+      n: k,
+      temperature: 0.8,
+      out: join(dir, "run"),
+      cacheDir: join(dir, "cache"),
+      goldCacheDir: join(dir, "gold"),
+      silent: true,
+    });
+    // The pure reference: the rows of each query, compared as `compare.ts` (the official semantics) does.
+    const rows = async (sql: string) => {
+      const r = await pool.execute(DB, sql);
+      assert(r.ok, sql);
+      return r;
+    };
+    const together = new Set<string>();
+    for (const rec of records) {
+      const probe = EX_PROBES[rec.index];
+      const gold = await rows(probe.gold);
+      const cands = rec.candidates as (CandidateRecord & { correct: boolean })[];
+      assertEquals(cands.length, probe.samples.length);
+      for (const a of cands) {
+        const ra = await rows(a.sql);
+        assertEquals(a.correct, exMatch(ra, gold), `${a.sql} against ${probe.gold}`);
+        for (const b of cands) {
+          const same = a.digest === b.digest;
+          assertEquals(same, exMatch(ra, await rows(b.sql)), `${a.sql} vs ${b.sql}`);
+          if (same && a.sql !== b.sql) together.add(`${rec.index}: ${a.sql} ~ ${b.sql}`);
+        }
+      }
+      const answer = await rows(rec.sql!);
+      assertEquals(rec.status, exMatch(answer, gold) ? "correct" : "wrong");
+    }
+    // Grouped together despite different texts (ordered pairs): 1 ~ 1.0 ~ 1 UNION ALL 1; gold's rows reordered,
+    // duplicated and as REALs; the three empty results whatever their columns.
+    assertEquals(together.size, 6 + 6 + 6);
+    // '1' is text: its own group of two (1 and 1.0 win with three), and wrong; NULL is not empty.
+    const probe0 = records.find((r) => r.index === 0)!;
+    assertEquals(probe0.candidates!.find((c) => c.sql === "SELECT '1'")!.group_size, 2);
+    assertEquals([probe0.status, probe0.sql], ["correct", "SELECT 1.0"]);
+    assertEquals(records.map((r) => r.status), ["correct", "correct", "correct"]);
+  } finally {
+    await pool.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("candidate verdicts when the answer's scoring saw no gold: its set digest from the gold cache, else digested once", async () => {
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10 });
+  const gold = new GoldCache({ memoryOnly: true });
+  try {
+    const records = vote((await candidatesOf(pool, TALL)).candidates).candidates;
+    const ex = { index: 0, db_id: "superhero", sql: TALL_GOLD } as Example;
+    let digests = 0;
+    const engine = {
+      target: (root: string, id: string) => pool.target(root, id),
+      digest: (...args: Parameters<SqlitePool["digest"]>) => {
+        digests++;
+        return pool.digest(...args);
+      },
+    };
+    const ctx = { pool: engine, gold, dbRoot: "data/sample/dev_databases" } as unknown as RunContext;
+    const judged = async () =>
+      ((await judgeCandidates({ candidates: records } as ResultRecord, ex, ctx)).candidates as {
+        correct: boolean;
+      }[]).map((c) => c.correct);
+    // Nothing known of gold: the gold query is digested in a worker, once.
+    assertEquals(await judged(), [false, true, false, true, true]);
+    assertEquals(digests, 1);
+    // A cached gold result: its set digest derived here from the cached row digests, nothing executed.
+    const db = pool.target("data/sample/dev_databases", "superhero");
+    const scored = await pool.score(db, TALL_GOLD, { gold: TALL_GOLD });
+    await gold.dbHash(db);
+    gold.record(db, TALL_GOLD, scored.gold!);
+    await gold.flush();
+    assert((await gold.peek(db, TALL_GOLD))?.ok);
+    assertEquals(await judged(), [false, true, false, true, true]);
+    assertEquals(digests, 1);
+  } finally {
+    await pool.close();
+  }
 });

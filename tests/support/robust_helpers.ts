@@ -16,13 +16,16 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Start `lib/cli/cli.ts eval ARGS` (not awaited: several can run at once); `env` is added to this environment. */
-export function startEval(
+/**
+ * Start `lib/cli/cli.ts ARGS` (the command first; not awaited: several can run at once); `env` is added to this
+ * environment.
+ */
+export function startCli(
   args: string[],
   env: Record<string, string> = {},
 ): { child: Deno.ChildProcess; result: Promise<ChildResult> } {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", join(ROOT, "lib", "cli", "cli.ts"), "eval", ...args],
+    args: ["run", "-A", "--quiet", join(ROOT, "lib", "cli", "cli.ts"), ...args],
     cwd: ROOT,
     env,
     stdout: "piped",
@@ -34,6 +37,14 @@ export function startEval(
     stderr: new TextDecoder().decode(o.stderr),
   }));
   return { child, result };
+}
+
+/** Start `lib/cli/cli.ts eval ARGS` (see {@linkcode startCli}). */
+export function startEval(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: Deno.ChildProcess; result: Promise<ChildResult> } {
+  return startCli(["eval", ...args], env);
 }
 
 /** Run `lib/cli/cli.ts eval ARGS` to the end. */

@@ -13,6 +13,7 @@ from text2sql_trainer.reward import (
     FormatReward,
     RewardPool,
     SandboxLimits,
+    alternative_sets,
     execute_sandboxed,
     verdict_of,
 )
@@ -188,6 +189,28 @@ class RewardTest(unittest.TestCase):
         self.assertEqual(verdict_of({"ok": True, "rows": {("1",), (2,)}}, gold), "incorrect")
         self.assertEqual(verdict_of(None, gold), "no_sql")
         self.assertEqual(verdict_of({"ok": False, "kind": "timeout"}, gold), "timeout")
+
+    def test_a_tie_accepts_every_equally_right_answer_and_nothing_else(self):
+        # hero 1 and 2 tie on id > 0 ordering by a constant: the gold picks one; the audit lists both.
+        gold = "SELECT name FROM hero ORDER BY 1 = 1 LIMIT 1"
+        alts = json.dumps([[["sAna"]], [["sBo"]], [["sCy"]]])
+        sqls = ["SELECT 'Bo'", "SELECT 'Cy'", "SELECT 'Zed'", "SELECT name FROM hero"]
+        n = len(sqls)
+        self.assertEqual(self.reward.verdicts_sql(sqls, ["hero/hero.sqlite"] * n, [gold] * n, [alts] * n),
+                         ["correct", "correct", "incorrect", "incorrect"])
+        # Without alternatives the same answers are wrong: the reward punished a correct model before.
+        self.assertEqual(self.reward.verdicts_sql(sqls[:2], ["hero/hero.sqlite"] * 2, [gold] * 2),
+                         ["incorrect", "incorrect"])
+        rewards = self.reward(completions=sqls, db_path=["hero/hero.sqlite"] * n, gold_sql=[gold] * n,
+                              alt_results=[alts, "[]", alts, alts])
+        self.assertEqual(rewards, [1.0, 0.1, 0.1, 0.1])
+        self.reward.pop_stats()
+
+    def test_cell_keys_decode_as_python_compares(self):
+        self.assertEqual(alternative_sets([[["n1", "z"], ["n2.5", "sx"]]]), [frozenset({(1, None), (2.5, "x")})])
+        self.assertEqual(alternative_sets([[["n1"]]])[0], frozenset({(1.0,)}))
+        self.assertEqual(alternative_sets("[]"), [])
+        self.assertEqual(alternative_sets([[["b00ff"]]]), [frozenset({(b"\x00\xff",)})])
 
     def test_the_format_reward_wants_thinking_then_an_answer(self):
         fmt = FormatReward(0.2)

@@ -6,6 +6,7 @@ Rendering is done to text (`tokenize=False`) and tokenized here, because transfo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -110,6 +111,7 @@ def load_grpo_prompts(path: str, tokenizer: Any, max_length: int) -> tuple[list[
         if len(_ids(tokenizer, text)) > max_length:
             dropped += 1
             continue
+        # `alt_results` (a tie's equally right answers, from `--audit`) as a JSON string: one column type for all.
         rows.append({"prompt": obj["messages"], "db_id": obj["db_id"], "gold_sql": obj["gold_sql"],
-                     "db_path": obj["db_path"]})
+                     "db_path": obj["db_path"], "alt_results": json.dumps(obj.get("alt_results") or [])})
     return rows, dropped

@@ -17,6 +17,7 @@ SQLite's VM, a crash) is killed and replaced, so a runaway query never stalls tr
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -404,8 +405,34 @@ class RewardPool:
         self.close()
 
 
-def verdict_of(pred: dict[str, Any] | None, gold: dict[str, Any]) -> str:
-    """The evaluator's verdict for an executed prediction (None: no SQL) against the gold execution."""
+def decode_cell(key: str) -> Any:
+    """A canonical cell key of lib/exec (`z` NULL, `n…` number, `s…` text, `b…` hex blob) as the value Python's
+    sqlite3 returns; numbers compare as Python does (`1 == 1.0`)."""
+    tag, body = key[:1], key[1:]
+    if tag == "z":
+        return None
+    if tag == "s":
+        return body
+    if tag == "b":
+        return bytes.fromhex(body)
+    if tag == "n":
+        return int(body) if re.fullmatch(r"-?\d+", body) else float(body)
+    raise ValueError(f"unknown cell key {key[:20]!r}")
+
+
+def alternative_sets(alt_results: Any) -> list[frozenset]:
+    """The equally right results of a `tie` question (`alt_results` of a GRPO row: a JSON string or a list of
+    results, each a list of rows of cell keys), as row sets; [] when there are none."""
+    if not alt_results:
+        return []
+    if isinstance(alt_results, str):
+        alt_results = json.loads(alt_results)
+    return [frozenset(tuple(decode_cell(k) for k in row) for row in result) for result in alt_results]
+
+
+def verdict_of(pred: dict[str, Any] | None, gold: dict[str, Any], alternatives: Iterable[frozenset] = ()) -> str:
+    """The evaluator's verdict for an executed prediction (None: no SQL) against the gold execution. A result equal
+    to one of `alternatives` (the other answers of a gold whose `ORDER BY … LIMIT` cut ties) is also correct."""
     if not gold.get("ok"):
         return "gold_error"
     if pred is None:
@@ -413,7 +440,9 @@ def verdict_of(pred: dict[str, Any] | None, gold: dict[str, Any]) -> str:
     if not pred.get("ok"):
         return pred.get("kind", "error") if pred.get("kind") in ("timeout", "too_large") else "error"
     # BIRD EX, as the official evaluator writes it: set(predicted_res) == set(ground_truth_res).
-    return "correct" if pred["rows"] == gold["rows"] else "incorrect"
+    if pred["rows"] == gold["rows"] or any(pred["rows"] == alt for alt in alternatives):
+        return "correct"
+    return "incorrect"
 
 
 _FORMAT_RE = re.compile(r"^\s*<think>.+?</think>\s*\S", re.S)
@@ -456,13 +485,16 @@ class ExecutionReward:
             raise ValueError(f"db_path {db_path!r} leaves the database root")
         return full
 
-    def verdicts(self, completions: list[Any], db_path: list[str], gold_sql: list[str]) -> list[str]:
+    def verdicts(self, completions: list[Any], db_path: list[str], gold_sql: list[str],
+                 alt_results: list[Any] | None = None) -> list[str]:
         """Verdicts of completions: the SQL is extracted as lib/model/sql_extract.ts does; none extracted is `no_sql`."""
         sqls = [extract_sql(completion_text(c)) for c in completions]
-        return self.verdicts_sql([s if s.strip() else None for s in sqls], db_path, gold_sql)
+        return self.verdicts_sql([s if s.strip() else None for s in sqls], db_path, gold_sql, alt_results)
 
-    def verdicts_sql(self, sqls: list[str | None], db_path: list[str], gold_sql: list[str]) -> list[str]:
-        """Verdicts of SQL strings as given (None: nothing to run), as the evaluator gives them."""
+    def verdicts_sql(self, sqls: list[str | None], db_path: list[str], gold_sql: list[str],
+                     alt_results: list[Any] | None = None) -> list[str]:
+        """Verdicts of SQL strings as given (None: nothing to run), as the evaluator gives them; a row's
+        `alt_results` (from `deno task audit`'s tie flags) are accepted as correct too."""
         paths = [self.resolve(p) for p in db_path]
         need = sorted({(p, g) for p, g in zip(paths, gold_sql) if (p, g) not in self._gold})
         jobs = [(i, (p, s)) for i, (p, s) in enumerate(zip(paths, sqls)) if s is not None]
@@ -473,7 +505,8 @@ class ExecutionReward:
         results: list[dict[str, Any] | None] = [None] * len(sqls)
         for (i, _), res in zip(jobs, done[len(need):]):
             results[i] = res
-        out = [verdict_of(results[i], self._gold[(paths[i], gold_sql[i])]) for i in range(len(sqls))]
+        alts = [alternative_sets(a) for a in (alt_results or [None] * len(sqls))]
+        out = [verdict_of(results[i], self._gold[(paths[i], gold_sql[i])], alts[i]) for i in range(len(sqls))]
         for v in out:
             self._stats[v] += 1
         return out
@@ -482,8 +515,9 @@ class ExecutionReward:
         return 1.0 if verdict == "correct" else self.partial if verdict == "incorrect" else 0.0
 
     def __call__(self, prompts: Any = None, completions: Any = None, db_path: Any = None, gold_sql: Any = None,
-                 **_: Any) -> list[float]:
-        return [self.reward_of(v) for v in self.verdicts(list(completions), list(db_path), list(gold_sql))]
+                 alt_results: Any = None, **_: Any) -> list[float]:
+        alts = list(alt_results) if alt_results is not None else None
+        return [self.reward_of(v) for v in self.verdicts(list(completions), list(db_path), list(gold_sql), alts)]
 
     def pop_stats(self) -> dict[str, float] | None:
         """Fractions correct / executable over the completions scored since the last call (None if none)."""

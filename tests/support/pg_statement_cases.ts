@@ -1,0 +1,81 @@
+/**
+ * Query strings for `pg_statements.ts`: ones the sandbox must refuse (transaction control, role and limit changes,
+ * some hidden behind quoting that ends where PostgreSQL's lexer says it ends) and ones it must let run (the same
+ * words inside strings, comments, dollar quotes and identifiers). Shared by the unit test and the server test
+ * (which checks that the server splits the quoting cases the same way).
+ */
+
+/** Each must be refused. */
+export const REFUSED: string[] = [
+  "COMMIT",
+  "commit; SELECT 1",
+  "SELECT 1; END",
+  "SELECT 1;ROLLBACK;SELECT 2",
+  "ABORT",
+  "BEGIN; SELECT 1",
+  "begin read write",
+  "START TRANSACTION READ WRITE",
+  "SAVEPOINT s; SELECT 1",
+  "RELEASE SAVEPOINT s",
+  "PREPARE TRANSACTION 'x'",
+  "COMMIT PREPARED 'x'",
+  "SET TRANSACTION READ WRITE; SELECT 1",
+  "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+  "SET default_transaction_read_only = off",
+  'SET "Default_Transaction_Read_Only" TO off',
+  "SET SESSION default_transaction_read_only = off",
+  "SET LOCAL transaction_read_only = off",
+  "set transaction_read_only to off",
+  "SET ROLE postgres",
+  "SET role TO postgres",
+  "RESET ROLE",
+  "SET SESSION AUTHORIZATION postgres",
+  "RESET SESSION AUTHORIZATION",
+  "RESET ALL",
+  "SET statement_timeout = 0; SELECT pg_sleep(1e6)",
+  "RESET statement_timeout",
+  "SET lock_timeout = 0",
+  "SET idle_in_transaction_session_timeout = 0",
+  "SET client_connection_check_interval = 0",
+  "SET temp_file_limit = -1",
+  // Hidden among quoting that ends where the lexer says it ends.
+  "SELECT 'a'';' ; COMMIT",
+  "SELECT E'a\\';' ; COMMIT",
+  "SELECT $$;$$; COMMIT",
+  "SELECT $x$ $$ ; $x$; COMMIT",
+  'SELECT 1 AS "a;""b"; COMMIT',
+  "SELECT 1 /* /* ; */ ; */ ; COMMIT",
+  "SELECT 1 -- ;\n; COMMIT",
+  "SELECT U&'\\0041;' ; COMMIT",
+  // A backslash before the quote ends a standard string (standard_conforming_strings is on).
+  "SELECT 'a\\' ; COMMIT --'",
+  "/* c */ COMMIT",
+  "-- c\nCOMMIT",
+];
+
+/** Each may run (the server decides). */
+export const ALLOWED: string[] = [
+  "SELECT 1",
+  "SELECT CASE WHEN a THEN 1 END FROM t; SELECT 2",
+  'SELECT commit, "end", rollback FROM t',
+  "SELECT 'COMMIT'",
+  "SELECT 'x; COMMIT'",
+  "SELECT E'x\\'; COMMIT'",
+  "SELECT $$; COMMIT$$",
+  "SELECT $tag$ ; COMMIT; $$ $tag$",
+  'SELECT 1 AS "; COMMIT"',
+  "SELECT 1 /* ; COMMIT */",
+  "SELECT 1 /* /* */ ; COMMIT */",
+  "SELECT 1 -- ; COMMIT",
+  "SET TimeZone = 'UTC'; SELECT 1",
+  "SET search_path = public; SELECT 1",
+  "SET work_mem = '8MB'; SELECT 1",
+  "SHOW statement_timeout",
+  "SELECT current_setting('statement_timeout')",
+  "SELECT a$b$c FROM t; SELECT 2",
+  "WITH x AS (SELECT 1) SELECT * FROM x",
+  "",
+  ";;",
+  "DO $$BEGIN END$$",
+  "DECLARE c CURSOR FOR SELECT 1",
+];
