@@ -20,7 +20,7 @@ import { buildPrompts, prepareQuestionSchemas, prepareSchemas } from "./prompt_s
 import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
-import { formatSummaryTable, ResultsWriter, RUN_FILES } from "./run_log.ts";
+import { formatSummaryTable, openResultsWriter, RUN_FILES } from "./run_log.ts";
 import { type OpenModel, openModel, openPool, runMode, selectQuestions } from "./setup.ts";
 
 export { formatSummaryTable };
@@ -147,7 +147,7 @@ async function scoreAll(
   },
 ): Promise<LanesOutcome> {
   const { todo, records } = pending;
-  const writer = await ResultsWriter.open(dir, pending.intactBytes);
+  const writer = await openResultsWriter(dir, pending.intactBytes);
   const progress = createProgress(todo.length, {
     label: options.model ?? "predictions",
     quiet: options.quiet ?? false,

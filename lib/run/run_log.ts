@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { formatPrediction } from "../data/mod.ts";
 import { EVALUATOR, rVes } from "../exec/mod.ts";
-import { READ_LIMITS, readTextSafe, UnsafeFileError } from "../util/mod.ts";
+import { JsonLinesAppender, READ_LIMITS, readTextSafe, UnsafeFileError } from "../util/mod.ts";
 import {
   type BucketSummary,
   type ResultRecord,
@@ -83,71 +83,12 @@ export async function readResults(dir: string): Promise<ParsedResults> {
   return parseResults(text, file);
 }
 
-/** An append-only writer of `results.jsonl`: each record is one `write` of one full line. */
-export class ResultsWriter {
-  private constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
+/** The append-only writer of `results.jsonl`: each record one full line, group-committed (`util/jsonl_log.ts`). */
+export type ResultsWriter = JsonLinesAppender<ResultRecord>;
 
-  /** Open for appending, first cutting a torn last line left by a killed run. */
-  static async open(dir: string, intactBytes: number): Promise<ResultsWriter> {
-    const path = join(dir, RUN_FILES.results);
-    let file: Deno.FsFile | null = null;
-    try {
-      file = await Deno.open(path, { create: true, write: true, read: true });
-      await file.truncate(intactBytes);
-      await file.seek(0, Deno.SeekMode.End);
-    } catch (e) {
-      file?.close();
-      throw new Error(`${path}: cannot open for appending (${(e as Error).message})`);
-    }
-    return new ResultsWriter(file, path);
-  }
-
-  /** Lines waiting for the write in progress to finish, and the promise of the batch they go out in. */
-  private queued: { lines: string[]; done: Promise<void> } | null = null;
-  private writing: Promise<void> = Promise.resolve();
-
-  /**
-   * Append one record as one line. Records that finish while an earlier write is in progress go out together in
-   * the next write (a group commit): no record waits for a timer, and a SIGKILL loses only records whose append
-   * has not resolved yet, which a resumed run does again.
-   *
-   * @throws {Error} naming the file when the write fails (a full disk): the lines before it stay whole, and a
-   * half-written one is cut by the next run.
-   */
-  append(record: ResultRecord): Promise<void> {
-    const line = JSON.stringify(record) + "\n";
-    if (this.queued) {
-      this.queued.lines.push(line);
-      return this.queued.done;
-    }
-    const batch: { lines: string[]; done: Promise<void> } = { lines: [line], done: Promise.resolve() };
-    batch.done = this.writing.then(() => {
-      if (this.queued === batch) this.queued = null;
-      return this.writeAll(batch.lines.length === 1 ? batch.lines[0] : batch.lines.join(""));
-    });
-    this.queued = batch;
-    this.writing = batch.done.catch(() => {});
-    return batch.done;
-  }
-
-  private async writeAll(text: string): Promise<void> {
-    const data = new TextEncoder().encode(text);
-    let off = 0;
-    try {
-      while (off < data.length) off += await this.file.write(data.subarray(off));
-    } catch (e) {
-      throw new Error(
-        `${this.path}: cannot write (${(e as Error).message}); the questions written so far are kept`,
-      );
-    }
-  }
-
-  /** Flush to disk and close. */
-  async close(): Promise<void> {
-    await this.writing;
-    await this.file.syncData().catch(() => {});
-    this.file.close();
-  }
+/** Open a run folder's `results.jsonl` for appending, first cutting a torn last line left by a killed run. */
+export function openResultsWriter(dir: string, intactBytes: number): Promise<ResultsWriter> {
+  return JsonLinesAppender.open<ResultRecord>(join(dir, RUN_FILES.results), intactBytes);
 }
 
 /** Read `run.json`, or null when the folder holds no run. */
