@@ -23,7 +23,7 @@ import { connectPostgres, ensurePgliteData } from "../db/mod.ts";
 import { startPostgres } from "../util/mod.ts";
 import { ensureScaleDatabase } from "./scale.ts";
 import { QUICK_SCALE } from "./scoring_sets.ts";
-import { denoDir } from "./scoring_runs.ts";
+import { denoDir, evalTree } from "./scoring_runs.ts";
 import { runTree, type TreeRun } from "./tree_run.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -153,27 +153,14 @@ async function runOurs(
     await Deno.mkdir(join(cache, "text2sql"), { recursive: true });
     await Deno.symlink(o.pgliteDir, join(cache, "text2sql", "pglite"));
   }
-  const env: Record<string, string> = { XDG_CACHE_HOME: cache, DENO_DIR: o.denoCache };
-  if (o.url) env.TEXT2SQL_DB_URL = o.url;
-  const run = await runTree(Deno.execPath(), [
-    "run",
-    "-A",
-    CLI,
-    "eval",
-    "--dialect",
-    "postgresql",
-    "--dataset",
-    pairs.dataset,
-    "--db-root",
-    pairs.dbRoot,
-    "--predictions",
-    pairs.predictions,
-    "--workers",
-    String(o.workers),
-    "--out",
-    join(fresh, "run"),
-    "--quiet",
-  ], { env });
+  const run = await evalTree(pairs, {
+    workers: o.workers,
+    out: join(fresh, "run"),
+    xdg: cache,
+    denoCache: o.denoCache,
+    extra: ["--dialect", "postgresql"],
+    env: o.url ? { TEXT2SQL_DB_URL: o.url } : {},
+  });
   const records = (await Deno.readTextFile(join(fresh, "run", "results.jsonl"))).split("\n").filter(Boolean)
     .map((line) => JSON.parse(line) as { index: number; status: string });
   await Deno.remove(fresh, { recursive: true });

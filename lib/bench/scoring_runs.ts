@@ -20,7 +20,16 @@ export async function denoDir(): Promise<string> {
 /** `deno task eval --predictions` as a user runs it, into `out`, with the cache folder `xdg`; the tree's figures. */
 export function evalTree(
   pairs: Pairs,
-  options: { workers: number; out: string; xdg: string; denoCache: string; extra?: string[] },
+  options: {
+    workers: number;
+    out: string;
+    xdg: string;
+    denoCache: string;
+    /** Further flags (`--dialect postgresql`). */
+    extra?: string[];
+    /** Further environment (`TEXT2SQL_DB_URL`). */
+    env?: Record<string, string>;
+  },
 ) {
   return runTree(Deno.execPath(), [
     "run",
@@ -39,7 +48,7 @@ export function evalTree(
     options.out,
     "--quiet",
     ...(options.extra ?? []),
-  ], { env: { XDG_CACHE_HOME: options.xdg, DENO_DIR: options.denoCache } });
+  ], { env: { ...options.env, XDG_CACHE_HOME: options.xdg, DENO_DIR: options.denoCache } });
 }
 
 /** `deno task eval --predictions` as a user runs it, with a fresh gold cache; returns the tree and its EX count. */
