@@ -8,12 +8,8 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import {
-  ensurePgliteData,
-  ensureReadOnlyRole,
-  loadSqliteDatabases,
-  openTargetDatabase,
-} from "../../lib/db/mod.ts";
+import { ensurePgliteData, openTargetDatabase } from "../../lib/db/mod.ts";
+import { loadSuperheroReadOnly } from "../support/pg_superhero.ts";
 import { createPgEngine, type PgEngine } from "../../lib/exec/pg_engine.ts";
 import { type LocalServer, startPostgres } from "../../lib/util/local_server.ts";
 
@@ -101,18 +97,7 @@ Deno.test("PgEngine on a PostgreSQL 15 server and on PGlite scores superhero as 
     server = await startPostgres();
     const admin = await openTargetDatabase(server.adminUrl, { dialect: "postgresql", database: "bird" });
     try {
-      const report = await loadSqliteDatabases(admin, {
-        dialect: "postgresql",
-        dbRoot: DB_ROOT,
-        dbIds: ["superhero"],
-      });
-      await ensureReadOnlyRole(admin, "postgresql", {
-        name: "text2sql_ro",
-        database: "bird",
-        tables: report.tables.map((x) => x.tableName),
-        password: "ro-secret-pw",
-        statementTimeoutS: 60,
-      });
+      await loadSuperheroReadOnly(admin, { password: "ro-secret-pw" });
     } finally {
       await admin.close();
     }

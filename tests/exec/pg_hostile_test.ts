@@ -8,13 +8,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import {
-  connectPostgres,
-  ensurePgliteData,
-  ensureReadOnlyRole,
-  loadSqliteDatabases,
-  openTargetDatabase,
-} from "../../lib/db/mod.ts";
+import { connectPostgres, ensurePgliteData, openTargetDatabase } from "../../lib/db/mod.ts";
+import { loadSuperheroReadOnly } from "../support/pg_superhero.ts";
 import { createPgEngine, type PgEngine } from "../../lib/exec/pg_engine.ts";
 import { type LocalServer, startPostgres } from "../../lib/util/local_server.ts";
 
@@ -86,18 +81,7 @@ Deno.test("hostile SQL fails its own question, leaves every table and the host u
     const admin = await openTargetDatabase(server.adminUrl, { dialect: "postgresql", database: "bird" });
     let before: string;
     try {
-      const report = await loadSqliteDatabases(admin, {
-        dialect: "postgresql",
-        dbRoot: DB_ROOT,
-        dbIds: ["superhero"],
-      });
-      await ensureReadOnlyRole(admin, "postgresql", {
-        name: "text2sql_ro",
-        database: "bird",
-        tables: report.tables.map((x) => x.tableName),
-        password: "ro-pw",
-        statementTimeoutS: 60,
-      });
+      await loadSuperheroReadOnly(admin, { password: "ro-pw" });
       before = JSON.stringify((await admin.query(CHECKSUM_SQL)).rows);
     } finally {
       await admin.close();

@@ -18,10 +18,9 @@ import {
   connectPostgres,
   type DbConnection,
   ensurePgliteData,
-  ensureReadOnlyRole,
-  loadSqliteDatabases,
   openTargetDatabase,
 } from "../../lib/db/mod.ts";
+import { loadSuperheroReadOnly } from "../support/pg_superhero.ts";
 import { createPgEngine, type PgEngine } from "../../lib/exec/pg_engine.ts";
 import { PgSession } from "../../lib/exec/pg_session.ts";
 import { type LocalServer, startPostgres } from "../../lib/util/local_server.ts";
@@ -93,17 +92,9 @@ Deno.test("PostgreSQL sandbox: no escape from the read-only transaction, no orph
   try {
     server = await startPostgres();
     admin = await openTargetDatabase(server.adminUrl, { dialect: "postgresql", database: "bird" });
-    const report = await loadSqliteDatabases(admin, {
-      dialect: "postgresql",
-      dbRoot: DB_ROOT,
-      dbIds: ["superhero"],
-    });
-    const role = await ensureReadOnlyRole(admin, "postgresql", {
+    const role = await loadSuperheroReadOnly(admin, {
       name: RO,
-      database: "bird",
-      tables: report.tables.map((x) => x.tableName),
       password: PASSWORD,
-      statementTimeoutS: 60,
       tempFileLimit: `${TEMP_LIMIT_KB}kB`,
     });
     assertEquals(role.tempFileLimit, { ok: true, value: `${TEMP_LIMIT_KB}kB` });

@@ -12,7 +12,7 @@ import { ok as assert } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildReport } from "../../lib/look/report.ts";
-import { withBrowserPage } from "../support/browser.ts";
+import { brokenTokensJs, overlapsJs, withBrowserPage } from "../support/browser.ts";
 import { makeManyRuns } from "../support/many_runs.ts";
 
 const TMP = join(dirname(fileURLToPath(import.meta.url)), "..", ".tmp");
@@ -21,32 +21,8 @@ const TMP = join(dirname(fileURLToPath(import.meta.url)), "..", ".tmp");
 const MEASURE = `(() => {
   for (const d of document.querySelectorAll("details.meta, details.official")) d.open = true;
   const doc = document.documentElement;
-  const broken = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    const el = node.parentElement;
-    if (!el || el.closest("pre, svg, details.q, summary, style") || !el.getClientRects().length) continue;
-    for (const m of node.textContent.matchAll(/\\S+/g)) {
-      const range = document.createRange();
-      range.setStart(node, m.index);
-      range.setEnd(node, m.index + m[0].length);
-      const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
-      if (lines.size > 1) broken.push(m[0] + " in <" + el.tagName.toLowerCase() + ">");
-    }
-  }
-  const overlaps = [];
-  for (const fig of document.querySelectorAll("figure.t2s-chart")) {
-    const boxes = [...fig.querySelectorAll("svg text")].map((t) => ({ t: t.textContent, r: t.getBoundingClientRect() }))
-      .filter((b) => b.r.width > 0 && b.t.trim());
-    for (let i = 0; i < boxes.length; i++) {
-      for (let j = i + 1; j < boxes.length; j++) {
-        const a = boxes[i].r, b = boxes[j].r;
-        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-        if (w > 1 && h > 1) overlaps.push(fig.dataset.chart + ": " + boxes[i].t + " / " + boxes[j].t);
-      }
-    }
-  }
+${brokenTokensJs("pre, svg, details.q, summary, style")}
+${overlapsJs("figure.t2s-chart")}
   // The report's own tables (a table of questions may give its prose column the room it needs).
   const cells = [...document.querySelectorAll(
     ":is(table.leaderboard, table.errors, table.paired, table.meta, table.official) :is(td, th)",

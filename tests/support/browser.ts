@@ -120,17 +120,15 @@ export interface LayoutProblems {
 }
 
 /**
- * A page script (for `page.evaluate`) that measures a page as a reader sees it, through the DOM: every visible
- * word's line boxes (a `Range` per whitespace-separated token in each text node: more than one line means the token
- * was broken), tables that scroll sideways, duplicated columns, overlapping chart labels. Returns
- * {@linkcode LayoutProblems}.
+ * Page-side JS (a statement list) that fills `broken` with each word or number the browser broke across lines,
+ * skipping text inside `skip` (a CSS selector list) and text that is not rendered.
  */
-export const LAYOUT_PROBE = `(() => {
-  const broken = [];
+export function brokenTokensJs(skip: string): string {
+  return `  const broken = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const el = node.parentElement;
-    if (!el || el.closest("pre, svg, style, script") || !el.getClientRects().length) continue;
+    if (!el || el.closest(${JSON.stringify(skip)}) || !el.getClientRects().length) continue;
     for (const m of node.textContent.matchAll(/\\S+/g)) {
       const range = document.createRange();
       range.setStart(node, m.index);
@@ -138,18 +136,13 @@ export const LAYOUT_PROBE = `(() => {
       const lines = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
       if (lines.size > 1) broken.push(m[0] + " in <" + el.tagName.toLowerCase() + ">");
     }
-  }
-  const tables = [...document.querySelectorAll("table")].filter((t) => t.getClientRects().length);
-  const scrolling = tables.filter((t) => t.scrollWidth > t.clientWidth + 1)
-    .map((t) => (t.className || "table") + " " + t.scrollWidth + ">" + t.clientWidth);
-  const duplicated = tables.flatMap((t) => {
-    const heads = [...t.querySelectorAll("thead th")].map((th) => th.textContent.trim()).filter(Boolean);
-    const twice = heads.filter((h, i) => heads.indexOf(h) !== i);
-    return [...twice, ...(heads.includes("run") && heads.includes("model") ? ["run and model"] : [])]
-      .map((h) => (t.className || "table") + ": " + h);
-  });
-  const overlaps = [];
-  for (const fig of document.querySelectorAll("figure")) {
+  }`;
+}
+
+/** Page-side JS that fills `overlaps` with each pair of chart labels (SVG text) overlapping in a `figures` element. */
+export function overlapsJs(figures: string): string {
+  return `  const overlaps = [];
+  for (const fig of document.querySelectorAll(${JSON.stringify(figures)})) {
     const boxes = [...fig.querySelectorAll("svg text")].map((t) => ({ t: t.textContent, r: t.getBoundingClientRect() }))
       .filter((b) => b.r.width > 0 && b.t.trim());
     for (let i = 0; i < boxes.length; i++) {
@@ -160,6 +153,26 @@ export const LAYOUT_PROBE = `(() => {
         if (w > 1 && h > 1) overlaps.push((fig.dataset.chart || "figure") + ": " + boxes[i].t + " / " + boxes[j].t);
       }
     }
-  }
+  }`;
+}
+
+/**
+ * A page script (for `page.evaluate`) that measures a page as a reader sees it, through the DOM: every visible
+ * word's line boxes (a `Range` per whitespace-separated token in each text node: more than one line means the token
+ * was broken), tables that scroll sideways, duplicated columns, overlapping chart labels. Returns
+ * {@linkcode LayoutProblems}.
+ */
+export const LAYOUT_PROBE = `(() => {
+${brokenTokensJs("pre, svg, style, script")}
+  const tables = [...document.querySelectorAll("table")].filter((t) => t.getClientRects().length);
+  const scrolling = tables.filter((t) => t.scrollWidth > t.clientWidth + 1)
+    .map((t) => (t.className || "table") + " " + t.scrollWidth + ">" + t.clientWidth);
+  const duplicated = tables.flatMap((t) => {
+    const heads = [...t.querySelectorAll("thead th")].map((th) => th.textContent.trim()).filter(Boolean);
+    const twice = heads.filter((h, i) => heads.indexOf(h) !== i);
+    return [...twice, ...(heads.includes("run") && heads.includes("model") ? ["run and model"] : [])]
+      .map((h) => (t.className || "table") + ": " + h);
+  });
+${overlapsJs("figure")}
   return { broken: broken.slice(0, 20), scrolling, duplicated, overlaps: overlaps.slice(0, 20) };
 })()`;
