@@ -71,10 +71,25 @@ def main(argv: list[str] | None = None) -> int:
         if cfg["dataset_dir"] and not args.data and not os.path.isabs(data_dir):
             data_dir = os.path.join(os.path.dirname(os.path.abspath(args.config)), data_dir)
         train(cfg, data_dir, args.output, base_model=source)
+        close_distributed()
     except (ConfigError, DatasetError, TrainError, RunMismatchError) as e:
         print(f"train.py: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def close_distributed() -> None:
+    """After a finished run under accelerate/torchrun, leave the process group cleanly: every rank waits for the
+    others, then destroys the group (a failed run just exits: its launcher stops the other ranks). A rank that
+    exits with gloo's threads still running can abort at interpreter exit ("terminate called without an active
+    exception", SIGABRT) after the run itself has finished and saved: CI saw it once in test_multiproc."""
+    dist = getattr(sys.modules.get("torch"), "distributed", None)
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
