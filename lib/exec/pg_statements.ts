@@ -177,8 +177,8 @@ const TRANSACTION_CONTROL = new Set([
 ]);
 
 /**
- * Run-time parameters a query string may not `SET` or `RESET`: the read-only mode, the identity, the time limits
- * and the temporary-file bound the sandbox relies on. A query can still reach some of them through `set_config()`
+ * Run-time parameters a query string may not `SET` or `RESET`: the read-only mode, the identity, the time limits,
+ * the temporary-file bound and the memory bounds the sandbox relies on. A query can still reach some of them through `set_config()`
  * (even inside a string run by `query_to_xml`), so none of the guards depends on this refusal: the read-only
  * transaction holds (its snapshot is taken), a killed worker's backend is terminated by the engine, and the
  * loader sets `temp_file_limit` on the role, where the role cannot change it.
@@ -193,6 +193,12 @@ export const GUARDED_PARAMETERS: ReadonlySet<string> = new Set([
   "idle_in_transaction_session_timeout",
   "client_connection_check_interval",
   "temp_file_limit",
+  // The server-side memory bound (`work_mem` ≤ 64 MB per sort or hash node, `pg_session.ts`): raised, one sort of a
+  // hostile query could take the server's memory.
+  "work_mem",
+  "hash_mem_multiplier",
+  "maintenance_work_mem",
+  "temp_buffers",
 ]);
 
 const word = (t: Word | null | undefined, ...texts: string[]) => !!t && !t.quoted && texts.includes(t.text);
@@ -230,6 +236,8 @@ function refusal(lead: Lead): string | null {
         ? "identity"
         : target.text.includes("read_only")
         ? "read-only mode"
+        : /mem|buffers/.test(target.text)
+        ? "memory limits"
         : "limits"
     }`;
   }

@@ -182,7 +182,7 @@ Deno.test("PgEngine on a PostgreSQL 15 server and on PGlite scores superhero as 
         assert(two.ok && two.columns.join() === "a,a" && two.rows[0].join() === "n2,n3", JSON.stringify(two));
         const empty = await engine.execute("superhero", " ");
         assert(!empty.ok && /empty query/.test(empty.error));
-        const set = await engine.execute("superhero", "SET work_mem = '1MB'");
+        const set = await engine.execute("superhero", "SET enable_seqscan = off");
         assert(!set.ok && /no results to fetch/.test(set.error));
         // The prediction's session changes are seen by the gold query (one connection, one transaction).
         const tz = await engine.score("superhero", "SET TIME ZONE 'Asia/Kolkata'; SELECT 1", {
