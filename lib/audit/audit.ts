@@ -122,7 +122,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditResult> {
     for (const id of ids) catalogs.set(id, await engine.catalog(engine.target(dataset.dbRoot, id)));
     const writer = await openAuditLog(dir, parsed.intactBytes);
     const progress = createProgress(pending.length, {
-      label: `audit ${examples.length - pending.length ? `(resumed, ${done.size} done) ` : ""}`,
+      label: `audit${examples.length - pending.length ? ` (resumed, ${done.size} done)` : ""}`,
+      errorsLabel: "flagged as errors",
       quiet: options.quiet,
       silent: options.silent,
       onUpdate: options.onProgress ? (s) => options.onProgress!(s.done, s.total) : undefined,

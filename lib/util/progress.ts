@@ -11,6 +11,8 @@ export interface ProgressState {
   total: number;
   done: number;
   errors: number;
+  /** What `errors` counts, as shown (`errors`, or e.g. `flagged`). */
+  errorsLabel?: string;
   /** Seconds since the progress was created. */
   elapsedS: number;
   /** Items per second so far (0 before the first). */
@@ -41,6 +43,8 @@ export interface ProgressOptions {
   onUpdate?: (state: ProgressState) => void;
   /** Clock in ms (default `performance.now`), for tests. */
   now?: () => number;
+  /** What the items counted by `tick({ error: true })` are called on the line (default `errors`). */
+  errorsLabel?: string;
 }
 
 /** A progress display. */
@@ -86,6 +90,7 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
       total,
       done,
       errors,
+      errorsLabel: options.errorsLabel ?? "errors",
       elapsedS,
       ratePerS,
       etaS: done > 0 && ratePerS > 0 ? Math.max(0, total - done) / ratePerS : null,
@@ -157,7 +162,7 @@ function formatCounts(s: ProgressState): string {
   const tail = s.finished
     ? `in ${formatDuration(s.elapsedS)}`
     : `ETA ${s.etaS === null ? "?" : formatDuration(s.etaS)}`;
-  const errs = s.errors > 0 ? ` errors ${s.errors}` : "";
+  const errs = s.errors > 0 ? ` ${s.errorsLabel ?? "errors"} ${s.errors}` : "";
   return `${s.done}/${s.total} ${pct}% ${rate}/s ${tail}${errs}`;
 }
 
