@@ -94,7 +94,7 @@ export async function readMetrics(file: string): Promise<MetricLine[]> {
 
 /**
  * One metric as a console line: an SFT train step's loss, learning rate, throughput and memory; a GRPO train step's
- * loss, reward ± its batch std, share of prompt groups without signal, KL (`kl off` when not logged) and gradient
+ * loss, reward ± its batch std, share of prompt groups without signal, KL (`kl not logged` with `beta` 0) and gradient
  * norm; or an eval's loss.
  *
  * @param m the metric
@@ -108,7 +108,9 @@ export function formatMetricForConsole(m: MetricLine): string {
       : String(m.frac_reward_zero_std);
     return `step ${m.step}  epoch ${f(m.epoch, 2)}  loss ${f(m.loss)}  reward ${f(m.reward, 3)} ± ${
       f(m.reward_std, 3)
-    }  zero-std groups ${zero}  ${m.kl === null ? "kl off" : `kl ${f(m.kl, 5)}`}  grad ${f(m.grad_norm, 3)}`;
+    }  zero-std groups ${zero}  ${m.kl === null ? "kl not logged" : `kl ${f(m.kl, 5)}`}  grad ${
+      f(m.grad_norm, 3)
+    }`;
   }
   if (isTrainMetric(m)) {
     return `step ${m.step}  epoch ${f(m.epoch, 2)}  loss ${f(m.loss)}  lr ${f(m.lr, 6)}  ${
