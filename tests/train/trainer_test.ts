@@ -696,8 +696,9 @@ Deno.test("readMetrics: the recorded GRPO run parses into GRPO train lines; the 
   );
   // SFT lines are printed as before.
   const sft = (await readMetrics(SAMPLE_METRICS)).filter(isTrainMetric)[0];
-  assert(
-    /^step 1  epoch [\d.]+  loss [\d.]+  lr [\d.]+  \d+ tok\/s  null GiB$/.test(formatMetricForConsole(sft)),
+  assertEquals(
+    formatMetricForConsole(sft),
+    "step 1  epoch 0.50  loss 5.0076  lr 0.000000  338 tok/s  null GiB",
   );
 });
 
