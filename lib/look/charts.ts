@@ -22,6 +22,7 @@ import {
 import { ERROR_KINDS } from "./error_taxonomy.ts";
 import { escapeHtml } from "./html.ts";
 import type { VotingRow } from "./mode_analysis.ts";
+import { type GrpoTrainMetric, isGrpoTrainMetric, type MetricLine } from "../train/mod.ts";
 
 /** Options shared by the chart functions. */
 export interface ChartOptions {
@@ -384,6 +385,162 @@ export function lossCurveChart(metrics: readonly LossPoint[], options: ChartOpti
       }),
     ],
   });
+}
+
+/** Panels two a row, without a browser's default figure margins, their titles smaller than the group's. */
+const groupStyle = (panelWidth: number) =>
+  "<style>.t2s-chart-group{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-start}" +
+  `.t2s-chart-group>h2{flex-basis:100%;margin:0}.t2s-chart-group>figure{margin:0;width:${panelWidth}px}` +
+  ".t2s-chart-group>figure>h2{font-size:0.95em;margin:0 0 4px}.t2s-chart-group>p{flex-basis:100%}</style>";
+
+/** One series of a GRPO panel: its name in the legend, colour and points (nulls left out). */
+interface PanelSeries {
+  name: string;
+  color: string;
+  points: { step: number; value: number }[];
+  dashed?: boolean;
+}
+
+/** A figure with a sentence and no marks, for a GRPO series the trainer did not log (not an empty chart). */
+function noteFigure(kind: string, title: string, message: string, width: number): string {
+  return `<figure class="t2s-chart t2s-note" data-chart="${kind}" style="max-width:${width}px"><h2>${
+    escapeHtml(title)
+  }</h2><p>${escapeHtml(message)}</p></figure>`;
+}
+
+/** One small GRPO panel: lines per step (dots when few steps), an optional band, a legend past one series. */
+function stepPanel(
+  kind: string,
+  options: {
+    title: string;
+    width: number;
+    series: PanelSeries[];
+    y: Plot.ScaleOptions;
+    band?: { step: number; lo: number; hi: number }[];
+    caption?: string;
+    empty: string;
+  },
+): string {
+  const series = options.series.filter((s) => s.points.length > 0);
+  if (series.length === 0) return noteFigure(kind, options.title, options.empty, options.width);
+  const data = series.flatMap((s) => s.points.map((p) => ({ ...p, series: s.name })));
+  const steps = new Set(data.map((d) => d.step)).size;
+  const [first] = series;
+  return render(kind, {
+    title: options.title,
+    caption: options.caption,
+    width: options.width,
+    height: 200,
+    marginLeft: 48,
+    marginRight: 16,
+    marginTop: 16,
+    marginBottom: 32,
+    x: { label: "step", grid: true },
+    y: { grid: true, label: null, ...options.y },
+    color: {
+      domain: series.map((s) => s.name),
+      range: series.map((s) => s.color),
+      legend: series.length > 1,
+    },
+    marks: [
+      ...(options.band?.length
+        ? [Plot.areaY(options.band, { x: "step", y1: "lo", y2: "hi", fill: first.color, fillOpacity: 0.18 })]
+        : []),
+      ...series.map((s) =>
+        Plot.line(data.filter((d) => d.series === s.name), {
+          x: "step",
+          y: "value",
+          stroke: "series",
+          strokeWidth: 1.6,
+          strokeDasharray: s.dashed ? "4,3" : undefined,
+        })
+      ),
+      // Dots while the steps are few enough to tell apart (a short run, or a replay's first steps).
+      ...(steps <= 60
+        ? [
+          Plot.dot(data.filter((d) => d.series === first.name), {
+            x: "step",
+            y: "value",
+            fill: "series",
+            r: 3,
+          }),
+        ]
+        : []),
+    ],
+  });
+}
+
+/**
+ * GRPO training as TRL logs it, four panels per logging step (`GrpoTrainMetric` lines; SFT lines are ignored):
+ *
+ * - **reward**: the batch's mean reward, with a band of ± TRL's `reward_std` (the standard deviation over the whole
+ *   batch, not per group) and the share of completions scored correct (dashed) when logged;
+ * - **`frac_reward_zero_std`**: the share of prompt groups whose K completions all got the same reward, so zero
+ *   advantage and no gradient from the reward: the per-group learning signal (1.0: the step learned nothing from
+ *   rewards);
+ * - **`kl`**: the mean per-token KL to the reference, logged by TRL only with `beta` > 0; a one-line note says so
+ *   when no step has it;
+ * - **`grad_norm`**.
+ *
+ * @param metrics A metrics stream (`readMetrics`, or lines as they arrive).
+ * @param options Title (the group's), width of the whole group (two panels a row).
+ * @returns The HTML of a `<div data-chart="grpo-metrics">` holding one figure per panel (`grpo-reward`,
+ *   `grpo-zero-std`, `grpo-kl`, `grpo-grad-norm`), or an empty figure when there is no GRPO step yet.
+ */
+export function grpoMetricsChart(metrics: readonly MetricLine[], options: ChartOptions = {}): string {
+  const title = options.title ?? "GRPO: reward and learning signal";
+  const steps = metrics.filter(isGrpoTrainMetric).filter((m) => Number.isFinite(m.step));
+  if (steps.length === 0) return emptyFigure("grpo-metrics", title, "No GRPO step recorded yet.");
+  const width = Math.floor(((options.width ?? 720) - 16) / 2);
+  const points = (key: keyof GrpoTrainMetric) =>
+    steps.flatMap((m) => {
+      const v = m[key];
+      return typeof v === "number" && Number.isFinite(v) ? [{ step: m.step, value: v }] : [];
+    });
+  const band = steps.flatMap((m) =>
+    typeof m.reward === "number" && typeof m.reward_std === "number"
+      ? [{ step: m.step, lo: m.reward - m.reward_std, hi: m.reward + m.reward_std }]
+      : []
+  );
+  const panels = [
+    stepPanel("grpo-reward", {
+      title: "Reward: batch mean, band ± reward_std (batch std)",
+      width,
+      y: { zero: true },
+      series: [
+        { name: "reward", color: "#4269d0", points: points("reward") },
+        { name: "share correct", color: "#3ca951", points: points("frac_correct"), dashed: true },
+      ],
+      band,
+      empty: "No reward logged.",
+    }),
+    stepPanel("grpo-zero-std", {
+      title: "Groups without signal (frac_reward_zero_std)",
+      width,
+      y: { domain: [0, 1], tickFormat: "%" },
+      series: [{ name: "frac_reward_zero_std", color: "#ff725c", points: points("frac_reward_zero_std") }],
+      empty: "frac_reward_zero_std not logged by this TRL.",
+    }),
+    stepPanel("grpo-kl", {
+      title: "KL to the reference (kl)",
+      width,
+      y: { zero: true },
+      series: [{ name: "kl", color: "#a463f2", points: points("kl") }],
+      empty:
+        "KL not logged: TRL computes and logs kl only with beta > 0 (this run's beta is 0: no reference).",
+    }),
+    stepPanel("grpo-grad-norm", {
+      title: "Gradient norm (grad_norm)",
+      width,
+      y: { zero: true },
+      series: [{ name: "grad_norm", color: "#efb118", points: points("grad_norm") }],
+      empty: "grad_norm not logged.",
+    }),
+  ];
+  const caption = options.caption ? `<p class="t2s-caption">${escapeHtml(options.caption)}</p>` : "";
+  return `<div class="t2s-chart-group" data-chart="grpo-metrics">${groupStyle(width)}<h2>${
+    escapeHtml(title)
+  }</h2>${panels.join("")}${caption}</div>`;
 }
 
 /**

@@ -26,7 +26,7 @@
  * | `REPORTS_DIR` | `TEXT2SQL_REPORTS_DIR` | where `06` writes its report | `<repo>/reports` |
  * | `TRAIN` | `TEXT2SQL_TRAIN` | `true` (`run` in the variable) makes `05` really launch the trainer | dry run |
  * | `TRAIN_CONFIG` | `TEXT2SQL_TRAIN_CONFIG` | trainer config file for `05` | the trainer's default |
- * | `METRICS` | `TEXT2SQL_METRICS` | a recorded metrics stream `05` charts when not training | {@linkcode SAMPLE_METRICS} |
+ * | `METRICS` | `TEXT2SQL_METRICS` | a recorded metrics stream `05` charts when not training (`trainer/fixtures/metrics_grpo_cpu_tiny.jsonl`: a GRPO one, with the reward charts) | {@linkcode SAMPLE_METRICS} |
  *
  * API keys are never parameters here: the model client reads `LLAMA_API_KEY`, `TOGETHER_API_KEY` and
  * `OPENAI_API_KEY` from the environment itself.

@@ -1,6 +1,6 @@
 /**
  * `05`'s steps: the training plan as `deno task train --dry-run` builds it, a real run streaming metrics, the replay of
- * a recorded stream, and the loss chart and metric tables that show either.
+ * a recorded stream, and the charts (loss; for GRPO, reward and learning signal) and metric tables that show either.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import {
   buildTrainCommand,
   DEFAULT_TRAIN_CONFIG,
   detectRuntime,
+  isGrpoTrainMetric,
   loadTrainConfig,
   type MetricLine,
   preflight,
@@ -20,9 +21,9 @@ import {
   type TrainPlan,
   validateDataset,
 } from "../train/mod.ts";
-import { lossCurveChart } from "../look/mod.ts";
+import { grpoMetricsChart, lossCurveChart } from "../look/mod.ts";
 import { exists } from "../util/mod.ts";
-import { displayBundle, inNotebook } from "./display.ts";
+import { displayBundle, inNotebook, type MediaBundle, showTable } from "./display.ts";
 import { type NotebookParams, SAMPLE_METRICS } from "./params.ts";
 import { runSlug } from "./selection.ts";
 import { notebookStep } from "./stop.ts";
@@ -33,6 +34,9 @@ const KNOWN_STREAMS: Record<string, string> = {
   "metrics_cpu_tiny.jsonl":
     "a real trainer run, but of a tiny random 2-layer Llama on CPU, 8 conversations, " +
     "40 steps: it shows the pipeline, not an 8B model's loss",
+  "metrics_grpo_cpu_tiny.jsonl":
+    "a real GRPO run of the trainer, but of a tiny random 2-layer Llama on CPU, 4 steps of 2 prompts × 4 " +
+    "completions: it shows the reward pipeline and charts, not an 8B model's rewards",
 };
 
 /** What `05` will train: the config, the dataset and the resolved command. */
@@ -46,8 +50,9 @@ export interface NotebookTrainPlan {
 
 /**
  * Validates the trainer config and the dataset and builds the training command, as `deno task train --dry-run`
- * does (no engine, GPU or token is checked). The dataset is `03`'s output when it exists, else the trainer's
- * bundled sample; the run folder is `<runsDir>/train/<config name>` (fixed, so a rerun resumes its checkpoints).
+ * does (no engine, GPU or token is checked). The dataset is `03`'s output when it exists, else the config's
+ * `dataset_dir` (the trainer's bundled sample); a GRPO config always takes its `dataset_dir` (prompt rows, not
+ * `03`'s conversations); the run folder is `<runsDir>/train/<config name>` (fixed, so a rerun resumes its checkpoints).
  *
  * @param params Notebook parameters (`trainConfig`, `runsDir`).
  * @returns The plan.
@@ -60,10 +65,12 @@ export function notebookTrainPlan(params: NotebookParams): Promise<NotebookTrain
 async function trainPlan(params: NotebookParams): Promise<NotebookTrainPlan> {
   const configPath = params.trainConfig ?? DEFAULT_TRAIN_CONFIG;
   const config = await loadTrainConfig(configPath);
+  const grpo = config.method === "grpo";
   const sft = datasetDir(params, "sft");
-  const fromSft = await exists(join(sft, "train.jsonl"));
+  // 03 builds SFT conversations; a GRPO config trains on prompt rows (`deno task sft --format grpo`): its own dataset.
+  const fromSft = !grpo && await exists(join(sft, "train.jsonl"));
   const dir = fromSft ? sft : config.dataset_dir ?? sft;
-  const counts = await validateDataset(dir);
+  const counts = await validateDataset(dir, { requireTest: !grpo, grpo });
   const runtime = params.trainRun ? await detectRuntime() ?? "docker" : "docker";
   const plan = buildTrainCommand(config, {
     runtime,
@@ -133,40 +140,41 @@ export async function replayMetrics(file: string, onMetric: (m: MetricLine) => v
   return metrics;
 }
 
-/** A loss chart that redraws in place as metrics arrive; see {@linkcode liveLossChart}. */
+/** Charts that redraw in place as metrics arrive; see {@linkcode liveLossChart} and {@linkcode liveTrainingCharts}. */
 export interface LiveLossChart {
   /** Adds a metric line; redraws at most about once a second. */
   onMetric(m: MetricLine): void;
-  /** Draws the final chart and waits for pending redraws. */
+  /** Draws the final charts and waits for pending redraws. */
   finish(): Promise<void>;
   /** The metric lines so far. */
   readonly metrics: MetricLine[];
 }
 
+/** One live display: its bundle for the metrics so far, or null while it has nothing to show (it is not shown yet). */
+type LiveView = (metrics: MetricLine[]) => MediaBundle | null;
+
 /**
- * A training-loss chart (`lossCurveChart` of `lib/look/charts.ts`) shown once and updated in place through a Jupyter
- * `display_id`, so a long run shows one chart that grows rather than hundreds. Outside a notebook nothing is drawn.
- *
- * @param title Chart title.
- * @param options `intervalMs` between redraws (default 1000).
+ * Views shown once each and updated in place through a Jupyter `display_id`, so a long run shows one chart per view
+ * that grows rather than hundreds. Outside a notebook nothing is drawn.
  */
-export function liveLossChart(title = "Training loss", options: { intervalMs?: number } = {}): LiveLossChart {
-  // Through display.ts's backend, so `setDisplayBackend` reaches this chart like every other display.
+function liveViews(views: LiveView[], options: { intervalMs?: number }): LiveLossChart {
+  // Through display.ts's backend, so `setDisplayBackend` reaches these charts like every other display.
   const inKernel = inNotebook();
-  const displayId = `t2s-loss-${crypto.randomUUID()}`;
+  const shown = views.map(() => ({ id: `t2s-live-${crypto.randomUUID()}`, shown: false }));
   const metrics: MetricLine[] = [];
   const interval = options.intervalMs ?? 1000;
-  let shown = false;
   let last = -Infinity;
   let chain = Promise.resolve();
   const draw = () => {
     last = performance.now();
-    const html = lossCurveChart(metrics, { title });
-    const update = shown;
-    shown = true;
-    const text = `[chart: ${title}, ${metrics.filter((m) => m.type === "train").length} steps]`;
-    chain = chain.then(async () => {
-      await displayBundle({ "text/html": html, "text/plain": text }, { display_id: displayId, update });
+    views.forEach((view, i) => {
+      const bundle = view(metrics);
+      if (bundle === null) return;
+      const update = shown[i].shown;
+      shown[i].shown = true;
+      chain = chain.then(async () => {
+        await displayBundle(bundle, { display_id: shown[i].id, update });
+      });
     });
   };
   return {
@@ -182,11 +190,78 @@ export function liveLossChart(title = "Training loss", options: { intervalMs?: n
   };
 }
 
+const lossView = (title: string): LiveView => (metrics) => ({
+  "text/html": lossCurveChart(metrics, { title }),
+  "text/plain": `[chart: ${title}, ${metrics.filter((m) => m.type === "train").length} steps]`,
+});
+
+/** The GRPO panels, shown from the first GRPO step on: an SFT stream never shows them. */
+const grpoView = (title: string): LiveView => (metrics) => {
+  const steps = metrics.filter(isGrpoTrainMetric);
+  if (steps.length === 0) return null;
+  const kl = steps.some((m) => typeof m.kl === "number") ? "kl" : "kl not logged (beta 0)";
+  return {
+    "text/html": grpoMetricsChart(metrics, { title }),
+    "text/plain":
+      `[chart: ${title}, ${steps.length} steps: reward ± batch std, frac_reward_zero_std, ${kl}, grad_norm]`,
+  };
+};
+
+/**
+ * A training-loss chart (`lossCurveChart` of `lib/look/charts.ts`) shown once and updated in place through a Jupyter
+ * `display_id`, so a long run shows one chart that grows rather than hundreds. Outside a notebook nothing is drawn.
+ *
+ * @param title Chart title.
+ * @param options `intervalMs` between redraws (default 1000).
+ */
+export function liveLossChart(title = "Training loss", options: { intervalMs?: number } = {}): LiveLossChart {
+  return liveViews([lossView(title)], options);
+}
+
+/**
+ * The live loss chart of {@linkcode liveLossChart} and, once a GRPO step arrives, a second display updated in place
+ * the same way: `grpoMetricsChart`'s panels (reward ± the batch's `reward_std`, `frac_reward_zero_std`, KL or a note
+ * that it is not logged, `grad_norm`). An SFT stream shows the loss chart alone, exactly as `liveLossChart` does.
+ *
+ * @param titles The loss chart's title and the GRPO panels' title.
+ * @param options `intervalMs` between redraws (default 1000).
+ */
+export function liveTrainingCharts(
+  titles: { loss: string; grpo: string },
+  options: { intervalMs?: number } = {},
+): LiveLossChart {
+  return liveViews([lossView(titles.loss), grpoView(titles.grpo)], options);
+}
+
+/** The columns of an SFT train step's table. */
+const SFT_TRAIN_COLUMNS = ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"];
+/** The columns of a GRPO train step's table: TRL's reward statistics first (no `tokens_per_s`: GRPO has none). */
+const GRPO_TRAIN_COLUMNS = [
+  "step",
+  "epoch",
+  "loss",
+  "reward",
+  "reward_std",
+  "frac_reward_zero_std",
+  "frac_correct",
+  "frac_executable",
+  "kl",
+  "completion_length",
+  "grad_norm",
+  "lr",
+  "gpu_mem_gb",
+];
+/** GRPO columns dropped from a table when no row has a value (e.g. `kl` with `beta` 0). */
+const GRPO_OPTIONAL = new Set(["frac_correct", "frac_executable", "kl", "completion_length"]);
+
 /**
  * Metric lines of one type as table rows with the columns that matter for it.
  *
  * @param metrics Lines from a run or a replay.
- * @param type `eval` (step, epoch, eval_loss) or `train` (step, epoch, loss, lr, grad_norm, tokens_per_s, gpu_mem_gb).
+ * @param type `eval` (step, epoch, eval_loss) or `train`: an SFT stream's step, epoch, loss, lr, grad_norm,
+ *   tokens_per_s, gpu_mem_gb; a GRPO stream's step, epoch, loss, reward, reward_std, frac_reward_zero_std,
+ *   frac_correct, frac_executable, kl, completion_length, grad_norm, lr, gpu_mem_gb (of the last four GRPO
+ *   fields, those no row has are left out: `kl` with `beta` 0).
  * @param last Keep only the last N rows.
  */
 export function metricRows(
@@ -194,13 +269,33 @@ export function metricRows(
   type: "train" | "eval",
   last?: number,
 ): Record<string, unknown>[] {
+  const lines = metrics.filter((m) => m.type === type);
+  const kept = last === undefined ? lines : lines.slice(-last);
+  const grpo = type === "train" && kept.some(isGrpoTrainMetric);
   const columns = type === "eval"
     ? ["step", "epoch", "eval_loss"]
-    : ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"];
-  const rows = metrics.filter((m) => m.type === type).map((m) =>
-    Object.fromEntries(columns.map((c) => [c, m[c] ?? null]))
-  );
-  return last === undefined ? rows : rows.slice(-last);
+    : grpo
+    ? GRPO_TRAIN_COLUMNS.filter((c) => !GRPO_OPTIONAL.has(c) || kept.some((m) => m[c] != null))
+    : SFT_TRAIN_COLUMNS;
+  return kept.map((m) => Object.fromEntries(columns.map((c) => [c, m[c] ?? null])));
+}
+
+/**
+ * Shows {@linkcode metricRows} as a table, or one line when the stream has no line of that type (a GRPO run
+ * evaluates no test loss).
+ *
+ * @param metrics Lines from a run or a replay.
+ * @param type `train` or `eval`.
+ * @param last Keep only the last N rows.
+ */
+export async function showMetricRows(
+  metrics: MetricLine[],
+  type: "train" | "eval",
+  last?: number,
+): Promise<void> {
+  const rows = metricRows(metrics, type, last);
+  if (rows.length === 0) console.log(`no ${type} lines in this metrics stream`);
+  else await showTable(rows);
 }
 
 /**

@@ -24,6 +24,11 @@ export const DEFAULT_TRAIN_CONFIG: string = path.join(TRAINER_DIR, "configs", "l
  * CPU; see `trainer/README.md`), in the line format every run writes.
  */
 export const SAMPLE_METRICS: string = path.join(TRAINER_DIR, "fixtures", "metrics_cpu_tiny.jsonl");
+/**
+ * A recorded GRPO metrics stream notebook 05 can chart (`METRICS`): a real run of `trainer/grpo_check.py --cpu`
+ * (the tiny model, 4 steps of 2 prompts × 4 completions), with TRL's reward statistics and KL.
+ */
+export const SAMPLE_GRPO_METRICS: string = path.join(TRAINER_DIR, "fixtures", "metrics_grpo_cpu_tiny.jsonl");
 /** The vLLM image `serve` runs in a container; pinned so a served adapter behaves the same next month. */
 export const DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.10.1";
 /** Ranks vLLM accepts for `--max-lora-rank`. */

@@ -6,6 +6,7 @@ import {
   accuracyByDatabaseChart,
   accuracyByDifficultyChart,
   errorTaxonomyChart,
+  grpoMetricsChart,
   lossCurveChart,
   tokenUsageChart,
 } from "../../lib/look/charts.ts";
@@ -19,6 +20,11 @@ import {
   tableHtml,
   tableText,
 } from "../../lib/notebook/display.ts";
+import {
+  readMetrics as readTrainerMetrics,
+  SAMPLE_GRPO_METRICS,
+  SAMPLE_METRICS,
+} from "../../lib/train/mod.ts";
 import { copyRunAs, makeRunFixtures } from "../support/run_fixtures.ts";
 
 const root = await Deno.makeTempDir({ prefix: "t2s-charts-" });
@@ -87,6 +93,47 @@ Deno.test("lossCurveChart: train and eval lines, eval dots; a figure that says s
   assertEquals(select(html, 'svg g[aria-label="dot"] circle').length, 3);
   const empty = lossCurveChart([]);
   assert(empty.includes("No metrics recorded yet.") && empty.includes('data-chart="loss-curve"'));
+});
+
+Deno.test("grpoMetricsChart: reward with its batch-std band, frac_reward_zero_std, KL, grad_norm; KL absent said so", async () => {
+  const metrics = await readTrainerMetrics(SAMPLE_GRPO_METRICS);
+  const html = grpoMetricsChart(metrics, { title: "GRPO <tiny>" });
+  assertEquals(select(html, "div.t2s-chart-group")[0].getAttribute("data-chart"), "grpo-metrics");
+  assert(html.includes("GRPO &lt;tiny&gt;"), "the title escaped");
+  for (const bad of ["<script", "http://", "https://", "@import", "@font-face", "url("]) {
+    assert(!html.includes(bad), `no ${bad}`);
+  }
+  const panels = select(html, "div.t2s-chart-group > figure").map((f) => f.getAttribute("data-chart"));
+  assertEquals(panels, ["grpo-reward", "grpo-zero-std", "grpo-kl", "grpo-grad-norm"]);
+  for (const panel of panels) {
+    assertEquals(select(html, `figure[data-chart="${panel}"] > svg`).length, 1, `${panel} drawn`);
+    assertEquals(
+      select(html, `figure[data-chart="${panel}"] g[aria-label="dot"] circle`).length,
+      4,
+      `${panel}: 4 steps`,
+    );
+  }
+  // Reward: the mean and the share correct as lines, the band of ± the batch's reward_std as an area.
+  assertEquals(select(html, 'figure[data-chart="grpo-reward"] g[aria-label="line"] path').length, 2);
+  assertEquals(select(html, 'figure[data-chart="grpo-reward"] g[aria-label="area"] path').length, 1);
+  assert(html.includes("reward_std") && html.includes("frac_reward_zero_std"));
+  // The zero-std share is a fraction of groups: a fixed 0–100% axis.
+  const ticks = select(html, 'figure[data-chart="grpo-zero-std"] g[aria-label="y-axis tick label"] text')
+    .map((t) => t.textContent);
+  assert(ticks.includes("0%") && ticks.includes("100%"), ticks.join());
+
+  // beta 0: no kl on any line; the panel says so in a sentence, the other three are still drawn.
+  const noKl = grpoMetricsChart(metrics.map((m) => m.type === "train" ? { ...m, kl: null } : m));
+  const kl = select(noKl, 'figure[data-chart="grpo-kl"]')[0];
+  assert(kl.textContent.includes("KL not logged") && kl.textContent.includes("beta > 0"), kl.textContent);
+  assertEquals(select(noKl, 'figure[data-chart="grpo-kl"] svg').length, 0);
+  assertEquals(select(noKl, "div.t2s-chart-group > figure > svg").length, 3);
+  assert(!noKl.includes("t2s-empty"), "a note, not an empty chart");
+
+  // An SFT stream has no GRPO step: an empty figure, never a chart of nulls.
+  const sft = grpoMetricsChart(await readTrainerMetrics(SAMPLE_METRICS));
+  assert(sft.includes("t2s-empty") && sft.includes("No GRPO step recorded yet."));
+  assert(!sft.includes("<svg"));
 });
 
 Deno.test("tokenUsageChart: stacked prompt/completion bars with cost; a predictions run has no bar; empty without tokens", () => {

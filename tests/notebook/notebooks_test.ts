@@ -58,6 +58,7 @@ import {
   runSlug,
   summaryRows,
 } from "../../lib/notebook/mod.ts";
+import { SAMPLE_GRPO_METRICS, TRAINER_DIR } from "../../lib/train/mod.ts";
 
 const NOTEBOOKS_DIR = join(REPO_ROOT, "notebooks");
 const EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "..", "support", "nb_execute.py");
@@ -1025,10 +1026,23 @@ Deno.test({
             kind: "table",
             rows: (rows) => assert.ok(rows.length >= 1 && rows.every((r) => Number(r.eval_loss) > 0)),
           }],
-          [{ kind: "table", rows: (rows) => assert.equal(rows.length, 5) }],
+          [{
+            kind: "table",
+            rows: (rows) => {
+              assert.equal(rows.length, 5);
+              // An SFT stream's columns, as before GRPO had any: no reward column, empty or not.
+              assert.deepEqual(Object.keys(rows[0]), SFT_TRAIN_COLUMNS);
+            },
+          }],
         ]);
         const text = await Deno.readTextFile(paths["05"]);
         assert.ok(!/hf_[A-Za-z0-9]{20,}/.test(text), "a token value leaked into the notebook");
+        // No GRPO chart, nor a note about one, for an SFT stream: its charts and tables as before.
+        const shown = (await codeCells(paths["05"])).slice(3).flatMap((c) => c.outputs);
+        assert.ok(
+          !shown.some((o) => /grpo|reward/i.test(o.text + (o.html ?? ""))),
+          "GRPO output for an SFT stream",
+        );
       });
 
       await t.step("06_analysis: compares the runs, paired test, writes the report", async () => {
@@ -1197,6 +1211,124 @@ Deno.test({
     } finally {
       await archive.close();
       await models.close();
+      await kernel.remove();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** The columns of an SFT stream's train table in `05`. */
+const SFT_TRAIN_COLUMNS = ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem_gb"];
+
+/** The figures of a GRPO chart's output, by panel: whether each holds an SVG and how many dots it draws. */
+function grpoPanels(html: string): Record<string, { svg: boolean; dots: number; lines: number }> {
+  interface El {
+    getAttribute(n: string): string | null;
+    querySelectorAll(s: string): El[];
+  }
+  const { document } = parseHTML(`<html><body>${html}</body></html>`) as unknown as {
+    document: { querySelectorAll(s: string): El[] };
+  };
+  return Object.fromEntries(
+    [...document.querySelectorAll('[data-chart="grpo-metrics"] > figure')].map((f) => [
+      f.getAttribute("data-chart"),
+      {
+        svg: f.querySelectorAll("svg").length > 0,
+        dots: f.querySelectorAll('g[aria-label="dot"] circle').length,
+        lines: f.querySelectorAll('g[aria-label="line"] path').length,
+      },
+    ]),
+  );
+}
+
+Deno.test({
+  name:
+    "05 replays a recorded GRPO run: reward, frac_reward_zero_std, KL and grad_norm charted, GRPO columns, no error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const kernel = await privateKernel();
+    const setup = await checkNotebookSetup({ env: kernel.env });
+    const tmp = await Deno.makeTempDir({ prefix: "text2sql-05-grpo-" });
+    try {
+      // 03's SFT conversations are there: a GRPO config must not train on them (it takes its prompt rows).
+      const sft = join(tmp, "runs", "datasets", "sft");
+      await Deno.mkdir(sft, { recursive: true });
+      for (const f of ["train.jsonl", "test.jsonl"]) {
+        await Deno.copyFile(join(TRAINER_DIR, "fixtures", "sft_sample", f), join(sft, f));
+      }
+      const env = kernelEnv({
+        ...kernel.env,
+        XDG_CACHE_HOME: join(tmp, "cache"),
+        DENO_DIR: denoDir(),
+        TEXT2SQL_RUNS_DIR: join(tmp, "runs"),
+        TEXT2SQL_TRAIN_CONFIG: "trainer/configs/llama31_8b_grpo.json",
+        TEXT2SQL_METRICS: SAMPLE_GRPO_METRICS,
+      });
+      const out = await execute(setup, "05_finetune.ipynb", join(tmp, "executed"), env, ".grpo");
+      const cells = await codeCells(out);
+      const grpoTitle = new RegExp(
+        "^\\[chart: GRPO reward and learning signal, replayed: metrics_grpo_cpu_tiny\\.jsonl \\(a real GRPO run .*" +
+          "tiny random .* on CPU.*\\), 4 steps: reward ± batch std, frac_reward_zero_std, kl, grad_norm\\]$",
+      );
+      assertOutputs("05_finetune (GRPO)", cells, [
+        [],
+        [
+          {
+            kind: "text",
+            match: /^config .*llama31_8b_grpo\.json: grpo, base meta-llama\/Llama-3\.1-8B-Instruct/,
+          },
+          { kind: "text", match: /^dataset .*trainer\/fixtures\/grpo_sample: 7 train, 5 test examples/ },
+          {
+            kind: "table",
+            rows: (rows) => assert.equal(byKey(rows, "setting").get("grpo.num_generations")?.value, "16"),
+          },
+        ],
+        [{
+          kind: "text",
+          match: /run --rm --gpus all [\s\S]* -e HF_TOKEN [\s\S]*TEXT2SQL_DB_ROOT[\s\S]*train\.py/,
+        }],
+        [
+          { kind: "chart", chart: "loss-curve" },
+          { kind: "chart", chart: "grpo-metrics" },
+          { kind: "text", match: grpoTitle },
+        ],
+        [{ kind: "text", match: /^no eval lines in this metrics stream/ }],
+        [{
+          kind: "table",
+          rows: (rows) => {
+            assert.equal(rows.length, 4);
+            assert.deepEqual(Object.keys(rows[0]), [
+              "step",
+              "epoch",
+              "loss",
+              "reward",
+              "reward_std",
+              "frac_reward_zero_std",
+              "frac_correct",
+              "frac_executable",
+              "kl",
+              "completion_length",
+              "grad_norm",
+              "lr",
+              "gpu_mem_gb",
+            ]);
+            assert.deepEqual(rows.map((r) => r.frac_reward_zero_std), [0, 0, 0.5, 1]);
+            assert.ok(rows.every((r, i) => i === 0 || Number(r.kl) > Number(rows[i - 1].kl)), "KL grows");
+          },
+        }],
+      ]);
+      // Every panel drawn as an SVG with one dot per step: the reward (with the share correct), the groups
+      // without signal, KL (logged: beta > 0 in this run), the gradient norm.
+      const chart = cells[3].outputs.find((o) => o.html?.includes('data-chart="grpo-metrics"'))!;
+      const panels = grpoPanels(chart.html!);
+      assert.deepEqual(Object.keys(panels), ["grpo-reward", "grpo-zero-std", "grpo-kl", "grpo-grad-norm"]);
+      for (const [name, p] of Object.entries(panels)) {
+        assert.ok(p.svg && p.dots === 4 && p.lines >= 1, `${name}: ${JSON.stringify(p)}`);
+      }
+      assert.equal(panels["grpo-reward"].lines, 2);
+      assert.ok(!chart.html!.includes("KL not logged"));
+    } finally {
       await kernel.remove();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }

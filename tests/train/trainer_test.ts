@@ -15,7 +15,9 @@ import {
   evalCommandLine,
   FINGERPRINT_FILE,
   formatCommand,
+  formatMetricForConsole,
   isEvalMetric,
+  isGrpoTrainMetric,
   isTrainMetric,
   loadTrainConfig,
   type MetricLine,
@@ -27,6 +29,7 @@ import {
   readMetrics,
   runFingerprint,
   runTraining,
+  SAMPLE_GRPO_METRICS,
   SAMPLE_METRICS,
   TRAIN_DEFAULTS,
   TRAINER_DIR,
@@ -655,6 +658,48 @@ Deno.test("readMetrics: SAMPLE_METRICS is the real CPU run notebook 05 charts", 
   assert(train.every((m) => typeof m.loss === "number" && m.gpu_mem_gb === null), "a CPU run: no GPU memory");
   assert(metrics.filter(isEvalMetric).length > 0);
   assertEquals(metrics[0].type, "start");
+});
+
+Deno.test("readMetrics: the recorded GRPO run parses into GRPO train lines; the console line shows reward, zero-std, kl", async () => {
+  const metrics = await readMetrics(SAMPLE_GRPO_METRICS);
+  const raw = (await Deno.readTextFile(SAMPLE_GRPO_METRICS)).trim().split("\n");
+  assertEquals(metrics.length, raw.length);
+  assertEquals(metrics[0].type, "start");
+  assertEquals(metrics[0].method, "grpo");
+  const grpo = metrics.filter(isGrpoTrainMetric);
+  assertEquals(grpo.length, metrics.filter(isTrainMetric).length);
+  assertEquals(grpo.map((m) => m.step), [1, 2, 3, 4]);
+  // The fixture's numbers as trainer/README.md quotes them: the policy learns, groups run out of signal, KL grows.
+  assertEquals(grpo.map((m) => m.frac_reward_zero_std), [0, 0, 0.5, 1]);
+  assertEquals(grpo.map((m) => Number(m.reward!.toFixed(2))), [0.55, 0.76, 0.89, 1]);
+  assert(grpo.every((m, i) => i === 0 || m.kl! > grpo[i - 1].kl!), "KL grows after the first update");
+  assertEquals(grpo[0].kl, 0);
+  for (const m of grpo) {
+    for (
+      const k of ["reward", "reward_std", "frac_correct", "frac_executable", "grad_norm", "completion_length"]
+    ) {
+      assert(typeof m[k] === "number", `${k} in ${JSON.stringify(m)}`);
+    }
+  }
+  // An SFT line is no GRPO line, nor are eval or summary lines.
+  assert(!(await readMetrics(SAMPLE_METRICS)).some(isGrpoTrainMetric));
+  assert(!metrics.filter((m) => m.type !== "train").some(isGrpoTrainMetric));
+
+  assertEquals(
+    formatMetricForConsole(grpo[2]),
+    "step 3  epoch 0.60  loss 0.0003  reward 0.887 ± 0.318  zero-std groups 50%  kl 0.00471  grad 0.263",
+  );
+  // beta 0: TRL logs no kl, and the line says so rather than printing null.
+  assertStringIncludes(
+    formatMetricForConsole({ ...grpo[3], kl: null }),
+    "zero-std groups 100%  kl not logged  grad",
+  );
+  // SFT lines are printed as before.
+  const sft = (await readMetrics(SAMPLE_METRICS)).filter(isTrainMetric)[0];
+  assertEquals(
+    formatMetricForConsole(sft),
+    "step 1  epoch 0.50  loss 5.0076  lr 0.000000  338 tok/s  null GiB",
+  );
 });
 
 // ------------------------------------------------------------------------------------------------ serve
