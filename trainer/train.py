@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config)
         # Launched as the config says (accelerate/torchrun set WORLD_SIZE), on no more processes than GPUs here.
-        mismatch = launch_error(cfg, os.environ, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        mismatch = launch_error(cfg, os.environ, cuda_gpus)
         if mismatch:
             raise ConfigError(mismatch)
         # The base model as the user named it (host folder or hub id), recorded in the outputs.
@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def cuda_gpus() -> int:
+    """The CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def close_distributed() -> None:

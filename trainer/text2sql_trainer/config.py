@@ -11,7 +11,7 @@ import copy
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 METHODS = ("qlora", "lora", "full", "grpo")
 # How the GRPO policy is trained: LoRA on a 4-bit (QLoRA) or a bf16 base.
@@ -207,13 +207,13 @@ def validate_config(user: Any) -> dict[str, Any]:
     return cfg
 
 
-def launch_error(cfg: dict[str, Any], env: Any, cuda_gpus: int = 0) -> str | None:
+def launch_error(cfg: dict[str, Any], env: Any, cuda_gpus: Callable[[], int] | None = None) -> str | None:
     """One line when the processes were launched otherwise than the config says, else None.
 
     `env`: the process environment (`WORLD_SIZE` and `LOCAL_WORLD_SIZE` come from accelerate/torchrun; unset for
-    a plain `python train.py`, which is one process whatever the config says); `cuda_gpus`: the CUDA devices
-    this process sees (0 on CPU: not checked). The memory estimate and the GRPO batch assume the config's
-    process count, so a hand-started launch with another count must not train on them.
+    a plain `python train.py`, which is one process whatever the config says); `cuda_gpus`: counts the CUDA
+    devices this process sees, called only when needed (None or 0 on CPU: not checked). The memory estimate and
+    the GRPO batch assume the config's process count, so a hand-started launch with another count must not train.
     """
     world = env.get("WORLD_SIZE")
     if world is None:
@@ -226,8 +226,9 @@ def launch_error(cfg: dict[str, Any], env: Any, cuda_gpus: int = 0) -> str | Non
                 f"{f' over {machines} machines' if machines > 1 else ''}: launch the config's count "
                 "(deno task train --dry-run prints the command)")
     local = env.get("LOCAL_WORLD_SIZE")
-    if cuda_gpus and local is not None and int(local) > cuda_gpus:
-        return (f"{local} processes on this machine but it has {cuda_gpus} CUDA GPU(s): distributed.num_processes "
+    gpus = cuda_gpus() if cuda_gpus and local is not None else 0
+    if gpus and int(local) > gpus:
+        return (f"{local} processes on this machine but it has {gpus} CUDA GPU(s): distributed.num_processes "
                 f"/ num_machines ({procs} / {machines}) must not exceed the GPUs of one machine")
     return None
 
