@@ -93,7 +93,8 @@ class ConfigTest(unittest.TestCase):
              "distributed.fsdp: must be true for method full on several machines (without it every GPU holds the "
              "whole model, its gradients and the AdamW state)"),
             ({"num_processes": 8, "num_machines": 0}, "qlora", "distributed.num_machines: must be a positive integer"),
-            ({"num_processes": 8, "num_machines": True}, "qlora", "distributed.num_machines: must be a positive integer"),
+            ({"num_processes": 8, "num_machines": True}, "qlora",
+             "distributed.num_machines: must be a positive integer"),
         ):
             with self.assertRaises(ConfigError) as e:
                 validate_config({"method": method, "distributed": dist})

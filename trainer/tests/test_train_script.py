@@ -112,8 +112,9 @@ class TrainScriptTest(unittest.TestCase):
         code, err = self.main("--config", config, "--data", data, "--output", out,
                               env={"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "8", "RANK": "0"})
         self.assertEqual(code, 2)
-        self.assertEqual(err.strip(), "train.py: launched as 8 processes but distributed.num_processes is 16 over 2 "
-                                      "machines: launch the config's count (deno task train --dry-run prints the command)")
+        self.assertEqual(err.strip(), "train.py: launched as 8 processes but distributed.num_processes is 16 over "
+                                      "2 machines: launch the config's count (deno task train --dry-run prints the "
+                                      "command)")
         self.assertFalse(os.path.exists(out), "nothing is written before the checks")
 
     def test_cleanup_keeps_the_real_torch_loaded(self):
