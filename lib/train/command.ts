@@ -110,7 +110,8 @@ function launcherArgs(
 /**
  * Builds the command that runs `train.py` for a config: `docker run`/`podman run` with the GPU, the dataset
  * (read-only), the run folder, the trainer code and the HF cache mounted, or a local python. Creates and
- * checks nothing; it reads only defaults (HF cache path, uid) and whether the base model is a local folder.
+ * checks nothing; it reads only defaults (HF cache path, uid), whether the base model is a local folder and,
+ * over several machines, whether this host has `/dev/infiniband`.
  *
  * Multi-GPU configs (`distributed`) start the same script under `accelerate launch` or `torchrun` in the same
  * container. Over several machines this is one machine's command (`options.machine`): the container shares the
