@@ -13,8 +13,11 @@ Each step sees all 8 conversations in both layouts, so the two-process losses eq
 the order of floating-point sums (checked to 1e-4 relative), and checks:
   - metric lines come from rank 0 only: one `train` line per step, one `start` line per run, saying world size 2;
   - the checkpoints and the adapter are written once, by rank 0, and the resumed run starts at step 3.
-Then GRPO the same way (two processes, each rank with its own reward pool): rank-0 lines with rewards, resume
-across processes from checkpoint-2, the adapter saved once (`--no-grpo` skips it).
+Then two machines, played by two launchers on this host: the accelerate flags the dry run prints for a config
+with `num_machines: 2` (`--num_machines 2 --machine_rank R --main_process_ip 127.0.0.1 --main_process_port P`,
+one process each) must join into one run of two ranks whose losses equal one process's, with metric lines from
+machine 0 only. Then GRPO the same way (two processes, each rank with its own reward pool): rank-0 lines with
+rewards, resume across processes from checkpoint-2, the adapter saved once (`--no-grpo` skips it).
 Needs torch, transformers, peft, accelerate, trl and datasets. Exits non-zero on any failure.
 """
 
@@ -56,6 +59,62 @@ def run_train(cmd: list[str], work: str) -> list[dict[str, Any]]:
         if line.startswith("{"):
             lines.append(json.loads(line))
     return lines
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (machine 0's rendezvous port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_machines(work: str, base: str, data: str, train_py: str, ref: dict[int, float]) -> None:
+    """The launch lib/train/command.ts prints for each machine of a `num_machines: 2` config, both machines on
+    this host (one process each, gloo over 127.0.0.1): they must form one run of world size 2 that trains like
+    one process, machine 1 printing no metric line."""
+    cfg = config(base, data, 4, 4, 2)
+    cfg["distributed"]["num_machines"] = 2
+    path = os.path.join(work, "machines.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cfg, f)
+    port = free_port()
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1"}
+    procs = []
+    for rank in (0, 1):
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines=2",
+               "--num_processes=2", f"--machine_rank={rank}", "--main_process_ip=127.0.0.1",
+               f"--main_process_port={port}", "--mixed_precision", "no", "--dynamo_backend", "no", train_py,
+               "--config", path, "--output", os.path.join(work, "machines")]
+        procs.append(subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    outs = []
+    try:
+        for rank, proc in enumerate(procs):
+            out, err = proc.communicate(timeout=900)
+            if proc.returncode != 0:
+                raise AssertionError(f"machine {rank} exited {proc.returncode}:\n{err[-4000:]}")
+            outs.append([json.loads(line) for line in out.splitlines() if line.startswith("{")])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    main, other = outs
+    assert not other, f"machine 1 printed metric lines: {other}"
+    starts = [m for m in main if m["type"] == "start"]
+    assert len(starts) == 1 and starts[0]["world_size"] == 2, f"two machines: start lines {starts}"
+    got = {m["step"]: m["loss"] for m in main if m["type"] == "train"}
+    assert sorted(got) == sorted(ref), (ref, got)
+    off = {s: (ref[s], got[s]) for s in ref if abs(ref[s] - got[s]) > 1e-4 * abs(ref[s])}
+    assert not off, f"two-machine losses differ from one process's (step: one, two machines): {off}"
+    import smoke_test
+
+    losses = [round(got[s], 5) for s in sorted(got)]
+    smoke_test.ok(f"two machines (--num_machines 2, ranks 0 and 1 at 127.0.0.1:{port}): one run of world size 2, "
+                  f"metric lines from machine 0 only, losses equal one process's: {losses}")
 
 
 def grpo_two_processes(work: str, launch: list[str], train_py: str) -> None:
@@ -153,6 +212,7 @@ def main() -> int:
         assert not off, f"two-process losses differ from one process's (step: one, two): {off}"
         smoke_test.ok(f"two-process losses (resume included) equal one process's to 1e-4: "
                       f"{[round(two[s], 5) for s in sorted(two)]}")
+        two_machines(work, base, data, train_py, ref)
         if not a.no_grpo:
             grpo_two_processes(work, launch, train_py)
         print(f"multiproc_check: {len(smoke_test.checks)} checks passed", flush=True)

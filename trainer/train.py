@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # so the script 
 
 # The torch side, one module per concern (text2sql_trainer/hf_*.py); re-exported here because train.py is the
 # entry point every check (smoke_test.py, grpo_check.py, the mutation test) drives.
-from text2sql_trainer import ConfigError, DatasetError, RunMismatchError, base_model_source, load_config  # noqa: E402
+from text2sql_trainer import (  # noqa: E402
+    ConfigError, DatasetError, RunMismatchError, base_model_source, launch_error, load_config)
 from text2sql_trainer.hf_common import (  # noqa: E402,F401
     METRIC_SINKS, TrainError, dtype_kwarg, emit, has_module, is_main_process, log, transformers_major)
 from text2sql_trainer.hf_data import (  # noqa: E402,F401
@@ -35,6 +36,7 @@ from text2sql_trainer.hf_sft import (  # noqa: E402,F401
     JsonMetricsCallback, TokenCountingTrainer, claim_run_folder, last_checkpoint, make_trainer, memory_check,
     save_outputs, tokenizer_for, train_sft, training_arguments)
 from text2sql_trainer.hf_grpo import GrpoMetricsCallback, grpo_extra_args, train_grpo, use_vllm  # noqa: E402,F401
+import torch  # noqa: E402  (already loaded by the modules above)
 
 _dtype_kwarg = dtype_kwarg  # the name the checks used before the split
 
@@ -60,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
+        # Launched as the config says (accelerate/torchrun set WORLD_SIZE), on no more processes than GPUs here.
+        mismatch = launch_error(cfg, os.environ, cuda_gpus)
+        if mismatch:
+            raise ConfigError(mismatch)
         # The base model as the user named it (host folder or hub id), recorded in the outputs.
         source = os.environ.get("TEXT2SQL_BASE_MODEL_SOURCE") or base_model_source(cfg["base_model"])
         if os.environ.get("TEXT2SQL_BASE_MODEL"):
@@ -76,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def cuda_gpus() -> int:
+    """The CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def close_distributed() -> None:

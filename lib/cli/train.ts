@@ -16,13 +16,19 @@ import { parseCommand, usageExit } from "../util/mod.ts";
 
 const TRAIN_USAGE =
   `usage: deno task train [--config F] [--dataset DIR] [--out DIR] [--runtime docker|podman|local] [--dry-run]
+                       [--machine-rank R --main-process-ip HOST [--main-process-port 29500]]
   --config F     trainer config JSON (default: trainer/configs/llama31_8b_qlora.json, the sample)
   --dataset DIR  folder with train.jsonl/test.jsonl from deno task sft (default: the config's dataset_dir)
   --out DIR      run folder (default: runs/train/<UTC timestamp>-<name>); an existing one resumes (refused
                  when its run differs in dataset, base model, method, LoRA shape, max_length or optim)
   --runtime R    docker, podman or local (default: docker, else podman)
   --python P     python for --runtime local (default: python3)
-  --dry-run      validate the config and the dataset and print the command; checks no engine, GPU or token`;
+  --dry-run      validate the config and the dataset and print the command; checks no engine, GPU or token
+  Several machines (distributed.num_machines > 1): run it on each machine with the same --out (shared storage)
+  --machine-rank R          this machine's rank, 0 to num_machines - 1; 0 runs the main process (a dry run
+                            without it prints every machine's command)
+  --main-process-ip HOST    machine 0's address, reachable from every machine
+  --main-process-port PORT  the port machine 0 listens on (default 29500)`;
 
 const TRAIN_FLAGS = {
   config: { type: "string" },
@@ -30,6 +36,9 @@ const TRAIN_FLAGS = {
   out: { type: "string" },
   runtime: { type: "string" },
   python: { type: "string" },
+  "machine-rank": { type: "string" },
+  "main-process-ip": { type: "string" },
+  "main-process-port": { type: "string" },
   "dry-run": { type: "boolean", default: false },
 } as const;
 
@@ -82,11 +91,20 @@ export async function trainCommand(argv: string[]): Promise<number> {
       out: values.out,
       runtime: values.runtime as Runtime | undefined,
       python: values.python,
+      machineRank: wholeNumber(values["machine-rank"]),
+      mainProcessIp: values["main-process-ip"],
+      mainProcessPort: wholeNumber(values["main-process-port"]),
       dryRun: values["dry-run"],
     });
   } catch (e) {
     return reportTrainerError("train", e);
   }
+}
+
+/** A flag's whole number: undefined when not given, NaN when not digits (the config check then says why). */
+function wholeNumber(flag: string | undefined): number | undefined {
+  if (flag === undefined) return undefined;
+  return /^\d+$/.test(flag) ? Number(flag) : NaN;
 }
 
 /**

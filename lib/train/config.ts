@@ -42,7 +42,13 @@ export const RUNTIMES: readonly Runtime[] = ["docker", "podman", "local"];
 /** Multi-GPU launch: the same container under `accelerate launch` or `torchrun`, FSDP by flag. */
 export interface DistributedConfig {
   launcher: "accelerate" | "torchrun";
+  /** Processes in all, one a GPU, over every machine (FSDP shards over all of them). */
   num_processes: number;
+  /**
+   * Machines (nodes) the processes are spread over, `num_processes / num_machines` on each. The address of
+   * machine 0 is not here but given at launch (`--main-process-ip`): it belongs to the cluster, not the recipe.
+   */
+  num_machines: number;
   fsdp: boolean;
   /** The decoder layer class FSDP wraps (e.g. `LlamaDecoderLayer`); null lets transformers infer it. */
   fsdp_layer_cls: string | null;

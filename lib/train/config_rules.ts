@@ -14,7 +14,7 @@ interface FieldRule {
   /** Dotted path into the merged config, e.g. `training.epochs`; also the message's prefix. */
   field: string;
   ok: (value: unknown, cfg: TrainConfig) => boolean;
-  message: string | ((value: unknown) => string);
+  message: string | ((value: unknown, cfg: TrainConfig) => string);
   /** Only checked when this holds (the `distributed` rules, when the section is present). */
   when?: (cfg: TrainConfig) => boolean;
 }
@@ -161,11 +161,31 @@ const RULES: readonly FieldRule[] = [
       message: "must be one of accelerate, torchrun",
     },
     { field: "distributed.num_processes", ok: positiveInt, message: "must be a positive integer" },
+    { field: "distributed.num_machines", ok: positiveInt, message: "must be a positive integer" },
+    {
+      field: "distributed.num_processes",
+      ok: (v: unknown, cfg: TrainConfig) => {
+        const machines = cfg.distributed?.num_machines;
+        return !isInt(v) || !positiveInt(machines) || v % (machines as number) === 0;
+      },
+      message: (v: unknown, cfg: TrainConfig) =>
+        `${v} is not a multiple of distributed.num_machines (${cfg.distributed?.num_machines}): every machine runs the same number of processes, one a GPU`,
+    },
     { field: "distributed.fsdp", ok: bool, message: "must be true or false" },
     {
       field: "distributed.fsdp_layer_cls",
       ok: nullOr(text),
       message: "must be null or a decoder layer class name",
+    },
+    {
+      // Full fine-tuning is what needs several machines, and only FSDP spreads the model over them.
+      field: "distributed.fsdp",
+      ok: (v: unknown, cfg: TrainConfig) => {
+        const machines = cfg.distributed?.num_machines;
+        return !(cfg.method === "full" && v === false && isInt(machines) && machines > 1);
+      },
+      message:
+        "must be true for method full on several machines (without it every GPU holds the whole model, its gradients and the AdamW state)",
     },
     {
       field: "output.merge",
@@ -192,7 +212,7 @@ export function fieldErrors(cfg: TrainConfig): string[] {
     if (rule.when && !rule.when(cfg)) continue;
     const value = valueAt(cfg, rule.field);
     if (rule.ok(value, cfg)) continue;
-    const message = typeof rule.message === "string" ? rule.message : rule.message(value);
+    const message = typeof rule.message === "string" ? rule.message : rule.message(value, cfg);
     errors.push(`${rule.field}: ${message}`);
   }
   return errors;

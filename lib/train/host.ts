@@ -41,3 +41,15 @@ export function gpuArgs(engine: "docker" | "podman"): string[] {
     ? ["--device", "nvidia.com/gpu=all", "--security-opt", "label=disable"]
     : ["--gpus", "all"];
 }
+
+/**
+ * Whether this machine has RDMA devices (`/dev/infiniband`: InfiniBand or RoCE), which a container needs for
+ * NCCL to reach other machines over them instead of falling back to TCP sockets.
+ */
+export function hasInfiniband(): boolean {
+  try {
+    return Deno.statSync("/dev/infiniband").isDirectory;
+  } catch {
+    return false;
+  }
+}

@@ -33,11 +33,15 @@ export interface TrainResult {
  * Runs a plan's command, streaming stdout metric lines into `<outDir>/metrics.jsonl` (appended, so a resumed run
  * keeps its history) and to `onMetric`; every other line goes to `onLog` and `<outDir>/train.log`. Non-JSON
  * stdout lines (library prints) are tolerated. Does not check engines or GPUs: see {@link preflight}.
+ *
+ * Machine R > 0 of a run over several machines writes `metrics.machineR.jsonl` and `train.machineR.log`: the run
+ * folder is shared, and two hosts appending to one file over a network file system can interleave mid-line.
  */
 export async function runTraining(plan: TrainPlan, options: RunTrainingOptions = {}): Promise<TrainResult> {
   await Deno.mkdir(plan.outDir, { recursive: true });
-  const metricsPath = path.join(plan.outDir, "metrics.jsonl");
-  const logPath = path.join(plan.outDir, "train.log");
+  const suffix = plan.machine && plan.machine.rank > 0 ? `.machine${plan.machine.rank}` : "";
+  const metricsPath = path.join(plan.outDir, `metrics${suffix}.jsonl`);
+  const logPath = path.join(plan.outDir, `train${suffix}.log`);
   const sinks: Sinks = {
     metricsFile: await Deno.open(metricsPath, { append: true, create: true }),
     logFile: await Deno.open(logPath, { append: true, create: true }),

@@ -15,6 +15,7 @@ export * from "./config.ts";
 export * from "./config_load.ts";
 export * from "./dataset_check.ts";
 export * from "./fingerprint.ts";
+export * from "./machines.ts";
 export * from "./command.ts";
 export * from "./metrics.ts";
 export * from "./launch.ts";

@@ -32,8 +32,8 @@ export async function detectRuntime(probe: Probe = systemProbe): Promise<"docker
 
 /**
  * Checks what a real run needs, failing with a one-line message: the container engine, an NVIDIA GPU
- * (`nvidia-smi`; enough of them for `distributed.num_processes`), and `HF_TOKEN` unless the base model is a
- * local folder. Never called by a dry run.
+ * (`nvidia-smi`; enough of them for this machine's share of `distributed.num_processes`), and `HF_TOKEN`
+ * unless the base model is a local folder. Never called by a dry run.
  *
  * @throws {TrainerError} (exit code 1).
  */
@@ -59,9 +59,15 @@ export async function preflight(
   if (!gpus.ok || count === 0) {
     throw new TrainerError("no NVIDIA GPU: nvidia-smi is missing or failed; training needs a CUDA GPU", 1);
   }
-  const wanted = config.distributed?.num_processes ?? 1;
+  const d = config.distributed;
+  // Each machine of a run over several starts its share of the processes, one a GPU.
+  const wanted = d ? d.num_processes / d.num_machines : 1;
   if (count < wanted) {
-    throw new TrainerError(`distributed.num_processes is ${wanted} but nvidia-smi lists ${count} GPU(s)`, 1);
+    const over = d && d.num_machines > 1 ? ` over ${d.num_machines} machines (${wanted} on each)` : "";
+    throw new TrainerError(
+      `distributed.num_processes is ${d?.num_processes ?? 1}${over} but nvidia-smi lists ${count} GPU(s)`,
+      1,
+    );
   }
   if (!env("HF_TOKEN") && !isLocalModel(config.base_model)) {
     throw new TrainerError(

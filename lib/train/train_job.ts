@@ -12,6 +12,7 @@ import { loadTrainConfig } from "./config_load.ts";
 import { validateDataset } from "./dataset_check.ts";
 import { checkRunFolder } from "./fingerprint.ts";
 import { buildTrainCommand, formatCommand, type TrainPlan } from "./command.ts";
+import { DEFAULT_MAIN_PROCESS_PORT, machineLaunches, MAIN_PROCESS_IP_PLACEHOLDER } from "./machines.ts";
 import { formatMetricForConsole } from "./metrics.ts";
 import { runTraining } from "./launch.ts";
 import { chooseRuntime, preflight, systemProbe } from "./preflight.ts";
@@ -28,13 +29,23 @@ export interface TrainJobOptions {
   runtime?: Runtime;
   /** `--python` for `--runtime local`. */
   python?: string;
+  /** `--machine-rank`: this machine's rank in a run over several (`distributed.num_machines` > 1). */
+  machineRank?: number;
+  /** `--main-process-ip`: machine 0's address, reachable from every machine. */
+  mainProcessIp?: string;
+  /** `--main-process-port`: the port machine 0 listens on (default 29500). */
+  mainProcessPort?: number;
   dryRun: boolean;
 }
 
 /** A checked run, ready to print or to start. */
 interface PreparedRun {
   config: TrainConfig;
-  plan: TrainPlan;
+  /**
+   * The commands: one, except a dry run over several machines without `--machine-rank`, which has one for each
+   * machine (rank 0 first).
+   */
+  plans: TrainPlan[];
   counts: { train: number; test: number };
 }
 
@@ -48,20 +59,23 @@ interface PreparedRun {
 export async function trainJob(options: TrainJobOptions): Promise<number> {
   const run = await prepareRun(options);
   if (options.dryRun) {
-    printDryRun(run, options.configPath);
+    printDryRun(run, options);
     console.log(await memoryEstimateLine(options.configPath));
     return 0;
   }
-  await preflight(run.config, run.plan.runtime, { python: options.python });
-  await Deno.mkdir(run.plan.outDir, { recursive: true });
-  await Deno.mkdir(run.plan.hfCache, { recursive: true });
-  await ensureImage(run.plan);
-  return await runWithInterrupt(run);
+  const [plan] = run.plans;
+  await preflight(run.config, plan.runtime, { python: options.python });
+  await Deno.mkdir(plan.outDir, { recursive: true });
+  await Deno.mkdir(plan.hfCache, { recursive: true });
+  await ensureImage(plan);
+  return await runWithInterrupt(run.config, plan);
 }
 
 /** Config and dataset validated, the plan built, the run folder checked: everything a dry run checks too. */
 async function prepareRun(options: TrainJobOptions): Promise<PreparedRun> {
   const config = await loadTrainConfig(options.configPath);
+  // The launch flags against the config first: a run over several machines needs its rank and machine 0's address.
+  const machines = machineLaunches(config, options, options.dryRun);
   const datasetDir = options.dataset ? path.resolve(options.dataset) : config.dataset_dir;
   if (!datasetDir) {
     throw new TrainerError("no dataset: pass --dataset DIR or set dataset_dir in the config");
@@ -84,25 +98,77 @@ async function prepareRun(options: TrainJobOptions): Promise<PreparedRun> {
     "pass --runtime local on a GPU machine",
   );
   const outDir = options.out ?? path.join("runs", "train", `${utcStamp()}-${config.name}`);
-  const plan = buildTrainCommand(config, {
-    runtime,
-    configPath: options.configPath,
-    datasetDir,
-    outDir,
-    python: options.python,
-  });
+  const plans = machines.map((machine) =>
+    buildTrainCommand(config, {
+      runtime,
+      configPath: options.configPath,
+      datasetDir,
+      outDir,
+      python: options.python,
+      machine,
+    })
+  );
   // Before anything starts (dry runs too: it only reads): a folder holding another run must not be resumed.
-  await checkRunFolder(plan.outDir, config, datasetDir);
-  return { config, plan, counts };
+  await checkRunFolder(plans[0].outDir, config, datasetDir);
+  return { config, plans, counts };
 }
 
-/** What a dry run prints: the config and dataset it checked, the image build, the run folder, the command. */
-function printDryRun({ config, plan, counts }: PreparedRun, configPath: string): void {
-  console.log(`# config: ${path.resolve(configPath)} (valid; ${config.method}, base ${config.base_model})`);
+/**
+ * What a dry run prints: the config and dataset it checked, the image build, the run folder, the command; over
+ * several machines, each machine's command (rank 0 first) and the `deno task train` line that runs it there.
+ */
+function printDryRun({ config, plans, counts }: PreparedRun, options: TrainJobOptions): void {
+  const [plan] = plans;
+  const machine = plan.machine;
+  console.log(
+    `# config: ${path.resolve(options.configPath)} (valid; ${config.method}, base ${config.base_model})`,
+  );
   console.log(`# dataset: ${plan.datasetDir} (train ${counts.train}, test ${counts.test} examples)`);
-  if (plan.build) console.log(`# build the image once: ${formatCommand(plan.build)}`);
-  console.log(`# run folder: ${plan.outDir}`);
-  console.log(formatCommand(plan.command));
+  if (plan.build) {
+    console.log(`# build the image once${machine ? " on each machine" : ""}: ${formatCommand(plan.build)}`);
+  }
+  if (!machine) {
+    console.log(`# run folder: ${plan.outDir}`);
+    console.log(formatCommand(plan.command));
+    return;
+  }
+  const { count, mainProcessIp, mainProcessPort } = machine;
+  const processes = config.distributed?.num_processes ?? 1;
+  console.log(
+    `# run folder: ${plan.outDir} (one folder for all machines: shared storage, at this path on each; the ` +
+      "trainer, config, dataset and HF cache paths below must exist on each machine too)",
+  );
+  console.log(
+    `# ${count} machines × ${
+      processes / count
+    } processes (${processes} in all); machine R runs its line below, ` +
+      `or there: ${formatCommand(machineTrainLine(options, plan, mainProcessIp))}`,
+  );
+  if (mainProcessIp === MAIN_PROCESS_IP_PLACEHOLDER) {
+    console.log(
+      `# ${MAIN_PROCESS_IP_PLACEHOLDER}: replace with machine 0's address, reachable from every machine ` +
+        "(or pass --main-process-ip HOST)",
+    );
+  }
+  for (const p of plans) {
+    const rank = p.machine?.rank ?? 0;
+    const role = rank === 0 ? ` (main process: listens on port ${mainProcessPort})` : "";
+    console.log(`# machine ${rank} of ${count}${role}:`);
+    console.log(formatCommand(p.command));
+  }
+}
+
+/** The `deno task train` line that runs machine R's part of a run (`R` left for the user). */
+function machineTrainLine(options: TrainJobOptions, plan: TrainPlan, mainProcessIp: string): string[] {
+  const line = ["deno", "task", "train", "--config", path.resolve(options.configPath)];
+  if (options.dataset) line.push("--dataset", plan.datasetDir);
+  line.push("--out", plan.outDir);
+  if (options.runtime) line.push("--runtime", options.runtime);
+  if (options.python) line.push("--python", options.python);
+  line.push("--machine-rank", "R", "--main-process-ip", mainProcessIp);
+  const port = plan.machine?.mainProcessPort ?? DEFAULT_MAIN_PROCESS_PORT;
+  if (port !== DEFAULT_MAIN_PROCESS_PORT) line.push("--main-process-port", String(port));
+  return line;
 }
 
 /**
@@ -128,7 +194,8 @@ async function memoryEstimateLine(configPath: string): Promise<string> {
     if (e.unknown_shape) {
       return `# memory estimate: the shape of ${e.base_model} is unknown here (train.py estimates it)`;
     }
-    const shards = e.fsdp_shards ? `, FSDP over ${e.fsdp_shards} processes` : "";
+    const machines = e.fsdp_machines ? ` on ${e.fsdp_machines} machines` : "";
+    const shards = e.fsdp_shards ? `, FSDP over ${e.fsdp_shards} processes${machines}` : "";
     const vllm = e.vllm_fraction ? ` + vLLM's ${e.vllm_fraction} of the GPU` : "";
     return `# memory estimate: ${e.total_gb} GiB per GPU${vllm} (${e.parameters_b}B parameters${shards}: weights ` +
       `${e.weights_gb}, adapter/gradients/optimizer ${e.adapter_and_optimizer_gb}, logits ${e.logits_gb}, ` +
@@ -148,7 +215,7 @@ async function ensureImage(plan: TrainPlan): Promise<void> {
 }
 
 /** Runs the trainer, Ctrl-C stopping it, metrics on stdout; says where the adapter is to serve it. */
-async function runWithInterrupt({ config, plan }: PreparedRun): Promise<number> {
+async function runWithInterrupt(config: TrainConfig, plan: TrainPlan): Promise<number> {
   console.error(`run folder: ${plan.outDir}\n${formatCommand(plan.command)}`);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -164,7 +231,9 @@ async function runWithInterrupt({ config, plan }: PreparedRun): Promise<number> 
       return 1;
     }
     const adapter = path.join(plan.outDir, config.method === "full" ? "model" : "adapter");
-    if (config.method !== "full") console.log(`serve it: deno task serve --adapter ${adapter}`);
+    // Machine 0 saves the adapter; the others only took part.
+    const main = (plan.machine?.rank ?? 0) === 0;
+    if (main && config.method !== "full") console.log(`serve it: deno task serve --adapter ${adapter}`);
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);

@@ -207,7 +207,13 @@ Deno.test("config: unknown keys and bad values are all listed", () => {
 
 Deno.test("config: distributed gets defaults and is checked", () => {
   const cfg = validateTrainConfig({ distributed: { launcher: "torchrun", num_processes: 4 } });
-  assertEquals(cfg.distributed, { launcher: "torchrun", num_processes: 4, fsdp: true, fsdp_layer_cls: null });
+  assertEquals(cfg.distributed, {
+    launcher: "torchrun",
+    num_processes: 4,
+    num_machines: 1,
+    fsdp: true,
+    fsdp_layer_cls: null,
+  });
   const e = assertThrows(
     () => validateTrainConfig({ distributed: { launcher: "mpirun", num_processes: 0, gpus: 2 } }),
     TrainerError,
@@ -254,6 +260,23 @@ Deno.test({
 
 const GRPO_CONFIG = path.join(TRAINER_DIR, "configs", "llama31_8b_grpo.json");
 
+/** Each case's errors from the Python validator (`ok` when valid), as `validate_config` words them. */
+async function pythonValidation(cases: unknown[]): Promise<string[]> {
+  const out = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import validate_config, ConfigError\n" +
+      "out = []\nfor c in json.loads(sys.argv[2]):\n  try:\n    validate_config(c); out.append('ok')\n" +
+      "  except ConfigError as e:\n    out.append(str(e))\nprint(json.dumps(out))",
+      TRAINER_DIR,
+      JSON.stringify(cases),
+    ],
+    stdout: "piped",
+  }).output();
+  assert(out.success);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as string[];
+}
+
 Deno.test({
   name: "config: grpo section errors are the same in both validators",
   ignore: !python,
@@ -283,24 +306,49 @@ Deno.test({
         return (e as Error).message;
       }
     });
-    const out = await new Deno.Command("python3", {
-      args: [
-        "-c",
-        "import json,sys; sys.path.insert(0, sys.argv[1]); from text2sql_trainer import validate_config, ConfigError\n" +
-        "out = []\nfor c in json.loads(sys.argv[2]):\n  try:\n    validate_config(c); out.append('ok')\n" +
-        "  except ConfigError as e:\n    out.append(str(e))\nprint(json.dumps(out))",
-        TRAINER_DIR,
-        JSON.stringify(cases),
-      ],
-      stdout: "piped",
-    }).output();
-    assert(out.success);
-    const py = JSON.parse(new TextDecoder().decode(out.stdout)) as string[];
-    assertEquals(ts, py);
+    assertEquals(ts, await pythonValidation(cases));
     assertStringIncludes(ts[0], "grpo.num_generations: 16 must divide the completions per step");
     assertEquals(ts[1], "ok");
     assertEquals(ts[2].split("\n").length, 8, ts[2]);
     assertStringIncludes(ts[3], "grpo is not supported with distributed.fsdp");
+  },
+});
+
+Deno.test({
+  name: "config: several machines are checked alike in both validators (one line a problem)",
+  ignore: !python,
+  fn: async () => {
+    const cases: unknown[] = [
+      { method: "full", distributed: { num_processes: 16, num_machines: 2 } },
+      { distributed: { num_processes: 16, num_machines: 3 } },
+      { method: "full", distributed: { num_processes: 16, num_machines: 2, fsdp: false } },
+      { method: "lora", distributed: { num_processes: 16, num_machines: 2, fsdp: false } }, // DDP of LoRA
+      { distributed: { num_processes: 8, num_machines: 0 } },
+      { distributed: { num_processes: 8, num_machines: 1.5 } },
+      { distributed: { num_processes: 0, num_machines: 2 } },
+    ];
+    const ts = cases.map((c) => {
+      try {
+        validateTrainConfig(c);
+        return "ok";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    assertEquals(ts, await pythonValidation(cases));
+    assertEquals(ts[0], "ok");
+    assertEquals(
+      ts[1],
+      "distributed.num_processes: 16 is not a multiple of distributed.num_machines (3): every machine runs the same number of processes, one a GPU",
+    );
+    assertEquals(
+      ts[2],
+      "distributed.fsdp: must be true for method full on several machines (without it every GPU holds the whole model, its gradients and the AdamW state)",
+    );
+    assertEquals(ts[3], "ok");
+    assertEquals(ts[4], "distributed.num_machines: must be a positive integer");
+    assertEquals(ts[5], "distributed.num_machines: must be a positive integer");
+    assertEquals(ts[6], "distributed.num_processes: must be a positive integer");
   },
 });
 
@@ -467,6 +515,67 @@ Deno.test("command: multi-GPU configs launch the same script under accelerate or
   assertEquals(buildTrainCommand(one, { ...opts, runtime: "local" }).command[0], "python3");
 });
 
+Deno.test("command: one machine of several gets its rank and machine 0's address, the host network and RDMA", () => {
+  const cfg = validateTrainConfig({ method: "full", distributed: { num_processes: 16, num_machines: 2 } });
+  const machine = { rank: 1, count: 2, mainProcessIp: "10.0.0.1", mainProcessPort: 29501 };
+  const docker = buildTrainCommand(cfg, { ...opts, runtime: "docker", machine, infiniband: true });
+  const cmd = formatCommand(docker.command);
+  assert(
+    cmd.startsWith("docker run --rm --gpus all --network host --device /dev/infiniband --shm-size"),
+    cmd,
+  );
+  assertStringIncludes(cmd, "-e NCCL_SOCKET_IFNAME -e GLOO_SOCKET_IFNAME -e NCCL_IB_HCA -e NCCL_DEBUG ");
+  assertStringIncludes(
+    cmd,
+    "text2sql-trainer:latest accelerate launch --multi_gpu --num_machines=2 --num_processes=16 --machine_rank=1 " +
+      "--main_process_ip=10.0.0.1 --main_process_port=29501 /app/train.py --config /config/train.json",
+  );
+  assertEquals(docker.machine, machine);
+  // Without RDMA devices on the host, none are asked for (docker would refuse a missing device).
+  const tcp = formatCommand(
+    buildTrainCommand(cfg, { ...opts, runtime: "podman", machine, infiniband: false }).command,
+  );
+  assert(
+    tcp.startsWith(
+      "podman run --rm --device nvidia.com/gpu=all --security-opt label=disable --network host --shm-size",
+    ),
+    tcp,
+  );
+  const torchrun = validateTrainConfig({
+    distributed: { launcher: "torchrun", num_processes: 16, num_machines: 2 },
+  });
+  assertEquals(buildTrainCommand(torchrun, { ...opts, runtime: "local", machine }).command.slice(0, 7), [
+    "torchrun",
+    "--nnodes=2",
+    "--nproc_per_node=8",
+    "--node_rank=1",
+    "--master_addr=10.0.0.1",
+    "--master_port=29501",
+    path.join(TRAINER_DIR, "train.py"),
+  ]);
+  // One machine's settings must fit the config: required over several machines, refused for one.
+  assertThrows(
+    () => buildTrainCommand(cfg, { ...opts, runtime: "docker" }),
+    TrainerError,
+    "distributed.num_machines is 2: each machine's command needs its rank and machine 0's address",
+  );
+  assertThrows(
+    () => buildTrainCommand(cfg, { ...opts, runtime: "docker", machine: { ...machine, rank: 2 } }),
+    TrainerError,
+    "--machine-rank: must be an integer from 0 to 1",
+  );
+  assertThrows(
+    () => buildTrainCommand(validateTrainConfig({}), { ...opts, runtime: "docker", machine }),
+    TrainerError,
+    "are for a config with distributed.num_machines above 1",
+  );
+  // One machine: no host network, no NCCL settings (the single-node command is unchanged).
+  const single = formatCommand(
+    buildTrainCommand(validateTrainConfig({ distributed: {} }), { ...opts, runtime: "docker" }).command,
+  );
+  assert(!single.includes("--network") && !single.includes("NCCL"), single);
+});
+
 Deno.test("command: a local base-model folder is mounted and named to train.py", async () => {
   await withTempDir((tmp) => {
     const plan = buildTrainCommand(validateTrainConfig({ base_model: tmp }), { ...opts, runtime: "docker" });
@@ -559,7 +668,15 @@ Deno.test("preflight: missing engine, GPU, enough GPUs and token each give a cle
   await assertRejects(
     () => preflight(multi, "local", { probe: probe(["nvidia-smi", "python3"], 2), env: env("t") }),
     TrainerError,
-    "lists 2 GPU(s)",
+    "distributed.num_processes is 8 but nvidia-smi lists 2 GPU(s)",
+  );
+  // Over several machines each needs GPUs for its share of the processes only.
+  const machines = validateTrainConfig({ distributed: { num_processes: 16, num_machines: 2 } });
+  await preflight(machines, "local", { probe: probe(["nvidia-smi", "python3"], 8), env: env("t") });
+  await assertRejects(
+    () => preflight(machines, "local", { probe: probe(["nvidia-smi", "python3"], 4), env: env("t") }),
+    TrainerError,
+    "distributed.num_processes is 16 over 2 machines (8 on each) but nvidia-smi lists 4 GPU(s)",
   );
   await assertRejects(
     () =>
@@ -623,6 +740,16 @@ Deno.test("runTraining: streams metric lines to metrics.jsonl and onMetric, tole
     plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script, "3"];
     const again = await runTraining(plan, { onLog: () => {} });
     assertEquals(again.code, 3);
+    assertEquals((await readMetrics(result.metricsPath)).length, 10);
+
+    // Machine 1 of a run over several writes its own files into the shared run folder.
+    plan.command = [Deno.execPath(), "run", "--no-config", "--cached-only", "--quiet", script];
+    plan.machine = { rank: 1, count: 2, mainProcessIp: "10.0.0.1", mainProcessPort: 29500 };
+    const other = await runTraining(plan, { onLog: () => {} });
+    assertEquals([path.basename(other.metricsPath), path.basename(other.logPath)], [
+      "metrics.machine1.jsonl",
+      "train.machine1.log",
+    ]);
     assertEquals((await readMetrics(result.metricsPath)).length, 10);
   });
 });
@@ -1114,18 +1241,17 @@ Deno.test("multi-GPU profiles: 70B full bf16 FSDP and Llama 4 Scout LoRA pass th
     const [file, launch, estimate] of [
       [
         "llama33_70b_full_fsdp.json",
-        "accelerate launch --multi_gpu --num_processes=16",
-        /# memory estimate: [\d.]+ GiB per GPU \(70\.6B parameters, FSDP over 16 processes: weights 8\.21, /,
+        "accelerate launch --multi_gpu --num_machines=2 --num_processes=16 --machine_rank=0",
+        /# memory estimate: [\d.]+ GiB per GPU \(70\.6B parameters, FSDP over 16 processes on 2 machines: weights 8\.21, /,
       ],
       [
         "llama4_scout_lora_fsdp.json",
-        "accelerate launch --multi_gpu --num_processes=8",
+        "accelerate launch --multi_gpu --num_processes=8 /app/train.py",
         /# memory estimate: [\d.]+ GiB per GPU \(107\.8B parameters, FSDP over 8 processes: /,
       ],
     ] as const
   ) {
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (tmp) => {
       const r = await runCli("trainCommand", [
         "--dry-run",
         "--config",
@@ -1138,8 +1264,141 @@ Deno.test("multi-GPU profiles: 70B full bf16 FSDP and Llama 4 Scout LoRA pass th
       assert(estimate.test(r.stdout), r.stdout);
       const gib = Number(/memory estimate: ([\d.]+) GiB/.exec(r.stdout)![1]);
       assert(gib < 80, `${file}: ${gib} GiB per GPU does not fit an 80 GiB GPU`);
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   }
+});
+
+const FULL_70B = path.join(TRAINER_DIR, "configs", "llama33_70b_full_fsdp.json");
+
+/** The docker command of one machine of the 70B full-FSDP profile, as this user on this host would run it. */
+function machineCommand(out: string, rank: number, ip: string, port: number): string {
+  const rdma = existsDir("/dev/infiniband") ? ["--device", "/dev/infiniband"] : [];
+  const home = Deno.env.get("HOME") ?? "/tmp";
+  return formatCommand([
+    ..."docker run --rm --gpus all --network host".split(" "),
+    ...rdma,
+    ..."--shm-size 64g --ulimit memlock=-1 --ulimit stack=67108864".split(" "),
+    "--user",
+    `${Deno.uid()}:${Deno.gid()}`,
+    ..."-e HF_TOKEN -e HF_HOME=/hf -e HOME=/tmp -e PYTHONUNBUFFERED=1 -e TENSORBOARD_LOGGING_DIR=/out/tensorboard"
+      .split(" "),
+    ..."-e NCCL_SOCKET_IFNAME -e GLOO_SOCKET_IFNAME -e NCCL_IB_HCA -e NCCL_DEBUG".split(" "),
+    ...["-v", `${TRAINER_DIR}:/app:ro`, "-v", `${FULL_70B}:/config/train.json:ro`],
+    ...["-v", `${SAMPLE_DATASET}:/data:ro`, "-v", `${out}:/out`, "-v", `${home}/.cache/huggingface:/hf`],
+    ..."text2sql-trainer:latest accelerate launch --multi_gpu --num_machines=2 --num_processes=16".split(" "),
+    `--machine_rank=${rank}`,
+    `--main_process_ip=${ip}`,
+    `--main_process_port=${port}`,
+    ..."/app/train.py --config /config/train.json --data /data --output /out".split(" "),
+  ]);
+}
+
+function existsDir(p: string): boolean {
+  try {
+    return Deno.statSync(p).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("several machines: the 70B full-FSDP dry run prints exactly one command per machine", async () => {
+  await withTempDir(async (tmp) => {
+    const out = path.join(tmp, "run");
+    const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+    const all = await runCli("trainCommand", ["--dry-run", "--config", FULL_70B, "--out", out], env);
+    assertEquals(all.code, 0, all.stderr);
+    const lines = all.stdout.trim().split("\n");
+    // Without the address: a placeholder to replace, said so; machine 0 first, each under its own header.
+    assertEquals(lines.filter((l) => !l.startsWith("#")), [
+      machineCommand(out, 0, "MAIN_PROCESS_IP", 29500),
+      machineCommand(out, 1, "MAIN_PROCESS_IP", 29500),
+    ]);
+    assertEquals(lines.filter((l) => l.startsWith("# machine ")), [
+      "# machine 0 of 2 (main process: listens on port 29500):",
+      "# machine 1 of 2:",
+    ]);
+    assertStringIncludes(all.stdout, `# run folder: ${out} (one folder for all machines: shared storage`);
+    assertStringIncludes(
+      all.stdout,
+      `# 2 machines × 8 processes (16 in all); machine R runs its line below, or there: deno task train ` +
+        `--config ${FULL_70B} --out ${out} --machine-rank R --main-process-ip MAIN_PROCESS_IP\n`,
+    );
+    assertStringIncludes(all.stdout, "# MAIN_PROCESS_IP: replace with machine 0's address");
+    // With the rank and the address: that machine's command only, nothing left to fill in.
+    const one = await runCli("trainCommand", [
+      "--dry-run",
+      "--config",
+      FULL_70B,
+      "--out",
+      out,
+      "--machine-rank",
+      "1",
+      "--main-process-ip",
+      "10.1.2.3",
+      "--main-process-port",
+      "29600",
+    ], env);
+    assertEquals(one.code, 0, one.stderr);
+    assertEquals(one.stdout.trim().split("\n").filter((l) => !l.startsWith("#")), [
+      machineCommand(out, 1, "10.1.2.3", 29600),
+    ]);
+    assert(!one.stdout.includes("MAIN_PROCESS_IP"), one.stdout);
+    assertStringIncludes(
+      one.stdout,
+      "--machine-rank R --main-process-ip 10.1.2.3 --main-process-port 29600\n",
+    );
+  });
+});
+
+Deno.test("several machines: launch flags that do not fit the config are refused in one line (exit 2)", async () => {
+  const scout = path.join(TRAINER_DIR, "configs", "llama4_scout_lora_fsdp.json");
+  for (
+    const [argv, message] of [
+      [
+        ["--dry-run", "--config", FULL_70B, "--machine-rank", "2"],
+        "--machine-rank: must be an integer from 0 to 1",
+      ],
+      [
+        ["--dry-run", "--config", FULL_70B, "--machine-rank=-1"],
+        "--machine-rank: must be an integer from 0 to 1",
+      ],
+      [
+        ["--dry-run", "--config", FULL_70B, "--main-process-port", "0"],
+        "--main-process-port: must be an integer",
+      ],
+      [
+        ["--dry-run", "--config", FULL_70B, "--main-process-ip", "a;b"],
+        "--main-process-ip: must be machine 0's",
+      ],
+      [
+        ["--dry-run", "--config", scout, "--machine-rank", "0"],
+        "--machine-rank, --main-process-ip and --main-process-port are for a config with distributed.num_machines above 1 (it is 1)",
+      ],
+      // A real run over several machines names everything it lacks, before probing for an engine or a GPU.
+      [
+        ["--config", FULL_70B, "--main-process-ip", "10.1.2.3"],
+        "distributed.num_machines is 2: on each machine pass --machine-rank R (0 to 1; 0 runs the main process), " +
+        "--out DIR",
+      ],
+    ] as const
+  ) {
+    const r = await runCli("trainCommand", [...argv], { PATH: "" });
+    assertEquals(r.code, 2, `${argv.join(" ")}: ${r.stderr}`);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(r.stderr, `train: ${message}`);
+    assertEquals(r.stdout, "");
+  }
+  // The config itself: processes that do not divide among the machines.
+  await withTempDir(async (tmp) => {
+    const r = await dryRunWithConfig(tmp, {
+      method: "full",
+      distributed: { num_processes: 16, num_machines: 3 },
+    }, SAMPLE_DATASET);
+    assertEquals(r.code, 2);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertStringIncludes(
+      r.stderr,
+      "distributed.num_processes: 16 is not a multiple of distributed.num_machines (3)",
+    );
+  });
 });

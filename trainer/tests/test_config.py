@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 from _path import TRAINER_DIR
-from text2sql_trainer import DEFAULTS, OPTIMIZERS, ConfigError, load_config, validate_config
+from text2sql_trainer import DEFAULTS, OPTIMIZERS, ConfigError, launch_error, load_config, validate_config
 
 
 class ConfigTest(unittest.TestCase):
@@ -70,8 +70,8 @@ class ConfigTest(unittest.TestCase):
 
     def test_distributed(self):
         cfg = validate_config({"distributed": {"launcher": "torchrun", "num_processes": 4}})
-        self.assertEqual(cfg["distributed"], {"launcher": "torchrun", "num_processes": 4, "fsdp": True,
-                                              "fsdp_layer_cls": None})
+        self.assertEqual(cfg["distributed"], {"launcher": "torchrun", "num_processes": 4, "num_machines": 1,
+                                              "fsdp": True, "fsdp_layer_cls": None})
         with self.assertRaises(ConfigError) as e:
             validate_config({"distributed": {"launcher": "mpirun", "num_processes": 0, "gpus": 2}})
         self.assertIn("distributed: unknown key 'gpus'", str(e.exception))
@@ -81,6 +81,40 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("distributed.num_processes", str(e.exception))
         with self.assertRaises(ConfigError):
             validate_config({"distributed": {"fsdp": True}, "output": {"merge": True}})
+
+    def test_several_machines(self):
+        cfg = validate_config({"method": "full", "distributed": {"num_processes": 16, "num_machines": 2}})
+        self.assertEqual(cfg["distributed"]["num_machines"], 2)
+        for dist, method, message in (
+            ({"num_processes": 16, "num_machines": 3}, "qlora",
+             "distributed.num_processes: 16 is not a multiple of distributed.num_machines (3): every machine runs "
+             "the same number of processes, one a GPU"),
+            ({"num_processes": 16, "num_machines": 2, "fsdp": False}, "full",
+             "distributed.fsdp: must be true for method full on several machines (without it every GPU holds the "
+             "whole model, its gradients and the AdamW state)"),
+            ({"num_processes": 8, "num_machines": 0}, "qlora", "distributed.num_machines: must be a positive integer"),
+            ({"num_processes": 8, "num_machines": True}, "qlora",
+             "distributed.num_machines: must be a positive integer"),
+        ):
+            with self.assertRaises(ConfigError) as e:
+                validate_config({"method": method, "distributed": dist})
+            self.assertEqual(str(e.exception), message)  # one line, nothing else
+        # DDP over several machines is fine for LoRA (the adapter's optimizer state is small).
+        validate_config({"method": "lora", "distributed": {"num_processes": 16, "num_machines": 2, "fsdp": False}})
+
+    def test_launch_must_match_the_config(self):
+        cfg = validate_config({"method": "full", "distributed": {"num_processes": 16, "num_machines": 2}})
+        # A plain `python train.py` (no launcher) is one process, whatever the config says.
+        self.assertIsNone(launch_error(cfg, {}))
+        self.assertIsNone(launch_error(cfg, {"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8"}, cuda_gpus=lambda: 8))
+        self.assertEqual(launch_error(cfg, {"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "8"}, cuda_gpus=lambda: 8),
+                         "launched as 8 processes but distributed.num_processes is 16 over 2 machines: launch the "
+                         "config's count (deno task train --dry-run prints the command)")
+        self.assertEqual(launch_error(cfg, {"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8"}, cuda_gpus=lambda: 4),
+                         "8 processes on this machine but it has 4 CUDA GPU(s): distributed.num_processes / "
+                         "num_machines (16 / 2) must not exceed the GPUs of one machine")
+        self.assertIsNone(launch_error(cfg, {"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8"}))  # CPU: not checked
+        self.assertIn("distributed.num_processes is 1:", launch_error(validate_config({}), {"WORLD_SIZE": "2"}))
 
     def test_shipped_configs_validate(self):
         folder = os.path.join(TRAINER_DIR, "configs")
@@ -92,6 +126,10 @@ class ConfigTest(unittest.TestCase):
         multi = load_config(os.path.join(folder, "llama33_70b_fsdp_qlora.json"))
         self.assertTrue(multi["distributed"]["fsdp"])
         self.assertGreater(multi["distributed"]["num_processes"], 1)
+        full = load_config(os.path.join(folder, "llama33_70b_full_fsdp.json"))["distributed"]
+        self.assertEqual((full["num_processes"], full["num_machines"], full["fsdp"]), (16, 2, True))
+        scout = load_config(os.path.join(folder, "llama4_scout_lora_fsdp.json"))["distributed"]
+        self.assertEqual((scout["num_processes"], scout["num_machines"]), (8, 1))
         sample = load_config(os.path.join(folder, "llama31_8b_qlora.json"))
         self.assertEqual(sample["lora"], validate_config({})["lora"])
         self.assertEqual(sample["training"], validate_config({})["training"])

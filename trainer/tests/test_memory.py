@@ -65,6 +65,13 @@ class MemoryTest(unittest.TestCase):
         self.assertAlmostEqual(eight["weights_gb"], one["weights_gb"] / 8, places=1)
         self.assertAlmostEqual(eight["adapter_and_optimizer_gb"], one["adapter_and_optimizer_gb"] / 8, places=1)
         self.assertEqual(eight["fsdp_shards"], 8)
+        self.assertNotIn("fsdp_machines", eight)
+        # Over two machines FSDP shards over all 16 processes: half of eight's share each.
+        cfg["distributed"].update(num_processes=16, num_machines=2)
+        sixteen = estimate(cfg, model_shape(LLAMA31_8B))
+        self.assertEqual((sixteen["fsdp_shards"], sixteen["fsdp_machines"]), (16, 2))
+        self.assertAlmostEqual(sixteen["weights_gb"], one["weights_gb"] / 16, places=1)
+        self.assertAlmostEqual(sixteen["adapter_and_optimizer_gb"], one["adapter_and_optimizer_gb"] / 16, places=1)
 
 
 if __name__ == "__main__":

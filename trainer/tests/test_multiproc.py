@@ -1,5 +1,6 @@
 """Several processes, as a 70B run uses them: multiproc_check.py (accelerate launch --num_processes 2 on CPU,
-gloo) must pass: rank-0-only metric lines, checkpoints, resume across processes, losses equal to one process's."""
+gloo) must pass: rank-0-only metric lines, checkpoints, resume across processes, losses equal to one process's,
+also over two launchers playing two machines (--num_machines 2)."""
 
 import unittest
 

@@ -102,6 +102,21 @@ class TrainScriptTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("lora.r (256 → 8)", err)
 
+    def test_a_launch_otherwise_than_the_config_is_refused_before_loading(self):
+        # Two machines of 8 in the config, 8 processes launched: the memory estimate would be for the wrong sharding.
+        config = os.path.join(self.tmp.name, "c.json")
+        with open(config, "w") as f:
+            json.dump({"method": "full", "distributed": {"num_processes": 16, "num_machines": 2}}, f)
+        data = self.dataset("a", 1)
+        out = os.path.join(self.tmp.name, "run")
+        code, err = self.main("--config", config, "--data", data, "--output", out,
+                              env={"WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "8", "RANK": "0"})
+        self.assertEqual(code, 2)
+        self.assertEqual(err.strip(), "train.py: launched as 8 processes but distributed.num_processes is 16 over "
+                                      "2 machines: launch the config's count (deno task train --dry-run prints the "
+                                      "command)")
+        self.assertFalse(os.path.exists(out), "nothing is written before the checks")
+
     def test_cleanup_keeps_the_real_torch_loaded(self):
         # Regression: mock.patch.dict(sys.modules) unloaded torch at cleanup, breaking later torch imports.
         if not HAS_TORCH:

@@ -3,7 +3,7 @@
 Nothing here imports torch, so `python3 -m unittest discover -s trainer/tests` runs on any machine.
 """
 
-from .config import DEFAULTS, OPTIMIZERS, ConfigError, load_config, merge_defaults, validate_config
+from .config import DEFAULTS, OPTIMIZERS, ConfigError, launch_error, load_config, merge_defaults, validate_config
 from .data import (
     IGNORE_INDEX,
     DatasetError,
@@ -47,6 +47,7 @@ __all__ = [
     "build_example",
     "common_prefix_len",
     "format_metric",
+    "launch_error",
     "load_config",
     "merge_defaults",
     "metric_from_logs",

@@ -11,7 +11,7 @@ import copy
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 METHODS = ("qlora", "lora", "full", "grpo")
 # How the GRPO policy is trained: LoRA on a 4-bit (QLoRA) or a bf16 base.
@@ -173,13 +173,23 @@ def validate_config(user: Any) -> dict[str, Any]:
     if dist is not None:
         if dist["launcher"] not in LAUNCHERS:
             errors.append(f"distributed.launcher: must be one of {', '.join(LAUNCHERS)}")
-        if not _is_int(dist["num_processes"]) or dist["num_processes"] < 1:
+        procs, machines = dist["num_processes"], dist["num_machines"]
+        if not _is_int(procs) or procs < 1:
             errors.append("distributed.num_processes: must be a positive integer")
+        if not _is_int(machines) or machines < 1:
+            errors.append("distributed.num_machines: must be a positive integer")
+        elif _is_int(procs) and procs % machines:
+            errors.append(f"distributed.num_processes: {procs} is not a multiple of distributed.num_machines "
+                          f"({machines}): every machine runs the same number of processes, one a GPU")
         if not isinstance(dist["fsdp"], bool):
             errors.append("distributed.fsdp: must be true or false")
         layer = dist["fsdp_layer_cls"]
         if layer is not None and (not isinstance(layer, str) or not layer):
             errors.append("distributed.fsdp_layer_cls: must be null or a decoder layer class name")
+        if cfg["method"] == "full" and dist["fsdp"] is False and _is_int(machines) and machines > 1:
+            # Full fine-tuning is what needs several machines, and only FSDP spreads the model over them.
+            errors.append("distributed.fsdp: must be true for method full on several machines (without it every "
+                          "GPU holds the whole model, its gradients and the AdamW state)")
         if dist["fsdp"] is True and cfg["output"]["merge"] is True:
             # Merging needs the full bf16 model in one process: do it after training, not under FSDP.
             errors.append("output.merge: not supported with distributed.fsdp; merge the adapter afterwards")
@@ -195,6 +205,32 @@ def validate_config(user: Any) -> dict[str, Any]:
     if errors:
         raise ConfigError("\n".join(errors))
     return cfg
+
+
+def launch_error(cfg: dict[str, Any], env: Any, cuda_gpus: Callable[[], int] | None = None) -> str | None:
+    """One line when the processes were launched otherwise than the config says, else None.
+
+    `env`: the process environment (`WORLD_SIZE` and `LOCAL_WORLD_SIZE` come from accelerate/torchrun; unset for
+    a plain `python train.py`, which is one process whatever the config says); `cuda_gpus`: counts the CUDA
+    devices this process sees, called only when needed (None or 0 on CPU: not checked). The memory estimate and
+    the GRPO batch assume the config's process count, so a hand-started launch with another count must not train.
+    """
+    world = env.get("WORLD_SIZE")
+    if world is None:
+        return None
+    dist = cfg.get("distributed") or {}
+    procs = dist.get("num_processes", 1)
+    machines = dist.get("num_machines", 1)
+    if int(world) != procs:
+        return (f"launched as {world} processes but distributed.num_processes is {procs}"
+                f"{f' over {machines} machines' if machines > 1 else ''}: launch the config's count "
+                "(deno task train --dry-run prints the command)")
+    local = env.get("LOCAL_WORLD_SIZE")
+    gpus = cuda_gpus() if cuda_gpus and local is not None else 0
+    if gpus and int(local) > gpus:
+        return (f"{local} processes on this machine but it has {gpus} CUDA GPU(s): distributed.num_processes "
+                f"/ num_machines ({procs} / {machines}) must not exceed the GPUs of one machine")
+    return None
 
 
 def _grpo_errors(g: dict[str, Any]) -> list[str]:

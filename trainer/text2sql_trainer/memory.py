@@ -63,7 +63,8 @@ def parameter_count(shape: dict[str, int]) -> int:
 
 
 def fsdp_shards(cfg: dict[str, Any]) -> int:
-    """How many ways FSDP shards weights, gradients and optimizer state (1 without FSDP)."""
+    """How many ways FSDP shards weights, gradients and optimizer state (1 without FSDP): every process of every
+    machine, `full_shard` being one shard group over the whole world."""
     dist = cfg.get("distributed") or {}
     return max(1, int(dist.get("num_processes", 1))) if dist.get("fsdp") else 1
 
@@ -128,6 +129,9 @@ def estimate(cfg: dict[str, Any], shape: dict[str, int], gpu_gb: float | None = 
         out["vllm_fraction"] = fraction
     if shards > 1:
         out["fsdp_shards"] = shards
+        machines = (cfg.get("distributed") or {}).get("num_machines", 1)
+        if machines > 1:
+            out["fsdp_machines"] = machines  # FSDP full_shard spans every GPU of every machine
     return out
 
 
