@@ -33,7 +33,7 @@ import {
   type ResolvedProvider,
   resolveProvider,
 } from "./providers.ts";
-import { redact, scrubMessage, secretValues } from "./secrets.ts";
+import { redact, scrubMessage, secretValues } from "../util/mod.ts";
 import type { ChatMessage, Usage } from "../types.ts";
 
 export type { Usage };

@@ -1,5 +1,5 @@
 /**
- * The one secret model (lib/model/secrets.ts): every form of every credential a run holds is known, and only
+ * The one secret model (lib/util/secrets.ts): every form of every credential a run holds is known, and only
  * whole credential tokens in credential positions are replaced, never a piece of SQL or prose.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
