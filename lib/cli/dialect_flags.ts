@@ -52,7 +52,7 @@ export function dialectFlags(
 
 /** Whether a server URL carries a password (`scheme://user:password@…`), parsed or not. */
 export function urlHasPassword(url: string): boolean {
-  const info = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url.trim())?.[1] ?? "";
+  const info = /^[a-z][a-z0-9+.-]*:\/\/([^/]*)@/i.exec(url.trim())?.[1] ?? "";
   const colon = info.indexOf(":");
   return colon >= 0 && colon < info.length - 1;
 }

@@ -336,8 +336,11 @@ export function secretValues(
 /** Query parameters of a database URL whose value is a credential (`password=`, `sslpassword=`, `sslkey=`…). */
 const DB_CREDENTIAL_PARAM = /pass|secret|token|key|auth/i;
 
-/** The user info and query of a server URL as written (`scheme://user:password@host/db?…`), without parsing. */
-const SERVER_URL = /^[a-z][a-z0-9+.-]*:\/\/(?:([^/?#]*)@)?[^?#]*(?:\?([^#]*))?/i;
+/**
+ * The user info (to the last `@` before the path: a password may hold a raw `@`, `?` or `#`) and the query of a
+ * server URL as written (`scheme://user:password@host/db?…`), without parsing.
+ */
+const SERVER_URL = /^[a-z][a-z0-9+.-]*:\/\/(?:([^/]*)@)?[^?#]*(?:\?([^#]*))?/i;
 
 /**
  * Every form of the credentials a database server URL carries (`postgres://user:password@host:5432/bird`,

@@ -192,6 +192,8 @@ interface Case {
   /** The loader's URL (a privileged account with a password). */
   loader: string;
   hostile: string[];
+  /** A query whose error message quotes the password (a value or a name the server echoes). */
+  echoError: string;
   /** A prediction that runs ~2 s, for the server to be stopped under. */
   slow: string;
 }
@@ -309,6 +311,35 @@ async function scenario(c: Case, t: Deno.TestContext): Promise<void> {
       assertOutputClean("report", r);
       assertClean("report.html", await Deno.readTextFile(html));
     });
+
+    await t.step(
+      "sft and prompt-stats on the server: a gold error that quotes the password is dropped clean",
+      async () => {
+        // A small dataset whose first gold query fails with an error that quotes the password.
+        const questions = (JSON.parse(await Deno.readTextFile(dataset)) as { db_id: string; SQL: string }[])
+          .filter((q) => q.db_id === "superhero").slice(0, 6);
+        questions[0].SQL = c.echoError;
+        const small = join(inputs, `small_${c.dialect}.json`);
+        await Deno.writeTextFile(small, JSON.stringify(questions));
+        const env = { TEXT2SQL_DB_URL: c.withPassword };
+        const sft = await cli(
+          ["sft", "--dialect", c.dialect, "--dataset", small, "--out", join(work, "sft")],
+          env,
+          cache,
+        );
+        assertEquals(sft.code, 0, sft.stderr);
+        assertOutputClean("sft", sft);
+        const doc = await Deno.readTextFile(join(work, "sft", "dataset.json"));
+        assert(/gold_error/.test(doc) && doc.includes("[redacted]"), doc.slice(0, 2000));
+        const stats = await cli(
+          ["prompt-stats", "--dialect", c.dialect, "--dataset", small, "--json"],
+          env,
+          cache,
+        );
+        assertEquals(stats.code, 0, stats.stderr);
+        assertOutputClean("prompt-stats", stats);
+      },
+    );
 
     await t.step("deno task db load: progress, summary and errors name no password", async () => {
       const target = c.dialect === "postgresql" ? "bird_load" : "BIRD_LOAD";
@@ -454,6 +485,7 @@ Deno.test("PostgreSQL: the server URL's password is in no output, whatever surfa
       loader: `postgres://t2s_loader:${enc(LOADER_PASSWORD)}@127.0.0.1:${server.port}/postgres`,
       hostile: [
         LITERAL,
+        `SELECT '${PASSWORD}'::int`,
         "SELECT current_setting('application_name'), inet_server_addr()::text, inet_server_port(), current_user",
         "SELECT usename, application_name, client_addr::text, state, query FROM pg_stat_activity",
         "SELECT rolname, rolpassword FROM pg_authid",
@@ -462,6 +494,7 @@ Deno.test("PostgreSQL: the server URL's password is in no output, whatever surfa
         "SELECT encode(pg_read_binary_file('/proc/self/environ'), 'escape')",
         "SELECT name, setting FROM pg_settings WHERE name ~ 'pass|ssl|krb|application'",
       ],
+      echoError: `SELECT '${PASSWORD}'::int`,
       slow: "SELECT pg_sleep(2), count(*) FROM superhero",
     }, t);
   } finally {
@@ -492,6 +525,7 @@ Deno.test("MySQL: the server URL's password is in no output, whatever surfaces i
       loader: `mysql://t2s_loader:${enc(LOADER_PASSWORD)}@127.0.0.1:${server.port}/`,
       hostile: [
         LITERAL,
+        `SELECT * FROM \`${PASSWORD}\``,
         "SELECT USER(), CURRENT_USER(), @@hostname, @@port, CONNECTION_ID(), DATABASE()",
         "SELECT ID, USER, HOST, DB, COMMAND, INFO FROM information_schema.PROCESSLIST",
         "SELECT user, host, authentication_string FROM mysql.user",
@@ -499,6 +533,7 @@ Deno.test("MySQL: the server URL's password is in no output, whatever surfaces i
         "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES " +
         "WHERE VARIABLE_NAME LIKE '%PASS%' OR VARIABLE_NAME LIKE '%SSL%'",
       ],
+      echoError: `SELECT * FROM \`${PASSWORD}\``,
       slow: "SELECT SLEEP(2), COUNT(*) FROM superhero",
     }, t);
   } finally {
