@@ -35,9 +35,17 @@ export type Status = typeof STATUSES[number];
 /**
  * A JSON-safe value from a result row, its SQLite type kept: TEXT is a string, integers within 2^53 and finite
  * REALs are numbers, larger integers `{"int": "<decimal>"}`, infinite REALs `{"real": "inf"|"-inf"}`, BLOBs
- * `{"blob": hex}` (long ones cut, with "…").
+ * `{"blob": hex}` (long ones cut, with "…"); from a server engine, a value of a Python type with no JSON
+ * counterpart (a date, a `Decimal` no float equals) `{"py": key}`, its canonical key (`result_digest.ts`).
  */
-export type DisplayValue = number | string | null | { blob: string } | { int: string } | { real: string };
+export type DisplayValue =
+  | number
+  | string
+  | null
+  | { blob: string }
+  | { int: string }
+  | { real: string }
+  | { py: string };
 
 /** The shape and a capped sample of one query's result, as stored in the run log. */
 export interface ResultShape {

@@ -4,11 +4,12 @@
  * `download.ts`, `db.ts`, `audit.ts`, `sft.ts`, `cot.ts`, `train.ts`, `bench.ts`; `report`, `notebook:html` and `notebooks` parse theirs
  * in their rooms), loaded only when asked for, so `eval` never pays for Polars or Plot.
  *
- * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace.
+ * Errors the user can fix (bad flags, files, keys) print one line and exit non-zero, never a stack trace. Every
+ * error line passes the secret model's scrubber (with the credentials the command registered: a server URL's).
  *
  * @module
  */
-import { numberFlag, UsageError, watchTaskParent } from "../util/mod.ts";
+import { numberFlag, redact, UsageError, watchTaskParent } from "../util/mod.ts";
 import { evalCommand } from "./eval.ts";
 
 export { evalCommand, numberFlag, UsageError };
@@ -54,8 +55,8 @@ export async function main(args: string[]): Promise<number> {
     // Whatever went wrong, one line (a stack only with TEXT2SQL_DEBUG=1): bad flags exit 2, the rest 1.
     const err = e instanceof Error ? e : new Error(String(e));
     const code = (e as { code?: string }).code ?? "";
-    console.error(`error: ${err.message.split("\n")[0]}`);
-    if (Deno.env.get("TEXT2SQL_DEBUG")) console.error(err.stack);
+    console.error(`error: ${redact(err.message.split("\n")[0], [])}`);
+    if (Deno.env.get("TEXT2SQL_DEBUG")) console.error(redact(err.stack ?? "", []));
     return err.name === "UsageError" || code.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
   }
 }

@@ -2,7 +2,9 @@
  * `deno task db load`: BIRD SQLite databases (or the official mini-dev dumps) into a PostgreSQL or MySQL/MariaDB
  * server, or, for PostgreSQL without `--db-url`, into the cached embedded PGlite data folder. Progress on stderr,
  * the summary and the read-only URL (without password unless this run generated it) at the end; one line and a
- * non-zero exit for a bad URL, an unreachable server, a missing database or a refused load.
+ * non-zero exit for a bad URL, an unreachable server, a missing database or a refused load. The server URL's
+ * credentials and `TEXT2SQL_RO_PASSWORD` are registered with the secret model first, and every line printed
+ * (progress, notes, warnings, errors) passes its scrubber; only a password this run generated is shown, once.
  *
  * @module
  */
@@ -23,7 +25,8 @@ import {
   targetDatabase,
 } from "../db/mod.ts";
 import { existsSync } from "node:fs";
-import { numberFlag, parseCommand, usageExit } from "../util/mod.ts";
+import { numberFlag, parseCommand, redact, registerDbUrl, registerSecrets, usageExit } from "../util/mod.ts";
+import { warnPasswordFlag } from "./dialect_flags.ts";
 
 const USAGE =
   `usage: deno task db load --dialect postgresql|mysql [--db-url URL] --db-root DIR [--db NAME]... [--dump FILE]
@@ -60,8 +63,14 @@ const FLAGS = {
   "temp-file-limit": { type: "string" },
 } as const;
 
+/** An error as one line, through the secret model's scrubber. */
 function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
+  return scrubbed((error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim());
+}
+
+/** A text with every registered credential (the server URL's, the read-only password) replaced. */
+function scrubbed(text: string): string {
+  return redact(text, []);
 }
 
 /** `deno task db <subcommand>`; returns the exit code (0 done, 1 failed with one line, 2 usage). */
@@ -94,8 +103,10 @@ export async function dbCommand(argv: string[]): Promise<number> {
     return usageExit("db load", USAGE, error);
   }
   const v = parsed.values;
-  const log = (line: string) => console.error(line);
+  const log = (line: string) => console.error(scrubbed(line));
   try {
+    const roPassword = Deno.env.get("TEXT2SQL_RO_PASSWORD");
+    if (roPassword) registerSecrets([roPassword, encodeURIComponent(roPassword)]);
     const dbRoot = v["db-root"] ?? null;
     if (dbRoot) {
       if (!existsSync(dbRoot)) throw new Error(`--db-root ${dbRoot} not found`);
@@ -106,6 +117,8 @@ export async function dbCommand(argv: string[]): Promise<number> {
       log(`db load: found the official dump ${dump}; --no-dump converts the SQLite files instead`);
     }
     const dbUrl = v["db-url"] ?? (Deno.env.get("TEXT2SQL_DB_URL") || undefined);
+    if (dbUrl) registerDbUrl(dbUrl);
+    if (v["db-url"] !== undefined) warnPasswordFlag(v["db-url"]);
     if (!dbUrl) {
       if (dialect === "mysql") {
         throw new Error("--dialect mysql needs --db-url mysql://… (there is no embedded MySQL)");
@@ -126,7 +139,7 @@ export async function dbCommand(argv: string[]): Promise<number> {
       const report = dump
         ? await loadDump(conn, { dialect, file: dump, dbRoot, replace: v.replace, log })
         : await loadSqliteDatabases(conn, { dialect, dbRoot: dbRoot!, dbIds: v.db, replace: v.replace, log });
-      console.log(summary(report));
+      console.log(scrubbed(summary(report)));
       await readOnlyUser(conn, {
         dialect,
         database,
@@ -194,7 +207,7 @@ async function readOnlyUser(
     );
   }
   const url = { ...parseDbUrl(o.url), user: role.name, password: null, database: o.database };
-  console.log(`read-only user ${role.name}: ${publicDbUrl(url)} (user ${role.name})`);
+  console.log(scrubbed(`read-only user ${role.name}: ${publicDbUrl(url)} (user ${role.name})`));
   if (role.generated) {
     console.error(
       `db load: the read-only password was generated and is shown ONCE; keep it (or set TEXT2SQL_RO_PASSWORD and ` +

@@ -8,7 +8,9 @@
  * The driver configurations ({@linkcode pgClientConfig}, {@linkcode mysqlConnectionOptions}) are exported for
  * the engines, which open their own pools with their own limits.
  *
- * Errors never carry a password: a failed connection is {@linkcode DbConnectError} naming the public URL.
+ * Errors never carry a password: a failed connection is {@linkcode DbConnectError} naming the public URL, and
+ * every server connection registers its URL's credentials with the secret model (`registerDbUrl`), so every
+ * scrubber of the process (messages, records, the console) removes them.
  *
  * @module
  */
@@ -16,7 +18,8 @@
 import pg from "pg";
 import mysql from "mysql2/promise";
 import { PGlite } from "@electric-sql/pglite";
-import { type DbUrl, parseDbUrl, publicDbUrl } from "./url.ts";
+import { type DbUrl, formatDbUrl, parseDbUrl, publicDbUrl } from "./url.ts";
+import { dbUrlSecrets, redact, registerDbUrl } from "../util/mod.ts";
 
 /** A result column: its name and type (PostgreSQL OID or MySQL column type code). */
 export interface TextColumn {
@@ -60,14 +63,25 @@ export class DbConnectError extends Error {
   }
 }
 
-/** The driver's message with any password of `url` removed. */
+/**
+ * The driver's message, one line, through the secret model's scrubber: every form of `url`'s credentials (and
+ * every registered one) replaced, as in every other message.
+ */
 export function safeMessage(error: unknown, url?: DbUrl): string {
   let text = error instanceof Error ? error.message : String(error);
   if (error instanceof AggregateError && error.errors.length) {
     text = error.errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
   }
-  if (url?.password) text = text.split(url.password).join("***");
+  text = redact(text, url ? dbUrlSecrets(formatDbUrl(url)) : []);
   return text.replace(/\s*\n\s*/g, " ").trim() || (error as { code?: string })?.code || "unknown error";
+}
+
+/** The URL parsed, its credentials registered with the secret model before anything can print them. */
+function serverUrl(url: string | DbUrl): DbUrl {
+  const u = typeof url === "string" ? parseDbUrl(url) : url;
+  if (typeof url === "string") registerDbUrl(url);
+  registerDbUrl(formatDbUrl(u));
+  return u;
 }
 
 /** Options of {@linkcode pgClientConfig}. */
@@ -151,7 +165,7 @@ export async function connectPostgres(
   url: string | DbUrl,
   options: PgConfigOptions = {},
 ): Promise<DbConnection> {
-  const u = typeof url === "string" ? parseDbUrl(url) : url;
+  const u = serverUrl(url);
   const client = new pg.Client(pgClientConfig(u, options));
   client.on("error", () => {}); // a dropped connection surfaces on the next query
   try {
@@ -277,7 +291,7 @@ export async function connectMysql(
   url: string | DbUrl,
   options: MysqlConfigOptions = {},
 ): Promise<DbConnection> {
-  const u = typeof url === "string" ? parseDbUrl(url) : url;
+  const u = serverUrl(url);
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection(mysqlConnectionOptions(u, options));

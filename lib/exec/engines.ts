@@ -7,12 +7,16 @@
 import type { Dialect, SqlEngine } from "./engine.ts";
 import type { PoolOptions } from "./pool_types.ts";
 import { SqlitePool } from "./sqlite_pool.ts";
+import { registerDbUrl } from "../util/mod.ts";
 
 /** What {@linkcode openEngine} takes: the pool's options plus where the databases are. */
 export interface EngineOptions extends PoolOptions {
   /** Default `sqlite`. */
   dialect?: Dialect;
-  /** A PostgreSQL or MySQL server URL (credentials are used, never recorded). */
+  /**
+   * A PostgreSQL or MySQL server URL: its credentials are used, never recorded, and registered with the secret
+   * model (`registerDbUrl`) so every scrubber of the process removes them.
+   */
   dbUrl?: string;
   /** The BIRD database root (SQLite files: the source of an embedded PostgreSQL). */
   dbRoot?: string;
@@ -30,6 +34,7 @@ export interface EngineOptions extends PoolOptions {
 export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine> {
   const dialect = options.dialect ?? "sqlite";
   const { dbUrl, dbRoot, dbIds, verbose: _verbose, ...pool } = options;
+  if (dbUrl) registerDbUrl(dbUrl);
   if (dialect === "sqlite") {
     if (dbUrl) throw new Error("--db-url is for --dialect postgresql or mysql; SQLite reads files");
     return new SqlitePool(pool);

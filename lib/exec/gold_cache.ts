@@ -21,6 +21,9 @@ import {
   fileSha256,
   READ_LIMITS,
   readTextSafe,
+  redact,
+  registeredSecrets,
+  scrubDeep,
   sha256Hex,
   UnsafeFileError,
   writeTextAtomic,
@@ -67,6 +70,18 @@ function entryBytes(sql: string, result: GoldEntry): number {
   return 2 * sql.length + (d ? d.rows.length + d.cells.length : 0) +
     2 * JSON.stringify(result.sample).length +
     512;
+}
+
+/**
+ * An entry as it is written to disk: where the process holds registered credentials (a server URL's), its
+ * display sample, column names and error pass the secret model's scrubber; the digest a prediction is compared
+ * against is kept as it is, so no verdict depends on it.
+ */
+function forDisk(result: GoldEntry): GoldEntry {
+  if (!registeredSecrets().length) return result;
+  const scrub = (text: string) => redact(text, []);
+  if (!result.ok) return { ...result, error: scrub(result.error) };
+  return { ...result, columns: result.columns.map(scrub), sample: scrubDeep(result.sample, scrub) };
 }
 
 const isInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
@@ -386,7 +401,7 @@ export class GoldCache {
       if (written.has(sql)) return;
       written.add(sql);
       const batch = this.pending.get(dbHash) ?? { lines: [], bytes: 0 };
-      const line = JSON.stringify({ key: this.engine, sql, result }) + "\n";
+      const line = JSON.stringify({ key: this.engine, sql, result: forDisk(result) }) + "\n";
       batch.lines.push(line);
       batch.bytes += line.length;
       this.pending.set(dbHash, batch);

@@ -24,6 +24,7 @@ import type { PoolOptions } from "./pool_types.ts";
 import type { MysqlFailed, MysqlLimits, MysqlRan, MysqlSession } from "./mysql_session.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type { WorkerSpec } from "./worker_process.ts";
+import { registerDbUrl } from "../util/mod.ts";
 
 /** Options of {@linkcode createMysqlEngine}. */
 export interface MysqlEngineOptions extends PoolOptions {
@@ -60,6 +61,8 @@ export class MysqlEngine extends WorkerPool {
 
   constructor(private readonly options: MysqlEngineOptions) {
     super(options);
+    // Its password is known to every scrubber of the process before any worker, error or record can show it.
+    registerDbUrl(options.url);
     let u: URL;
     try {
       u = new URL(options.url);

@@ -17,7 +17,7 @@ import type { PoolOptions } from "./pool_types.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type { WorkerProcess, WorkerSpec } from "./worker_process.ts";
 import type { PgWorkerInit } from "./pg_worker.ts";
-import { sha256Hex } from "../util/mod.ts";
+import { registerDbUrl, sha256Hex } from "../util/mod.ts";
 
 /** Options of {@linkcode createPgEngine}. */
 export interface PgEngineOptions extends PoolOptions {
@@ -101,6 +101,8 @@ export class PgEngine extends WorkerPool {
   constructor(options: PgEngineOptions = {}) {
     super(options);
     this.url = options.url ?? null;
+    // Its password is known to every scrubber of the process before any worker, error or record can show it.
+    if (this.url) registerDbUrl(this.url);
     this.pgliteData = options.pgliteData ? resolve(options.pgliteData) : null;
     if (this.url && !/^postgres(ql)?:\/\//.test(this.url)) {
       throw new Error(

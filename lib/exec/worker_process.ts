@@ -172,15 +172,21 @@ export class WorkerProcess {
     }).spawn();
     this.writer = this.child.stdin.getWriter();
     if (spec.init) this.writer.write(encoder.encode(JSON.stringify(spec.init) + "\n")).catch(() => {});
-    this.readLoop();
+    const reading = this.readLoop();
     this.child.stderr.pipeTo(new WritableStream({ write() {} })).catch(() => {});
     this.child.status.then((s) => {
       this.dead = true;
-      this.readyReject(
-        new Error(
-          `${this.label} exited during start-up (code ${s.code})${this.fatal ? `: ${this.fatal}` : ""}`,
-        ),
-      );
+      // Why it could not start (its `fatal` line) may still be in the pipe when the exit is seen: read to the
+      // end of its output (bounded) before saying why, or the reason is lost at random.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      Promise.race([reading, new Promise((r) => (timer = setTimeout(r, 2000)))]).finally(() => {
+        clearTimeout(timer);
+        this.readyReject(
+          new Error(
+            `${this.label} exited during start-up (code ${s.code})${this.fatal ? `: ${this.fatal}` : ""}`,
+          ),
+        );
+      });
       const [p, ...queued] = this.inflight;
       if (p) this.lostWork = true;
       this.inflight = [];

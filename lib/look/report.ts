@@ -335,6 +335,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     html = await buildReport(args.dirs, { audit: args.audit });
   } catch (e) {
     console.error(`report: ${(e as Error).message}`);
+    if (Deno.env.get("TEXT2SQL_DEBUG")) console.error((e as Error).stack);
     return 1;
   }
   return await writeReport(args.out ?? join("reports", `${stamp(new Date())}.html`), html);

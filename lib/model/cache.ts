@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { cacheRoot, READ_LIMITS, readTextSafe, UnsafeFileError, writeTextAtomic } from "../util/mod.ts";
 import { canonicalJson, sha256Hex } from "../util/mod.ts";
-import { normalisedBaseUrl } from "./secrets.ts";
+import { normalisedBaseUrl } from "../util/mod.ts";
 import type { ChatMessage } from "../types.ts";
 
 /** What makes two requests "the same" for the cache. */

@@ -33,7 +33,7 @@ import {
   type ResolvedProvider,
   resolveProvider,
 } from "./providers.ts";
-import { redact, scrubMessage, secretValues } from "./secrets.ts";
+import { redact, scrubMessage, secretValues } from "../util/mod.ts";
 import type { ChatMessage, Usage } from "../types.ts";
 
 export type { Usage };
@@ -269,9 +269,9 @@ export class ModelClient {
   }
 
   /**
-   * A text with this client's credentials replaced (the run's one scrubber, `secrets.ts`): whole credential
-   * tokens in credential positions only, so SQL and prose are never altered. Whatever a run writes or prints
-   * goes through it.
+   * A text with this client's credentials and every registered one (a database server URL's) replaced (the
+   * run's one scrubber, `lib/util/secrets.ts`): whole credential tokens in credential positions only, so SQL
+   * and prose are never altered. Whatever a run writes or prints goes through it.
    */
   scrub(text: string): string {
     return redact(text, this.#secrets);

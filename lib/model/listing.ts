@@ -21,7 +21,7 @@ import {
   type ModelClientOptions,
   type ResolvedProvider,
 } from "./providers.ts";
-import { redactUrl } from "./secrets.ts";
+import { redactUrl } from "../util/mod.ts";
 
 /** The model's identity as the server reports it in `/v1/models`; part of the cache key. */
 export interface ModelIdentity {

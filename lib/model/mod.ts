@@ -36,5 +36,5 @@ export {
   secretValues,
   type StripOptions,
   stripUrlCredentials,
-} from "./secrets.ts";
+} from "../util/mod.ts";
 export * from "./sql_extract.ts";

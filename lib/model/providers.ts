@@ -8,7 +8,7 @@
 
 import OpenAI from "openai";
 import { StartupError } from "./errors.ts";
-import { basicToken, redactUrl, urlUserInfo } from "./secrets.ts";
+import { basicToken, redactUrl, urlUserInfo } from "../util/mod.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
 export type Provider = "llama-api" | "together" | "openai" | "openai-compatible";

@@ -13,8 +13,12 @@
  *   `if (!stopped()) { … }`, sharing its values through `var` (declared even when the cell that sets them
  *   stopped), so the queued cells run and print nothing.
  *
+ * Every line a notebook stops with passes the secret model's scrubber (`redact`, with the credentials the
+ * process registered: a server URL's from `TEXT2SQL_DB_URL`), and so does an unexpected error's message and stack.
+ *
  * @module
  */
+import { redact } from "../util/mod.ts";
 
 /** An error a notebook user can fix: its message is one line naming the fix; it carries no stack trace. */
 export class NotebookStop extends Error {
@@ -24,7 +28,7 @@ export class NotebookStop extends Error {
    * @param options The original error, kept as `cause` for debugging.
    */
   constructor(message: string, options?: { cause?: unknown }) {
-    super(oneLine(message), options);
+    super(redact(oneLine(message), []), options);
     // The kernel prints `stack` as the error's traceback: the line alone, not the frames of the library.
     this.stack = `Stopped: ${this.message}`;
   }
@@ -160,7 +164,14 @@ export async function notebookStep<T>(step: () => Promise<T> | T): Promise<T> {
     return await step();
   } catch (error) {
     const line = explainForNotebook(error);
-    if (line === null) throw error;
+    if (line === null) {
+      // A bug keeps its stack, but not a credential its message may quote.
+      if (error instanceof Error) {
+        error.message = redact(error.message, []);
+        if (error.stack) error.stack = redact(error.stack, []);
+      }
+      throw error;
+    }
     throw recordStop(error instanceof NotebookStop ? error : new NotebookStop(line, { cause: error }));
   }
 }

@@ -154,6 +154,7 @@ export function cellText(value: DisplayValue): string {
   else if (typeof value === "string") s = value;
   else if ("int" in value) s = value.int;
   else if ("real" in value) s = value.real;
+  else if ("py" in value) s = value.py;
   else s = `x'${value.blob}'`;
   s = s.replace(/\r?\n/g, "\\n").replace(/\|/g, "\\|");
   return s.length > CELL_CHARS ? s.slice(0, CELL_CHARS - 1) + "…" : s;

@@ -87,6 +87,11 @@ export interface AgentDeps {
   chat: ToolChat;
   /** Runs the model's queries on the question's database. */
   execute: AgentExecute;
+  /**
+   * The run's scrubber, applied to each tool result before it is sent back to the model: a query that surfaces
+   * a credential of the run (a server URL's password through `pg_read_file`, say) sends it to no endpoint.
+   */
+  scrub?: (text: string) => string;
 }
 
 /** Options of {@linkcode runAgent}. */
@@ -227,6 +232,7 @@ export async function runAgent(
   // The answer at a limit is the last query executed, whole (the trajectory keeps a capped copy).
   let lastSql = "";
   const lastQuery = () => lastSql;
+  const scrubbed = deps.scrub ?? ((text: string) => text);
   for (let turn = 1; turn <= maxTurns; turn++) {
     const reply = await beforeDeadline(
       deps.chat({ messages: transcript, tools: [executeSqlTool(options.dialect ?? "sqlite")] }),
@@ -264,7 +270,7 @@ export async function runAgent(
       transcript.push({
         role: "tool",
         tool_call_id: call.id,
-        content: capped(formatToolResult(result, toolRows)),
+        content: capped(scrubbed(formatToolResult(result, toolRows))),
       });
     }
   }

@@ -21,7 +21,7 @@ import { runQuestion } from "./question.ts";
 import { closeRun, recorder, stopRun, summarizeRun } from "./record.ts";
 import { checkResume, claimFolder, describeRun, pendingWork, runDir } from "./run_folder.ts";
 import { formatSummaryTable, openResultsWriter, RUN_FILES } from "./run_log.ts";
-import { type OpenModel, openModel, openPool, runMode, selectQuestions } from "./setup.ts";
+import { type OpenModel, openModel, openPool, runMode, runScrubber, selectQuestions } from "./setup.ts";
 
 export { formatSummaryTable };
 export {
@@ -48,11 +48,13 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
   const mode = runMode(options);
   const model = await openModel(options, mode);
   const pool = await openPool(selection, mode, options);
+  // The engine has registered its server URL's credentials: the scrubber knows them with the model's.
+  const scrub = runScrubber(model);
   let releaseLock = () => {};
   try {
     const described = await describeRun(selection, model, { mode, promptOptions, pool, options });
     // run.json passes the run's one scrubber like every record.
-    const info = model ? scrubDeep(described, (t) => model.client.scrub(t)) : described;
+    const info = scrub ? scrubDeep(described, scrub) : described;
     const dir = runDir(selection, options);
     const lock = await claimFolder(dir);
     releaseLock = () => lock.release();
@@ -73,7 +75,7 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
       questionTimeoutS: mode.name === "agent" ? options.questionTimeoutS ?? DEFAULT_QUESTION_TIMEOUT_S : null,
     });
     const scored = { fresh: 0, cached: 0 };
-    const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored });
+    const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored, scrub });
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });
@@ -139,11 +141,12 @@ function goldCacheFor(engine: SqlEngine, info: EngineInfo | undefined, options: 
 async function scoreAll(
   pending: { todo: Example[]; records: Map<number, ResultRecord>; intactBytes: number },
   ctx: RunContext,
-  { dir, model, options, scored }: {
+  { dir, model, options, scored, scrub }: {
     dir: string;
     model: OpenModel | null;
     options: EvalOptions;
     scored: { fresh: number; cached: number };
+    scrub: ((text: string) => string) | undefined;
   },
 ): Promise<LanesOutcome> {
   const { todo, records } = pending;
@@ -159,7 +162,7 @@ async function scoreAll(
     records,
     progress,
     onProgress: options.onProgress,
-    scrub: model ? (t) => model.client.scrub(t) : undefined,
+    scrub,
   });
   const commit = async (rec: ResultRecord) => {
     scored.fresh++;

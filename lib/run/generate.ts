@@ -72,6 +72,7 @@ const generateAgent: Generator = async (rec, messages, ctx) => {
   const run = await runAgent(messages, {
     chat: ctx.chat!,
     execute: poolExecutor(ctx.pool, db, { rows: mode.tool_rows }),
+    scrub: ctx.client ? (text) => ctx.client!.scrub(text) : undefined,
   }, {
     maxTurns: mode.max_turns,
     toolRows: mode.tool_rows,

@@ -21,7 +21,7 @@ export interface RecordTarget {
   records: Map<number, ResultRecord>;
   progress: Progress;
   onProgress?: (p: EvalProgress) => void;
-  /** The run's scrubber (the model client's): every record passes it before it is written. */
+  /** The run's scrubber (`runScrubber`): every record passes it before it is written. */
   scrub?: (text: string) => string;
 }
 

@@ -19,6 +19,7 @@ import { openEngine, type SqlEngine } from "../exec/mod.ts";
 // Types only: the OpenAI client is loaded when a model is asked for, so scoring a predictions file starts fast.
 import type { ModelClient, ModelConfig, ToolChat } from "../model/mod.ts";
 import { createToolChat } from "../model/mod.ts";
+import { redact, registeredSecrets } from "../util/mod.ts";
 import type { Example, RunInfo, RunMode } from "../types.ts";
 import { resolveMode } from "./modes.ts";
 import { type EvalOptions, SAMPLE_DIR, SAMPLE_PREDICTIONS } from "./options.ts";
@@ -198,4 +199,17 @@ export async function openPool(
   // Workers start while the run folder is read and run.json written.
   engine.warm();
   return engine;
+}
+
+/**
+ * The run's one scrubber, which every record and `run.json` pass: the model client's (its key, its base URL's
+ * credentials and every registered credential, such as a database server URL's), or, scoring a predictions
+ * file, the registered credentials alone; none when a predictions run holds no credential at all. Called once
+ * the engine is open (it registers its server URL's credentials).
+ *
+ * @param model the run's model, or null
+ */
+export function runScrubber(model: OpenModel | null): ((text: string) => string) | undefined {
+  if (model) return (text) => model.client.scrub(text);
+  return registeredSecrets().length ? (text) => redact(text, []) : undefined;
 }

@@ -29,7 +29,7 @@ import {
 import { openEngine, type SqlEngine } from "../exec/mod.ts";
 import { excludingFlags, loadAudit, type LoadedAudit, parseExclude } from "../audit/mod.ts";
 import { QuestionSchemas } from "../values/mod.ts";
-import { createProgress, sha256Hex, writeTextAtomic } from "../util/mod.ts";
+import { createProgress, redact, sha256Hex, writeTextAtomic } from "../util/mod.ts";
 import type { Dialect, Example } from "../types.ts";
 import { checkSplit, DEFAULT_SPLIT, orderKey, type SplitOptions } from "./sft_split.ts";
 import { type Conversation, jsonlLine, type TokenSummary, tokenSummary } from "./conversation.ts";
@@ -110,7 +110,16 @@ export interface Selected {
 }
 
 function dropped(e: Example, reason: string, error: string | null): Dropped {
-  return { index: e.index, question_id: e.question_id, db_id: e.db_id, question: e.question, reason, error };
+  // The error is the engine's text: it passes the secret model's scrubber (a server URL's credentials).
+  const why = error === null ? null : redact(error, []);
+  return {
+    index: e.index,
+    question_id: e.question_id,
+    db_id: e.db_id,
+    question: e.question,
+    reason,
+    error: why,
+  };
 }
 
 /** Move every selected example that `errorOf` gives an error for from `examples` to `dropped`, as `reason`. */

@@ -1,6 +1,8 @@
 /**
  * Keeping secrets out of everything we write: the one way credentials are stripped from URLs (run.json,
- * messages, cache keys), the secret values of a client, and the scrubbing every emitted message goes through.
+ * messages, cache keys), the secret values of a client and of a database server URL, the credentials this
+ * process holds ({@linkcode registerSecrets}: every scrubber knows them), and the scrubbing every emitted
+ * message goes through.
  *
  * @module
  */
@@ -191,9 +193,29 @@ export class Scrubber {
 /** Scrubbers by their secrets, so {@linkcode redact} compiles each set once. */
 const SCRUBBERS = new Map<string, Scrubber>();
 
-/** The scrubber of a secret list (built once per distinct list). */
+/** The credentials this process holds beyond a client's own ({@linkcode registerSecrets}). */
+const REGISTERED = new Set<string>();
+
+/**
+ * Make credentials known to every scrubber of this process from now on: {@linkcode redact},
+ * {@linkcode scrubMessage} and every client's `scrub` replace them as they replace the client's own. What a
+ * run holds besides its model endpoint's key (a database server URL's password, {@linkcode registerDbUrl}) is
+ * registered when the run is set up, so records, `run.json`, caches, reports and messages never carry it.
+ *
+ * @param values secret values, every form of them (empty values are ignored)
+ */
+export function registerSecrets(values: Iterable<string>): void {
+  for (const v of values) if (v) REGISTERED.add(v);
+}
+
+/** The credentials registered with {@linkcode registerSecrets}, longest first. */
+export function registeredSecrets(): string[] {
+  return [...REGISTERED].sort((a, b) => b.length - a.length);
+}
+
+/** The scrubber of a secret list and of every registered credential (built once per distinct list). */
 export function scrubberOf(secrets: ReadonlyArray<string | null | undefined>): Scrubber {
-  const values = secrets.filter((s): s is string => typeof s === "string" && s !== "");
+  const values = [...secrets, ...REGISTERED].filter((s): s is string => typeof s === "string" && s !== "");
   const id = values.join("\u0000");
   let scrubber = SCRUBBERS.get(id);
   if (!scrubber) {
@@ -204,7 +226,10 @@ export function scrubberOf(secrets: ReadonlyArray<string | null | undefined>): S
   return scrubber;
 }
 
-/** The text through the {@linkcode Scrubber} of these secrets: whole credential tokens replaced, nothing else. */
+/**
+ * The text through the {@linkcode Scrubber} of these secrets and of every registered one
+ * ({@linkcode registerSecrets}): whole credential tokens replaced, nothing else.
+ */
 export function redact(text: string, secrets: ReadonlyArray<string | null | undefined>): string {
   return scrubberOf(secrets).scrub(text);
 }
@@ -306,6 +331,77 @@ export function secretValues(
     // Not a URL: resolveProvider refuses it before any request.
   }
   return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** Query parameters of a database URL whose value is a credential (`password=`, `sslpassword=`, `sslkey=`…). */
+const DB_CREDENTIAL_PARAM = /pass|secret|token|key|auth/i;
+
+/**
+ * The user info (to the last `@` before the path: a password may hold a raw `@`, `?` or `#`) and the query of a
+ * server URL as written (`scheme://user:password@host/db?…`), without parsing.
+ */
+const SERVER_URL = /^[a-z][a-z0-9+.-]*:\/\/(?:([^/]*)@)?[^?#]*(?:\?([^#]*))?/i;
+
+/**
+ * Every form of the credentials a database server URL carries (`postgres://user:password@host:5432/bird`,
+ * `mysql://…`): the password as written, percent-decoded, percent-encoded and as a URL serialises it, each with
+ * its base64 (padded and not); `user:password` in each spelling with its base64 (what an HTTP Basic header
+ * would carry); and the value of a credential-named query parameter (`?password=`, `sslpassword=`) in the same
+ * forms. Longest first.
+ *
+ * The user name alone is not among them: a database user is no secret (`SELECT current_user` shows it to any
+ * query, and `text2sql_ro` must stay readable in the loader's messages). Where it stands in a credential
+ * position (a URL's user info, `user:password`, a Basic value) the {@linkcode Scrubber} removes it anyway.
+ * A URL too malformed to parse still yields what sits between `//` and `@`.
+ *
+ * @param url the server URL as given (`--db-url`, `TEXT2SQL_DB_URL`)
+ */
+export function dbUrlSecrets(url: string): string[] {
+  const out = new Set<string>();
+  const add = (raw: string) => {
+    if (!raw) return;
+    const plain = decoded(raw);
+    for (
+      const form of [
+        raw,
+        encodeURIComponent(raw),
+        ...(plain === null ? [] : [plain, encodeURIComponent(plain)]),
+      ]
+    ) {
+      out.add(form);
+      for (const b of base64Forms(form)) out.add(b);
+    }
+  };
+  const m = SERVER_URL.exec(url.trim());
+  const info = m?.[1] ?? "";
+  const colon = info.indexOf(":");
+  if (colon >= 0 && colon < info.length - 1) {
+    const user = info.slice(0, colon);
+    const password = info.slice(colon + 1);
+    add(password);
+    try {
+      // As WHATWG serialises it (the form `new URL` and the database room's parser see).
+      add(new URL(`http://${info}@h/`).password);
+    } catch {
+      // Not parsable: the spellings above are all there is.
+    }
+    const plainUser = decoded(user) ?? user;
+    const plainPassword = decoded(password) ?? password;
+    for (const pair of [info, `${plainUser}:${plainPassword}`]) {
+      out.add(pair);
+      for (const b of base64Forms(pair)) out.add(b);
+    }
+  }
+  for (const part of (m?.[2] ?? "").split("&")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && DB_CREDENTIAL_PARAM.test(decoded(part.slice(0, eq)) ?? part)) add(part.slice(eq + 1));
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** Register every form of a database server URL's credentials ({@linkcode dbUrlSecrets}) with every scrubber. */
+export function registerDbUrl(url: string): void {
+  registerSecrets(dbUrlSecrets(url));
 }
 
 /** One line, bounded: provider messages can be long HTML pages or multi-line stacks. */
