@@ -5,6 +5,7 @@
  * @module
  */
 import type { DisplayValue, ResultRecord, ResultShape, TrajectoryStep } from "../types.ts";
+import { pyDisplayText } from "../util/mod.ts";
 import { errorTaxonomy } from "./error_taxonomy.ts";
 import { escapeHtml } from "./html.ts";
 import type { RunData } from "./run_data.ts";
@@ -15,7 +16,7 @@ function valueText(v: DisplayValue): string {
   if (typeof v === "object") {
     if ("int" in v) return v.int;
     if ("real" in v) return v.real;
-    if ("py" in v) return v.py;
+    if ("py" in v) return pyDisplayText(v.py);
     return `x'${v.blob.length > 32 ? v.blob.slice(0, 32) + "…" : v.blob}'`;
   }
   // TEXT that reads as a number is quoted: '1' and 1 differ for BIRD's comparison and must look different.

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { canonicalJson, sha256Hex } from "../util/mod.ts";
+import { canonicalJson, pyDisplayText, sha256Hex } from "../util/mod.ts";
 import {
   dialectName,
   PROMPT_VERSION,
@@ -154,7 +154,7 @@ export function cellText(value: DisplayValue): string {
   else if (typeof value === "string") s = value;
   else if ("int" in value) s = value.int;
   else if ("real" in value) s = value.real;
-  else if ("py" in value) s = value.py;
+  else if ("py" in value) s = pyDisplayText(value.py);
   else s = `x'${value.blob}'`;
   s = s.replace(/\r?\n/g, "\\n").replace(/\|/g, "\\|");
   return s.length > CELL_CHARS ? s.slice(0, CELL_CHARS - 1) + "…" : s;

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Dialect } from "../types.ts";
+import { pyDisplayText } from "../util/mod.ts";
 
 /** Longest cell text shown in sample rows: BIRD has multi-kilobyte text cells that would swamp a prompt. */
 const MAX_CELL_CHARS = 80;
@@ -44,6 +45,7 @@ export function sampleCellText(v: unknown): string {
     const hex = String((v as { blob: unknown }).blob);
     s = hex.endsWith("…") ? "<blob>" : `<blob ${hex.length / 2} bytes>`;
   } else if (typeof v === "object" && "int" in v) s = String((v as { int: unknown }).int);
+  else if (typeof v === "object" && "py" in v) s = pyDisplayText(String((v as { py: unknown }).py));
   else if (typeof v === "object" && "real" in v) s = String((v as { real: unknown }).real);
   else s = String(v);
   s = s.replace(/\s+/g, " ");

@@ -10,6 +10,7 @@ export * from "./files.ts";
 export * from "./hash.ts";
 export * from "./jsonl_log.ts";
 export * from "./progress.ts";
+export * from "./py_display.ts";
 export * from "./secrets.ts";
 export * from "./local_server.ts";
 export * from "./parent_watch.ts";
