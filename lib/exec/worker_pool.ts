@@ -370,16 +370,14 @@ export abstract class WorkerPool implements SqlEngine {
   /** Stop every worker. */
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.procs];
-    for (const p of all) {
+    // Every worker at once: each waits for its own exit, not for the others'.
+    await Promise.all([...this.procs].map(async (p) => {
       await p.closeInput();
       p.kill();
-    }
-    await Promise.all(all.map((p) => p.child.status));
-    for (const p of all) {
+      await p.child.status;
       try {
         await p.child.stdout.cancel();
       } catch { /* stream already consumed */ }
-    }
+    }));
   }
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync } from "../util/mod.ts";
 import { readLines } from "./json_lines.ts";
 import {
   DEFAULT_WORKER_MEMORY,

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { existsSync } from "../util/mod.ts";
 import type { Dialect } from "../types.ts";
 
 /** Longest cell text shown in sample rows: BIRD has multi-kilobyte text cells that would swamp a prompt. */
@@ -146,7 +146,7 @@ function findDescriptionFile(dir: string, table: string): string | null {
   if (existsSync(exact)) return exact;
   if (!existsSync(dir)) return null;
   const want = `${table}.csv`.toLowerCase().trim();
-  for (const name of readdirSync(dir).sort()) {
+  for (const name of [...Deno.readDirSync(dir)].map((e) => e.name).sort()) {
     if (name.toLowerCase().trim() === want) return join(dir, name);
   }
   return null;
@@ -182,7 +182,7 @@ export function descriptionRows(dir: string, table: string): DescriptionRow[] | 
   if (!file) return null;
   let rows: string[][];
   try {
-    rows = parseCsv(decodeText(readFileSync(file)));
+    rows = parseCsv(decodeText(Deno.readFileSync(file)));
   } catch {
     return null;
   }
