@@ -38,6 +38,7 @@ interface Bench {
 /** What the runs of one set gathered so far. */
 interface SetRuns {
   t: { ours: number[]; official: number[]; floor: number[] };
+  cpu: { ours: number[]; official: number[] };
   mb: { ours: number[]; official: number[] };
   correct: { ours: number; official: number };
   differ: Set<string>;
@@ -51,6 +52,7 @@ interface SetRuns {
 function emptyRuns(): SetRuns {
   return {
     t: { ours: [], official: [], floor: [] },
+    cpu: { ours: [], official: [] },
     mb: { ours: [], official: [] },
     correct: { ours: 0, official: 0 },
     differ: new Set(),
@@ -68,6 +70,7 @@ function median(xs: number[]): number {
 async function runOursInto(acc: SetRuns, pairs: Pairs, bench: Bench): Promise<void> {
   const o = await runOurs(pairs, bench);
   acc.t.ours.push(o.seconds);
+  acc.cpu.ours.push(o.cpuSeconds);
   acc.where.push(`ours: parent ${o.rootMb.toFixed(0)} MB, largest worker ${o.childMb.toFixed(0)} MB`);
   acc.mb.ours.push(o.peakMb);
   acc.correct.ours = o.correct;
@@ -78,6 +81,7 @@ async function runOursInto(acc: SetRuns, pairs: Pairs, bench: Bench): Promise<vo
 async function runOfficialInto(acc: SetRuns, pairs: Pairs, bench: Bench): Promise<void> {
   const o = await runOfficial(pairs, bench.workers);
   acc.t.official.push(o.seconds);
+  acc.cpu.official.push(o.cpuSeconds);
   acc.where.push(
     `official: parent ${o.rootMb.toFixed(0)} MB, largest pool process ${o.childMb.toFixed(0)} MB`,
   );
@@ -125,6 +129,8 @@ async function benchSet(name: string, pairs: Pairs, bench: Bench): Promise<SetFi
     pairs: pairs.count,
     ours: median(acc.t.ours),
     official: median(acc.t.official),
+    oursCpu: median(acc.cpu.ours),
+    officialCpu: median(acc.cpu.official),
     floor: acc.t.floor.length ? median(acc.t.floor) : null,
     oursMb: Math.max(...acc.mb.ours),
     officialMb: Math.max(...acc.mb.official),

@@ -9,6 +9,9 @@ export interface SetFigures {
   pairs: number;
   ours: number;
   official: number;
+  /** CPU seconds of each process tree (medians): steadier than wall time on a shared machine. */
+  oursCpu: number;
+  officialCpu: number;
   floor: number | null;
   oursMb: number;
   officialMb: number;
@@ -26,11 +29,12 @@ function mark(ok: boolean): string {
 export function printFigures(figures: SetFigures[], how: { workers: number; runs: number }): void {
   console.log(
     `\nscoring head to head, ${how.workers} workers / processes, medians of ${how.runs} alternating run(s), ` +
-      `wall time from outside (start-up included), peak RSS of each process tree`,
+      `wall time from outside (start-up included), CPU time and peak RSS of each process tree`,
   );
   console.log(
     `${"set".padEnd(10)} ${"pairs".padStart(6)} ${"ours s".padStart(8)} ${"official s".padStart(10)} ` +
-      `${"floor s".padStart(8)} ${"ours MB".padStart(8)} ${"off. MB".padStart(8)}  EX ours/official`,
+      `${"floor s".padStart(8)} ${"ours CPU s".padStart(10)} ${"off. CPU s".padStart(10)} ` +
+      `${"ours MB".padStart(8)} ${"off. MB".padStart(8)}  EX ours/official`,
   );
   for (const f of figures) {
     console.log(
@@ -38,6 +42,7 @@ export function printFigures(figures: SetFigures[], how: { workers: number; runs
         `${f.official.toFixed(2).padStart(10)} ${
           (f.floor === null ? "-" : f.floor.toFixed(2)).padStart(8)
         } ` +
+        `${f.oursCpu.toFixed(2).padStart(10)} ${f.officialCpu.toFixed(2).padStart(10)} ` +
         `${f.oursMb.toFixed(0).padStart(8)} ${f.officialMb.toFixed(0).padStart(8)}  ` +
         `${f.correct.ours}/${f.correct.official}${f.correct.ours === f.correct.official ? "" : "  (DIFFER)"}`,
     );
@@ -48,7 +53,8 @@ export function printFigures(figures: SetFigures[], how: { workers: number; runs
     // Per-question overhead (`trivial`) has its own target: the official script does nearly nothing per pair.
     const target = TARGETS[f.name] ?? 0.7;
     console.log(
-      `  ${f.name}: ours/official ${r.toFixed(2)}× (target ≤ ${target.toFixed(2)}×) ${mark(r <= target)}`,
+      `  ${f.name}: ours/official ${r.toFixed(2)}× (target ≤ ${target.toFixed(2)}×) ${mark(r <= target)}; ` +
+        `CPU ${(f.oursCpu / f.officialCpu).toFixed(2)}×`,
     );
     if (f.floor !== null) {
       const q = f.ours / f.floor;

@@ -1,6 +1,6 @@
 /**
  * A command run as its own process tree, timed from the outside, its memory sampled through `/proc` (RSS
- * summed over the tree, every 50 ms).
+ * summed over the tree, every 50 ms), and the CPU time the whole tree used.
  *
  * @module
  */
@@ -8,6 +8,11 @@
 /** Wall time (seconds, from the outside) and peak memory (MB, RSS summed over the process tree) of a command. */
 export interface TreeRun {
   seconds: number;
+  /**
+   * CPU seconds (user + system) of the whole tree, every process in it that was waited for (all of them, for the
+   * commands benchmarked here): steadier than the wall time on a machine shared with other work.
+   */
+  cpuSeconds: number;
   peakMb: number;
   /** Peak RSS of the root process alone, and of the largest single descendant (MB). */
   rootMb: number;
@@ -54,6 +59,17 @@ function processTree(root: number): number[] {
   return seen;
 }
 
+/**
+ * The CPU time this process's waited-for children used so far (s): `/proc/self/stat`'s `cutime` + `cstime`, in
+ * the kernel's clock ticks (100 a second on Linux).
+ */
+function childCpuSeconds(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  // The fields after the command name (which may hold spaces), from field 3 (state) on: cutime is field 16.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[16 - 3]) + Number(f[17 - 3])) / 100;
+}
+
 function rssKb(pid: number): number {
   const status = readText(`/proc/${pid}/status`);
   const m = status?.match(/^VmRSS:\s+(\d+) kB/m);
@@ -67,6 +83,7 @@ export async function runTree(
   options: { env?: Record<string, string> } = {},
 ): Promise<TreeRun> {
   const started = performance.now();
+  const cpuBefore = childCpuSeconds();
   const child = new Deno.Command(cmd, { args, env: options.env, stdout: "piped", stderr: "piped" }).spawn();
   let peak = 0;
   let root = 0;
@@ -85,6 +102,7 @@ export async function runTree(
   sample();
   const out = await child.output();
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = childCpuSeconds() - cpuBefore;
   clearInterval(timer);
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
@@ -92,6 +110,7 @@ export async function runTree(
   }
   return {
     seconds,
+    cpuSeconds,
     peakMb: peak / 1024,
     rootMb: root / 1024,
     childMb: kid / 1024,

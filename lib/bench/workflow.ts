@@ -28,6 +28,9 @@ export interface WorkflowFigures {
   pairs: number;
   ours: number;
   official: number;
+  /** CPU seconds of the three process trees together (medians over the rounds). */
+  oursCpu: number;
+  officialCpu: number;
   /** EX counts per model, ours and official (they must agree). */
   correct: { ours: number[]; official: number[] };
 }
@@ -58,9 +61,10 @@ async function oursRound(
   pairs: Pairs,
   files: string[],
   bench: { workers: number; dir: string; denoCache: string },
-): Promise<{ seconds: number; correct: number[] }> {
+): Promise<{ seconds: number; cpuSeconds: number; correct: number[] }> {
   const cache = await Deno.makeTempDir({ dir: bench.dir, prefix: "cache-" });
   let seconds = 0;
+  let cpuSeconds = 0;
   const correct: number[] = [];
   for (const [m, predictions] of files.entries()) {
     const out = join(cache, `run-${m}`);
@@ -71,23 +75,26 @@ async function oursRound(
       denoCache: bench.denoCache,
     });
     seconds += run.seconds;
+    cpuSeconds += run.cpuSeconds;
     const summary = JSON.parse(await Deno.readTextFile(join(out, "summary.json"))) as { correct: number };
     correct.push(summary.correct);
   }
   await Deno.remove(cache, { recursive: true });
-  return { seconds, correct };
+  return { seconds, cpuSeconds, correct };
 }
 
 /** The official logic on each of the three files. */
 async function officialRound(pairs: Pairs, files: string[], workers: number) {
   let seconds = 0;
+  let cpuSeconds = 0;
   const correct: number[] = [];
   for (const predictions of files) {
     const o = await runOfficial({ ...pairs, predictions }, workers);
     seconds += o.seconds;
+    cpuSeconds += o.cpuSeconds;
     correct.push(o.correct);
   }
-  return { seconds, correct };
+  return { seconds, cpuSeconds, correct };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -104,6 +111,7 @@ export async function benchWorkflow(options: WorkflowBenchOptions = {}): Promise
     const bench = { workers, dir, denoCache: await denoDir() };
     const ours: number[] = [];
     const official: number[] = [];
+    const cpu = { ours: [] as number[], official: [] as number[] };
     let correct = { ours: [] as number[], official: [] as number[] };
     for (let r = 0; r < runs; r++) {
       // Alternating order, so neither side always runs on a warmer page cache.
@@ -113,6 +121,8 @@ export async function benchWorkflow(options: WorkflowBenchOptions = {}): Promise
       const o = o1 ?? await oursRound(pairs, files, bench);
       ours.push(o.seconds);
       official.push(off.seconds);
+      cpu.ours.push(o.cpuSeconds);
+      cpu.official.push(off.cpuSeconds);
       correct = { ours: o.correct, official: off.correct };
       console.log(
         `  workflow round ${r + 1}/${runs}: ours ${o.seconds.toFixed(2)} s, official ${
@@ -125,6 +135,8 @@ export async function benchWorkflow(options: WorkflowBenchOptions = {}): Promise
       pairs: pairs.count,
       ours: median(ours),
       official: median(official),
+      oursCpu: median(cpu.ours),
+      officialCpu: median(cpu.official),
       correct,
     };
     const ratio = figures.ours / figures.official;
@@ -133,9 +145,13 @@ export async function benchWorkflow(options: WorkflowBenchOptions = {}): Promise
       `\nworkflow: ${files.length} models × ${pairs.count} pairs one after another (gold cached after the first), ` +
         `${workers} workers, medians of ${runs}: ours ${figures.ours.toFixed(2)} s, official ${
           figures.official.toFixed(2)
-        } s, ${ratio.toFixed(2)}× (target ≤ 0.60×) ${ratio <= 0.6 ? "PASS" : "MISS"}; EX per model ours ${
-          correct.ours.join("/")
-        } vs official ${correct.official.join("/")}${agree ? "" : " (DIFFER)"}`,
+        } s, ${ratio.toFixed(2)}× (target ≤ 0.60×) ${ratio <= 0.6 ? "PASS" : "MISS"}; CPU ${
+          figures.oursCpu.toFixed(2)
+        } s vs ${figures.officialCpu.toFixed(2)} s, ${
+          (figures.oursCpu / figures.officialCpu).toFixed(2)
+        }×; EX per model ours ${correct.ours.join("/")} vs official ${correct.official.join("/")}${
+          agree ? "" : " (DIFFER)"
+        }`,
     );
     return figures;
   } finally {

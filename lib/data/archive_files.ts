@@ -8,7 +8,7 @@ import { basename } from "node:path";
 import { fileSha256, sha256Hex } from "../util/mod.ts";
 import { DownloadError } from "./bird_archives.ts";
 import { Meter, type OnProgress } from "./download_progress.ts";
-import { message } from "./zip_stream.ts";
+import { message } from "./archive_error.ts";
 
 /** The size of `path`, `null` when nothing is there. */
 export async function fileSize(path: string): Promise<number | null> {

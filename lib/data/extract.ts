@@ -9,7 +9,8 @@ import { basename, dirname, join } from "node:path";
 import { exists } from "../util/mod.ts";
 import { DownloadError } from "./bird_archives.ts";
 import { Meter, type OnProgress } from "./download_progress.ts";
-import { ArchiveError, type ExtractResult, extractZip } from "./zip_stream.ts";
+import { ArchiveError } from "./archive_error.ts";
+import type { ExtractResult } from "./zip_stream.ts";
 
 /** Progress, log and cancellation of an extraction. */
 export interface ExtractionOptions {
@@ -110,6 +111,8 @@ async function extractWithProgress(
   const meter = new Meter("extract", basename(zipPath), options.onProgress);
   let total = 0;
   let done = 0;
+  // zip.js is loaded only when an archive is extracted (a run that scores never pays for it).
+  const { extractZip } = await import("./zip_stream.ts");
   const result = await extractZip(zipPath, destDir, {
     signal: options.signal,
     onStart: (bytes) => total = bytes,

@@ -11,7 +11,7 @@ import { exists, writeJsonAtomic } from "../util/mod.ts";
 import { fileSize, readJson } from "./archive_files.ts";
 import { DownloadError } from "./bird_archives.ts";
 import { Meter, type OnProgress } from "./download_progress.ts";
-import { message } from "./zip_stream.ts";
+import { message } from "./archive_error.ts";
 
 /** How {@link fetchArchive} retries and reports. */
 export interface FetchOptions {

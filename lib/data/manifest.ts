@@ -11,7 +11,7 @@ import { fileSize, readJson } from "./archive_files.ts";
 import { type DatasetName, type DatasetSpec, DownloadError } from "./bird_archives.ts";
 import type { OnProgress } from "./download_progress.ts";
 import { checkDataset, type CheckedDataset, readQuestions, type VerificationSummary } from "./verify.ts";
-import { message } from "./zip_stream.ts";
+import { message } from "./archive_error.ts";
 
 /** Name of the file that marks a dataset folder as complete and verified. */
 export const VERIFIED_MARKER = ".text2sql-verified.json";

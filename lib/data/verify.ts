@@ -10,7 +10,7 @@ import { exists } from "../util/mod.ts";
 import { readJsonStrict } from "./archive_files.ts";
 import { type DatasetSpec, DownloadError } from "./bird_archives.ts";
 import { formatBytes, Meter, type OnProgress } from "./download_progress.ts";
-import { message } from "./zip_stream.ts";
+import { message } from "./archive_error.ts";
 
 /** Databases and questions found by the verification pass. */
 export interface VerificationSummary {

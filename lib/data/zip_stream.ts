@@ -12,42 +12,13 @@
 
 import { configure, type Entry, Reader, ZipReader } from "@zip.js/zip.js";
 import { dirname, join, resolve, sep } from "node:path";
+import { ArchiveError, message } from "./archive_error.ts";
+
+export { ArchiveError };
 
 // Workers would copy every chunk across a thread boundary for no gain here: inflating is not the bottleneck
 // next to disk and network, and the native DecompressionStream runs off the JS thread anyway.
 configure({ useWebWorkers: false });
-
-/** An error about one archive or one of its entries; the message is one line naming them. */
-export class ArchiveError extends Error {
-  /** The archive the error is about. */
-  archive: string;
-  /** The entry the error is about, when there is one. */
-  entry?: string;
-  /**
-   * `unsafe`: a name or symlink was refused (the archive itself is intact); `corrupt`: an entry failed its
-   * CRC or could not be inflated; `unreadable`: no zip structure could be read.
-   */
-  kind: "unsafe" | "corrupt" | "unreadable";
-  /**
-   * @param message One line naming the archive (and entry).
-   * @param kind What went wrong, see {@link ArchiveError.kind}.
-   * @param archive Path of the archive.
-   * @param entry Entry name, when the error is about one entry.
-   */
-  constructor(
-    message: string,
-    kind: ArchiveError["kind"],
-    archive: string,
-    entry?: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = "ArchiveError";
-    this.kind = kind;
-    this.archive = archive;
-    this.entry = entry;
-  }
-}
 
 /**
  * A zip.js {@link Reader} over a `Deno.FsFile` that reads only the ranges asked for, so a multi-GB zip is never
@@ -272,10 +243,4 @@ function fileSink(
     }),
   };
   return sink;
-}
-
-/** The message of an unknown thrown value, on one line. */
-export function message(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim();
 }

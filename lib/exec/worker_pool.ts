@@ -54,6 +54,7 @@ export abstract class WorkerPool implements SqlEngine {
   /** Which worker kept the digest of (target, statement) (`digest` with `keep`), oldest first, bounded. */
   private keptOn = new Map<string, WorkerProcess>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(options: PoolOptions = {}) {
     this.workers = Math.max(1, options.workers ?? navigator.hardwareConcurrency ?? 2);
@@ -367,19 +368,21 @@ export abstract class WorkerPool implements SqlEngine {
     if (next) next();
   }
 
-  /** Stop every worker. */
-  async close(): Promise<void> {
+  /** Stop every worker (once: a second call waits for the first). */
+  close(): Promise<void> {
+    return this.closing ??= this.stopWorkers();
+  }
+
+  private async stopWorkers(): Promise<void> {
     this.closed = true;
-    const all = [...this.procs];
-    for (const p of all) {
+    // Every worker at once: each waits for its own exit, not for the others'.
+    await Promise.all([...this.procs].map(async (p) => {
       await p.closeInput();
       p.kill();
-    }
-    await Promise.all(all.map((p) => p.child.status));
-    for (const p of all) {
+      await p.child.status;
       try {
         await p.child.stdout.cancel();
       } catch { /* stream already consumed */ }
-    }
+    }));
   }
 }

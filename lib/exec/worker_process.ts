@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync } from "../util/mod.ts";
 import { readLines } from "./json_lines.ts";
 import {
   DEFAULT_WORKER_MEMORY,
@@ -35,7 +35,6 @@ interface Pending {
   sent: number;
   /** score: the prediction's summary, sent before the gold query runs, and when it arrived. */
   partial: { pred: ScoredOk; ms: number } | null;
-  timer: ReturnType<typeof setTimeout> | null;
   timeoutS: number;
   /** Deliver a final message (score reply, exec list) or a failure of the whole request. */
   finish: (msg: Record<string, unknown> | ExecErr) => void;
@@ -148,6 +147,13 @@ export class WorkerProcess {
   note: Record<string, unknown> | null = null;
   /** Whether it was killed at a time limit or died with a request in flight (its engine may still be busy). */
   lostWork = false;
+  /**
+   * The statement timer: when the head request's statement runs past its limit (parent clock), and the one timer
+   * that checks it. Restarting the clock only moves the deadline; the timer, when it fires early, waits for the
+   * rest (a timer set and cleared per message and per request cost more than the quick questions it watched).
+   */
+  private deadline = Infinity;
+  private watch: ReturnType<typeof setTimeout> | null = null;
   /** Told the time each request took once it was the worker's (ms), for the pool's pipeline depth. */
   onServed: (ms: number) => void = () => {};
 
@@ -176,6 +182,7 @@ export class WorkerProcess {
     this.child.stderr.pipeTo(new WritableStream({ write() {} })).catch(() => {});
     this.child.status.then((s) => {
       this.dead = true;
+      this.unwatch();
       // Why it could not start (its `fatal` line) may still be in the pipe when the exit is seen: read to the
       // end of its output (bounded) before saying why, or the reason is lost at random.
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -192,7 +199,6 @@ export class WorkerProcess {
       this.inflight = [];
       for (const q of queued) q.finish(REQUEUE);
       if (p) {
-        if (p.timer !== null) clearTimeout(p.timer);
         // The worker dies on its own only when it runs out of memory (an allocation failure aborts V8).
         p.finish({
           ok: false,
@@ -281,34 +287,52 @@ export class WorkerProcess {
     return this.inflight.length;
   }
 
-  /** Restart the statement timer from now. */
+  /** Restart the head request's statement timer from now: its limit plus slack for a busy parent. */
   private rearm(p: Pending): void {
-    if (p.timer !== null) clearTimeout(p.timer);
     p.runningSince = performance.now();
-    p.timer = this.arm(p);
+    this.deadline = p.runningSince + p.timeoutS * 1000 + KILL_SLACK_MS;
+    if (this.watch === null) this.arm(this.deadline - p.runningSince);
   }
 
-  /** Kill the worker if the statement it is running runs past the limit (plus slack for a busy parent). */
-  private arm(p: Pending): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => {
-      if (this.inflight[0] !== p || p.timer !== timer) return;
-      // Every reply of the requests before it was written before this statement started (`worker_core.ts`):
-      // the head is the one running. Those behind it never started.
-      const queued = this.inflight.slice(1);
-      this.lostWork = true;
-      this.inflight = [];
-      this.kill();
-      for (const q of queued) q.finish(REQUEUE);
-      this.onServed(performance.now() - p.sent);
-      p.finish({
-        ok: false,
-        kind: "timeout",
-        error: `query timed out after ${p.timeoutS} s`,
-        ms: performance.now() - p.sent,
-        execMs: performance.now() - (p.runningSince ?? p.sent),
-      });
-    }, p.timeoutS * 1000 + KILL_SLACK_MS);
-    return timer;
+  /**
+   * Check the deadline in `ms`. Unreferenced: it never keeps the process alive by itself (a live worker and its
+   * pending read do while a request is in flight).
+   */
+  private arm(ms: number): void {
+    this.watch = setTimeout(() => this.check(), ms);
+    Deno.unrefTimer(this.watch as unknown as number);
+  }
+
+  private unwatch(): void {
+    if (this.watch !== null) clearTimeout(this.watch);
+    this.watch = null;
+  }
+
+  /** Kill the worker if the head request's statement has run past its deadline; else check again then. */
+  private check(): void {
+    this.watch = null;
+    const p = this.inflight[0];
+    if (!p || this.dead) return;
+    const left = this.deadline - performance.now();
+    if (left > 0) {
+      this.arm(left);
+      return;
+    }
+    // Every reply of the requests before it was written before this statement started (`worker_core.ts`):
+    // the head is the one running. Those behind it never started.
+    const queued = this.inflight.slice(1);
+    this.lostWork = true;
+    this.inflight = [];
+    this.kill();
+    for (const q of queued) q.finish(REQUEUE);
+    this.onServed(performance.now() - p.sent);
+    p.finish({
+      ok: false,
+      kind: "timeout",
+      error: `query timed out after ${p.timeoutS} s`,
+      ms: performance.now() - p.sent,
+      execMs: performance.now() - (p.runningSince ?? p.sent),
+    });
   }
 
   /**
@@ -338,11 +362,8 @@ export class WorkerProcess {
         runningSince: null,
         sent: performance.now(),
         partial: null,
-        timer: null,
         timeoutS: options.timeoutS,
         finish: (msg) => {
-          if (p.timer !== null) clearTimeout(p.timer);
-          p.timer = null;
           resolveRequest({ msg, started: p.started, results: p.results, partial: p.partial });
         },
       };
@@ -376,6 +397,7 @@ export class WorkerProcess {
   }
 
   kill(): void {
+    this.unwatch();
     if (this.dead) return;
     // Dead from now on: the exit status arrives later, and the pool must not hand this worker out meanwhile.
     this.dead = true;

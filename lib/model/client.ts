@@ -7,7 +7,7 @@
  * @module
  */
 
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { cacheKey, CompletionCache } from "./cache.ts";
 import { type Completion, completionBody, parseCompletionBody } from "./completion.ts";
 import { type ContextOverflow, contextOverflows } from "./context.ts";
@@ -143,7 +143,7 @@ export class ModelClient {
     const env = envOf(options);
     const secret = env(provider.keyEnv) || null;
     const full = fullConfig(config);
-    const api = openAIClient(provider, secret, { config: full, options });
+    const api = await openAIClient(provider, secret, { config: full, options });
     // Every key the run's environment holds is a secret, whichever one is sent.
     const others = [...new Set(Object.values(PROVIDER_DEFAULTS).map((d) => d.keyEnv))]
       .map((name) => env(name) ?? "");

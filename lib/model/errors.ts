@@ -6,7 +6,7 @@
  * @module
  */
 
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import { loadedOpenAI } from "./openai_lib.ts";
 
 /** A failure to set up the client: missing key, wrong key, unreachable URL, unknown model. One line. */
 export class StartupError extends Error {
@@ -98,13 +98,15 @@ function malformed(reason: string): Classified {
  * @param timing whether our own deadline fired, and its length in seconds
  */
 export function classify(error: unknown, timing: { timedOut: boolean; timeoutS: number }): Classified {
-  if (timing.timedOut || error instanceof APIConnectionTimeoutError) {
+  // The library's classes: a client loaded it before any call could throw one of them.
+  const api = loadedOpenAI();
+  if (timing.timedOut || (api && error instanceof api.APIConnectionTimeoutError)) {
     return noResponse(`timeout after ${timing.timeoutS} s`);
   }
-  if (error instanceof APIConnectionError || error instanceof APIUserAbortError) {
+  if (api && (error instanceof api.APIConnectionError || error instanceof api.APIUserAbortError)) {
     return noResponse(`connection error: ${causeMessage(error)}`);
   }
-  if (error instanceof APIError && typeof error.status === "number") {
+  if (api && error instanceof api.APIError && typeof error.status === "number") {
     const status = error.status;
     return {
       reason: `HTTP ${status}: ${error.message.replace(/^\d{3}\s+/, "")}`,

@@ -7,13 +7,7 @@
  */
 
 import type OpenAI from "openai";
-import {
-  APIConnectionError,
-  APIConnectionTimeoutError,
-  APIError,
-  AuthenticationError,
-  PermissionDeniedError,
-} from "openai";
+import { loadOpenAI, type OpenAILib } from "./openai_lib.ts";
 import { backoffMs, causeMessage, sleep, StartupError, transientStatus } from "./errors.ts";
 import {
   type FullConfig,
@@ -60,9 +54,13 @@ export interface Endpoint {
 }
 
 /** The StartupError for a failed `GET /models`, or null when the failure is worth another try. */
-function listingFailure(error: unknown, at: Endpoint, timeoutS: number): StartupError | null {
+function listingFailure(
+  error: unknown,
+  at: Endpoint,
+  { timeoutS, lib }: { timeoutS: number; lib: OpenAILib },
+): StartupError | null {
   const where = redactUrl(at.provider.baseUrl);
-  if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) {
+  if (error instanceof lib.AuthenticationError || error instanceof lib.PermissionDeniedError) {
     const { hasKey, keyEnv } = at.provider;
     const keyHint = at.provider.urlCredentials
       ? "check the user and password in the base URL"
@@ -75,13 +73,13 @@ function listingFailure(error: unknown, at: Endpoint, timeoutS: number): Startup
       ),
     );
   }
-  if (error instanceof APIConnectionTimeoutError) {
+  if (error instanceof lib.APIConnectionTimeoutError) {
     return new StartupError(at.scrub(`${where} did not answer GET /models within ${timeoutS} s`));
   }
-  if (error instanceof APIConnectionError) {
+  if (error instanceof lib.APIConnectionError) {
     return new StartupError(at.scrub(`cannot reach ${where}: ${causeMessage(error)}`));
   }
-  const status = error instanceof APIError ? error.status : undefined;
+  const status = error instanceof lib.APIError ? error.status : undefined;
   if (status === undefined || transientStatus(status)) return null;
   return finalListingFailure(error, at);
 }
@@ -123,17 +121,19 @@ function entriesOf(body: unknown, at: Endpoint): ModelEntry[] {
 async function listModels(api: OpenAI, at: Endpoint): Promise<ModelEntry[] | null> {
   const timeoutS = at.options.startupTimeoutS ?? Math.min(30, at.config.requestTimeoutS);
   const attempts = Math.min(at.config.maxRetries, 3) + 1;
+  // Loaded already (the client was made with it): its error classes.
+  const lib = await loadOpenAI();
   for (let attempt = 1;; attempt++) {
     try {
       const body = await api.get<unknown>("/models", { timeout: timeoutS * 1000, maxRetries: 0 });
       return entriesOf(body, at);
     } catch (error) {
       if (error instanceof StartupError) throw error;
-      if (error instanceof APIError && error.status === 404) {
+      if (error instanceof lib.APIError && error.status === 404) {
         warnNoListing(at.provider.baseUrl);
         return null;
       }
-      const failure = listingFailure(error, at, timeoutS);
+      const failure = listingFailure(error, at, { timeoutS, lib });
       if (failure) throw failure;
       if (attempt >= attempts) throw finalListingFailure(error, at);
       await sleep(backoffMs(at.options, attempt));

@@ -6,9 +6,10 @@
  * @module
  */
 
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { StartupError } from "./errors.ts";
 import { basicToken, redactUrl, urlUserInfo } from "../util/mod.ts";
+import { loadOpenAI } from "./openai_lib.ts";
 
 /** The providers we know; `openai-compatible` is any server at `--base-url`. */
 export type Provider = "llama-api" | "together" | "openai" | "openai-compatible";
@@ -268,11 +269,12 @@ export function connectUrl(baseUrl: string): string {
  * @param secret the API key, or null (the placeholder is sent)
  * @param settings the full config (timeout) and the tuning knobs (fetch)
  */
-export function openAIClient(
+export async function openAIClient(
   provider: ResolvedProvider,
   secret: string | null,
   settings: { config: FullConfig; options: ModelClientOptions },
-): OpenAI {
+): Promise<OpenAI> {
+  const { default: OpenAI } = await loadOpenAI();
   const hosted = provider.provider === "openai";
   const info = urlUserInfo(provider.baseUrl);
   return new OpenAI({

@@ -8,8 +8,8 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { existsSync } from "../util/mod.ts";
 import { descriptionComment, sampleComment, type SampleRows } from "./schema_blocks.ts";
 
 export { decodeText, type DescriptionRow, descriptionRows, parseCsv } from "./schema_blocks.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { existsSync } from "../util/mod.ts";
 import type { Dialect } from "../types.ts";
 import { pyDisplayText } from "../util/mod.ts";
 
@@ -148,7 +148,7 @@ function findDescriptionFile(dir: string, table: string): string | null {
   if (existsSync(exact)) return exact;
   if (!existsSync(dir)) return null;
   const want = `${table}.csv`.toLowerCase().trim();
-  for (const name of readdirSync(dir).sort()) {
+  for (const name of [...Deno.readDirSync(dir)].map((e) => e.name).sort()) {
     if (name.toLowerCase().trim() === want) return join(dir, name);
   }
   return null;
@@ -184,7 +184,7 @@ export function descriptionRows(dir: string, table: string): DescriptionRow[] | 
   if (!file) return null;
   let rows: string[][];
   try {
-    rows = parseCsv(decodeText(readFileSync(file)));
+    rows = parseCsv(decodeText(Deno.readFileSync(file)));
   } catch {
     return null;
   }

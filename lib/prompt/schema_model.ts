@@ -12,8 +12,8 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { existsSync } from "../util/mod.ts";
 import type { CatalogTable, Dialect, DisplayValue } from "../types.ts";
 import { createTableSql, quoteIdentifier } from "./catalog_schema.ts";
 import { SchemaError, sqliteIdentifier, sqliteSampleRows } from "./schema.ts";

@@ -76,6 +76,8 @@ export async function runEvaluation(options: EvalOptions = {}): Promise<EvalResu
     });
     const scored = { fresh: 0, cached: 0 };
     const { stopped } = await scoreAll(pending, ctx, { dir, model, options, scored, scrub });
+    // Nothing more to execute: the workers stop while the closing files are written.
+    pool.close().catch(() => {});
 
     const { examples } = selection;
     const run = summarizeRun(examples, pending.records, { ves: !!options.ves, mode, hasModel: !!model });

@@ -73,8 +73,11 @@ export async function closeRun(
   info: RunInfo,
   run: { selected: ResultRecord[]; summary: Summary },
 ) {
-  await writeJsonAtomic(join(dir, RUN_FILES.predictions), predictionsFile(run.selected));
-  await writeJsonAtomic(join(dir, RUN_FILES.summary), run.summary);
+  await Promise.all([
+    writeJsonAtomic(join(dir, RUN_FILES.predictions), predictionsFile(run.selected)),
+    writeJsonAtomic(join(dir, RUN_FILES.summary), run.summary),
+  ]);
+  // Last: `finished_at` says the files before it are complete.
   await writeJsonAtomic(join(dir, RUN_FILES.info), { ...info, finished_at: new Date().toISOString() });
 }
 

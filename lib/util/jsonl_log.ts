@@ -1,7 +1,7 @@
 /**
  * Append-only JSON-lines logs that a killed process can resume (a run's `results.jsonl`, an audit's
- * `audit.jsonl`): every record is one whole line, written in one `write`; lines finishing during a write go out
- * together in the next (group commit); a torn last line left by a kill is skipped on reading and cut before the
+ * `audit.jsonl`): every record is one whole line; lines appended in the same turn go out together in one
+ * synchronous `write` (group commit); a torn last line left by a kill is skipped on reading and cut before the
  * next append; a bad line anywhere else is corruption, named by file and line.
  *
  * @module
@@ -98,9 +98,9 @@ export class JsonLinesAppender<T> {
   }
 
   /**
-   * Append one record as one line. Records that finish while an earlier write is in progress go out together in
-   * the next write (a group commit): no record waits for a timer, and a SIGKILL loses only records whose append
-   * has not resolved yet, which a resumed process does again.
+   * Append one record as one line. Records appended in the same turn (before the write, which follows in a
+   * microtask) go out together in one write (a group commit): no record waits for a timer, and a SIGKILL loses
+   * only records whose append has not resolved yet, which a resumed process does again.
    *
    * @throws {Error} naming the file when the write fails (a full disk): the lines before it stay whole, and a
    * half-written one is cut by the next open.
@@ -121,11 +121,15 @@ export class JsonLinesAppender<T> {
     return batch.done;
   }
 
-  private async writeAll(text: string): Promise<void> {
+  /**
+   * One synchronous write of a batch: an append to a local file costs a system call, where an asynchronous write
+   * costs a hop to a thread and back per batch (most batches hold one record when records trickle in).
+   */
+  private writeAll(text: string): void {
     const data = new TextEncoder().encode(text);
     let off = 0;
     try {
-      while (off < data.length) off += await this.file.write(data.subarray(off));
+      while (off < data.length) off += this.file.writeSync(data.subarray(off));
     } catch (e) {
       throw new Error(
         `${this.path}: cannot write (${(e as Error).message}); the questions written so far are kept`,

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync } from "./files.ts";
 
 /** A server this process started. */
 export interface LocalServer {

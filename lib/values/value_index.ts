@@ -19,12 +19,12 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   cacheRoot,
   canonicalJson,
   createProgress,
+  existsSync,
   fileSha256,
   sha256Hex,
   writeJsonAtomic,
@@ -149,8 +149,8 @@ export function clearValueIndexMemo(): void {
 async function contentKeyOf(source: ValueSource, target: string): Promise<string | null> {
   if (source.dialect !== "sqlite") return await source.contentKey(target);
   if (!existsSync(target)) throw new ValueIndexError(`database not found: ${target}`);
-  const st = statSync(target);
-  const stamp = `${target}\0${st.size}\0${st.mtimeMs}`;
+  const st = Deno.statSync(target);
+  const stamp = [target, st.size, st.mtime?.getTime(), st.ctime?.getTime(), st.ino].join("\0");
   let k = fileKeys.get(stamp);
   if (!k) fileKeys.set(stamp, k = await fileSha256(target));
   return k;
