@@ -43,6 +43,8 @@ export interface SessionLimits {
   maxBytes: number;
   /** Rows kept for display. */
   sampleRows: number;
+  /** Digest the rows as they stream in, keeping only the first `sampleRows` (`PqExec`). */
+  digest?: boolean;
 }
 
 type Submittable = {
