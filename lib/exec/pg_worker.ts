@@ -9,6 +9,8 @@
  * A string that would leave that transaction or change the session's role or limits is refused before it is sent
  * (`pg_statements.ts`). On a server, each new connection's backend (pid, start time) is noted to the parent.
  * The parent kills the worker when a statement outlives the limit (PGlite cannot be interrupted otherwise).
+ * A scored or digested statement's rows are converted and digested as they arrive (never held whole), so its time
+ * includes that work, as the official time limit includes psycopg2's fetch and the `set()` comparison.
  *
  * @module
  */
