@@ -14,6 +14,9 @@
  *   mini-dev's `evaluation_ex.py`, a multiprocessing pool of W, a new psycopg2 connection per pair) over the same
  *   server, and ours on the embedded PGlite (`--dialect postgresql` without a URL; its data built first, not
  *   timed). Every verdict that differs from the official one is printed.
+ * - Before each contestant, whatever the previous one left running on the server is ended: the official script
+ *   gives up on a query at its time limit (its thread is abandoned) but never cancels it, so the backend goes on
+ *   until the role's own `statement_timeout`, using the cores the next contestant is timed on.
  *
  * @module
  */
@@ -184,6 +187,29 @@ async function runOfficial(pairs: PgPairs, workers: number, url: string): Promis
   return { run, verdicts: new Map(Object.entries(out).map(([i, [ex]]) => [Number(i), ex])) };
 }
 
+/**
+ * End the read-only role's backends (a query the previous contestant abandoned) and wait until they are gone, so
+ * that each contestant is timed on an idle server. Returns how many were ended.
+ */
+async function quiesce(adminUrl: string): Promise<number> {
+  const admin = await connectPostgres(adminUrl);
+  try {
+    const ended = await admin.query(
+      "SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity WHERE usename = 'text2sql_ro'",
+    );
+    for (let i = 0; i < 100; i++) {
+      const left = await admin.query(
+        "SELECT count(*)::int FROM pg_stat_activity WHERE usename = 'text2sql_ro'",
+      );
+      if (Number(left.rows[0][0]) === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Number(ended.rows[0][0]);
+  } finally {
+    await admin.close();
+  }
+}
+
 const correct = (v: Map<number, number>) => [...v.values()].filter((x) => x === 1).length;
 
 /** Verdicts of `ours` that differ from the official ones, one line each. */
@@ -245,6 +271,8 @@ export async function benchPostgres(options: PgBenchOptions = {}): Promise<void>
       const order = (r % 2 ? ["official", "ours", "pglite"] : ["ours", "official", "pglite"])
         .filter((who) => who !== "pglite" || pgliteDir !== null);
       for (const who of order) {
+        const ended = await quiesce(server.adminUrl);
+        if (ended) console.log(`  ended ${ended} backend(s) left running by the previous contestant`);
         const o = who === "official" ? await runOfficial(pairs, workers, roUrl) : await runOurs(pairs, {
           ...bench,
           url: who === "ours" ? roUrl : null,

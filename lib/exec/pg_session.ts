@@ -16,8 +16,9 @@
  *   which the role cannot change), an idle-in-transaction
  *   timeout, and a byte budget on the result as it streams (`too_large`, the connection is dropped);
  * - after every request: `ROLLBACK`, `DISCARD ALL` (whatever the query string did to the session — `SET ROLE`,
- *   settings, temporary tables — is undone) and the settings again; after one that may have defined a custom
- *   setting (`set_config('a.b', …)`), a new connection, since DISCARD ALL leaves it defined;
+ *   settings, temporary tables — is undone); the session's settings are set again at the start of each request,
+ *   in the same round trip as its `BEGIN`; after a request that may have defined a custom setting
+ *   (`set_config('a.b', …)`), a new connection, since DISCARD ALL leaves it defined;
  * - PGlite: the worker's database is a private in-memory copy and its session is a superuser (PGlite has no other
  *   kind), so a write that escaped the read-only transaction is detected by the transaction counter moving: the request
  *   fails and the copy is reloaded from the data file before the next one.
@@ -43,6 +44,8 @@ export interface SessionLimits {
   maxBytes: number;
   /** Rows kept for display. */
   sampleRows: number;
+  /** Digest the rows as they stream in, keeping only the first `sampleRows` (`PqExec`). */
+  digest?: boolean;
 }
 
 type Submittable = {
@@ -237,7 +240,7 @@ export type Ran = PqOutcome & { execMs: number };
  */
 export class PgSession {
   private conn: PgConnection | null = null;
-  /** Settings applied after connecting and after every `DISCARD ALL`. */
+  /** Settings applied at the start of every request (before its `BEGIN`, so they belong to its transaction). */
   private settings: string[] = [];
   private walBefore: string | null = null;
 
@@ -304,7 +307,6 @@ export class PgSession {
     const wm = await this.control("SELECT setting::bigint FROM pg_settings WHERE name = 'work_mem'", conn);
     if (wm.ok && Number(wm.rows[0]?.[0]) > MAX_WORK_MEM_KB) settings.push(`SET work_mem = '64MB'`);
     this.settings = settings;
-    for (const s of settings) await this.control(s, conn);
     this.conn = conn;
     return conn;
   }
@@ -335,11 +337,13 @@ export class PgSession {
       return `cannot connect to PostgreSQL: ${e instanceof Error ? e.message : String(e)}`;
     }
     const ms = Math.max(1, Math.round(timeoutS * 1000));
-    // One round trip. Its last statement takes the transaction's first snapshot, after which the transaction
-    // can no longer be made read-write (`SET TRANSACTION READ WRITE` fails with "transaction read-write mode
-    // must be set before any query"); on PGlite that statement reads the transaction counter (no id is taken).
+    // One round trip: the session's settings and the time limit (their SETs, run before BEGIN in the same
+    // query string, become part of the transaction: in force for the request, undone by its ROLLBACK), then the
+    // transaction. Its last statement takes the transaction's first snapshot, after which the transaction can no
+    // longer be made read-write (`SET TRANSACTION READ WRITE` fails with "transaction read-write mode must be set
+    // before any query"); on PGlite that statement reads the transaction counter (no id is taken).
     const r = await this.control(
-      `SET statement_timeout = ${ms}; BEGIN READ ONLY; ` +
+      [...this.settings, `SET statement_timeout = ${ms}`, "BEGIN READ ONLY"].join("; ") + "; " +
         (this.target.kind === "pglite" ? NEXT_XID : "SELECT 1"),
       conn,
     );
@@ -374,7 +378,8 @@ export class PgSession {
   private customSetting = false;
 
   /**
-   * End a request: roll back, reset the session, re-apply the settings; reconnect next time if anything fails.
+   * End a request: roll back and reset the session (the next request sets the settings again); reconnect next
+   * time if anything fails.
    * A PGlite copy that was written to is reloaded now, before the reply, so the next request starts clean and
    * within its own time limit (if the reload outlasts this one's, the parent kills this worker and starts another).
    */
@@ -386,14 +391,13 @@ export class PgSession {
     const fresh = this.customSetting;
     this.customSetting = false;
     if (!reload && !fresh) {
-      // Rolled back and the counter read in one round trip; the settings again in another.
+      // Rolled back and the counter read in one round trip; the session reset in another.
       const pglite = this.target.kind === "pglite";
       const rb = await this.control(pglite ? `ROLLBACK; ${NEXT_XID}` : "ROLLBACK", conn);
       reload = pglite && (!rb.ok || String(rb.rows[0]?.[0]) !== this.walBefore);
       if (!reload) {
         const discard = await this.control("DISCARD ALL", conn);
-        const again = this.settings.length ? (await this.control(this.settings.join("; "), conn)).ok : true;
-        if (rb.ok && discard.ok && again) return;
+        if (rb.ok && discard.ok) return;
       }
     }
     await this.drop();

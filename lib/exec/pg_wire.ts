@@ -15,6 +15,7 @@
  */
 import { type PgCell, type PgConverter, pgConverter, pgDisplay, PgValueError } from "./pg_values.ts";
 import { Unhashable } from "./python_values.ts";
+import { DigestBuilder, type ResultDigest } from "./result_digest.ts";
 import type { DisplayValue } from "../types.ts";
 
 /** The last result of a query string, converted as psycopg2 converts it. */
@@ -23,8 +24,12 @@ export interface PqRows {
   columns: string[];
   /** Type OIDs of the columns, in order. */
   oids: number[];
-  /** Every row, duplicates included, as comparable cell values. */
+  /** Every row, duplicates included, as comparable cell values (with `digest`: the first `sampleRows` only). */
   rows: PgCell[][];
+  /** Rows in the result. */
+  rowCount: number;
+  /** With `digest`: the result's digest, built as the rows streamed in (`digestRows` of every row). */
+  digest?: ResultDigest;
   /** The first rows as returned, JSON-safe, for display. */
   sample: DisplayValue[][];
 }
@@ -69,8 +74,17 @@ export class PqExec {
   private stopped = false;
   /** The current statement began with a RowDescription. */
   private inRows = false;
+  /** With `digest`: the current result's digest so far; rows past the sample are not kept. */
+  private builder: DigestBuilder | null = null;
+  private count = 0;
+  /** The row array reused for rows that are digested and not kept. */
+  private scratch: PgCell[] = [];
 
-  constructor(private readonly budget: { maxBytes: number; sampleRows: number }) {}
+  /**
+   * `maxBytes`: the result's byte budget; `sampleRows`: rows kept for display; `digest`: digest the rows as they
+   * arrive and keep only the first `sampleRows` (a result of any size is never held whole).
+   */
+  constructor(private readonly budget: { maxBytes: number; sampleRows: number; digest?: boolean }) {}
 
   /** Whether the result has outgrown the byte budget (the caller may stop reading and drop the connection). */
   get overBudget(): boolean {
@@ -89,6 +103,9 @@ export class PqExec {
     this.bytes = 0;
     this.state = "rows";
     this.inRows = true;
+    this.count = 0;
+    this.builder = this.budget.digest ? new DigestBuilder(fields.length) : null;
+    this.scratch = new Array<PgCell>(fields.length);
   }
 
   /** One row of the current result, each cell the server's text or NULL. */
@@ -104,13 +121,15 @@ export class PqExec {
         error: `result too large: over ${this.budget.maxBytes} bytes`,
       };
       this.rows = [];
+      this.builder = null;
       return;
     }
     if (this.sample.length < this.budget.sampleRows) {
       this.sample.push(cells.map((c, j) => pgDisplay(this.oids[j], c)));
     }
     if (this.bad !== null) return;
-    const row = new Array<PgCell>(cells.length);
+    const keep = this.builder === null || this.count < this.budget.sampleRows;
+    const row = keep || cells.length !== this.scratch.length ? new Array<PgCell>(cells.length) : this.scratch;
     try {
       for (let j = 0; j < cells.length; j++) {
         const c = cells[j];
@@ -121,9 +140,12 @@ export class PqExec {
       // psycopg2 raises while fetching (or set() while comparing): the rows no longer matter.
       this.bad = e.message;
       this.rows = [];
+      this.builder = null;
       return;
     }
-    this.rows.push(row);
+    this.count++;
+    this.builder?.add(row);
+    if (keep) this.rows.push(row);
   }
 
   /** A statement finished (CommandComplete): one without a RowDescription leaves no rows to fetch. */
@@ -167,6 +189,7 @@ export class PqExec {
     const timeout = e.code === QUERY_CANCELED && /statement timeout/.test(e.message);
     this.failure = { ok: false, kind: timeout ? "timeout" : "error", error: e.message };
     this.rows = [];
+    this.builder = null;
   }
 
   /** The connection broke or the caller gave up. */
@@ -174,12 +197,14 @@ export class PqExec {
     if (this.failure) return;
     this.failure = { ok: false, kind, error };
     this.rows = [];
+    this.builder = null;
   }
 
   private clear(state: "command" | "empty"): void {
     this.columns = [];
     this.oids = [];
     this.rows = [];
+    this.builder = null;
     this.sample = [];
     this.bad = null;
     this.state = state;
@@ -193,7 +218,15 @@ export class PqExec {
     }
     if (this.state === "command") return { ok: false, kind: "error", error: "no results to fetch" };
     if (this.bad !== null) return { ok: false, kind: "error", error: this.bad };
-    return { ok: true, columns: this.columns, oids: this.oids, rows: this.rows, sample: this.sample };
+    return {
+      ok: true,
+      columns: this.columns,
+      oids: this.oids,
+      rows: this.rows,
+      rowCount: this.count,
+      sample: this.sample,
+      ...(this.builder ? { digest: this.builder.finish() } : {}),
+    };
   }
 }
 

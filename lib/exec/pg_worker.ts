@@ -9,6 +9,8 @@
  * A string that would leave that transaction or change the session's role or limits is refused before it is sent
  * (`pg_statements.ts`). On a server, each new connection's backend (pid, start time) is noted to the parent.
  * The parent kills the worker when a statement outlives the limit (PGlite cannot be interrupted otherwise).
+ * A scored or digested statement's rows are converted and digested as they arrive (never held whole), so its time
+ * includes that work, as the official time limit includes psycopg2's fetch and the `set()` comparison.
  *
  * @module
  */
@@ -57,10 +59,22 @@ export class PgBackend {
     if (own || this.begun === undefined) this.begun = await this.session.begin(req.timeoutS);
     if (this.begun !== null) return fail(this.begun);
     io.started();
-    const r = await this.session.run(sql, { maxBytes: req.maxBytes, sampleRows: req.sampleRows });
+    // A scored or digested statement is digested as its rows arrive (only `exec` returns the rows themselves).
+    const r = await this.session.run(sql, {
+      maxBytes: req.maxBytes,
+      sampleRows: req.sampleRows,
+      digest: req.op !== "exec",
+    });
     if (own) await this.session.end();
     if (!r.ok) return { ok: false, kind: r.kind, error: r.error, execMs: r.execMs };
-    return { ok: true, columns: r.columns, rows: r.rows, execMs: r.execMs };
+    return {
+      ok: true,
+      columns: r.columns,
+      rows: r.rows,
+      rowCount: r.rowCount,
+      digest: r.digest,
+      execMs: r.execMs,
+    };
   }
 
   async pair<T>(_req: WorkerRequest, body: () => Promise<T>): Promise<T> {

@@ -240,33 +240,37 @@ function rowHash(cells: Uint32Array, width: number, out: Uint32Array, o: number)
 }
 
 /**
- * Digest raw result rows (as node:sqlite returns them with `setReturnArrays`; duplicates dropped keeping
- * first-seen order), hashing each cell's value as {@linkcode hashCell}. Linear in the result size; memory: 16
- * bytes per distinct row plus 8 per cell.
+ * A digest built one row at a time, as a result streams in (a server's rows need not all be held to be
+ * digested): {@linkcode digestRows} over rows added in order, the same words. `add` hashes the row's cells at
+ * once, so the array passed may be reused for the next row.
  */
-export function digestRows(rows: unknown[][], width: number): ResultDigest {
-  // Sized for all rows at once: no regrowth (distinct rows are at most all rows).
-  let cap = Math.max(16, rows.length);
-  let rowsOut = new Uint32Array(cap * 4);
-  let cellsOut = new Uint32Array(cap * width * 2);
-  const cell = new Uint32Array(Math.max(1, width) * 4);
-  const one = new Uint32Array(4);
-  const set = new Hash128Set(rowsOut, cap);
-  let n = 0;
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r];
+export class DigestBuilder {
+  private cap: number;
+  private rowsOut: Uint32Array;
+  private cellsOut: Uint32Array;
+  private readonly cell: Uint32Array;
+  private readonly one = new Uint32Array(4);
+  private readonly set: Hash128Set;
+  private n = 0;
+
+  /** `expected`: rows to size the buffers for (they grow past it). */
+  constructor(readonly width: number, expected = 16) {
+    this.cap = Math.max(16, expected);
+    this.rowsOut = new Uint32Array(this.cap * 4);
+    this.cellsOut = new Uint32Array(this.cap * width * 2);
+    this.cell = new Uint32Array(Math.max(1, width) * 4);
+    this.set = new Hash128Set(this.rowsOut, this.cap);
+  }
+
+  /** Add one row (its first `width` cells), unless an equal row was added before. */
+  add(row: ArrayLike<unknown>): void {
+    const { width, cell, one } = this;
     for (let j = 0; j < width; j++) hashCell(row[j], cell, j * 4);
     rowHash(cell, width, one, 0);
-    if (set.find(one, 0) >= 0) continue;
-    if (n === cap) {
-      cap *= 2;
-      const r = new Uint32Array(cap * 4);
-      r.set(rowsOut);
-      rowsOut = r;
-      const c = new Uint32Array(cap * width * 2);
-      c.set(cellsOut);
-      cellsOut = c;
-    }
+    if (this.set.find(one, 0) >= 0) return;
+    const n = this.n;
+    if (n === this.cap) this.grow();
+    const rowsOut = this.rowsOut, cellsOut = this.cellsOut;
     rowsOut[n * 4] = one[0];
     rowsOut[n * 4 + 1] = one[1];
     rowsOut[n * 4 + 2] = one[2];
@@ -275,10 +279,37 @@ export function digestRows(rows: unknown[][], width: number): ResultDigest {
       cellsOut[(n * width + j) * 2] = cell[j * 4];
       cellsOut[(n * width + j) * 2 + 1] = cell[j * 4 + 1];
     }
-    set.add(n, rowsOut);
-    n++;
+    this.set.add(n, rowsOut);
+    this.n = n + 1;
   }
-  return { width, rows: rowsOut.slice(0, n * 4), cells: cellsOut.slice(0, n * width * 2) };
+
+  private grow(): void {
+    this.cap *= 2;
+    const r = new Uint32Array(this.cap * 4);
+    r.set(this.rowsOut);
+    this.rowsOut = r;
+    const c = new Uint32Array(this.cap * this.width * 2);
+    c.set(this.cellsOut);
+    this.cellsOut = c;
+  }
+
+  /** The digest of the rows added so far. */
+  finish(): ResultDigest {
+    const n = this.n, width = this.width;
+    return { width, rows: this.rowsOut.slice(0, n * 4), cells: this.cellsOut.slice(0, n * width * 2) };
+  }
+}
+
+/**
+ * Digest raw result rows (as node:sqlite returns them with `setReturnArrays`; duplicates dropped keeping
+ * first-seen order), hashing each cell's value as {@linkcode hashCell}. Linear in the result size; memory: 16
+ * bytes per distinct row plus 8 per cell.
+ */
+export function digestRows(rows: unknown[][], width: number): ResultDigest {
+  // Sized for all rows at once: no regrowth (distinct rows are at most all rows).
+  const builder = new DigestBuilder(width, rows.length);
+  for (let r = 0; r < rows.length; r++) builder.add(rows[r]);
+  return builder.finish();
 }
 
 /** Distinct rows in a digest. */

@@ -75,12 +75,20 @@ export interface Failure {
   execMs?: number;
 }
 
-/** A statement that ran: its columns, raw rows (arrays of comparable values) and the engine's time. */
+/**
+ * A statement that ran: its columns, raw rows (arrays of comparable values) and the engine's time. A backend that
+ * digested the rows as they arrived (`score` and `digest` requests) gives the digest and the row count, and only
+ * the first `sampleRows` rows.
+ */
 export interface Ran {
   ok: true;
   columns: string[];
   rows: unknown[][];
   execMs: number;
+  /** Rows in the result (default: `rows.length`). */
+  rowCount?: number;
+  /** The digest of every row (`digestRows`), when the backend built it. */
+  digest?: ResultDigest;
 }
 
 /** What a backend calls while it runs a statement. */
@@ -257,7 +265,7 @@ function summary(ran: Ran, digest: ResultDigest, sampleRows: number) {
   return {
     ok: true,
     columns: ran.columns,
-    rowCount: ran.rows.length,
+    rowCount: ran.rowCount ?? ran.rows.length,
     distinctRows: digest.rows.length / 4,
     sample: sampleOf(ran.rows, sampleRows),
     execMs: ran.execMs,
@@ -319,7 +327,7 @@ async function digestOne(backend: WorkerBackend, req: WorkerRequest): Promise<vo
     send({ id: req.id, result: ran });
     return;
   }
-  const digest = digestRows(ran.rows, ran.columns.length);
+  const digest = ran.digest ?? digestRows(ran.rows, ran.columns.length);
   const out = summary(ran, digest, req.sampleRows);
   ran.rows = [];
   if (req.keep) keep(req, sql, digest, out);
@@ -342,7 +350,7 @@ async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> 
       send({ id: req.id, pred });
       return;
     }
-    predDigest = digestRows(pred.rows, pred.columns.length);
+    predDigest = pred.digest ?? digestRows(pred.rows, pred.columns.length);
     predOut = summary(pred, predDigest, req.sampleRows);
     // Free the prediction's rows before the gold query runs: both results need not be in memory at once.
     pred.rows = [];
@@ -364,7 +372,7 @@ async function score(backend: WorkerBackend, req: WorkerRequest): Promise<void> 
       send({ id: req.id, gold });
       return;
     }
-    goldDigest = digestRows(gold.rows, gold.columns.length);
+    goldDigest = gold.digest ?? digestRows(gold.rows, gold.columns.length);
     goldOut = summary(gold, goldDigest, req.sampleRows);
     // The rows are digested: free them before the digest is encoded.
     gold.rows = [];

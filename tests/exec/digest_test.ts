@@ -18,6 +18,8 @@ import {
   setDigestOf,
 } from "../../lib/exec/result_digest.ts";
 import { ENGINE_OPTIONS, type GoldDigest } from "../../lib/exec/pool_types.ts";
+import { PqExec } from "../../lib/exec/pg_wire.ts";
+import { PG_OID } from "../../lib/exec/pg_values.ts";
 
 /** Values that collide under Python's `==` across types, and ones that must not. */
 const VALUES: unknown[] = [
@@ -90,6 +92,45 @@ Deno.test("digest verdicts and Soft-F1 equal compare.ts on random results", () =
     if (want) equalCases++;
   }
   assert(equalCases > 500, "the cases include many equal results");
+});
+
+Deno.test("a PostgreSQL result digested as its rows stream in equals digestRows of all its rows", () => {
+  const rand = rng(7);
+  const oids = [PG_OID.int4, PG_OID.text, PG_OID.float8, PG_OID.numeric];
+  const texts = ["1", "2", "1.0", "2.5", "x", "é", "1996-01-02", "0.1", "NaN"];
+  for (let t = 0; t < 300; t++) {
+    const width = 1 + Math.floor(rand() * 4);
+    const cols = Array.from(
+      { length: width },
+      (_, j) => ({ name: `c${j}`, oid: oids[Math.floor(rand() * 4)] }),
+    );
+    // Each column's texts parse as its type (`1 == 1.0` across int, float and numeric columns).
+    const cell = (oid: number) =>
+      rand() < 0.1
+        ? null
+        : oid === PG_OID.int4
+        ? String(Math.floor(rand() * 3))
+        : oid === PG_OID.text
+        ? texts[Math.floor(rand() * texts.length)]
+        : ["1", "2.5", "0.1", "-3"][Math.floor(rand() * 4)];
+    const rows = Array.from({ length: Math.floor(rand() * 40) }, () => cols.map((c) => cell(c.oid)));
+    const feed = (digest: boolean) => {
+      const exec = new PqExec({ maxBytes: 1 << 20, sampleRows: 3, digest });
+      exec.rowDescription(cols);
+      for (const r of rows) exec.dataRow(r);
+      exec.commandComplete();
+      const o = exec.outcome();
+      if (!o.ok) throw new Error(o.error);
+      return o;
+    };
+    const whole = feed(false);
+    const streamed = feed(true);
+    assertEquals(whole.digest, undefined);
+    assertEquals(streamed.rowCount, rows.length);
+    assertEquals(whole.rowCount, rows.length);
+    assertEquals(streamed.rows, whole.rows.slice(0, 3), "the first sampleRows rows are kept");
+    assertEquals(streamed.digest, digestRows(whole.rows, width), `digest of ${JSON.stringify(rows)}`);
+  }
 });
 
 Deno.test("gold cache: engine in the key, malformed entries a miss with one warning, writes not awaited", async () => {
