@@ -170,8 +170,8 @@ export function hashCell(v: unknown, out: Uint32Array, o: number): void {
 
 /**
  * Open-addressing set of 128-bit values kept in `keys` (4 words per entry): the distinct rows of a result without
- * a string per row. Each slot holds the entry's first word beside its index, so a probe past another entry rarely
- * touches `keys` (one cache miss per row, not three).
+ * a string per row. Each slot holds the entry's first word beside its index + 1 (0: empty, so a new table needs no
+ * fill), so a probe past another entry rarely touches `keys` (one cache miss per row, not three).
  */
 class Hash128Set {
   private table: Int32Array;
@@ -179,8 +179,8 @@ class Hash128Set {
   size = 0;
   constructor(private keys: Uint32Array, expected: number) {
     let cap = 16;
-    while (cap < expected * 4) cap *= 2;
-    this.table = new Int32Array(cap * 2).fill(-1);
+    while (cap < expected * 2) cap *= 2;
+    this.table = new Int32Array(cap * 2);
     this.mask = cap - 1;
   }
   /** Index of the entry equal to `src[o..o+4)`, or -1. */
@@ -189,7 +189,7 @@ class Hash128Set {
     const t = this.table;
     let i = (src[o + 1] ^ w) & this.mask;
     for (;;) {
-      const e = t[2 * i + 1];
+      const e = t[2 * i + 1] - 1;
       if (e < 0) return -1;
       if (t[2 * i] === w) {
         const k = e * 4;
@@ -199,25 +199,48 @@ class Hash128Set {
       i = (i + 1) & this.mask;
     }
   }
-  /** Add entry `e` (its value is `keys[4e..4e+4)`), known to be absent; `keys` may have been reallocated. */
-  add(e: number, keys: Uint32Array = this.keys): void {
-    this.keys = keys;
-    if ((this.size + 1) * 4 > this.table.length / 2) this.grow();
+  /**
+   * The index of the entry equal to `src[o..o+4)`, or -1 after adding it as entry `e`: one probe for both. The
+   * caller writes its value to `keys[4e..4e+4)` before the next call.
+   */
+  findOrAdd(src: Uint32Array, o: number, e: number): number {
+    if ((this.size + 1) * 2 > this.table.length / 2) this.grow();
+    const w = src[o] | 0;
+    const t = this.table;
+    let i = (src[o + 1] ^ w) & this.mask;
+    for (;;) {
+      const f = t[2 * i + 1] - 1;
+      if (f < 0) break;
+      if (t[2 * i] === w) {
+        const k = f * 4;
+        const keys = this.keys;
+        if (keys[k + 1] === src[o + 1] && keys[k + 2] === src[o + 2] && keys[k + 3] === src[o + 3]) return f;
+      }
+      i = (i + 1) & this.mask;
+    }
+    t[2 * i] = w;
+    t[2 * i + 1] = e + 1;
+    this.size++;
+    return -1;
+  }
+  /** Add entry `e` (its value is `keys[4e..4e+4)`), known to be absent. */
+  add(e: number): void {
+    if ((this.size + 1) * 2 > this.table.length / 2) this.grow();
     this.place(e);
     this.size++;
   }
   private place(e: number): void {
     const w = this.keys[e * 4] | 0;
     let i = (this.keys[e * 4 + 1] ^ w) & this.mask;
-    while (this.table[2 * i + 1] >= 0) i = (i + 1) & this.mask;
+    while (this.table[2 * i + 1] !== 0) i = (i + 1) & this.mask;
     this.table[2 * i] = w;
-    this.table[2 * i + 1] = e;
+    this.table[2 * i + 1] = e + 1;
   }
   private grow(): void {
     const old = this.table;
-    this.table = new Int32Array(old.length * 2).fill(-1);
+    this.table = new Int32Array(old.length * 2);
     this.mask = this.table.length / 2 - 1;
-    for (let i = 1; i < old.length; i += 2) if (old[i] >= 0) this.place(old[i]);
+    for (let i = 1; i < old.length; i += 2) if (old[i] !== 0) this.place(old[i] - 1);
   }
 }
 
@@ -245,40 +268,30 @@ function rowHash(cells: Uint32Array, width: number, out: Uint32Array, o: number)
  * bytes per distinct row plus 8 per cell.
  */
 export function digestRows(rows: unknown[][], width: number): ResultDigest {
-  // Sized for all rows at once: no regrowth (distinct rows are at most all rows).
-  let cap = Math.max(16, rows.length);
-  let rowsOut = new Uint32Array(cap * 4);
-  let cellsOut = new Uint32Array(cap * width * 2);
+  // Sized for all rows at once (distinct rows are at most all rows): no regrowth, and no copy when all are distinct.
+  const cap = Math.max(16, rows.length);
+  const rowsOut = new Uint32Array(cap * 4);
+  const cellsOut = new Uint32Array(cap * width * 2);
   const cell = new Uint32Array(Math.max(1, width) * 4);
-  const one = new Uint32Array(4);
   const set = new Hash128Set(rowsOut, cap);
   let n = 0;
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
     for (let j = 0; j < width; j++) hashCell(row[j], cell, j * 4);
-    rowHash(cell, width, one, 0);
-    if (set.find(one, 0) >= 0) continue;
-    if (n === cap) {
-      cap *= 2;
-      const r = new Uint32Array(cap * 4);
-      r.set(rowsOut);
-      rowsOut = r;
-      const c = new Uint32Array(cap * width * 2);
-      c.set(cellsOut);
-      cellsOut = c;
-    }
-    rowsOut[n * 4] = one[0];
-    rowsOut[n * 4 + 1] = one[1];
-    rowsOut[n * 4 + 2] = one[2];
-    rowsOut[n * 4 + 3] = one[3];
+    // Hashed straight into the next entry's place: kept only when the set has no equal row.
+    rowHash(cell, width, rowsOut, n * 4);
+    if (set.findOrAdd(rowsOut, n * 4, n) >= 0) continue;
     for (let j = 0; j < width; j++) {
       cellsOut[(n * width + j) * 2] = cell[j * 4];
       cellsOut[(n * width + j) * 2 + 1] = cell[j * 4 + 1];
     }
-    set.add(n, rowsOut);
     n++;
   }
-  return { width, rows: rowsOut.slice(0, n * 4), cells: cellsOut.slice(0, n * width * 2) };
+  return {
+    width,
+    rows: n === cap ? rowsOut : rowsOut.slice(0, n * 4),
+    cells: n === cap ? cellsOut : cellsOut.slice(0, n * width * 2),
+  };
 }
 
 /** Distinct rows in a digest. */

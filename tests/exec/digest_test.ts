@@ -223,3 +223,25 @@ Deno.test("set digests: order and duplicates ignored, distinct for distinct sets
   assertEquals(setDigest(digestRows([], 1).rows), setDigest(digestRows([], 3).rows));
   assertEquals(setDigest(digestRows([[1]], 1).rows).length, 32);
 });
+
+Deno.test("large results: duplicates dropped in first-seen order, all-distinct results kept whole", () => {
+  const rand = rng(11);
+  for (const size of [16, 17, 5_000, 120_000]) {
+    // Few distinct values (many duplicates, int and real forms of one number among them), then all distinct.
+    const dup = Array.from({ length: size }, () => [Math.floor(rand() * 300), rand() < 0.5 ? 1 : 1.0]);
+    const distinct = Array.from({ length: size }, (_, i) => [i, `row ${i}`]);
+    for (const rows of [dup, distinct]) {
+      const seen = new Set<string>();
+      const firsts = rows.filter((r) => {
+        const key = JSON.stringify(r.map(cellKey));
+        return !seen.has(key) && !!seen.add(key);
+      });
+      const d = digestRows(rows, 2);
+      const want = digestRows(firsts, 2);
+      assertEquals(d.rows.length, firsts.length * 4);
+      assertEquals(d.cells.length, firsts.length * 2 * 2);
+      assertEquals(encodeDigest(d), encodeDigest(want));
+      assert(digestExMatch(d, want) && digestExMatch(want, d));
+    }
+  }
+});
