@@ -12,7 +12,24 @@ export interface TreeRun {
   /** Peak RSS of the root process alone, and of the largest single descendant (MB). */
   rootMb: number;
   childMb: number;
+  /**
+   * CPU seconds (user + system) of the whole tree: the process and every descendant it waited for, read from this
+   * process's own `cutime` + `cstime` (so only one command at a time may run through here); null off Linux.
+   */
+  cpuSeconds: number | null;
   stdout: string;
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`: 100 on every Linux Deno runs on). */
+const CLK_TCK = 100;
+
+/** CPU seconds of this process's waited-for children (`cutime` + `cstime`), or null where `/proc` has none. */
+function childrenCpu(): number | null {
+  const stat = readText("/proc/self/stat");
+  if (!stat) return null;
+  // The fields after the command name (which may hold spaces), from the state (field 3) on.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[13]) + Number(f[14])) / CLK_TCK;
 }
 
 function readText(path: string): string | null {
@@ -67,6 +84,7 @@ export async function runTree(
   options: { env?: Record<string, string> } = {},
 ): Promise<TreeRun> {
   const started = performance.now();
+  const cpu0 = childrenCpu();
   const child = new Deno.Command(cmd, { args, env: options.env, stdout: "piped", stderr: "piped" }).spawn();
   let peak = 0;
   let root = 0;
@@ -86,6 +104,7 @@ export async function runTree(
   const out = await child.output();
   const seconds = (performance.now() - started) / 1000;
   clearInterval(timer);
+  const cpu1 = childrenCpu();
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
     throw new Error(`${cmd} ${args.slice(0, 3).join(" ")} … failed (${out.code}): ${err}`);
@@ -95,6 +114,7 @@ export async function runTree(
     peakMb: peak / 1024,
     rootMb: root / 1024,
     childMb: kid / 1024,
+    cpuSeconds: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0,
     stdout: new TextDecoder().decode(out.stdout),
   };
 }
