@@ -71,6 +71,9 @@ export interface VotingFigures {
   executions: number;
   ours: number;
   floor: number;
+  /** CPU seconds of each side's process tree (medians; null where `/proc` has none). */
+  oursCpu: number | null;
+  floorCpu: number | null;
   oursMb: number;
   /** `summary.json`'s voted accuracy. */
   majority: number | null;
@@ -216,7 +219,12 @@ async function runOurs(set: VoteSet, k: number, ctx: { workers: number; tmp: str
     if (summary.total !== set.questions.length) {
       throw new Error(`voting bench: ${summary.total} of ${set.questions.length} questions scored`);
     }
-    return { seconds: run.seconds, rootMb: run.rootMb, majority: summary.voting?.majority ?? null };
+    return {
+      seconds: run.seconds,
+      cpuSeconds: run.cpuSeconds,
+      rootMb: run.rootMb,
+      majority: summary.voting?.majority ?? null,
+    };
   } finally {
     await server.close();
     await Deno.remove(fresh, { recursive: true });
@@ -232,8 +240,15 @@ async function runFloor(set: VoteSet, k: number, ctx: { workers: number; tmp: st
   const file = join(ctx.tmp, `floor-${set.name}-${k}.json`);
   await Deno.writeTextFile(file, JSON.stringify(jobs));
   const run = await runTree("python3", [FLOOR_PY, file, "--processes", String(ctx.workers)]);
-  return { seconds: run.seconds, executions: Number(run.stdout.trim()) };
+  return { seconds: run.seconds, cpuSeconds: run.cpuSeconds, executions: Number(run.stdout.trim()) };
 }
+
+/** Seconds with two decimals, `-` for unknown. */
+const seconds = (x: number | null): string => x === null ? "-" : `${x.toFixed(2)} s`;
+
+/** The median, or null when any run has no figure. */
+const medianOrNull = (xs: (number | null)[]): number | null =>
+  xs.every((x) => x !== null) ? median(xs as number[]) : null;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -260,6 +275,7 @@ export async function benchVoting(options: VotingBenchOptions = {}): Promise<Vot
       if (!set) throw new Error(`unknown voting set ${name} (superhero, scale)`);
       for (const k of ks) {
         const t = { ours: [] as number[], floor: [] as number[] };
+        const cpu = { ours: [] as (number | null)[], floor: [] as (number | null)[] };
         let last = { rootMb: 0, majority: null as number | null, executions: 0 };
         for (let r = 0; r < runs; r++) {
           // Alternating order, so neither side always runs on a warmer page cache.
@@ -267,16 +283,20 @@ export async function benchVoting(options: VotingBenchOptions = {}): Promise<Vot
             if (who === "ours") {
               const o = await runOurs(set, k, ctx);
               t.ours.push(o.seconds);
+              cpu.ours.push(o.cpuSeconds);
               last = { ...last, rootMb: Math.max(last.rootMb, o.rootMb), majority: o.majority };
             } else {
               const f = await runFloor(set, k, ctx);
               t.floor.push(f.seconds);
+              cpu.floor.push(f.cpuSeconds);
               last.executions = f.executions;
             }
           }
           log(
-            `  voting ${name} K ${k} run ${r + 1}/${runs}: ours ${t.ours.at(-1)!.toFixed(2)} s, floor ` +
-              `${t.floor.at(-1)!.toFixed(2)} s`,
+            `  voting ${name} K ${k} run ${r + 1}/${runs}: ours ${t.ours.at(-1)!.toFixed(2)} s ` +
+              `(CPU ${seconds(cpu.ours.at(-1)!)}), floor ${t.floor.at(-1)!.toFixed(2)} s (CPU ${
+                seconds(cpu.floor.at(-1)!)
+              })`,
           );
         }
         figures.push({
@@ -286,6 +306,8 @@ export async function benchVoting(options: VotingBenchOptions = {}): Promise<Vot
           executions: last.executions,
           ours: median(t.ours),
           floor: median(t.floor),
+          oursCpu: medianOrNull(cpu.ours),
+          floorCpu: medianOrNull(cpu.floor),
           oursMb: last.rootMb,
           majority: last.majority,
         });
@@ -306,21 +328,27 @@ function printVoting(
 ) {
   log(
     `\nvoting (self-consistency), ${how.workers} workers vs a floor of ${how.workers} Python sqlite3 processes, ` +
-      `medians of ${how.runs} alternating run(s), wall time from outside (start-up included)`,
+      `medians of ${how.runs} alternating run(s), wall time from outside (start-up included); CPU: user + ` +
+      "system seconds of each side's process tree, steadier than wall time on a shared machine",
   );
   log(
     `${"set".padEnd(10)} ${"K".padStart(3)} ${"questions".padStart(9)} ${"executions".padStart(10)} ` +
       `${"ours s".padStart(8)} ${"floor s".padStart(8)} ${"ours/floor".padStart(10)}  target ≤ 1.30×  ` +
-      `eval process MB  voted EX`,
+      `${"CPU s ours / floor".padStart(18)} ${"CPU ratio".padStart(9)}  eval process MB  voted EX`,
   );
   for (const f of figures) {
     const r = f.ours / f.floor;
+    const cpu = f.oursCpu === null || f.floorCpu === null ? { both: "-", ratio: "-" } : {
+      both: `${f.oursCpu.toFixed(1)} / ${f.floorCpu.toFixed(1)}`,
+      ratio: `${(f.oursCpu / f.floorCpu).toFixed(2)}×`,
+    };
     log(
       `${f.set.padEnd(10)} ${String(f.k).padStart(3)} ${String(f.questions).padStart(9)} ` +
         `${String(f.executions).padStart(10)} ${f.ours.toFixed(2).padStart(8)} ${
           f.floor.toFixed(2).padStart(8)
         } ` +
         `${(r.toFixed(2) + "×").padStart(10)}  ${(r <= 1.3 ? "PASS" : "MISS").padEnd(14)}  ` +
+        `${cpu.both.padStart(18)} ${cpu.ratio.padStart(9)}  ` +
         `${f.oursMb.toFixed(0).padStart(15)}  ${f.majority ?? "-"}`,
     );
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import { type ExecErr, type ScoredOk, setDigestOf, timeRatio, vesReward } from "../exec/mod.ts";
-import type { Example, ResultRecord, ResultShape } from "../types.ts";
+import type { Example, ResultRecord, ResultShape, Status } from "../types.ts";
 import { finish, type RunContext } from "./context.ts";
 import { scoreCandidates } from "./voting.ts";
 
@@ -15,7 +15,10 @@ function shape(r: ScoredOk | ExecErr | null | undefined): ResultShape | null {
   return { columns: r.columns, rows: r.rowCount, distinct_rows: r.distinctRows, sample: r.sample };
 }
 
-/** The gold result's set digest a record's scoring saw (null: the gold query failed), for `judgeCandidates`. */
+/**
+ * The gold result's set digest a record's scoring saw (null: the gold query failed), for `judgeCandidates`: kept
+ * under the finished record, the one `judgeCandidates` is given (`finish` returns a copy).
+ */
 const goldSets = new WeakMap<ResultRecord, string | null>();
 
 /** Execute the record's SQL and the question's gold SQL, compare them, and finish the record with its status. */
@@ -24,6 +27,17 @@ export async function executeAndCompare(
   ex: Example,
   ctx: RunContext,
 ): Promise<ResultRecord> {
+  const { record, goldSet } = await compareWithGold(rec, ex, ctx);
+  if (goldSet !== undefined) goldSets.set(record, goldSet);
+  return record;
+}
+
+/** {@linkcode executeAndCompare}'s work: the finished record, and the gold set digest when the scoring saw one. */
+async function compareWithGold(
+  rec: ResultRecord,
+  ex: Example,
+  ctx: RunContext,
+): Promise<{ record: ResultRecord; goldSet?: string | null }> {
   const db = ctx.pool.target(ctx.dbRoot, ex.db_id);
   // As the official script: the prediction first, and the gold query only when the prediction ran (a failed
   // prediction is wrong whatever the gold result). Both run and are compared in one worker, in one round trip; a
@@ -36,8 +50,8 @@ export async function executeAndCompare(
     reuse: ctx.mode.name === "voting",
   });
   release?.(out.goldExecuted ? out.gold : null);
-  if (out.goldSet !== null) goldSets.set(rec, out.goldSet);
-  else if (out.gold && !out.gold.ok) goldSets.set(rec, null);
+  const goldSet = out.goldSet !== null ? out.goldSet : out.gold && !out.gold.ok ? null : undefined;
+  const done = (status: Status, error: string | null) => ({ record: finish(rec, status, error), goldSet });
   const pred = out.pred;
   const goldRes = cached ?? out.gold;
   if (cached && pred.ok) ctx.gold.hits++;
@@ -46,13 +60,13 @@ export async function executeAndCompare(
   rec.timings.pred_ms = Math.round(pred.ms * 100) / 100;
   rec.gold = shape(goldRes);
   rec.timings.gold_ms = goldRes?.ok ? Math.round(goldRes.execMs * 100) / 100 : null;
-  if (!pred.ok) return finish(rec, pred.kind === "timeout" ? "timeout" : "pred_error", pred.error);
+  if (!pred.ok) return done(pred.kind === "timeout" ? "timeout" : "pred_error", pred.error);
   if (!goldRes) throw new Error("unreachable: a prediction that ran always gets its gold result");
-  if (!goldRes.ok) return finish(rec, "gold_error", `gold SQL failed: ${goldRes.error}`);
+  if (!goldRes.ok) return done("gold_error", `gold SQL failed: ${goldRes.error}`);
   rec.soft_f1 = out.softF1;
-  if (!out.match) return finish(rec, "wrong", null);
+  if (!out.match) return done("wrong", null);
   if (ctx.ves) rec.ves_reward = await timeVes(ctx, db, { pred: rec.sql!, gold: ex.sql }, ctx.ves);
-  return finish(rec, "correct", null);
+  return done("correct", null);
 }
 
 /**

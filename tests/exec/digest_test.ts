@@ -264,3 +264,41 @@ Deno.test("set digests: order and duplicates ignored, distinct for distinct sets
   assertEquals(setDigest(digestRows([], 1).rows), setDigest(digestRows([], 3).rows));
   assertEquals(setDigest(digestRows([[1]], 1).rows).length, 32);
 });
+
+Deno.test("large results: duplicates dropped in first-seen order, all-distinct results kept whole", () => {
+  const rand = rng(11);
+  // Both ways of finding duplicates: one hash set (small results), buckets (from 65,536 rows).
+  for (const size of [16, 17, 5_000, 65_535, 65_536, 120_000]) {
+    // Few distinct values (many duplicates, int and real forms of one number among them), then all distinct.
+    const dup = Array.from({ length: size }, () => [Math.floor(rand() * 300), rand() < 0.5 ? 1 : 1.0]);
+    const distinct = Array.from({ length: size }, (_, i) => [i, `row ${i}`]);
+    const same = Array.from({ length: size }, () => ["one row", null]);
+    for (const rows of [dup, distinct, same]) {
+      const seen = new Set<string>();
+      const firsts = rows.filter((r) => {
+        const key = JSON.stringify(r.map(cellKey));
+        return !seen.has(key) && !!seen.add(key);
+      });
+      const d = digestRows(rows, 2);
+      // The distinct rows digested in pieces below 65,536 rows (one hash set each): a row's hashes are its own.
+      const pieces = Array.from(
+        { length: Math.ceil(firsts.length / 50_000) },
+        (_, i) => digestRows(firsts.slice(i * 50_000, (i + 1) * 50_000), 2),
+      );
+      const concat = (parts: Uint32Array[]) => {
+        const out = new Uint32Array(parts.reduce((a, p) => a + p.length, 0));
+        parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+        return out;
+      };
+      const want = {
+        width: 2,
+        rows: concat(pieces.map((p) => p.rows)),
+        cells: concat(pieces.map((p) => p.cells)),
+      };
+      assertEquals(d.rows.length, firsts.length * 4);
+      assertEquals(d.cells.length, firsts.length * 2 * 2);
+      assertEquals(encodeDigest(d), encodeDigest(want));
+      assert(digestExMatch(d, want) && digestExMatch(want, d));
+    }
+  }
+});

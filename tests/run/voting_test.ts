@@ -8,8 +8,8 @@ import { exMatch } from "../../lib/exec/compare.ts";
 import { join } from "node:path";
 import { SqlitePool } from "../../lib/exec/sqlite_pool.ts";
 import { runEvaluation } from "../../lib/run/evaluate.ts";
-import { judgeCandidates } from "../../lib/run/score.ts";
-import type { RunContext } from "../../lib/run/context.ts";
+import { executeAndCompare, judgeCandidates } from "../../lib/run/score.ts";
+import { newRecord, type RunContext } from "../../lib/run/context.ts";
 import { GoldCache } from "../../lib/exec/gold_cache.ts";
 import { questionOf, type Script, startFakeOpenAI } from "../support/fake_openai_server.ts";
 import type { CandidateRecord, Example, ResultRecord } from "../../lib/types.ts";
@@ -433,6 +433,59 @@ Deno.test("candidate verdicts when the answer's scoring saw no gold: its set dig
     assert((await gold.peek(db, TALL_GOLD))?.ok);
     assertEquals(await judged(), [false, true, false, true, true]);
     assertEquals(digests, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a gold result too large for the gold cache runs once: the answer's scoring gives the candidates their verdicts", async () => {
+  // No gold digest comes back for the cache, as with a gold result over 2 MiB of digest.
+  const pool = new SqlitePool({ workers: 2, timeoutS: 10, goldDigestChars: 0 });
+  const gold = new GoldCache({ memoryOnly: true });
+  try {
+    const executed: string[] = [];
+    const engine = {
+      target: (root: string, id: string) => pool.target(root, id),
+      digest: (...args: Parameters<SqlitePool["digest"]>) => {
+        executed.push(`digest ${args[1]}`);
+        return pool.digest(...args);
+      },
+      score: (...args: Parameters<SqlitePool["score"]>) => {
+        executed.push(`score ${args[1]} against ${args[2].gold}`);
+        return pool.score(...args);
+      },
+    };
+    const ctx = {
+      pool: engine,
+      gold,
+      dbRoot: "data/sample/dev_databases",
+      mode: { name: "voting", n: TALL.samples.length },
+      ves: null,
+    } as unknown as RunContext;
+    const db = pool.target(ctx.dbRoot, "superhero");
+    // The vote as the generate stage takes it: each candidate digested and kept in its worker.
+    const voted = vote(
+      (await executeDistinct(
+        TALL.samples.map((sql, sampleIndex) => ({ sql, sampleIndex })),
+        async (sql) => outcomeOf(await engine.digest(db, sql, { keep: true })),
+      )).candidates,
+    );
+    const ex = { index: 0, question_id: 0, db_id: "superhero", sql: TALL_GOLD } as Example;
+    const rec = { ...newRecord(ex, ctx), sql: voted.sql, candidates: voted.candidates };
+    executed.length = 0;
+    const judged = await judgeCandidates(await executeAndCompare(rec, ex, ctx), ex, ctx);
+    assertEquals(judged.status, "correct");
+    assertEquals((judged.candidates as { correct: boolean }[]).map((c) => c.correct), [
+      false,
+      true,
+      false,
+      true,
+      true,
+    ]);
+    // Gold ran once, in the answer's scoring (the answer compared from its kept digest); nothing after it.
+    assertEquals(executed, [`score ${voted.sql} against ${TALL_GOLD}`]);
+    const entry = await gold.peek(db, TALL_GOLD);
+    assert(!(entry && "digest" in entry && entry.digest), "the gold result's digest is not cached");
   } finally {
     await pool.close();
   }
