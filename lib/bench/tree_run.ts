@@ -10,7 +10,9 @@ export interface TreeRun {
   seconds: number;
   /**
    * CPU seconds (user + system) of the whole tree, every process in it that was waited for (all of them, for the
-   * commands benchmarked here): steadier than the wall time on a machine shared with other work.
+   * commands benchmarked here): steadier than the wall time on a machine shared with other work. Read from this
+   * process's own `cutime` + `cstime`, so it is right only while one command at a time runs through here (as the
+   * benches run them).
    */
   cpuSeconds: number;
   peakMb: number;

@@ -12,16 +12,19 @@ export interface MetricLine {
   type: string;
   [key: string]: unknown;
 }
-/** One logging step of training. */
-export interface TrainMetric extends MetricLine {
+/** What every logging step of training has, SFT or GRPO. */
+interface StepMetric extends MetricLine {
   type: "train";
   step: number;
   epoch: number | null;
   loss: number | null;
   lr: number | null;
   grad_norm: number | null;
-  tokens_per_s: number | null;
   gpu_mem_gb: number | null;
+}
+/** One logging step of training. */
+export interface TrainMetric extends StepMetric {
+  tokens_per_s: number | null;
 }
 /** One evaluation on `test.jsonl`. */
 export interface EvalMetric extends MetricLine {
@@ -40,13 +43,7 @@ export interface EvalMetric extends MetricLine {
  * gradient from the reward: 1.0 means the step learned nothing from it). `kl` is the mean per-token KL to the
  * reference (the base with the adapter disabled), logged only with `beta` > 0.
  */
-export interface GrpoTrainMetric extends MetricLine {
-  type: "train";
-  step: number;
-  epoch: number | null;
-  loss: number | null;
-  lr: number | null;
-  grad_norm: number | null;
+export interface GrpoTrainMetric extends StepMetric {
   /** Mean reward over the batch's completions. */
   reward: number | null;
   /** Standard deviation of the reward over the whole batch (not per group). */
@@ -61,7 +58,6 @@ export interface GrpoTrainMetric extends MetricLine {
   kl: number | null;
   /** Mean completion length in tokens. */
   completion_length: number | null;
-  gpu_mem_gb: number | null;
 }
 /** Narrows a metric line to a train step (SFT or GRPO). */
 export const isTrainMetric = (m: MetricLine): m is TrainMetric => m.type === "train";

@@ -260,6 +260,16 @@ Deno.test({
 
 const GRPO_CONFIG = path.join(TRAINER_DIR, "configs", "llama31_8b_grpo.json");
 
+/** A case's errors from the TypeScript validator (`ok` when valid), as `validateTrainConfig` words them. */
+function tsValidation(c: unknown): string {
+  try {
+    validateTrainConfig(c);
+    return "ok";
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** Each case's errors from the Python validator (`ok` when valid), as `validate_config` words them. */
 async function pythonValidation(cases: unknown[]): Promise<string[]> {
   const out = await new Deno.Command("python3", {
@@ -298,14 +308,7 @@ Deno.test({
       },
       { method: "grpo", distributed: { fsdp: true, num_processes: 2 }, grpo: { num_generations: 2 } },
     ];
-    const ts = cases.map((c) => {
-      try {
-        validateTrainConfig(c);
-        return "ok";
-      } catch (e) {
-        return (e as Error).message;
-      }
-    });
+    const ts = cases.map(tsValidation);
     assertEquals(ts, await pythonValidation(cases));
     assertStringIncludes(ts[0], "grpo.num_generations: 16 must divide the completions per step");
     assertEquals(ts[1], "ok");
@@ -327,14 +330,7 @@ Deno.test({
       { distributed: { num_processes: 8, num_machines: 1.5 } },
       { distributed: { num_processes: 0, num_machines: 2 } },
     ];
-    const ts = cases.map((c) => {
-      try {
-        validateTrainConfig(c);
-        return "ok";
-      } catch (e) {
-        return (e as Error).message;
-      }
-    });
+    const ts = cases.map(tsValidation);
     assertEquals(ts, await pythonValidation(cases));
     assertEquals(ts[0], "ok");
     assertEquals(
