@@ -322,10 +322,15 @@ export class DigestBuilder {
     this.cellsOut = c;
   }
 
-  /** The digest of the rows added so far. */
+  /** The digest of the rows added (the builder's last use: a full buffer is handed over, not copied). */
   finish(): ResultDigest {
     const n = this.n, width = this.width;
-    return { width, rows: this.rowsOut.slice(0, n * 4), cells: this.cellsOut.slice(0, n * width * 2) };
+    const full = n === this.cap;
+    return {
+      width,
+      rows: full ? this.rowsOut : this.rowsOut.slice(0, n * 4),
+      cells: full ? this.cellsOut : this.cellsOut.slice(0, n * width * 2),
+    };
   }
 }
 
@@ -338,29 +343,9 @@ export class DigestBuilder {
 export function digestRows(rows: unknown[][], width: number): ResultDigest {
   if (rows.length >= PARTITION_MIN_ROWS) return digestPartitioned(rows, width);
   // Sized for all rows at once (distinct rows are at most all rows): no regrowth, and no copy when all are distinct.
-  const cap = Math.max(16, rows.length);
-  const rowsOut = new Uint32Array(cap * 4);
-  const cellsOut = new Uint32Array(cap * width * 2);
-  const cell = new Uint32Array(Math.max(1, width) * 4);
-  const set = new Hash128Set(rowsOut, cap);
-  let n = 0;
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r];
-    for (let j = 0; j < width; j++) hashCell(row[j], cell, j * 4);
-    // Hashed straight into the next entry's place: kept only when the set has no equal row.
-    rowHash(cell, width, rowsOut, n * 4);
-    if (set.findOrAdd(rowsOut, n * 4, n) >= 0) continue;
-    for (let j = 0; j < width; j++) {
-      cellsOut[(n * width + j) * 2] = cell[j * 4];
-      cellsOut[(n * width + j) * 2 + 1] = cell[j * 4 + 1];
-    }
-    n++;
-  }
-  return {
-    width,
-    rows: n === cap ? rowsOut : rowsOut.slice(0, n * 4),
-    cells: n === cap ? cellsOut : cellsOut.slice(0, n * width * 2),
-  };
+  const builder = new DigestBuilder(width, rows.length);
+  for (let r = 0; r < rows.length; r++) builder.add(rows[r]);
+  return builder.finish();
 }
 
 /**
